@@ -1,0 +1,174 @@
+"""The product's one camera convention.
+
+Pinhole camera, OpenCV axes: camera x right, y down, z forward (looking at the object). A point
+``X`` in the object frame maps to pixel ``(u, v) = (x/z, y/z)`` with ``(x, y, z) = K (R X + t)``;
+pixel ``(i, j)`` covers ``[i, i+1) x [j, j+1)``, so the image centre is ``(W/2, H/2)``.
+
+Viewpoints are given by azimuth, elevation and distance around the object's up axis:
+
+- ``up_axis="y"``: centre ``d (cos e sin a, sin e, cos e cos a)`` (azimuth 0 looks from +z);
+- ``up_axis="z"``: centre ``d (cos e sin a, -cos e cos a, sin e)``, the same physical camera
+  after the usual Y-up to Z-up conversion ``(x, y, z) -> (x, -z, y)``.
+
+``quaternion_wxyz`` is the rotation ``R`` of ``world_to_camera`` (object frame to camera frame)
+as a unit quaternion with ``w >= 0``. The focal length is given DPC-style in normalized units:
+``f_pixels = focal_length * min(W, H) / 2`` (DPC: distance 2.0, focal length 1.875).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_DISTANCE = 2.0
+DEFAULT_FOCAL_LENGTH = 1.875
+
+#: OpenCV camera axes to OpenGL/Blender camera axes (x right, y up, looking down -z).
+CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Camera:
+    """One view's camera: extrinsics in the object frame and pinhole intrinsics."""
+
+    azimuth_deg: float
+    elevation_deg: float
+    distance: float
+    world_to_camera: np.ndarray  # (4, 4)
+    K: np.ndarray  # (3, 3)
+
+    @property
+    def R(self) -> np.ndarray:
+        return self.world_to_camera[:3, :3]
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.world_to_camera[:3, 3]
+
+    @property
+    def centre(self) -> np.ndarray:
+        return -self.R.T @ self.t
+
+    def camera_to_world_gl(self) -> np.ndarray:
+        """Pose of the camera in the object frame, in OpenGL/Blender camera axes."""
+        return np.linalg.inv(self.world_to_camera) @ CV_TO_GL
+
+    def to_json(self, file: str) -> dict:
+        return {
+            "file": file,
+            "azimuth_deg": float(self.azimuth_deg),
+            "elevation_deg": float(self.elevation_deg),
+            "distance": float(self.distance),
+            "quaternion_wxyz": [float(x) for x in quaternion_from_matrix(self.R)],
+            "world_to_camera": [[float(x) for x in row] for row in self.world_to_camera],
+            "K": [[float(x) for x in row] for row in self.K],
+        }
+
+    @classmethod
+    def from_json(cls, view: dict) -> Camera:
+        return cls(
+            azimuth_deg=float(view["azimuth_deg"]),
+            elevation_deg=float(view["elevation_deg"]),
+            distance=float(view["distance"]),
+            world_to_camera=np.asarray(view["world_to_camera"], dtype=np.float64),
+            K=np.asarray(view["K"], dtype=np.float64),
+        )
+
+
+def up_vector(up_axis: str) -> np.ndarray:
+    if up_axis == "y":
+        return np.array([0.0, 1.0, 0.0])
+    if up_axis == "z":
+        return np.array([0.0, 0.0, 1.0])
+    raise ValueError(f"up_axis must be 'y' or 'z', not {up_axis!r}")
+
+
+def camera_centre(azimuth_deg: float, elevation_deg: float, distance: float, up_axis: str):
+    a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
+    if up_axis == "y":
+        c = (np.cos(e) * np.sin(a), np.sin(e), np.cos(e) * np.cos(a))
+    elif up_axis == "z":
+        c = (np.cos(e) * np.sin(a), -np.cos(e) * np.cos(a), np.sin(e))
+    else:
+        raise ValueError(f"up_axis must be 'y' or 'z', not {up_axis!r}")
+    return distance * np.asarray(c)
+
+
+def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """World-to-camera matrix (OpenCV axes) of a camera at ``centre`` looking at ``target``."""
+    f = target - centre
+    f = f / np.linalg.norm(f)
+    right = np.cross(f, up)
+    if np.linalg.norm(right) < 1e-8:  # looking straight along the up axis
+        alt = np.roll(up, 1)
+        right = np.cross(f, alt)
+    right /= np.linalg.norm(right)
+    down = np.cross(f, right)
+    R = np.stack([right, down, f])
+    m = np.eye(4)
+    m[:3, :3] = R
+    m[:3, 3] = -R @ centre
+    return m
+
+
+def intrinsics(image_size: tuple[int, int], focal_length: float = DEFAULT_FOCAL_LENGTH):
+    h, w = image_size
+    f = focal_length * min(h, w) / 2.0
+    return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
+
+
+def orbit_camera(
+    azimuth_deg: float,
+    elevation_deg: float,
+    *,
+    distance: float = DEFAULT_DISTANCE,
+    focal_length: float = DEFAULT_FOCAL_LENGTH,
+    image_size: tuple[int, int] = (128, 128),
+    up_axis: str = "y",
+) -> Camera:
+    centre = camera_centre(azimuth_deg, elevation_deg, distance, up_axis)
+    w2c = look_at(centre, np.zeros(3), up_vector(up_axis))
+    return Camera(azimuth_deg, elevation_deg, distance, w2c, intrinsics(image_size, focal_length))
+
+
+def project(points: np.ndarray, world_to_camera: np.ndarray, K: np.ndarray):
+    """Project (N, 3) object-frame points; returns pixel coords (N, 2) and depths (N,)."""
+    cam = points @ world_to_camera[:3, :3].T + world_to_camera[:3, 3]
+    z = cam[:, 2]
+    uvw = cam @ K.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[:, :2] / uvw[:, 2:3]
+    return uv, z
+
+
+def points_mask(points: np.ndarray, camera: Camera, image_size: tuple[int, int]) -> np.ndarray:
+    """Boolean (H, W) mask of the pixels that at least one projected point falls in."""
+    h, w = image_size
+    uv, z = project(points, camera.world_to_camera, camera.K)
+    ij = np.floor(uv).astype(np.int64)
+    ok = (z > 0) & (ij[:, 0] >= 0) & (ij[:, 0] < w) & (ij[:, 1] >= 0) & (ij[:, 1] < h)
+    mask = np.zeros((h, w), dtype=bool)
+    mask[ij[ok, 1], ij[ok, 0]] = True
+    return mask
+
+
+def quaternion_from_matrix(R: np.ndarray) -> np.ndarray:
+    """Unit quaternion (w, x, y, z), w >= 0, of a rotation matrix."""
+    from scipy.spatial.transform import Rotation
+
+    x, y, z, w = Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_quat()
+    q = np.array([w, x, y, z])
+    return -q if q[0] < 0 else q
+
+
+def matrix_from_quaternion(q_wxyz) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    w, x, y, z = q_wxyz
+    return Rotation.from_quat([x, y, z, w]).as_matrix()
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0

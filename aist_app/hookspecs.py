@@ -1,0 +1,70 @@
+"""Every hook an AIST plugin can implement.
+
+Hooks are prefixed ``aist_``. Implementations may accept fewer arguments than a spec names,
+never more, so specs only ever grow new keyword arguments.
+
+A plugin is a module or object with ``@aist_app.hookimpl`` functions, published in the
+``aist.plugins`` entry-point group::
+
+    [project.entry-points."aist.plugins"]
+    my_renderer = "my_package.aist_plugin"
+
+Plugin modules must stay cheap to import: no torch, bpy or pyrender at module level. Heavy
+imports belong inside the stage's methods, so menus, ``aist plugins`` and the render farm can
+list stages without loading them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aist_app.registry import StageRegistry
+
+hookspec = pluggy.HookspecMarker("aist")
+
+# --------------------------------------------------------------------------------------------
+# Registration hooks
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def aist_register_stages(registry: StageRegistry) -> None:
+    """Add this plugin's stages to the registry.
+
+    Fires once per plugin manager, the first time anything asks for the stage registry
+    (listing plugins, running a stage). Call ``registry.add_renderer(cls)``,
+    ``registry.add_segmenter(cls)``, ``registry.add_stylizer(cls)`` or
+    ``registry.add_pose_model(cls)`` with a stage class whose class attributes ``name``,
+    ``description`` and ``needs_gpu`` describe it.
+
+    :param registry: the :class:`aist_app.registry.StageRegistry` being filled.
+    :returns: nothing; results go into the registry.
+
+    .. versionadded:: 0.1
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Per-job hooks
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def aist_dataset_written(path: Path, kind: str, summary: dict[str, Any]) -> None:
+    """A stage finished writing a dataset.
+
+    Fires after ``dataset.json`` has been written (atomically) at the end of a render,
+    import, segmentation or stylization run. Use it to index, upload or announce datasets.
+
+    :param path: the dataset's root folder.
+    :param kind: ``"synthetic"``, ``"real"`` or ``"stylized"``.
+    :param summary: counts of the run (``written``, ``skipped``, ``failed``, ...).
+    :returns: nothing.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,225 @@
+"""Mesh collections: discovery (ShapeNet v1/v2 layouts, plain folders), loading, checks,
+normalization and ground-truth surface sampling, shared by every renderer.
+
+Normalization (identical for every renderer): the axis-aligned bounding box of all geometry
+is centred at the origin and scaled so that its longest side is 1, i.e. the object fits in
+the unit cube ``[-0.5, 0.5]^3`` (the DPC convention). The object frame is the file's own
+frame (Y-up for OBJ, glTF and ShapeNet).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings as warnings_module
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".ply", ".stl", ".off")
+_ID_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class MeshError(Exception):
+    """A mesh cannot be used; ``category`` is a short machine-readable reason."""
+
+    def __init__(self, path: Path | str, message: str, category: str = "invalid-mesh") -> None:
+        self.path = Path(path)
+        self.message = message
+        self.category = category
+        super().__init__(f"{path}: {message}")
+
+
+@dataclass(frozen=True)
+class MeshItem:
+    """One object of a collection."""
+
+    object_id: str
+    path: Path
+    layout: str  # "shapenet-v1", "shapenet-v2" or "file"
+    synset: str | None = None
+
+    def as_dict(self) -> dict:
+        d = {"object_id": self.object_id, "path": str(self.path), "layout": self.layout}
+        if self.synset:
+            d["synset"] = self.synset
+        return d
+
+
+def discover(root: str | Path) -> list[MeshItem]:
+    """Every mesh under ``root`` (a folder or a single file), sorted by object id.
+
+    ShapeNet folders (``<synset>/<model>/model.obj`` or ``.../models/model_normalized.obj``)
+    give the model id as object id; other files give their path relative to ``root`` (without
+    extension, separators as ``_``). Ids stay unique: clashes get the parent folder prefixed.
+    """
+    root = Path(root)
+    if root.is_file():
+        if root.suffix.lower() not in MESH_EXTENSIONS:
+            raise MeshError(root, f"not a mesh file (expected one of {MESH_EXTENSIONS})",
+                            "unsupported-format")
+        return [MeshItem(_safe_id(root.stem), root, "file")]
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    items: list[MeshItem] = []
+    for d, dirs, files in _walk(root):
+        v2 = d / "models" / "model_normalized.obj"
+        if "model.obj" in files or v2.is_file():
+            layout = "shapenet-v1" if "model.obj" in files else "shapenet-v2"
+            path = d / "model.obj" if layout == "shapenet-v1" else v2
+            synset = d.parent.name if re.fullmatch(r"\d{8}", d.parent.name) else None
+            items.append(MeshItem(_safe_id(d.name), path, layout, synset))
+            dirs.clear()
+            continue
+        for f in sorted(files):
+            p = d / f
+            if p.suffix.lower() in MESH_EXTENSIONS:
+                rel = p.relative_to(root).with_suffix("")
+                items.append(MeshItem(_safe_id(rel.name), p, "file"))
+    return _unique(items, root)
+
+
+def _walk(root: Path):
+    import os
+
+    for d, dirs, files in os.walk(root):
+        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+        yield Path(d), dirs, files
+
+
+def _safe_id(name: str) -> str:
+    s = _ID_SAFE.sub("_", name).strip("._")
+    return s or "object"
+
+
+def _unique(items: list[MeshItem], root: Path) -> list[MeshItem]:
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it.object_id] = counts.get(it.object_id, 0) + 1
+    out = []
+    for it in items:
+        if counts[it.object_id] > 1:
+            base = it.path.parent if it.layout == "file" else it.path.parent
+            rel = base.relative_to(root) if base != root else Path("")
+            prefix = _safe_id("_".join(rel.parts)) if rel.parts else "root"
+            oid = f"{prefix}_{it.object_id}" if it.layout == "file" else prefix
+            it = MeshItem(oid, it.path, it.layout, it.synset)
+        out.append(it)
+    return sorted(out, key=lambda i: i.object_id)
+
+
+@dataclass
+class LoadedMesh:
+    """An object ready for rendering: its parts in the normalized object frame."""
+
+    item: MeshItem
+    parts: list  # trimesh.Trimesh, each with its visuals, already normalized
+    normalization: np.ndarray  # 4x4 file frame -> normalized frame
+    materials: list = field(default_factory=list)  # PartMaterial per part
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_faces(self) -> int:
+        return int(sum(len(p.faces) for p in self.parts))
+
+
+def check_textures(path: Path) -> None:
+    """OBJ: every ``mtllib`` and every texture map it names must exist (case-insensitive
+    match accepted, as ShapeNet archives often differ in case)."""
+    if path.suffix.lower() != ".obj":
+        return
+    mtls = []
+    with open(path, "rb") as f:
+        for raw in f:
+            if raw.startswith(b"mtllib"):
+                mtls += raw[6:].decode("utf-8", "replace").split()
+    for name in mtls:
+        mtl = _resolve(path.parent, name)
+        if mtl is None:
+            raise MeshError(path, f"material library {name!r} is missing", "missing-material")
+        for line in mtl.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.strip().split()
+            if parts and parts[0].lower().startswith("map_") and len(parts) > 1:
+                tex = parts[-1]
+                if _resolve(mtl.parent, tex) is None:
+                    raise MeshError(path, f"texture {tex!r} named in {mtl.name} is missing",
+                                    "missing-texture")
+
+
+def _resolve(folder: Path, name: str) -> Path | None:
+    p = folder / name.replace("\\", "/")
+    if p.is_file():
+        return p
+    if p.parent.is_dir():
+        low = p.name.lower()
+        for q in p.parent.iterdir():
+            if q.name.lower() == low and q.is_file():
+                return q
+    return None
+
+
+def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
+    """Load, check and normalize one mesh; raises :class:`MeshError` with the reason."""
+    import trimesh
+
+    path = item.path
+    if not path.is_file():
+        raise MeshError(path, "file is missing", "missing-file")
+    if path.stat().st_size == 0:
+        raise MeshError(path, "file is empty", "empty-mesh")
+    warnings: list[str] = []
+    try:
+        check_textures(path)
+    except MeshError as e:
+        if not allow_missing_textures or e.category != "missing-texture":
+            raise
+        warnings.append(e.message)
+    try:
+        with warnings_module.catch_warnings():
+            warnings_module.simplefilter("ignore")
+            loaded = trimesh.load(path, force="scene", process=False, maintain_order=True)
+            parts_raw = loaded.dump(concatenate=False) if len(loaded.geometry) else []
+    except Exception as e:
+        raise MeshError(path, f"cannot be read as a mesh ({type(e).__name__}: {e})",
+                        "unreadable-mesh") from None
+    parts = []
+    for geom in parts_raw:
+        if isinstance(geom, trimesh.Trimesh) and len(geom.faces) and len(geom.vertices):
+            parts.append(geom)
+    if not parts:
+        raise MeshError(path, "has no faces (empty or not a surface mesh)", "empty-mesh")
+    verts = np.concatenate([p.vertices for p in parts])
+    if not np.all(np.isfinite(verts)):
+        raise MeshError(path, "has non-finite vertex coordinates", "invalid-mesh")
+    lo, hi = verts.min(axis=0), verts.max(axis=0)
+    extent = float((hi - lo).max())
+    if extent <= 0 or sum(float(p.area) for p in parts) <= 0:
+        raise MeshError(path, "is degenerate (zero extent or zero surface area)", "invalid-mesh")
+    norm = np.eye(4)
+    norm[:3, :3] *= 1.0 / extent
+    norm[:3, 3] = -(lo + hi) / 2.0 / extent
+    for p in parts:
+        p.apply_transform(norm)
+    from aist_app.materials import describe
+
+    return LoadedMesh(item, parts, norm, [describe(p) for p in parts], warnings)
+
+
+def sample_surface(mesh: LoadedMesh, n: int, seed) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points uniformly distributed over the whole surface (area-weighted), with the
+    unit normals of the faces they lie on, as float32."""
+    rng = np.random.default_rng(seed)
+    tris = np.concatenate([p.vertices[p.faces] for p in mesh.parts]).astype(np.float64)
+    cross = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
+    area2 = np.linalg.norm(cross, axis=1)
+    cdf = np.cumsum(area2)
+    face = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
+    face = np.minimum(face, len(tris) - 1)
+    r1, r2 = rng.random((2, n))
+    s = np.sqrt(r1)
+    a, b, c = 1.0 - s, s * (1.0 - r2), s * r2
+    t = tris[face]
+    pts = a[:, None] * t[:, 0] + b[:, None] * t[:, 1] + c[:, None] * t[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nrm = cross[face] / area2[face, None]
+    return pts.astype(np.float32), np.nan_to_num(nrm).astype(np.float32)

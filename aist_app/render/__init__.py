@@ -1,0 +1,1 @@
+"""Rendering: the renderer interface and the collection pipeline shared by every renderer."""

@@ -1,0 +1,61 @@
+"""The renderer interface every renderer plugin implements.
+
+A renderer only turns a normalized mesh, a camera and lights into pixels. Everything else
+(discovery, loading, normalization, viewpoints, lights, ground-truth points, writing,
+resuming) is the pipeline's job (:mod:`aist_app.render.pipeline`), so every renderer gets the
+same scene, the same camera convention and the same outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from aist_app.cameras import Camera
+from aist_app.lights import LightSetup
+from aist_app.meshes import LoadedMesh
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What a renderer needs to know once, when it is opened."""
+
+    image_size: tuple[int, int] = (128, 128)
+    depth: bool = False
+    samples: int = 16  # path-tracing samples per pixel (ignored by rasterizers)
+    supersample: int = 2  # rasterizers: render k times larger and box-filter down
+    device: str = "auto"  # auto | cpu | cuda[:N]
+    up_axis: str = "y"
+
+
+@dataclass(frozen=True)
+class ViewJob:
+    camera: Camera
+    lights: LightSetup
+
+
+@dataclass
+class RenderedView:
+    rgba: np.ndarray  # (H, W, 4) uint8; alpha > 0 exactly where the object is
+    depth: np.ndarray | None = None  # (H, W) float32 distance along camera z, 0 = background
+
+
+class Renderer(Protocol):
+    """Renderer plugins: class attributes describe them; heavy imports go in ``__init__``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    needs_gpu: ClassVar[bool]
+
+    def __init__(self, options: RenderOptions) -> None: ...
+
+    def render(self, mesh: LoadedMesh, views: list[ViewJob]) -> Iterator[RenderedView]:
+        """Render every view of one object, in order."""
+        ...
+
+    def close(self) -> None:
+        """Free the renderer's resources (GL context, Blender data)."""
+        ...
