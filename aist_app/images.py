@@ -22,10 +22,7 @@ def encode_png(arr: np.ndarray, *, compress_level: int = 3) -> bytes:
     """PNG bytes of an (H, W, 4) uint8 or (H, W) uint16 array."""
     from PIL import Image
 
-    if arr.dtype == np.uint16:
-        im = Image.fromarray(arr, mode="I;16")
-    else:
-        im = Image.fromarray(arr)
+    im = Image.fromarray(np.ascontiguousarray(arr))
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()

@@ -1,0 +1,309 @@
+"""Path-traced renderer: Blender (bpy) with Cycles, CPU or GPU, for realistic materials.
+
+The scene (camera, lights, world, render settings) is built once and kept alive across views
+and objects; per object only its meshes, materials and images are created and then removed
+(with an orphan purge), because Blender leaks memory across scenes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from aist_app import hookimpl
+from aist_app.render.base import RenderedView, RenderOptions, ViewJob
+
+#: Blender point-light watts per AIST light unit: P = 4*pi*I matches pyrender's radiance
+#: I/d^2 for a diffuse surface; the extra factor is pyrender's intensity scale.
+_WATTS_PER_UNIT = 4.0 * math.pi * 9.0
+
+
+def _cycles_device(bpy, device: str) -> str:
+    """Configure Cycles for ``device`` (auto|cpu|cuda[:N]); returns "CPU" or "GPU"."""
+    if device == "cpu":
+        return "CPU"
+    try:
+        prefs = bpy.context.preferences.addons["cycles"].preferences
+    except KeyError:
+        return "CPU"
+    for backend in ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL"):
+        try:
+            prefs.compute_device_type = backend
+            prefs.get_devices()
+        except (TypeError, ValueError):
+            continue
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if gpus:
+            index = int(device.partition(":")[2] or -1) if device.startswith("cuda") else -1
+            for k, d in enumerate(gpus):
+                d.use = index < 0 or k == index
+            for d in prefs.devices:
+                if d.type == "CPU":
+                    d.use = False
+            return "GPU"
+    if device.startswith("cuda"):
+        raise RuntimeError(f"--device {device}: Blender found no GPU for Cycles")
+    return "CPU"
+
+
+class BlenderRenderer:
+    """Blender Cycles path tracer (bpy), shared camera convention and outputs."""
+
+    name = "blender"
+    description = "Blender Cycles path tracer (bpy) with realistic materials; CPU or GPU"
+    needs_gpu = False
+
+    def __init__(self, options: RenderOptions) -> None:
+        import bpy
+
+        self.bpy = bpy
+        self.options = options
+        self._tmp = Path(tempfile.mkdtemp(prefix="aist-blender-"))
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        scene = bpy.context.scene
+        self.scene = scene
+        h, w = options.image_size
+        scene.render.engine = "CYCLES"
+        scene.cycles.device = _cycles_device(bpy, options.device)
+        scene.cycles.samples = int(options.samples)
+        scene.cycles.use_adaptive_sampling = False
+        scene.cycles.use_denoising = False
+        scene.cycles.seed = 0
+        scene.cycles.max_bounces = 4
+        # Box filter of one pixel: alpha is the fraction of samples that hit the object.
+        scene.cycles.pixel_filter_type = "BOX"
+        scene.cycles.filter_width = 1.0
+        scene.render.film_transparent = True
+        scene.render.resolution_x = w
+        scene.render.resolution_y = h
+        scene.render.resolution_percentage = 100
+        scene.render.use_persistent_data = True
+        settings = scene.render.image_settings
+        settings.file_format = "PNG"
+        settings.color_mode = "RGBA"
+        settings.color_depth = "8"
+        settings.compression = 0
+        scene.view_settings.view_transform = "Standard"
+        scene.view_settings.look = "None"
+        # World: uniform grey ambient light (invisible: transparent film).
+        world = bpy.data.worlds.new("aist-world")
+        scene.world = world
+        world.use_nodes = True
+        self._background = world.node_tree.nodes["Background"]
+        # Camera.
+        cam_data = bpy.data.cameras.new("aist-camera")
+        cam_data.clip_start, cam_data.clip_end = 0.05, 100.0
+        self.camera = bpy.data.objects.new("aist-camera", cam_data)
+        scene.collection.objects.link(self.camera)
+        scene.camera = self.camera
+        self._lights: list = []
+        self._objects: list = []
+        self._datablocks: list = []
+
+    # -- scene set-up ------------------------------------------------------------------------
+    def _set_camera(self, job: ViewJob) -> None:
+        from mathutils import Matrix
+
+        h, w = self.options.image_size
+        K = job.camera.K
+        cam = self.camera.data
+        cam.sensor_fit = "HORIZONTAL" if w >= h else "VERTICAL"
+        cam.sensor_width = cam.sensor_height = 36.0
+        cam.lens = float(K[0, 0]) * 36.0 / max(w, h)
+        cam.shift_x = float((w / 2.0 - K[0, 2]) / max(w, h))
+        cam.shift_y = float((K[1, 2] - h / 2.0) / max(w, h))
+        self.camera.matrix_world = Matrix(job.camera.camera_to_world_gl().tolist())
+
+    def _set_lights(self, job: ViewJob) -> None:
+        bpy = self.bpy
+        lights = job.lights.lights
+        while len(self._lights) < len(lights):
+            data = bpy.data.lights.new(f"aist-light-{len(self._lights)}", "POINT")
+            data.shadow_soft_size = 0.25
+            obj = bpy.data.objects.new(data.name, data)
+            self.scene.collection.objects.link(obj)
+            self._lights.append(obj)
+        for k, obj in enumerate(self._lights):
+            if k < len(lights):
+                light = lights[k]
+                obj.hide_render = False
+                obj.location = light.position
+                obj.data.color = light.color
+                obj.data.energy = light.intensity * _WATTS_PER_UNIT
+            else:
+                obj.hide_render = True
+        a = job.lights.ambient
+        self._background.inputs["Color"].default_value = (a, a, a, 1.0)
+        self._background.inputs["Strength"].default_value = 1.0
+
+    def _material(self, mat, index: int):
+        bpy = self.bpy
+        m = bpy.data.materials.new(f"aist-mat-{index}")
+        self._datablocks.append(("materials", m))
+        m.use_nodes = True
+        nodes, links = m.node_tree.nodes, m.node_tree.links
+        bsdf = nodes.get("Principled BSDF")
+        bsdf.inputs["Base Color"].default_value = mat.base_color
+        bsdf.inputs["Metallic"].default_value = mat.metallic
+        bsdf.inputs["Roughness"].default_value = mat.roughness
+        bsdf.inputs["Alpha"].default_value = mat.base_color[3]
+        if mat.texture is not None:
+            img = self._image(mat.texture, index)
+            tex = nodes.new("ShaderNodeTexImage")
+            tex.image = img
+            mix = nodes.new("ShaderNodeMix")
+            mix.data_type = "RGBA"
+            mix.blend_type = "MULTIPLY"
+            mix.inputs["Factor"].default_value = 1.0
+            mix.inputs["A"].default_value = mat.base_color
+            links.new(tex.outputs["Color"], mix.inputs["B"])
+            links.new(mix.outputs["Result"], bsdf.inputs["Base Color"])
+        elif mat.vertex_colors is not None or mat.face_colors is not None:
+            attr = nodes.new("ShaderNodeVertexColor")
+            attr.layer_name = "Col"
+            links.new(attr.outputs["Color"], bsdf.inputs["Base Color"])
+        return m
+
+    def _image(self, pil_image, index: int):
+        bpy = self.bpy
+        im = pil_image.convert("RGBA")
+        w, h = im.size
+        img = bpy.data.images.new(f"aist-tex-{index}", w, h, alpha=True)
+        self._datablocks.append(("images", img))
+        px = np.asarray(im, dtype=np.float32)[::-1] / 255.0  # Blender rows go bottom-up
+        img.pixels.foreach_set(px.ravel())
+        img.pack()
+        return img
+
+    def _mesh(self, part, mat, index: int):
+        bpy = self.bpy
+        verts = np.asarray(part.vertices, dtype=np.float32)
+        faces = np.asarray(part.faces, dtype=np.int32)
+        me = bpy.data.meshes.new(f"aist-mesh-{index}")
+        self._datablocks.append(("meshes", me))
+        me.vertices.add(len(verts))
+        me.vertices.foreach_set("co", verts.ravel())
+        me.loops.add(faces.size)
+        me.loops.foreach_set("vertex_index", faces.ravel())
+        me.polygons.add(len(faces))
+        me.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+        if mat.texture is not None:
+            uv = me.uv_layers.new(name="UVMap")
+            uv.data.foreach_set("uv", mat.uv[faces].astype(np.float32).ravel())
+        elif mat.vertex_colors is not None or mat.face_colors is not None:
+            col = me.color_attributes.new("Col", "BYTE_COLOR", "CORNER")
+            c = (mat.vertex_colors[faces] if mat.vertex_colors is not None
+                 else np.repeat(mat.face_colors[:, None], 3, axis=1))
+            col.data.foreach_set("color_srgb", (c.reshape(-1, 4) / 255.0).astype(np.float32).ravel())
+        me.update()
+        me.materials.append(self._material(mat, index))
+        obj = bpy.data.objects.new(f"aist-object-{index}", me)
+        self.scene.collection.objects.link(obj)
+        self._objects.append(obj)
+        return obj
+
+    def _clear_object(self) -> None:
+        bpy = self.bpy
+        for obj in self._objects:
+            bpy.data.objects.remove(obj, do_unlink=True)
+        self._objects.clear()
+        for coll, block in reversed(self._datablocks):
+            getattr(bpy.data, coll).remove(block)
+        self._datablocks.clear()
+        bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
+
+    # -- rendering ---------------------------------------------------------------------------
+    def render(self, mesh, views: list[ViewJob]) -> Iterator[RenderedView]:
+        from PIL import Image
+
+        for k, (part, mat) in enumerate(zip(mesh.parts, mesh.materials, strict=True)):
+            self._mesh(part, mat, k)
+        bvh = self._bvh(mesh) if self.options.depth else None
+        out = self._tmp / "view.png"
+        try:
+            for job in views:
+                self._set_camera(job)
+                self._set_lights(job)
+                self.scene.render.filepath = str(out)
+                with quiet_stdout(self._tmp / "blender.log"):
+                    self.bpy.ops.render.render(write_still=True)
+                with Image.open(out) as im:
+                    rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8).copy()
+                rgba[rgba[..., 3] == 0] = 0
+                depth = self._depth(bvh, job) if bvh is not None else None
+                yield RenderedView(rgba=rgba, depth=depth)
+        finally:
+            self._clear_object()
+
+    def _bvh(self, mesh):
+        from mathutils.bvhtree import BVHTree
+
+        verts = np.concatenate([p.vertices for p in mesh.parts]).tolist()
+        faces, offset = [], 0
+        for p in mesh.parts:
+            faces += (np.asarray(p.faces) + offset).tolist()
+            offset += len(p.vertices)
+        return BVHTree.FromPolygons(verts, faces, all_triangles=True)
+
+    def _depth(self, bvh, job: ViewJob) -> np.ndarray:
+        """Camera-z depth at each pixel centre by ray casting the object (0: background)."""
+        from mathutils import Vector
+
+        h, w = self.options.image_size
+        cam = job.camera
+        Kinv = np.linalg.inv(cam.K)
+        jj, ii = np.mgrid[0:h, 0:w]
+        pix = np.stack([ii + 0.5, jj + 0.5, np.ones_like(ii)], -1).reshape(-1, 3).astype(float)
+        dirs_cam = pix @ Kinv.T
+        dirs = dirs_cam @ cam.R  # camera -> world: R^T d
+        origin = Vector(cam.centre.tolist())
+        depth = np.zeros(h * w, dtype=np.float32)
+        for n, d in enumerate(dirs):
+            hit = bvh.ray_cast(origin, Vector(d.tolist()))[0]
+            if hit is not None:
+                depth[n] = float(np.dot(cam.R[2], np.asarray(hit) - cam.centre))
+        return depth.reshape(h, w)
+
+    def close(self) -> None:
+        import shutil
+
+        if self._objects or self._datablocks:
+            self._clear_object()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+@contextmanager
+def quiet_stdout(log: Path):
+    """Send what Blender's C code prints (one line per render) to ``log``, not the terminal."""
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(log, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def blender_memory_mb() -> float:
+    """Resident memory of this process in MB (Linux)."""
+    try:
+        with open(f"/proc/{os.getpid()}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return float("nan")
+
+
+@hookimpl
+def aist_register_stages(registry) -> None:
+    registry.add_renderer(BlenderRenderer)
