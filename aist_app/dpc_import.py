@@ -183,14 +183,14 @@ def _gt_path(gt_root: Path | None, mid: str, synset: str | None, folder: Path) -
 
 def _import_model(writer, mid, synset, folder, gt_root, views, size, focal_length) -> None:
     renders = sorted(folder.glob("render_*.png"), key=lambda p: int(_RENDER.search(p.name)[1]))
-    if views is not None:
-        if len(renders) < views:
-            raise DPCImportError(folder, f"has {len(renders)} renders, {views} requested")
-        renders = renders[:views]
     gt_path = _gt_path(gt_root, mid, synset, folder)
     if gt_path is None:
         raise DPCImportError(folder, "no ground-truth point cloud (<gt>/<synset>/<model>.mat)",
                              "missing-ground-truth")
+    if views is not None:
+        if len(renders) < views:
+            raise DPCImportError(folder, f"has {len(renders)} renders, {views} requested")
+        renders = renders[:views]
     points = _load_mat(gt_path, "points").astype(np.float32)
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
         raise DPCImportError(gt_path, f"'points' must be N x 3, got {points.shape}")

@@ -133,8 +133,11 @@ class PyrenderRenderer:
 
     def render(self, mesh, views: list[ViewJob]) -> Iterator[RenderedView]:
         pyrender = self._pyrender
-        nodes = [self._scene.add(pyrender.Mesh(primitives=[self._primitive(part, mat)]))
-                 for part, mat in zip(mesh.parts, mesh.materials, strict=True)]
+        # One node holding every part: pyrender keeps nodes in a set (draw order would vary
+        # between processes and coplanar faces would z-fight differently); primitives of one
+        # mesh are drawn in list order, so output is deterministic.
+        prims = [self._primitive(p, m) for p, m in zip(mesh.parts, mesh.materials, strict=True)]
+        nodes = [self._scene.add(pyrender.Mesh(primitives=prims))]
         try:
             for job in views:
                 self._set_camera(job)

@@ -1,0 +1,67 @@
+"""Shared fixtures: real meshes from ../shared/data, datasets rendered once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("AIST_SHARED_DATA", ROOT.parent / "shared" / "data"))
+MESHES = SHARED_DATA / "meshes"
+AIRPLANE = MESHES / "02691156" / "1caa02b831cccff090baeef8ba5b93e5"
+CHAIR = MESHES / "03001627" / "21bfb150cfc23accb01c58badc8bbc39"
+
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+
+def require_shared() -> Path:
+    if not MESHES.is_dir():
+        pytest.skip(f"shared test meshes not found at {MESHES} (set AIST_SHARED_DATA)")
+    return MESHES
+
+
+@pytest.fixture(scope="session")
+def shared_meshes() -> Path:
+    return require_shared()
+
+
+def _render(out: Path, renderer: str, views: int = 5, **kw):
+    from aist_app.plugins import create_plugin_manager
+    from aist_app.render.pipeline import RenderConfig, render_collection
+
+    cls = create_plugin_manager().stage("renderer", renderer).factory
+    cfg = RenderConfig(renderer=renderer, views=views, device="cpu", **kw)
+    gen = render_collection(require_shared(), out, cfg, cls)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+@pytest.fixture(scope="session")
+def pyrender_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("render") / "pyrender"
+    summary = _render(out, "pyrender", depth=True)
+    assert not summary.failed, summary.failed
+    return out
+
+
+@pytest.fixture(scope="session")
+def blender_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("render") / "blender"
+    summary = _render(out, "blender", depth=True)
+    assert not summary.failed, summary.failed
+    return out
+
+
+@pytest.fixture
+def copy_tree():
+    def _copy(src: Path, dst: Path) -> Path:
+        shutil.copytree(src, dst)
+        return dst
+
+    return _copy

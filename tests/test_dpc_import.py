@@ -1,0 +1,75 @@
+"""Import of the original DPC layout, on a fixture written in that layout from real renders."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.io import savemat
+
+from aist_app.cameras import Camera
+from aist_app.consistency import check_dataset
+from aist_app.dataset import Dataset
+from aist_app.dpc_import import dpc_extrinsic_from_camera
+
+AIST = Path(sys.executable).parent / "aist"
+
+
+def make_dpc_fixture(src_ds: Dataset, root: Path, synset: str = "02958343") -> Path:
+    """Write src_ds in DPC's layout: renders/<synset>/<id>/render_k.png (RGB on white),
+    camera_k.mat (Blender extrinsic, pos), depth_k.png (16-bit, /65535*10), gt .mat points."""
+    for oid in src_ds.object_ids():
+        d = root / "renders" / synset / oid
+        d.mkdir(parents=True)
+        for k, v in enumerate(src_ds.cameras(oid)):
+            img = src_ds.load_view(oid, v["file"]).astype(np.float32)
+            a = img[..., 3:] / 255.0
+            rgb = img[..., :3] * a + 255.0 * (1 - a)
+            out = np.concatenate([rgb, img[..., 3:]], -1).round().astype(np.uint8)
+            Image.fromarray(out).save(d / f"render_{k}.png")
+            cam = Camera.from_json(v)
+            E = dpc_extrinsic_from_camera(cam)
+            pos = -E[:3, :3].T @ E[:3, 3]
+            savemat(d / f"camera_{k}.mat", {"extrinsic": E.astype(np.float32), "pos": pos})
+            depth = np.asarray(Image.open(src_ds.object_dir(oid) / v["depth_file"])) * 1e-4
+            d16 = np.where(depth > 0, depth / 10 * 65535, 65535).astype(np.uint16)
+            Image.fromarray(d16).save(d / f"depth_{k}.png")
+        gt = root / "gt" / "downsampled" / synset
+        gt.mkdir(parents=True, exist_ok=True)
+        pts, _ = src_ds.points(oid)
+        savemat(gt / f"{oid}.mat", {"points": pts[::10]})
+    return root
+
+
+def test_import_dpc_roundtrip(tmp_path, pyrender_dataset):
+    src = Dataset.open(pyrender_dataset)
+    fx = make_dpc_fixture(src, tmp_path / "dpc")
+    # One model without ground truth and one with a broken camera file: skipped, reasons kept.
+    bad = fx / "renders" / "02958343" / "nogt"
+    bad.mkdir()
+    Image.new("RGBA", (128, 128)).save(bad / "render_0.png")
+    out = tmp_path / "imported"
+    res = subprocess.run([str(AIST), "import-dpc", str(fx / "renders"), str(out), "--gt",
+                          str(fx / "gt" / "downsampled"), "--views", "5"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "3 imported" in res.stdout and "1 failed" in res.stdout
+    ds = Dataset.open(out)
+    assert ds.object_ids() == src.object_ids()
+    assert ds.source["failures"][0]["category"] == "missing-ground-truth"
+    for oid in ds.object_ids():
+        for a, b in zip(ds.cameras(oid), src.cameras(oid), strict=True):
+            assert np.allclose(a["world_to_camera"], b["world_to_camera"], atol=1e-5)
+            assert np.allclose(a["K"], b["K"])
+            assert abs(a["elevation_deg"] - b["elevation_deg"]) < 1e-3
+            assert abs((a["azimuth_deg"] - b["azimuth_deg"] + 180) % 360 - 180) < 1e-3
+            img = ds.load_view(oid, a["file"])
+            assert (img[img[..., 3] == 0] == 0).all()  # white background removed
+        pts, nrm = ds.points(oid)
+        assert np.allclose(np.linalg.norm(nrm, axis=1), 1, atol=1e-3)
+    assert check_dataset(ds)["min_iou"] >= 0.85  # GT downsampled 10x here
+    # Importing again skips what is complete.
+    res = subprocess.run([str(AIST), "import-dpc", str(fx / "renders"), str(out), "--gt",
+                          str(fx / "gt" / "downsampled")], capture_output=True, text=True)
+    assert "3 already complete" in res.stdout

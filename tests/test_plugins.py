@@ -1,0 +1,147 @@
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from aist_app import hookimpl
+from aist_app.plugins import create_plugin_manager
+from aist_app.registry import StageNotFoundError, StageRegistry
+
+ROOT = Path(__file__).resolve().parents[1]
+AIST = Path(sys.executable).parent / "aist"
+
+
+def test_builtins_come_from_entry_points():
+    pm = create_plugin_manager()
+    names = {(s.kind, s.name): s.plugin for s in pm.registry.list()}
+    assert names[("renderer", "pyrender")] == "pyrender"
+    assert names[("renderer", "blender")] == "blender"
+
+
+def test_autoload_can_be_disabled(monkeypatch):
+    monkeypatch.setenv("AIST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    assert create_plugin_manager().registry.list() == []
+    monkeypatch.delenv("AIST_DISABLE_PLUGIN_AUTOLOAD")
+    monkeypatch.setenv("AIST_DISABLED_PLUGINS", "blender")
+    assert create_plugin_manager().registry.names("renderer") == ["pyrender"]
+
+
+def test_registry_rejects_duplicates_and_bad_kinds():
+    class R:
+        name = "x"
+
+    reg = StageRegistry()
+    reg.add_renderer(R)
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add_renderer(R)
+    with pytest.raises(ValueError, match="unknown stage kind"):
+        reg._add("painter", R)
+    with pytest.raises(StageNotFoundError, match="installed: x"):
+        reg.get("renderer", "nope")
+
+
+def test_registering_an_object_by_hand():
+    class Seg:
+        """Finds cars."""
+
+        name = "toyseg"
+
+    class Plugin:
+        @hookimpl
+        def aist_register_stages(self, registry):
+            registry.add_segmenter(Seg)
+
+    pm = create_plugin_manager(entry_points=False)
+    pm.register(Plugin(), name="toy")
+    info = pm.stage("segmenter", "toyseg")
+    assert info.description == "Finds cars." and info.plugin == "toy" and not info.needs_gpu
+
+
+def test_listing_stages_imports_no_heavy_module():
+    code = (
+        "import sys\n"
+        "from aist_app.plugins import create_plugin_manager\n"
+        "stages = create_plugin_manager().registry.list()\n"
+        "assert len(stages) >= 2\n"
+        "heavy = [m for m in ('torch', 'bpy', 'pyrender', 'OpenGL', 'trimesh') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_hooks_are_documented():
+    doc = (ROOT / "docs" / "plugin-hooks.md").read_text()
+    pm = create_plugin_manager(entry_points=False)
+    for name in dir(pm.pm.hook):
+        if name.startswith("aist_"):
+            caller = getattr(pm.pm.hook, name)
+            args = ", ".join(caller.spec.argnames)
+            assert f"{name}({args})" in doc, f"{name} is not documented"
+
+
+TOY_PLUGIN = '''
+"""A throw-away third-party renderer: flat silhouettes by splatting surface samples."""
+import numpy as np
+from aist_app import hookimpl
+from aist_app.render.base import RenderedView
+
+
+class ToyRenderer:
+    name = "toy"
+    description = "splats surface samples (test plugin)"
+    needs_gpu = False
+
+    def __init__(self, options):
+        self.options = options
+
+    def render(self, mesh, views):
+        from aist_app.cameras import points_mask
+        from aist_app.meshes import sample_surface
+
+        pts, _ = sample_surface(mesh, 200000, 0)
+        for job in views:
+            m = points_mask(pts, job.camera, self.options.image_size)
+            rgba = np.zeros(m.shape + (4,), np.uint8)
+            rgba[m] = (200, 60, 60, 255)
+            yield RenderedView(rgba=rgba)
+
+    def close(self):
+        pass
+
+
+@hookimpl
+def aist_register_stages(registry):
+    registry.add_renderer(ToyRenderer)
+'''
+
+
+def test_third_party_plugin_through_the_cli(tmp_path, shared_meshes):
+    """A plugin installed only through its entry point is listed and used by `aist`."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "aist_toy_plugin.py").write_text(TOY_PLUGIN)
+    dist = site / "aist_toy_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aist-toy-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[aist.plugins]\ntoy = aist_toy_plugin\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([str(AIST), "plugins"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"renderer\s+toy\s+splats surface samples.*\[toy\]", out.stdout)
+    ds = tmp_path / "ds"
+    out = subprocess.run(
+        [str(AIST), "render", str(shared_meshes / "03001627"), str(ds), "--renderer", "toy",
+         "--views", "2", "--points", "2000"],
+        env=env, capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "1 rendered" in out.stdout
+    from aist_app.dataset import Dataset
+
+    d = Dataset.open(ds)
+    assert d.source["plugin"] == "toy" and d.summary()["views"] == 2
