@@ -83,7 +83,8 @@ def create_plugin_manager(
     if os.environ.get("AIST_TRACE_PLUGINS", "") not in ("", "0"):
 
         def before(hook_name: str, impls: list, kwargs: dict) -> None:
-            print(f"[aist plugins] {hook_name} -> {[i.plugin_name for i in impls]}", file=sys.stderr)
+            names = [i.plugin_name for i in impls]
+            print(f"[aist plugins] {hook_name} -> {names}", file=sys.stderr)
 
         def after(outcome: Any, hook_name: str, impls: list, kwargs: dict) -> None:
             pass

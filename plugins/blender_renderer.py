@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -200,7 +200,8 @@ class BlenderRenderer:
             col = me.color_attributes.new("Col", "BYTE_COLOR", "CORNER")
             c = (mat.vertex_colors[faces] if mat.vertex_colors is not None
                  else np.repeat(mat.face_colors[:, None], 3, axis=1))
-            col.data.foreach_set("color_srgb", (c.reshape(-1, 4) / 255.0).astype(np.float32).ravel())
+            rgba = (c.reshape(-1, 4) / 255.0).astype(np.float32)
+            col.data.foreach_set("color_srgb", rgba.ravel())
         me.update()
         me.materials.append(self._material(mat, index))
         obj = bpy.data.objects.new(f"aist-object-{index}", me)

@@ -2,7 +2,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -67,7 +66,8 @@ def test_listing_stages_imports_no_heavy_module():
         "from aist_app.plugins import create_plugin_manager\n"
         "stages = create_plugin_manager().registry.list()\n"
         "assert len(stages) >= 2\n"
-        "heavy = [m for m in ('torch', 'bpy', 'pyrender', 'OpenGL', 'trimesh') if m in sys.modules]\n"
+        "mods = ('torch', 'bpy', 'pyrender', 'OpenGL', 'trimesh')\n"
+        "heavy = [m for m in mods if m in sys.modules]\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -35,7 +35,8 @@ def make_splits(
     # there are enough objects to go round (a 5-object set still gets a test object).
     raw = {k: n * f / total for k, f in fractions.items()}
     counts = {k: int(v) for k, v in raw.items()}
-    for k in sorted(raw, key=lambda k: raw[k] - counts[k], reverse=True)[: n - sum(counts.values())]:
+    by_remainder = sorted(raw, key=lambda k: raw[k] - counts[k], reverse=True)
+    for k in by_remainder[: n - sum(counts.values())]:
         counts[k] += 1
     wanted = [k for k in ("test", "val", "train") if fractions[k] > 0]
     if n >= len(wanted):

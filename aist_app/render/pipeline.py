@@ -51,7 +51,8 @@ class RenderConfig:
 
     def options(self) -> RenderOptions:
         return RenderOptions(image_size=tuple(self.image_size), depth=self.depth,
-                             samples=self.samples, supersample=self.supersample, device=self.device, up_axis=self.up_axis)
+                             samples=self.samples, supersample=self.supersample,
+                             device=self.device, up_axis=self.up_axis)
 
     def sampler(self) -> ViewpointSampler:
         return ViewpointSampler.from_specs(self.azimuth, self.elevation, self.views)
