@@ -154,6 +154,9 @@ def render_options(f):
                           "of skipping them."),
         click.option("--device", default="auto", show_default=True,
                      help="auto | cpu | cuda[:N]."),
+        click.option("--recycle-every", default=0, show_default=True, type=int,
+                     help="Reopen the renderer every N objects (bounds memory in very long "
+                          "runs; 0: never)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -170,6 +173,7 @@ def _config(**kw):
         seed=kw["seed"], up_axis=kw["up_axis"], randomize_lights=kw["random_lights"],
         samples=kw["samples"], device=kw["device"],
         allow_missing_textures=kw["allow_missing_textures"],
+        recycle_every=kw["recycle_every"],
     )
 
 

@@ -19,6 +19,8 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 def require_shared() -> Path:
     if not MESHES.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared test meshes not found at {MESHES}: CI must run with them")
         pytest.skip(f"shared test meshes not found at {MESHES} (set AIST_SHARED_DATA)")
     return MESHES
 
