@@ -93,17 +93,17 @@ def _safe_id(name: str) -> str:
 
 
 def _unique(items: list[MeshItem], root: Path) -> list[MeshItem]:
+    """Clashing ids become the sanitized path of the file (or ShapeNet model folder)."""
     counts: dict[str, int] = {}
     for it in items:
         counts[it.object_id] = counts.get(it.object_id, 0) + 1
     out = []
     for it in items:
         if counts[it.object_id] > 1:
-            base = it.path.parent if it.layout == "file" else it.path.parent
-            rel = base.relative_to(root) if base != root else Path("")
-            prefix = _safe_id("_".join(rel.parts)) if rel.parts else "root"
-            oid = f"{prefix}_{it.object_id}" if it.layout == "file" else prefix
-            it = MeshItem(oid, it.path, it.layout, it.synset)
+            where = it.path.with_suffix("") if it.layout == "file" else (
+                it.path.parent if it.layout == "shapenet-v1" else it.path.parent.parent)
+            rel = where.relative_to(root) if where != root else Path(where.name)
+            it = MeshItem(_safe_id("_".join(rel.parts)), it.path, it.layout, it.synset)
         out.append(it)
     return sorted(out, key=lambda i: i.object_id)
 

@@ -296,15 +296,6 @@ def quiet_stdout(log: Path):
             os.close(saved)
 
 
-def blender_memory_mb() -> float:
-    """Resident memory of this process in MB (Linux)."""
-    try:
-        with open(f"/proc/{os.getpid()}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return float("nan")
-
-
 @hookimpl
 def aist_register_stages(registry) -> None:
     registry.add_renderer(BlenderRenderer)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -44,26 +43,18 @@ def _render(out: Path, renderer: str, views: int = 5, **kw):
             return stop.value
 
 
-@pytest.fixture(scope="session")
-def pyrender_dataset(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("render") / "pyrender"
-    summary = _render(out, "pyrender", depth=True)
+def _rendered(tmp_path_factory, renderer: str) -> Path:
+    out = tmp_path_factory.mktemp("render") / renderer
+    summary = _render(out, renderer, depth=True)
     assert not summary.failed, summary.failed
     return out
+
+
+@pytest.fixture(scope="session")
+def pyrender_dataset(tmp_path_factory) -> Path:
+    return _rendered(tmp_path_factory, "pyrender")
 
 
 @pytest.fixture(scope="session")
 def blender_dataset(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("render") / "blender"
-    summary = _render(out, "blender", depth=True)
-    assert not summary.failed, summary.failed
-    return out
-
-
-@pytest.fixture
-def copy_tree():
-    def _copy(src: Path, dst: Path) -> Path:
-        shutil.copytree(src, dst)
-        return dst
-
-    return _copy
+    return _rendered(tmp_path_factory, "blender")

@@ -84,3 +84,10 @@ def test_missing_texture_can_be_allowed(tmp_path):
     item = discover(_bad(tmp_path, "missing_texture"))[0]
     mesh = load(item, allow_missing_textures=True)
     assert mesh.warnings and "gone.jpg" in mesh.warnings[0]
+
+
+def test_clashing_ids_get_their_path(tmp_path, shared_meshes):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        shutil.copy(shared_meshes / "toycar" / "ToyCar.glb", tmp_path / d / "car.glb")
+    assert [i.object_id for i in discover(tmp_path)] == ["a_car", "b_car"]

@@ -17,7 +17,7 @@ from aist_app.cameras import Camera
 from aist_app.dataset.contract import FORMAT, KINDS, VERSION
 from aist_app.dataset.splits import make_splits
 from aist_app.images import color_correct, encode_png
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json, publish_dir
+from aist_app.io_utils import atomic_write_json, publish_dir
 
 
 class ObjectWriter:
@@ -184,5 +184,3 @@ class DatasetWriter:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-__all__ = ["DatasetWriter", "ObjectWriter", "atomic_write_bytes"]
