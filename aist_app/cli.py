@@ -104,7 +104,7 @@ def _run_render(meshes: Path, out: Path, config, *, quiet: bool = False):
         _fail(str(e))
     if not items:
         _fail(f"{meshes}: no meshes found (ShapeNet layout or OBJ/GLB/PLY/STL/OFF files)")
-    gen = render_collection(items, out, config, stage.factory)
+    gen = render_collection(items, out, config, stage.factory, root=meshes)
     bar = tqdm(total=len(items), unit="obj", desc=f"render ({config.renderer})",
                disable=quiet or None, file=sys.stderr)
     summary = None

@@ -18,6 +18,7 @@ import numpy as np
 
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".ply", ".stl", ".off")
 _ID_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MTLLIB = re.compile(rb"^mtllib[ \t]+(.+?)\r?$", re.M)
 
 
 class MeshError(Exception):
@@ -128,11 +129,8 @@ def check_textures(path: Path) -> None:
     match accepted, as ShapeNet archives often differ in case)."""
     if path.suffix.lower() != ".obj":
         return
-    mtls = []
-    with open(path, "rb") as f:
-        for raw in f:
-            if raw.startswith(b"mtllib"):
-                mtls += raw[6:].decode("utf-8", "replace").split()
+    mtls = [name for line in _MTLLIB.findall(path.read_bytes())
+            for name in line.decode("utf-8", "replace").split()]
     for name in mtls:
         mtl = _resolve(path.parent, name)
         if mtl is None:

@@ -118,4 +118,5 @@ def test_cli_grid_and_elevation_range(tmp_path, shared_meshes):
     assert sorted({round(v["azimuth_deg"]) for v in views}) == [0, 90, 180, 270]
     assert sorted({round(v["elevation_deg"]) for v in views}) == [0, 30]
     assert ds.source["seed"] == 3 and ds.source["config"]["azimuth"] == "grid:4"
+    assert ds.source["meshes"] == str(shared_meshes / "toycar")
     assert check_dataset(ds)["min_iou"] >= 0.85  # 64x64: coarser pixels

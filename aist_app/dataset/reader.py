@@ -52,10 +52,10 @@ class Dataset:
             raise DatasetError(objects, "folder is missing")
         on_disk = {p.name for p in objects.iterdir() if not p.name.startswith(".")} if (
             objects.is_dir()) else set()
-        for oid in sorted(listed - on_disk):
-            raise DatasetError(objects / oid, "object listed in dataset.json has no folder")
-        for oid in sorted(on_disk - listed):
-            raise DatasetError(objects / oid, "object folder is not listed in any split")
+        if missing := sorted(listed - on_disk):
+            raise DatasetError(objects / missing[0], "object listed in dataset.json has no folder")
+        if unlisted := sorted(on_disk - listed):
+            raise DatasetError(objects / unlisted[0], "object folder is not listed in any split")
 
     def check_object(self, oid: str) -> None:
         """Validate every file of one object."""

@@ -142,8 +142,10 @@ def render_object(renderer, item: MeshItem, writer: DatasetWriter, config: Rende
 
 def render_collection(
     meshes: str | Path | list[MeshItem], out: str | Path, config: RenderConfig, renderer_cls,
+    *, root: str | Path | None = None,
 ) -> Generator[Progress, None, RenderSummary]:
-    """Render every mesh into the dataset at ``out``; see the module docstring."""
+    """Render every mesh into the dataset at ``out``; see the module docstring. ``meshes`` is a
+    collection folder or already discovered items (then ``root`` names their folder)."""
     start = time.perf_counter()
     items = discover(meshes) if not isinstance(meshes, list) else meshes
     out = Path(out)
@@ -153,7 +155,8 @@ def render_collection(
         "plugin": config.renderer,
         "seed": config.seed,
         "config": config.as_dict(),
-        "meshes": str(meshes) if not isinstance(meshes, list) else "(list)",
+        "meshes": str(root if root is not None else meshes if not isinstance(meshes, list)
+                      else "(list)"),
         "objects": {it.object_id: it.as_dict() for it in items},
     }
     writer = DatasetWriter(out, kind="synthetic", image_size=tuple(config.image_size),
