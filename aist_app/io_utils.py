@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -44,7 +45,7 @@ def publish_dir(tmp_dir: Path, final_dir: Path) -> None:
     """
     final_dir = Path(final_dir)
     if final_dir.exists():
-        old = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")
+        old = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.replace(final_dir, old)
         os.replace(tmp_dir, final_dir)
         shutil.rmtree(old, ignore_errors=True)

@@ -84,6 +84,9 @@ class BlenderRenderer:
         scene.render.resolution_y = h
         scene.render.resolution_percentage = 100
         scene.render.use_persistent_data = True
+        if options.threads > 0:
+            scene.render.threads_mode = "FIXED"
+            scene.render.threads = int(options.threads)
         settings = scene.render.image_settings
         settings.file_format = "PNG"
         settings.color_mode = "RGBA"

@@ -15,10 +15,13 @@ _INTENSITY_SCALE = 9.0
 _MESA_EGL_VENDOR = "/usr/share/glvnd/egl_vendor.d/50_mesa.json"
 
 
-def configure_egl(device: str) -> None:
+def configure_egl(device: str, threads: int = 0) -> None:
     """Select headless EGL before OpenGL is imported; ``cpu`` forces Mesa, ``cuda:N`` picks
-    the N-th EGL device."""
+    the N-th EGL device; ``threads`` caps Mesa's rasterizer threads (read when the driver
+    loads, so it holds for the whole process)."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    if threads > 0:
+        os.environ.setdefault("LP_NUM_THREADS", str(threads))
     if device == "cpu" and os.path.exists(_MESA_EGL_VENDOR):
         os.environ.setdefault("__EGL_VENDOR_LIBRARY_FILENAMES", _MESA_EGL_VENDOR)
     elif device.startswith("cuda"):
@@ -61,7 +64,7 @@ class PyrenderRenderer:
     needs_gpu = False
 
     def __init__(self, options: RenderOptions) -> None:
-        configure_egl(options.device)
+        configure_egl(options.device, options.threads)
         import pyrender
 
         self._pyrender = pyrender

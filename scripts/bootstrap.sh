@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything AIST needs on a fresh Debian machine: system packages for headless
 # rendering (EGL/Mesa for pyrender, X/GL client libraries that the bpy wheel links against),
+# Redis for the render farm's broker,
 # a virtual environment at .venv in the repository root, and the project with its dev extras.
 # Idempotent: a second run only checks that everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgles2 libglu1-mesa
-              libxrender1 libxi6 libxkbcommon0 libxxf86vm1 libxfixes3 libsm6 libice6 libx11-6)
+              libxrender1 libxi6 libxkbcommon0 libxxf86vm1 libxfixes3 libsm6 libice6 libx11-6
+              redis-server)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

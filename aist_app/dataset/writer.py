@@ -116,11 +116,13 @@ class ObjectWriter:
 
 class DatasetWriter:
     """Writes a dataset folder. Objects already complete on disk are left alone, so an
-    interrupted run resumes; ``finalize()`` writes ``dataset.json`` last."""
+    interrupted run resumes; ``finalize()`` writes ``dataset.json`` last. Several writers (farm
+    workers) may share one folder when created with ``clean_stale=False``."""
 
     def __init__(
         self, root: str | Path, *, kind: str, image_size: tuple[int, int], up_axis: str = "y",
         source: dict[str, Any] | None = None, png_compress_level: int = 3,
+        clean_stale: bool = True,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
@@ -133,9 +135,11 @@ class DatasetWriter:
         self.objects_dir = self.root / "objects"
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aist-png")
-        self._clean_stale_temp()
+        if clean_stale:  # farm workers share the folder: another worker's temp is not stale
+            self.clean_stale_temp()
 
-    def _clean_stale_temp(self) -> None:
+    def clean_stale_temp(self) -> None:
+        """Remove leftovers of interrupted writes (only when no other writer is running)."""
         for p in self.objects_dir.glob(".tmp-*"):
             shutil.rmtree(p, ignore_errors=True)
         for p in self.objects_dir.glob(".*.old-*"):

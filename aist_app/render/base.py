@@ -29,6 +29,7 @@ class RenderOptions:
     supersample: int = 2  # rasterizers: render k times larger and box-filter down
     device: str = "auto"  # auto | cpu | cuda[:N]
     up_axis: str = "y"
+    threads: int = 0  # CPU threads the renderer may use (0: all cores)
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,23 @@ def render_object(renderer, item: MeshItem, writer: DatasetWriter, config: Rende
     return len(jobs)
 
 
+def dataset_writer(out: str | Path, config: RenderConfig, items: list[MeshItem],
+                   meshes: str | Path, *, clean_stale: bool = True) -> DatasetWriter:
+    """The writer of a synthetic dataset, its provenance naming the renderer, seed, config and
+    every object's source mesh."""
+    source = {
+        "stage": "render",
+        "plugin": config.renderer,
+        "seed": config.seed,
+        "config": config.as_dict(),
+        "meshes": str(meshes),
+        "objects": {it.object_id: it.as_dict() for it in items},
+    }
+    return DatasetWriter(out, kind="synthetic", image_size=tuple(config.image_size),
+                         up_axis=config.up_axis, source=source,
+                         png_compress_level=config.png_compress_level, clean_stale=clean_stale)
+
+
 def render_collection(
     meshes: str | Path | list[MeshItem], out: str | Path, config: RenderConfig, renderer_cls,
     *, root: str | Path | None = None,
@@ -150,18 +167,8 @@ def render_collection(
     items = discover(meshes) if not isinstance(meshes, list) else meshes
     out = Path(out)
     summary = RenderSummary(out=out)
-    source = {
-        "stage": "render",
-        "plugin": config.renderer,
-        "seed": config.seed,
-        "config": config.as_dict(),
-        "meshes": str(root if root is not None else meshes if not isinstance(meshes, list)
-                      else "(list)"),
-        "objects": {it.object_id: it.as_dict() for it in items},
-    }
-    writer = DatasetWriter(out, kind="synthetic", image_size=tuple(config.image_size),
-                           up_axis=config.up_axis, source=source,
-                           png_compress_level=config.png_compress_level)
+    label = root if root is not None else meshes if not isinstance(meshes, list) else "(list)"
+    writer = dataset_writer(out, config, items, label)
     renderer = None
     opened_for = 0
     try:

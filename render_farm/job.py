@@ -1,0 +1,352 @@
+"""A render job on disk: the manifest and the state of every task, kept beside the output.
+
+Inside the dataset folder ``OUT``::
+
+    .farm/job.json              manifest: job id, renderer config, every object with its mesh
+                                and seed (written once, atomically)
+    .farm/running/<oid>.json    claim of the process rendering the object; its mtime is the
+                                heartbeat
+    .farm/attempts/<oid>.jsonl  failed attempts so far (one JSON line each, appended)
+    .farm/failed/<oid>.json     final failure: category, reason, attempts
+    .farm/workers/<name>.jsonl  task failures per worker (three block it from this job)
+
+An object is done when ``objects/<oid>/`` exists: the dataset writer publishes it atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from aist_app import __version__
+from aist_app.dataset.writer import DatasetWriter
+from aist_app.io_utils import atomic_write_json
+from aist_app.meshes import MeshItem
+from aist_app.render.pipeline import RenderConfig, dataset_writer, object_seed
+
+FORMAT = "aist-render-job"
+MAX_ATTEMPTS = 3  # a task failing this many times is failed (Flamenco's rule)
+MAX_WORKER_FAILURES = 3  # a worker failing this many tasks of a job stops taking them
+HEARTBEAT_S = 5.0
+LEASE_S = 60.0  # a claim from another machine not refreshed for this long is lost
+
+
+class JobError(Exception):
+    """A job manifest that is missing, malformed or does not match the request."""
+
+
+def redact(url: str | None) -> str | None:
+    """The broker URL without its password (manifests and logs never hold secrets)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _host() -> str:
+    return socket.gethostname()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped) is dead
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """Lines of an append-only log; a torn last line (crash mid-append) is ignored."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(record, sort_keys=True) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, data)  # one write of one short line: appends do not interleave
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class JobStatus:
+    total: int
+    done: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # claimed by a worker that died (pending)
+
+    @property
+    def finished(self) -> bool:
+        return not self.running and not self.pending
+
+    def line(self) -> str:
+        return (f"done={len(self.done)} running={len(self.running)} "
+                f"pending={len(self.pending)} failed={len(self.failed)}")
+
+
+@dataclass
+class Job:
+    """A render job: what to render (manifest) and where each task stands (files)."""
+
+    root: Path
+    job_id: str
+    config: RenderConfig
+    meshes: str
+    items: list[MeshItem]
+    broker: str | None = None
+
+    # -- manifest ------------------------------------------------------------------------
+    @property
+    def farm_dir(self) -> Path:
+        return self.root / ".farm"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.farm_dir / "job.json"
+
+    def item(self, oid: str) -> MeshItem:
+        for it in self.items:
+            if it.object_id == oid:
+                return it
+        raise JobError(f"{self.manifest_path}: no object {oid!r} in this job")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "job_id": self.job_id,
+            "aist_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "meshes": self.meshes,
+            "broker": redact(self.broker),
+            "config": self.config.as_dict(),
+            "objects": [
+                {**it.as_dict(),
+                 "seed": [self.config.seed, int(object_seed(self.config.seed,
+                                                            it.object_id).entropy[1])]}
+                for it in self.items
+            ],
+        }
+
+    @classmethod
+    def create(cls, out: str | Path, items: list[MeshItem], config: RenderConfig,
+               meshes: str | Path, *, broker: str | None = None) -> Job:
+        """A new job at ``out``, or the one already there when it asks for the same render
+        (resuming); a different job in the same folder is refused."""
+        out = Path(out)
+        job = cls(out, uuid.uuid4().hex, config, str(meshes), list(items), broker)
+        if job.manifest_path.exists():
+            old = cls.load(out)
+            same = (old.config.as_dict() == config.as_dict()
+                    and [i.as_dict() for i in old.items] == [i.as_dict() for i in items])
+            if not same:
+                raise JobError(f"{old.manifest_path}: {out} already holds a different render "
+                               "job (other meshes or options); use a new output folder")
+            old.broker = broker or old.broker
+            return old
+        if (out / "dataset.json").exists() or (out / "objects").is_dir():
+            raise JobError(f"{out}: already holds a dataset rendered without a job manifest; "
+                           "use a new output folder")
+        atomic_write_json(job.manifest_path, job.to_json())
+        return job
+
+    @classmethod
+    def load(cls, out: str | Path) -> Job:
+        out = Path(out)
+        path = out / ".farm" / "job.json"
+        try:
+            meta = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise JobError(f"{path}: no render job here (create one with `aist farm submit` "
+                           "or `aist render --workers N`)") from None
+        except (OSError, json.JSONDecodeError) as e:
+            raise JobError(f"{path}: unreadable job manifest: {e}") from None
+        if meta.get("format") != FORMAT:
+            raise JobError(f"{path}: not an AIST render job (format {meta.get('format')!r})")
+        try:
+            cfg = dict(meta["config"])
+            cfg["image_size"] = tuple(cfg["image_size"])
+            config = RenderConfig(**cfg)
+            items = [MeshItem(o["object_id"], Path(o["path"]), o["layout"], o.get("synset"))
+                     for o in meta["objects"]]
+            return cls(out, meta["job_id"], config, meta["meshes"], items, meta.get("broker"))
+        except (KeyError, TypeError) as e:
+            raise JobError(f"{path}: malformed job manifest ({e})") from None
+
+    def writer(self, *, clean_stale: bool = False) -> DatasetWriter:
+        return dataset_writer(self.root, self.config, self.items, self.meshes,
+                              clean_stale=clean_stale)
+
+    # -- task state ----------------------------------------------------------------------
+    def _state(self, kind: str, oid: str, suffix: str = ".json") -> Path:
+        return self.farm_dir / kind / f"{oid}{suffix}"
+
+    def is_done(self, oid: str) -> bool:
+        return (self.root / "objects" / oid).is_dir()
+
+    def failure(self, oid: str) -> dict | None:
+        try:
+            return json.loads(self._state("failed", oid).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def read_claim(self, oid: str) -> dict | None:
+        path = self._state("running", oid)
+        try:
+            claim = json.loads(path.read_text())
+            claim["heartbeat"] = path.stat().st_mtime
+            return claim
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    @staticmethod
+    def claim_alive(claim: dict) -> bool:
+        if claim.get("host") == _host():
+            return _pid_alive(int(claim.get("pid", -1)))
+        return time.time() - claim.get("heartbeat", 0.0) < LEASE_S
+
+    @contextmanager
+    def claim(self, oid: str, worker: str) -> Iterator[None]:
+        """Mark ``oid`` as being rendered by this process, with a heartbeat, until the block
+        ends."""
+        path = self._state("running", oid)
+        atomic_write_json(path, {"worker": worker, "host": _host(), "pid": os.getpid(),
+                                 "started": time.time()})
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                try:
+                    os.utime(path)
+                except FileNotFoundError:
+                    return
+
+        thread = threading.Thread(target=beat, name=f"aist-heartbeat-{oid}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            path.unlink(missing_ok=True)
+
+    def attempts(self, oid: str) -> list[dict]:
+        return _read_jsonl(self._state("attempts", oid, ".jsonl"))
+
+    def record_attempt(self, oid: str, worker: str, category: str, reason: str,
+                       traceback: str = "") -> int:
+        """Log one failed attempt; returns how many there have been."""
+        _append_jsonl(self._state("attempts", oid, ".jsonl"),
+                      {"worker": worker, "host": _host(), "time": time.time(),
+                       "category": category, "reason": reason, "traceback": traceback})
+        return len(self.attempts(oid))
+
+    def mark_failed(self, oid: str, category: str, reason: str) -> None:
+        item = self.item(oid)
+        atomic_write_json(self._state("failed", oid), {
+            "object_id": oid, "path": str(item.path), "category": category, "reason": reason,
+            "attempts": self.attempts(oid),
+        })
+
+    def record_worker_failure(self, worker: str, oid: str, reason: str) -> None:
+        _append_jsonl(self._state("workers", worker, ".jsonl"),
+                      {"object_id": oid, "time": time.time(), "reason": reason})
+
+    def worker_blocked(self, worker: str) -> bool:
+        failures = _read_jsonl(self._state("workers", worker, ".jsonl"))
+        return len({f["object_id"] for f in failures}) >= MAX_WORKER_FAILURES
+
+    def reset(self, oid: str) -> None:
+        """Forget a task's failures and a dead claim so it can run again (``farm retry``)."""
+        for kind, suffix in (("failed", ".json"), ("attempts", ".jsonl")):
+            self._state(kind, oid, suffix).unlink(missing_ok=True)
+        claim = self.read_claim(oid)
+        if claim is not None and not self.claim_alive(claim):
+            self._state("running", oid).unlink(missing_ok=True)
+
+    def unblock_workers(self) -> None:
+        for p in (self.farm_dir / "workers").glob("*.jsonl"):
+            p.unlink(missing_ok=True)
+
+    def status(self) -> JobStatus:
+        st = JobStatus(total=len(self.items))
+        for it in self.items:
+            oid = it.object_id
+            if self.is_done(oid):
+                st.done.append(oid)
+                continue
+            fail = self.failure(oid)
+            if fail is not None:
+                st.failed.append(fail)
+                continue
+            claim = self.read_claim(oid)
+            if claim is None:
+                st.pending.append(oid)
+            elif self.claim_alive(claim):
+                st.running.append(oid)
+            else:
+                st.pending.append(oid)
+                st.lost.append(oid)
+        return st
+
+    def finalize_if_complete(self) -> bool:
+        """Write ``dataset.json`` once every task is done or failed (idempotent: any worker,
+        or ``farm status``, may do it; the content is the same)."""
+        st = self.status()
+        if not st.finished:
+            return False
+        path = self.root / "dataset.json"
+        fails = sorted(st.failed, key=lambda f: f["object_id"])
+        if path.exists():
+            try:
+                meta = json.loads(path.read_text())
+                written = meta["source"].get("failures", [])
+                listed = {o for split in meta["splits"].values() for o in split}
+                if listed == set(st.done) and [f["object_id"] for f in written] == [
+                        f["object_id"] for f in fails]:
+                    return True
+            except (OSError, json.JSONDecodeError, KeyError):
+                pass
+        writer = self.writer(clean_stale=True)  # nothing is running: leftovers are stale
+        try:
+            summary = {"written": len(st.done), "failed": len(fails), "job_id": self.job_id}
+            failures = [{k: f[k] for k in ("object_id", "path", "category", "reason")}
+                        for f in fails]
+            writer.finalize(seed=self.config.seed,
+                            source={"failures": failures, "summary": summary})
+        finally:
+            writer.close()
+        return True

@@ -1,0 +1,119 @@
+"""The one task of the farm: render one object of a job, all its views, atomically.
+
+:func:`run_task` is plain Python: the local process pool and the Celery task both call it.
+It is idempotent (an object already on disk is skipped), keeps the renderer open for the
+life of the process (heavy modules load once per worker process), and does the failure
+accounting of :mod:`aist_farm.job`.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+from aist_app.meshes import MeshError
+from aist_app.render.pipeline import render_object
+
+from .job import MAX_ATTEMPTS, Job
+
+#: Environment of a worker process: the device and CPU threads its renderer uses.
+DEVICE_ENV = "AIST_FARM_DEVICE"
+THREADS_ENV = "AIST_FARM_THREADS"
+
+_renderers: dict[tuple, object] = {}
+
+
+class RetryTask(Exception):
+    """This attempt failed; the task should run again (perhaps on another worker)."""
+
+
+class WorkerBlocked(Exception):
+    """This worker failed too many tasks of the job; leave its tasks to other workers."""
+
+
+def _renderer(job: Job, device: str | None, threads: int):
+    """The process's renderer for this job's options, opened on first use and kept."""
+    from aist_app.plugins import create_plugin_manager
+
+    options = replace(job.config.options(), threads=threads,
+                      device=device or job.config.device)
+    key = (job.config.renderer, options)
+    if key not in _renderers:
+        for old in list(_renderers.values()):  # one open renderer per process
+            old.close()
+        _renderers.clear()
+        cls = create_plugin_manager().stage("renderer", job.config.renderer).factory
+        _renderers[key] = cls(options)
+    return _renderers[key]
+
+
+def _drop_renderers() -> None:
+    for r in list(_renderers.values()):
+        try:
+            r.close()
+        except Exception:
+            pass
+    _renderers.clear()
+
+
+def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
+             worker: str | None = None, device: str | None = None, threads: int | None = None,
+             block_workers: bool = False) -> str:
+    """Render ``object_id`` of the job at ``out``. Returns ``rendered``, ``skipped`` (already
+    done), ``failed`` (bad input, or the last allowed attempt failed), ``duplicate`` (another
+    live worker is rendering it now) or ``stale`` (a message of an older job). Raises
+    :class:`RetryTask` when the attempt failed and may be retried, :class:`WorkerBlocked`
+    when this worker should leave the job's tasks to others."""
+    worker = worker or f"local-{os.getpid()}"
+    device = device or os.environ.get(DEVICE_ENV) or None
+    threads = int(threads if threads is not None else os.environ.get(THREADS_ENV, 0))
+    job = Job.load(out)
+    if job_id is not None and job.job_id != job_id:
+        return "stale"
+    if job.is_done(object_id):
+        job.finalize_if_complete()
+        return "skipped"
+    if job.failure(object_id) is not None:
+        return "failed"
+    if block_workers and job.worker_blocked(worker):
+        raise WorkerBlocked(f"{worker} failed {MAX_ATTEMPTS} tasks of job {job.job_id}")
+    claim = job.read_claim(object_id)
+    if claim is not None:
+        if job.claim_alive(claim) and claim.get("pid") != os.getpid():
+            return "duplicate"
+        if not job.claim_alive(claim):  # its worker died mid-task: that was an attempt
+            n = job.record_attempt(object_id, claim.get("worker", "?"), "worker-lost",
+                                   f"worker {claim.get('worker')} (pid {claim.get('pid')} on "
+                                   f"{claim.get('host')}) stopped while rendering")
+            if n >= MAX_ATTEMPTS:
+                job.mark_failed(object_id, "worker-lost",
+                                f"lost {n} times: the renderer crashes or is killed on it")
+                job.finalize_if_complete()
+                return "failed"
+    item = job.item(object_id)
+    status = "rendered"
+    with job.claim(object_id, worker):
+        try:
+            renderer = _renderer(job, device, threads)
+            writer = job.writer()
+            try:
+                render_object(renderer, item, writer, job.config)
+            finally:
+                writer.close()
+        except MeshError as e:  # bad input fails at once, on any worker: not the worker's fault
+            job.mark_failed(object_id, e.category, e.message)
+            status = "failed"
+        except Exception as e:
+            _drop_renderers()  # its state is unknown after an error
+            reason = f"{item.path}: {type(e).__name__}: {e}"
+            n = job.record_attempt(object_id, worker, "render-error", reason,
+                                   traceback.format_exc(limit=8))
+            job.record_worker_failure(worker, object_id, reason)
+            if n < MAX_ATTEMPTS:
+                raise RetryTask(f"attempt {n} of {MAX_ATTEMPTS} failed: {reason}") from None
+            job.mark_failed(object_id, "render-error", f"failed {n} times; last: {reason}")
+            status = "failed"
+    job.finalize_if_complete()
+    return status
