@@ -364,6 +364,7 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
                disable=None if wait else True)
     start = time.monotonic()
     requeued: set[str] = set()
+    timed_out = False
     try:
         while True:
             st = job.status()
@@ -379,9 +380,8 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
                     submit(job, _broker(broker, job), fresh)
                     requeued.update(fresh)
             if timeout and time.monotonic() - start > timeout:
-                bar.close()
-                click.echo(st.line())
-                sys.exit(124)
+                timed_out = True
+                break
             time.sleep(0.5)
     finally:
         bar.close()
@@ -394,6 +394,8 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
     for f in st.failed:
         click.echo(f"failed {f['object_id']} [{f['category']}]: {f['reason']}")
     click.echo(st.line())
+    if timed_out:
+        sys.exit(124)
     if wait and st.failed:
         sys.exit(1)
 

@@ -81,10 +81,20 @@ def discover(root: str | Path) -> list[MeshItem]:
 
 
 def _walk(root: Path):
+    """``os.walk`` in sorted order, following symlinked folders (collections are often
+    assembled from links) but never into a loop."""
     import os
 
-    for d, dirs, files in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+    ancestors: dict[str, frozenset[str]] = {str(root): frozenset({os.path.realpath(root)})}
+    for d, dirs, files in os.walk(root, followlinks=True):
+        above = ancestors.pop(d, frozenset())
+        keep = []
+        for x in sorted(x for x in dirs if not x.startswith(".")):
+            real = os.path.realpath(os.path.join(d, x))
+            if real not in above:  # a link back up the tree would loop forever
+                keep.append(x)
+                ancestors[os.path.join(d, x)] = above | {real}
+        dirs[:] = keep
         yield Path(d), dirs, files
 
 

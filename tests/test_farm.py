@@ -1,0 +1,338 @@
+"""Render farm with real components: redis-server on a loopback port, Celery workers as
+subprocesses (``aist farm worker``), the real pyrender renderer, SIGKILL and Redis restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aist_app.consistency import check_dataset
+from aist_app.dataset import Dataset
+from aist_app.meshes import discover
+from aist_app.render.pipeline import RenderConfig
+from aist_farm.broker import free_port, start_redis
+from aist_farm.job import Job, JobError, redact
+
+from .conftest import AIRPLANE, CHAIR, MESHES, require_shared
+
+AIST = str(Path(sys.executable).with_name("aist"))
+OPTS = ["--views", "6", "--size", "96", "--seed", "3", "--points", "20000"]
+pytestmark = pytest.mark.skipif(not any(
+    (Path(p) / "redis-server").exists() for p in os.environ["PATH"].split(":")),
+    reason="redis-server not installed (scripts/bootstrap.sh installs it)")
+
+
+def _collection(root: Path, *, broken: bool = False) -> Path:
+    """Six objects from the three shared meshes (ids differ, so seeds and views differ)."""
+    require_shared()
+    for synset, src in (("02691156", AIRPLANE), ("03001627", CHAIR)):
+        for k in ("a", "b"):
+            (root / synset).mkdir(parents=True, exist_ok=True)
+            (root / synset / f"{src.name[:8]}{k}").symlink_to(src)
+    (root / "cars").mkdir()
+    for k in ("car_a", "car_b"):
+        (root / "cars" / f"{k}.glb").symlink_to(MESHES / "toycar" / "ToyCar.glb")
+    if broken:
+        (root / "cars" / "broken.obj").write_text("v 0 0 0\nv 1 0 0\nf 1 2 9\n")
+    return root
+
+
+def _aist(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+    p = subprocess.run([AIST, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"aist {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+class Farm:
+    """A Redis broker and Celery workers for one test; everything is stopped afterwards."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.redis = start_redis(self.port, tmp / "redis")
+        self.workers: list[subprocess.Popen] = []
+
+    def restart_redis(self, down_s: float) -> None:
+        self.redis.terminate()  # SIGTERM: Redis flushes its append-only file and exits
+        self.redis.wait(10)
+        time.sleep(down_s)
+        self.redis = start_redis(self.port, self.tmp / "redis")
+
+    def worker(self, name: str, *extra: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+        proc = subprocess.Popen(
+            [AIST, "farm", "worker", "--broker", self.url, "--name", f"{name}@%h",
+             "--threads", "1", "--loglevel", "INFO", *extra],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.workers.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text()
+
+    def stop(self) -> None:
+        for w in self.workers:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGKILL)
+            w.wait(10)
+        self.redis.kill()
+        self.redis.wait(10)
+
+
+@pytest.fixture
+def farm(tmp_path):
+    f = Farm(tmp_path)
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory) -> Path:
+    return _collection(tmp_path_factory.mktemp("farm") / "meshes")
+
+
+@pytest.fixture(scope="module")
+def local_reference(collection, tmp_path_factory) -> Path:
+    """The same job on the local pool (the embedded default)."""
+    out = tmp_path_factory.mktemp("farm-local") / "ds"
+    p = _aist("render", str(collection), str(out), "--workers", "2", *OPTS)
+    assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
+    return out
+
+
+def _files(ds: Path) -> dict[str, bytes]:
+    root = ds / "objects"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def _wait_for_claim(out: Path, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    running = out / ".farm" / "running"
+    while time.monotonic() < deadline:
+        for p in running.glob("*.json") if running.is_dir() else []:
+            try:
+                return {**json.loads(p.read_text()), "object_id": p.stem}
+            except (json.JSONDecodeError, FileNotFoundError):
+                pass
+        time.sleep(0.01)
+    raise AssertionError("no task started rendering")
+
+
+def _assert_exactly_once(out: Path, expected: set[str]) -> None:
+    entries = {p.name for p in (out / "objects").iterdir()}
+    assert entries == expected, entries ^ expected  # no temp folders, no duplicates
+
+
+# -- the local pool -----------------------------------------------------------------------------
+def test_local_pool_matches_single_process(collection, local_reference, tmp_path):
+    single = tmp_path / "single"
+    _aist("render", str(collection), str(single), *OPTS)
+    assert _files(single) == _files(local_reference)
+    ds = Dataset.open(local_reference)
+    assert len(ds.object_ids()) == 6
+    assert check_dataset(ds)["min_iou"] >= 0.9
+    # Re-running the job resumes: nothing left to do, nothing rewritten.
+    before = {p: p.stat().st_mtime_ns for p in (local_reference / "objects").rglob("*")}
+    p = _aist("render", str(collection), str(local_reference), "--workers", "2", *OPTS)
+    assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
+    assert before == {p: p.stat().st_mtime_ns for p in (local_reference / "objects").rglob("*")}
+
+
+# -- Celery + Redis -------------------------------------------------------------------------------
+def test_farm_two_workers_same_bytes_as_local(farm, collection, local_reference, tmp_path):
+    farm.worker("w1")
+    farm.worker("w2")
+    out = tmp_path / "ds"
+    p = _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
+    assert "6 tasks queued on aist.render.pyrender" in p.stdout
+    manifest = json.loads((out / ".farm" / "job.json").read_text())
+    assert [o["object_id"] for o in manifest["objects"]] == sorted(
+        o["object_id"] for o in manifest["objects"])
+    assert all(o["seed"][0] == 3 for o in manifest["objects"])
+    p = _aist("farm", "status", str(out), "--wait", "--timeout", "180")
+    assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
+    assert _files(out) == _files(local_reference)
+    assert check_dataset(Dataset.open(out))["min_iou"] >= 0.9
+    logs = farm.log("w1") + farm.log("w2")
+    assert logs.count("succeeded") == 6
+    assert "w1@" in logs and "w2@" in logs
+    # Submitting the same job again is harmless: every task finds its object on disk.
+    _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
+    assert _aist("farm", "status", str(out)).stdout.strip().endswith(
+        "done=6 running=0 pending=0 failed=0")
+
+
+def test_pool_process_killed_mid_task_loses_nothing(farm, collection, local_reference,
+                                                    tmp_path):
+    farm.worker("w1")
+    farm.worker("w2")
+    out = tmp_path / "ds"
+    _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
+    claim = _wait_for_claim(out)
+    os.kill(claim["pid"], signal.SIGKILL)  # the process that is rendering
+    p = _aist("farm", "status", str(out), "--wait", "--timeout", "180")
+    assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
+    _assert_exactly_once(out, set(Dataset.open(local_reference).object_ids()))
+    assert _files(out) == _files(local_reference)
+    attempts = (out / ".farm" / "attempts" / f"{claim['object_id']}.jsonl").read_text()
+    assert "worker-lost" in attempts
+
+
+def test_whole_worker_killed_then_retry(farm, collection, local_reference, tmp_path):
+    w1 = farm.worker("w1")
+    out = tmp_path / "ds"
+    _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
+    claim = _wait_for_claim(out)
+    os.killpg(w1.pid, signal.SIGKILL)  # main process and pool: its message stays unacked
+    w1.wait(10)
+    farm.worker("w2")
+    p = _aist("farm", "status", str(out), "--wait", "--timeout", "10", check=False)
+    assert p.returncode == 124  # the lost task waits for the visibility timeout...
+    assert "lost" in p.stdout
+    p = _aist("farm", "retry", str(out))  # ...or for `farm retry`, which re-queues it now
+    assert "re-queued 1 task(s)" in p.stdout
+    p = _aist("farm", "status", str(out), "--wait", "--timeout", "180")
+    assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
+    _assert_exactly_once(out, set(Dataset.open(local_reference).object_ids()))
+    assert _files(out) == _files(local_reference)
+    assert claim["object_id"] in Dataset.open(out).object_ids()
+
+
+def test_redis_restart_mid_job(farm, collection, local_reference, tmp_path):
+    farm.worker("w1")
+    out = tmp_path / "ds"
+    _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
+    _wait_for_claim(out)
+    farm.restart_redis(down_s=2.0)
+    p = _aist("farm", "status", str(out), "--wait", "--timeout", "240")
+    assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
+    assert "Connection to broker lost" in farm.log("w1")  # it did lose it, and came back
+    _assert_exactly_once(out, set(Dataset.open(local_reference).object_ids()))
+    assert _files(out) == _files(local_reference)
+
+
+def test_corrupt_mesh_is_one_failed_task(farm, tmp_path):
+    meshes = _collection(tmp_path / "meshes", broken=True)
+    farm.worker("w1", "--concurrency", "2")
+    out = tmp_path / "ds"
+    _aist("farm", "submit", str(meshes), str(out), "--broker", farm.url, *OPTS)
+    p = _aist("farm", "status", str(out), "--wait", "--timeout", "180", check=False)
+    assert p.returncode == 1
+    lines = p.stdout.strip().splitlines()
+    assert lines[-1] == "done=6 running=0 pending=0 failed=1"
+    assert any(re.fullmatch(r"failed broken \[[a-z-]+\]: .+", line) for line in lines[:-1])
+    meta = json.loads((out / "dataset.json").read_text())
+    assert [f["object_id"] for f in meta["source"]["failures"]] == ["broken"]
+    assert "broken" not in Dataset.open(out).object_ids()
+    assert len(Dataset.open(out).object_ids()) == 6
+
+
+def test_submit_without_broker_runs_locally(collection, local_reference, tmp_path):
+    out = tmp_path / "ds"
+    env_broker = os.environ.pop("AIST_BROKER", None)
+    try:
+        p = _aist("farm", "submit", str(collection), str(out), "--workers", "2", *OPTS)
+    finally:
+        if env_broker is not None:
+            os.environ["AIST_BROKER"] = env_broker
+    assert "local process pool" in p.stderr
+    assert _files(out) == _files(local_reference)
+
+
+# -- job state and failure accounting (no broker) -----------------------------------------------
+def _job(tmp_path: Path, collection: Path) -> Job:
+    cfg = RenderConfig(views=2, image_size=(64, 64), points=1000, device="cpu")
+    return Job.create(tmp_path / "ds", discover(collection), cfg, collection)
+
+
+def test_job_refuses_a_different_render_in_the_same_folder(tmp_path, collection):
+    job = _job(tmp_path, collection)
+    again = _job(tmp_path, collection)
+    assert again.job_id == job.job_id  # same request: resume the same job
+    other = RenderConfig(views=3, image_size=(64, 64), points=1000, device="cpu")
+    with pytest.raises(JobError, match="different render job"):
+        Job.create(tmp_path / "ds", discover(collection), other, collection)
+    (tmp_path / "ds" / ".farm" / "job.json").write_text("{not json")
+    with pytest.raises(JobError, match=r"job\.json"):
+        Job.load(tmp_path / "ds")
+
+
+def test_three_failed_attempts_fail_the_task_and_block_the_worker(tmp_path, collection,
+                                                                  monkeypatch):
+    from aist_farm import tasks
+
+    class Exploding:
+        def render(self, mesh, views):
+            raise RuntimeError("GPU fell off the bus")
+            yield
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tasks, "_renderer", lambda job, device, threads: Exploding())
+    job = _job(tmp_path, collection)
+    oid = job.items[0].object_id
+    for n in (1, 2):
+        with pytest.raises(tasks.RetryTask, match=f"attempt {n} of 3"):
+            tasks.run_task(job.root, oid, worker="w9", block_workers=True)
+    assert tasks.run_task(job.root, oid, worker="w9", block_workers=True) == "failed"
+    fail = job.failure(oid)
+    assert fail["category"] == "render-error" and "GPU fell off the bus" in fail["reason"]
+    assert len(fail["attempts"]) == 3
+    assert not (job.root / "objects" / oid).exists()
+    assert not list((job.root / ".farm" / "running").glob("*"))
+    # That worker failed one task three times: three distinct failed tasks block it.
+    assert not job.worker_blocked("w9")
+    for other in job.items[1:3]:
+        with pytest.raises(tasks.RetryTask):
+            tasks.run_task(job.root, other.object_id, worker="w9", block_workers=True)
+    assert job.worker_blocked("w9")
+    with pytest.raises(tasks.WorkerBlocked):
+        tasks.run_task(job.root, job.items[3].object_id, worker="w9", block_workers=True)
+    assert job.status().line() == "done=0 running=0 pending=5 failed=1"
+    # `farm retry` semantics: reset clears the failure and its attempts.
+    job.reset(oid)
+    job.unblock_workers()
+    assert job.failure(oid) is None and not job.attempts(oid)
+    assert not job.worker_blocked("w9")
+
+
+def test_dead_claim_is_lost_and_counts_as_an_attempt(tmp_path, collection):
+    from aist_farm import tasks
+
+    job = _job(tmp_path, collection)
+    oid = job.items[0].object_id
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    claim = job.farm_dir / "running" / f"{oid}.json"
+    claim.parent.mkdir(parents=True)
+    claim.write_text(json.dumps({"worker": "w0", "host": os.uname().nodename,
+                                 "pid": dead.pid, "started": 0}))
+    st = job.status()
+    assert st.lost == [oid] and oid in st.pending and not st.running
+    assert tasks.run_task(job.root, oid, worker="w1", threads=1) == "rendered"
+    assert [a["category"] for a in job.attempts(oid)] == ["worker-lost"]
+    assert job.is_done(oid)
+
+
+def test_broker_password_never_written(tmp_path, collection):
+    assert redact("redis://:s3cret@farm:6379/0") == "redis://:***@farm:6379/0"
+    assert redact("redis://user:s3cret@farm:6379/0") == "redis://user:***@farm:6379/0"
+    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    cfg = RenderConfig(views=2, image_size=(64, 64), points=1000)
+    Job.create(tmp_path / "ds", discover(collection), cfg, collection,
+               broker="rediss://:s3cret@farm:6380/0")
+    assert "s3cret" not in (tmp_path / "ds" / ".farm" / "job.json").read_text()
