@@ -198,10 +198,9 @@ def render_cmd(meshes: Path, out: Path, workers: int, **kw) -> None:
 
 
 def _create_job(meshes: Path, out: Path, config, broker: str | None = None):
-    from aist_farm.job import Job, JobError
-
     from aist_app.meshes import discover
     from aist_app.registry import StageNotFoundError
+    from aist_farm.job import Job, JobError
 
     try:
         _pm().stage("renderer", config.renderer)
@@ -216,8 +215,9 @@ def _create_job(meshes: Path, out: Path, config, broker: str | None = None):
 
 def _run_local_job(meshes: Path, out: Path, config, *, workers: int,
                    max_tasks_per_child: int = 0, threads: int = 0):
-    from aist_farm.local import LocalOptions, run_local
     from tqdm import tqdm
+
+    from aist_farm.local import LocalOptions, run_local
 
     job = _create_job(meshes, out, config)
     opts = LocalOptions(workers=workers, threads=threads,
@@ -326,9 +326,8 @@ def farm_worker_cmd(broker, renderer, concurrency, gpu, threads, max_tasks_per_c
                     loglevel) -> None:
     """Start a Celery worker that renders tasks from the broker (Ctrl-C stops it; a task in
     progress then goes back to the queue)."""
-    from aist_farm.celery_app import DEFAULT_BROKER, run_worker
-
     from aist_app.registry import StageNotFoundError
+    from aist_farm.celery_app import DEFAULT_BROKER, run_worker
 
     try:
         _pm().stage("renderer", renderer)
@@ -352,8 +351,9 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
     """Show a job's progress; the last line is `done=N running=N pending=N failed=N`."""
     import time
 
-    from aist_farm.job import Job, JobError
     from tqdm import tqdm
+
+    from aist_farm.job import Job, JobError
 
     try:
         job = Job.load(out)

@@ -71,8 +71,9 @@ def bare_pyrender(items, views: int, out: Path) -> tuple[float, int]:
 def bare_blender(items, views: int, out: Path) -> tuple[float, int]:
     """Per object: empty scene, Blender's own importer, camera + light, render, save PNG."""
     import bpy
-    from aist_plugins.blender_renderer import quiet_stdout
     from mathutils import Matrix
+
+    from aist_plugins.blender_renderer import quiet_stdout
 
     cfg = RenderConfig(views=views)
     t0 = time.perf_counter()

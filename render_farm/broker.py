@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -17,12 +18,19 @@ def redis_command(port: int = 6379, *, bind: str = "127.0.0.1", data_dir: str | 
     if exe is None:
         raise FileNotFoundError("redis-server not found: install it (Debian: apt-get install "
                                 "redis-server; `bash scripts/bootstrap.sh` does)")
-    cmd = [exe, "--port", str(port), "--bind", bind, "--dir", str(Path(data_dir).resolve()),
+    data_dir = Path(data_dir).resolve()
+    cmd = [exe]
+    if password:  # in a private config file, not on the command line (visible in `ps`)
+        conf = data_dir / "aist-redis-auth.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+            f.write(f'requirepass "{quoted}"\n')
+        cmd.append(str(conf))
+    cmd += ["--port", str(port), "--bind", bind, "--dir", str(data_dir),
            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
            "--protected-mode", "yes" if bind in ("127.0.0.1", "::1", "localhost") else "no",
            "--daemonize", "no"]
-    if password:
-        cmd += ["--requirepass", password]
     return cmd
 
 

@@ -32,8 +32,15 @@ class LocalOptions:
         return self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, cores: list[int], counter) -> None:
+    """Per pool process: its render threads and, when the pool fills the machine, one core of
+    its own (processes hopping between cores lose their caches)."""
     os.environ[THREADS_ENV] = str(threads)
+    if cores:
+        with counter.get_lock():
+            k = counter.value
+            counter.value += 1
+        os.sched_setaffinity(0, {cores[k % len(cores)]})
 
 
 def run_local(job: Job, options: LocalOptions) -> Generator[Progress, None, JobStatus]:
@@ -45,11 +52,14 @@ def run_local(job: Job, options: LocalOptions) -> Generator[Progress, None, JobS
     done = len(st.done) + len(st.failed)
     threads = options.threads_per_worker()
     ctx = multiprocessing.get_context("spawn")
+    allowed = sorted(os.sched_getaffinity(0))
+    pin = allowed if options.workers == len(allowed) and threads == 1 else []
+    counter = ctx.Value("i", 0)
     while todo:
         pool = ProcessPoolExecutor(
             max_workers=max(1, min(options.workers, len(todo))), mp_context=ctx,
             max_tasks_per_child=options.max_tasks_per_child or None,
-            initializer=_init_worker, initargs=(threads,))
+            initializer=_init_worker, initargs=(threads, pin, counter))
         futures = {pool.submit(run_task, str(job.root), oid, job_id=job.job_id,
                                device=options.device): oid for oid in todo}
         todo = []

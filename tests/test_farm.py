@@ -336,3 +336,22 @@ def test_broker_password_never_written(tmp_path, collection):
     Job.create(tmp_path / "ds", discover(collection), cfg, collection,
                broker="rediss://:s3cret@farm:6380/0")
     assert "s3cret" not in (tmp_path / "ds" / ".farm" / "job.json").read_text()
+
+
+def test_broker_loopback_and_password(tmp_path):
+    import redis
+
+    port = free_port()
+    secret = 'pa"ss\\word'
+    proc = start_redis(port, tmp_path / "r", password=secret)
+    try:
+        assert secret not in " ".join(proc.args)  # not visible in the process list
+        assert "--bind" in proc.args and proc.args[proc.args.index("--bind") + 1] == "127.0.0.1"
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=port).ping()
+        assert redis.Redis(port=port, password=secret).ping()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    p = _aist("farm", "broker", "--bind", "0.0.0.0", "--port", str(port), check=False)
+    assert p.returncode != 0 and "password" in p.stderr
