@@ -256,6 +256,100 @@ def _report_render(summary) -> None:
         click.echo(f"  failed {f['object_id']} [{f['category']}]: {f['reason']}")
 
 
+# -- segmenter ---------------------------------------------------------------------------------
+def _classes(value: str) -> tuple[str, ...]:
+    classes = tuple(c.strip() for c in value.split(",") if c.strip())
+    if not classes:
+        raise click.BadParameter("give at least one class, e.g. car,truck")
+    return classes
+
+
+@main.command("segment")
+@click.argument("photos", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--synthetic", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Synthetic dataset: its image size and car-to-frame ratios are matched.")
+@click.option("--segmenter", default="maskrcnn", show_default=True,
+              help="Segmenter stage: maskrcnn | deeplab-lite (see `aist plugins`).")
+@click.option("--weights", help="Weights file (default: $AIST_WEIGHTS_DIR, the torch cache, "
+                                "or the model bundled with the plugin).")
+@click.option("--variant", help="Model variant (maskrcnn: v2 [default] or v1).")
+@click.option("--classes", default="car,truck", show_default=True,
+              callback=lambda c, p, v: _classes(v), help="Classes to keep.")
+@click.option("--min-score", default=0.7, show_default=True, type=float)
+@click.option("--min-side", default=128.0, show_default=True, type=float,
+              help="Minimum sqrt(box area) in pixels.")
+@click.option("--min-fill", default=0.5, show_default=True, type=float,
+              help="Minimum mask area / box area.")
+@click.option("--input-size", type=int, help="Network input size (plugin default).")
+@click.option("--batch", "batch_size", default=2, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--seed", default=0, show_default=True, type=int)
+def segment_cmd(photos: Path, out: Path, synthetic: Path, **kw) -> None:
+    """Segment real photos into a `real` dataset of normalized RGBA cut-outs (every accepted
+    instance of every photo), with a rejection summary and ratio histograms in OUT/report."""
+    from aist_app.segment.pipeline import SegmentConfig
+
+    config = SegmentConfig(**kw)
+    summary = _run_segment(photos, out, synthetic, config)
+    _report_segment(summary)
+    if summary.photos and not summary.accepted and not summary.resumed:
+        sys.exit(1)
+
+
+def _run_segment(photos: Path, out: Path, synthetic: Path, config, *, quiet: bool = False):
+    from tqdm import tqdm
+
+    from aist_app.dataset import DatasetError
+    from aist_app.registry import StageNotFoundError
+    from aist_app.segment.base import WeightsNotFoundError
+    from aist_app.segment.pipeline import segment_photos
+
+    pm = _pm()
+    try:
+        stage = pm.stage("segmenter", config.segmenter)
+    except StageNotFoundError as e:
+        _fail(str(e))
+    try:
+        gen = segment_photos(photos, out, synthetic, config, stage.factory)
+        bar = tqdm(unit="photo", desc=f"segment ({config.segmenter})", disable=quiet or None,
+                   file=sys.stderr)
+        try:
+            while True:
+                p = next(gen)
+                bar.total = p.total
+                bar.update(1)
+                bar.set_postfix_str(f"{p.object_id[:16]} {p.message}")
+                if p.status == "failed":
+                    tqdm.write(f"skipped {p.message}", file=sys.stderr)
+        finally:
+            bar.close()
+    except StopIteration as stop:
+        summary = stop.value
+    except (WeightsNotFoundError, DatasetError, FileNotFoundError, ValueError,
+            RuntimeError) as e:
+        _fail(str(e))
+    pm.dataset_written(out, "real", summary.as_dict())
+    return summary
+
+
+def _report_segment(summary) -> None:
+    rej = summary.rejections()
+    click.echo(f"dataset: {summary.out}")
+    click.echo(f"photos: {summary.photos} ({summary.resumed} already done); candidates: "
+               f"{summary.candidates}; accepted: {len(summary.accepted)} in "
+               f"{summary.seconds:.1f} s")
+    click.echo("rejected candidates: " + ", ".join(f"{k}={v}" for k, v in
+                                                   rej["candidates"].items()))
+    click.echo("rejected photos: " + ", ".join(f"{k}={v}" for k, v in rej["photos"].items()))
+    m = summary.ratio_model
+    click.echo(f"car-to-frame ratio: synthetic N({m.mean:.4f}, {m.std:.4f}) over "
+               f"{len(m.ratios)} views; KS real vs synthetic before "
+               f"{summary.ks.get('ks_before', float('nan')):.3f}, after "
+               f"{summary.ks.get('ks_after', float('nan')):.3f}")
+    click.echo(f"report: {summary.out / 'report'}")
+
+
 # -- render farm -----------------------------------------------------------------------------
 def _broker(value: str | None, job=None) -> str:
     import os

@@ -24,6 +24,7 @@ class SegmenterOptions:
     batch_size: int = 2
     input_size: int | None = None  # the network's input size (plugin default when None)
     variant: str | None = None  # e.g. maskrcnn "v2" (default) or "v1"
+    score_floor: float = 0.3  # detections below this are not candidates at all
 
 
 @dataclass

@@ -1,0 +1,137 @@
+"""``maskrcnn``: torchvision's COCO Mask R-CNN (ResNet-50 FPN, v2 by default, v1 selectable).
+
+Weights come from ``--weights PATH``, ``$AIST_WEIGHTS_DIR`` or the torch hub cache, under
+torchvision's own file names; missing weights are an error naming the file and where to put
+it (never a silent random model). Checkpoints load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from aist_app import hookimpl
+from aist_app.segment.base import Instance, SegmenterOptions, find_weights, resolve_device
+
+#: variant -> (builder name in torchvision.models.detection, weights enum name)
+_VARIANTS = {
+    "v2": ("maskrcnn_resnet50_fpn_v2", "MaskRCNN_ResNet50_FPN_V2_Weights"),
+    "v1": ("maskrcnn_resnet50_fpn", "MaskRCNN_ResNet50_FPN_Weights"),
+}
+DEFAULT_INPUT = 800  # torchvision's min_size
+
+
+def weights_filename(variant: str) -> str:
+    from torchvision.models import detection
+
+    enum = getattr(detection, _VARIANTS[variant][1])
+    return enum.COCO_V1.url.rsplit("/", 1)[1]
+
+
+def build_model(variant: str = "v2", *, input_size: int = DEFAULT_INPUT,
+                score_floor: float = 0.3):
+    """The architecture with no weights (torchvision's keyword-only builder)."""
+    from torchvision.models import detection
+
+    builder = getattr(detection, _VARIANTS[variant][0])
+    return builder(weights=None, weights_backbone=None, num_classes=91, min_size=input_size,
+                   max_size=round(input_size * 1333 / 800), box_score_thresh=score_floor,
+                   box_detections_per_img=50)
+
+
+def load_weights(model, path, variant: str) -> None:
+    """Load a state dict into ``model``; a file of another architecture is refused clearly."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise ValueError(f"{path}: expected a state dict of tensors")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        other = "v1" if variant == "v2" else "v2"
+        hint = ""
+        if "backbone.body.layer1.0.bn1.weight" in state and any(
+                k.startswith("rpn.head.conv.0") for k in own) != any(
+                k.startswith("rpn.head.conv.0") for k in state):
+            hint = f" (it looks like {other} weights: pass --variant {other})"
+        detail = (f"{len(missing)} missing, {len(unexpected)} unexpected, "
+                  f"{len(wrong)} of the wrong shape")
+        examples = (missing + unexpected + wrong)[:3]
+        raise ValueError(f"{path}: not Mask R-CNN {variant} COCO weights: {detail}, e.g. "
+                         f"{examples}{hint}")
+    model.load_state_dict(state)
+
+
+class MaskRCNNSegmenter:
+    """Instance segmentation with torchvision's COCO Mask R-CNN."""
+
+    name = "maskrcnn"
+    description = ("Mask R-CNN ResNet-50 FPN (torchvision, COCO; v2 default, v1 selectable); "
+                   "weights from --weights, $AIST_WEIGHTS_DIR or the torch cache")
+    needs_gpu = False
+
+    def __init__(self, options: SegmenterOptions) -> None:
+        import torch
+        from torchvision.models import detection
+
+        variant = options.variant or "v2"
+        if variant not in _VARIANTS:
+            raise ValueError(f"--variant {variant!r}: use one of {sorted(_VARIANTS)}")
+        self.variant = variant
+        self.input_size = int(options.input_size or DEFAULT_INPUT)
+        filename = weights_filename(variant)
+        self.weights = find_weights(filename, options.weights, f"Mask R-CNN {variant} (COCO)")
+        self.device = torch.device(resolve_device(options.device))
+        model = build_model(variant, input_size=self.input_size,
+                            score_floor=options.score_floor)
+        load_weights(model, self.weights, variant)
+        self.model = model.eval().to(self.device)
+        enum = getattr(detection, _VARIANTS[variant][1])
+        self.categories = list(enum.COCO_V1.meta["categories"])
+        self.batch_size = max(1, options.batch_size)
+        self._torch = torch
+
+    def describe(self) -> dict:
+        return {"model": _VARIANTS[self.variant][0], "weights": str(self.weights),
+                "input_size": self.input_size, "device": str(self.device)}
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[list[Instance]]:
+        torch = self._torch
+        results: list[list[Instance]] = []
+        for start in range(0, len(images), self.batch_size):
+            batch = [torch.from_numpy(np.ascontiguousarray(im[..., :3])).permute(2, 0, 1)
+                     .to(self.device, non_blocking=True).float().div_(255.0)
+                     for im in images[start:start + self.batch_size]]
+            with torch.inference_mode(), torch.autocast(
+                    self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
+                outputs = self.model(batch)
+            for out in outputs:
+                masks = (out["masks"][:, 0] > 0.5).cpu().numpy()
+                boxes = out["boxes"].float().cpu().numpy()
+                found = []
+                for k, (label, score) in enumerate(zip(out["labels"].tolist(),
+                                                       out["scores"].float().tolist(),
+                                                       strict=True)):
+                    found.append(Instance(
+                        label=self.categories[label] if label < len(self.categories) else
+                        str(label), score=float(score),
+                        box=tuple(float(v) for v in boxes[k]), mask=masks[k]))
+                results.append(found)
+        return results
+
+    def close(self) -> None:
+        self.model = None
+
+
+@hookimpl
+def aist_register_stages(registry) -> None:
+    registry.add_segmenter(MaskRCNNSegmenter)
