@@ -59,10 +59,8 @@ def load_weights(model, path, variant: str) -> None:
     if missing or unexpected or wrong:
         other = "v1" if variant == "v2" else "v2"
         hint = ""
-        if "backbone.body.layer1.0.bn1.weight" in state and any(
-                k.startswith("rpn.head.conv.0") for k in own) != any(
-                k.startswith("rpn.head.conv.0") for k in state):
-            hint = f" (it looks like {other} weights: pass --variant {other})"
+        if set(state) == set(build_model(other).state_dict()):
+            hint = f" (these are {other} weights: pass --variant {other})"
         detail = (f"{len(missing)} missing, {len(unexpected)} unexpected, "
                   f"{len(wrong)} of the wrong shape")
         examples = (missing + unexpected + wrong)[:3]
@@ -108,7 +106,7 @@ class MaskRCNNSegmenter:
         torch = self._torch
         results: list[list[Instance]] = []
         for start in range(0, len(images), self.batch_size):
-            batch = [torch.from_numpy(np.ascontiguousarray(im[..., :3])).permute(2, 0, 1)
+            batch = [torch.from_numpy(np.array(im[..., :3], copy=True)).permute(2, 0, 1)
                      .to(self.device, non_blocking=True).float().div_(255.0)
                      for im in images[start:start + self.batch_size]]
             with torch.inference_mode(), torch.autocast(

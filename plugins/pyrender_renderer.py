@@ -15,11 +15,25 @@ _INTENSITY_SCALE = 9.0
 _MESA_EGL_VENDOR = "/usr/share/glvnd/egl_vendor.d/50_mesa.json"
 
 
+def preload_triton() -> None:
+    """Load Triton's native library (it comes with CUDA builds of torch and links its own
+    LLVM) before Mesa's llvmpipe: loaded after it, importing torch's compiler stack in the
+    same process (torchvision models do) crashes with a segmentation fault."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("triton") is not None:
+            importlib.import_module("triton._C.libtriton")
+    except Exception:  # no usable Triton: nothing to protect
+        pass
+
+
 def configure_egl(device: str, threads: int = 0) -> None:
     """Select headless EGL before OpenGL is imported; ``cpu`` forces Mesa, ``cuda:N`` picks
     the N-th EGL device; ``threads`` caps Mesa's rasterizer threads (read when the driver
     loads, so it holds for the whole process)."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    preload_triton()
     if threads > 0:
         os.environ.setdefault("LP_NUM_THREADS", str(threads))
     if device == "cpu" and os.path.exists(_MESA_EGL_VENDOR):
