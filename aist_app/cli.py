@@ -618,7 +618,29 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
         ds = Dataset.open(target)
         _print_summary(ds.summary())
         _print_consistency(ds)
+    _demo_segment(out, seed)
     click.echo(f"\ndemo outputs are in {out.resolve()}")
+
+
+def _demo_segment(out: Path, seed: int) -> None:
+    from aist_app.samples import sample_photos
+    from aist_app.segment.base import WeightsNotFoundError, find_weights
+    from aist_app.segment.pipeline import SegmentConfig
+
+    segmenter = "maskrcnn"
+    try:
+        from aist_plugins.maskrcnn_segmenter import weights_filename
+
+        find_weights(weights_filename("v2"), None, "Mask R-CNN v2 (COCO)")
+    except (WeightsNotFoundError, ImportError) as e:
+        segmenter = "deeplab-lite"
+        click.echo("\nno Mask R-CNN COCO weights on this machine, so the demo segments with "
+                   "the bundled deeplab-lite model instead.")
+        click.echo("  " + str(e).replace("\n", "\n  "))
+    click.echo(f"\n== segment the bundled photos with {segmenter} (device cpu) ==")
+    config = SegmentConfig(segmenter=segmenter, seed=seed, device="cpu")
+    summary = _run_segment(sample_photos(), out / "real", out / "synthetic-pyrender", config)
+    _report_segment(summary)
 
 
 def _print_consistency(ds) -> None:

@@ -139,7 +139,7 @@ def test_deeplab_lite_end_to_end(deeplab_run, synthetic):
         assert F.components(alpha) == 1 and not F.cropped(alpha)
         assert (view[~alpha, :3] == 0).all()
         assert not ((view[alpha, :3] == 0).all(axis=-1)).any()  # colour-corrected
-        assert prov["ratio_padded"] == pytest.approx(prov["target_ratio"], rel=0.1)
+        assert prov["ratio_after"] == pytest.approx(prov["target_ratio"], rel=0.05)
     meta = json.loads((out / "dataset.json").read_text())
     src = meta["source"]
     assert src["stage"] == "segment" and src["plugin"] == "deeplab-lite" and src["seed"] == 0

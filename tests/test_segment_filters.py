@@ -12,6 +12,7 @@ from aist_app.segment.normalize import (
     normalize,
     pad_square,
     ratio_padding,
+    render_padded,
 )
 
 
@@ -139,26 +140,30 @@ def test_pad_square_odd_remainder_goes_to_a_random_side():
 
 
 @pytest.mark.parametrize("target", [0.05, 0.1, 0.2, 0.4])
-def test_ratio_padding_within_one_pixel(target):
-    """The car-to-frame ratio after padding matches the sampled ratio to within one pixel of
-    padding: the ratios with one pixel less and one more bracket it."""
+def test_output_ratio_matches_the_sampled_ratio(target):
+    """The car-to-frame ratio of the output matches the sampled ratio to within one pixel of
+    padding: the outputs with one output pixel less and more padding bracket it."""
     img = np.full((400, 600, 3), 120, np.uint8)
     m = ellipse(400, 600, 200, 300, 80, 150)
     norm = normalize(img, m, target, (128, 128), np.random.default_rng(0))
-    fg = int(np.count_nonzero(m))
-    side = norm.crop_box[2] - norm.crop_box[0]  # the longer side: the square's side
-    n = norm.ratio_pad
-
-    def ratio(k: int) -> float:
-        return fg / ((side + 2 * k) ** 2 - fg)
-
-    assert n == ratio_padding(side, fg, target)
-    assert ratio(n + 1) <= target <= ratio(max(n - 1, 0))
-    assert norm.ratio_padded == pytest.approx(ratio(n))
     assert norm.rgba.shape == (128, 128, 4)
-    # After resizing, the ratio is the padded one up to edge pixels.
-    assert norm.ratio_after == pytest.approx(norm.ratio_padded, rel=0.15)
+    n = norm.ratio_pad
+    side = 600 + 2 * n  # the cut-out is the ellipse's 301 x 601 box... squared, then padded
+    k = int(np.ceil(side / 128))  # one output pixel, in photo pixels
+
+    def out_ratio(pad: int) -> float:
+        out = render_padded(img, m, pad, (128, 128), np.random.default_rng(0))
+        return car_to_frame_ratio(out[..., 3])
+
+    assert out_ratio(n + k) <= target <= out_ratio(max(n - k, 0))
+    assert norm.ratio_after == pytest.approx(target, rel=0.05)
     assert car_to_frame_ratio(norm.rgba[..., 3]) == norm.ratio_after
+    # Solved on the full-resolution mask, the padding alone is the report's formula.
+    fg = int(np.count_nonzero(m))
+    s0 = norm.crop_box[2] - norm.crop_box[0]
+    n0 = ratio_padding(s0, fg, target)
+    assert fg / ((s0 + 2 * (n0 + 1)) ** 2 - fg) <= target <= fg / ((s0 + 2 * max(n0 - 1, 0))
+                                                                   ** 2 - fg)
 
 
 def test_ratio_padding_never_crops():

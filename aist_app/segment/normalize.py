@@ -60,12 +60,6 @@ def ratio_padding(side: int, fg: int, ratio: float) -> int:
     return max(0, int(round(n)))
 
 
-def pad_to_ratio(square: np.ndarray, ratio: float) -> tuple[np.ndarray, int]:
-    fg = int(np.count_nonzero(square[..., 3]))
-    n = ratio_padding(square.shape[0], fg, ratio)
-    return np.pad(square, ((n, n), (n, n), (0, 0))), n
-
-
 def resize_rgba(rgba: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Area-filtered resize; colour is alpha-weighted (black background does not bleed into
     edges) and alpha > 0 stays exactly where some object pixel landed."""
@@ -102,10 +96,30 @@ class Normalized:
 
 def normalize(image: np.ndarray, mask: np.ndarray, target_ratio: float,
               size: tuple[int, int], rng: np.random.Generator) -> Normalized:
+    """Cut out, square, pad to ``target_ratio`` and resize. The padding is solved on the
+    full-resolution mask (report Fig. 3.13), then corrected once for the edge pixels that
+    resizing makes partly covered (alpha > 0 counts them, in synthetic views too), so the
+    output's ratio, the one compared with the synthetic views, lands on the target."""
     cut, box = cutout(image, mask)
     square, spad = pad_square(cut, rng)
     before = car_to_frame_ratio(square[..., 3])
-    padded, n = pad_to_ratio(square, target_ratio)
-    out = resize_rgba(padded, size)
+    fg = int(np.count_nonzero(square[..., 3]))
+    n = ratio_padding(square.shape[0], fg, target_ratio)
+    out = resize_rgba(np.pad(square, ((n, n), (n, n), (0, 0))), size)
+    inflation = car_to_frame_ratio(out[..., 3]) / max(car_to_frame_ratio(
+        np.pad(square[..., 3], n)), 1e-12)
+    if inflation > 0 and np.isfinite(inflation):
+        n2 = ratio_padding(square.shape[0], fg, target_ratio / inflation)
+        if n2 != n:
+            n = n2
+            out = resize_rgba(np.pad(square, ((n, n), (n, n), (0, 0))), size)
+    padded_alpha = np.pad(square[..., 3], n)
     return Normalized(out, box, spad, n, float(target_ratio), before,
-                      car_to_frame_ratio(padded[..., 3]), car_to_frame_ratio(out[..., 3]))
+                      car_to_frame_ratio(padded_alpha), car_to_frame_ratio(out[..., 3]))
+
+
+def render_padded(image: np.ndarray, mask: np.ndarray, n: int, size: tuple[int, int],
+                  rng: np.random.Generator) -> np.ndarray:
+    """The output for a given padding ``n`` (for checking the chosen one)."""
+    square, _ = pad_square(cutout(image, mask)[0], rng)
+    return resize_rgba(np.pad(square, ((n, n), (n, n), (0, 0))), size)
