@@ -22,11 +22,14 @@ def ratio_histogram(synthetic: list[float], real: list[float], title: str) -> by
     ax = fig.add_subplot()
     values = np.concatenate([np.asarray(synthetic, float), np.asarray(real, float)])
     hi = float(np.quantile(values, 0.995)) if len(values) else 1.0
-    bins = np.linspace(0.0, max(hi, 1e-3), 40)
-    ax.hist(np.clip(synthetic, 0, hi), bins=bins, density=True, alpha=0.55,
+    lo = float(values.min()) if len(values) else 0.0
+    pad = 0.05 * max(hi - lo, 1e-3)
+    lo, hi = max(0.0, lo - pad), hi + pad
+    bins = np.linspace(lo, hi, 40)
+    ax.hist(np.clip(synthetic, lo, hi), bins=bins, density=True, alpha=0.55,
             label=f"synthetic ({len(synthetic)} views)", color="tab:blue")
     if len(real):
-        ax.hist(np.clip(real, 0, hi), bins=bins, density=True, alpha=0.55,
+        ax.hist(np.clip(real, lo, hi), bins=bins, density=True, alpha=0.55,
                 label=f"real ({len(real)} segmentations)", color="tab:orange")
     ax.set_xlabel("car-to-frame ratio (object pixels / background pixels)")
     ax.set_ylabel("density")
