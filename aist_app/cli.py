@@ -350,6 +350,144 @@ def _report_segment(summary) -> None:
     click.echo(f"report: {summary.out / 'report'}")
 
 
+# -- stylizer ----------------------------------------------------------------------------------
+@main.command("train-stylizer")
+@click.option("--synthetic", type=click.Path(exists=True, path_type=Path),
+              help="Synthetic dataset (domain X).")
+@click.option("--real", type=click.Path(exists=True, path_type=Path),
+              help="Real dataset (domain Y), e.g. from `aist segment`.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
+@click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
+              help="Continue this run from its last checkpoint (full state).")
+@click.option("--stylizer", default="aist-cyclegan", show_default=True)
+@click.option("--preset", default="constrained", show_default=True,
+              type=click.Choice(["constrained", "less-constrained", "cyclegan"]))
+@click.option("--lambda-a", type=float)
+@click.option("--lambda-b", type=float)
+@click.option("--lambda-idt", type=float)
+@click.option("--lambda-alpha", type=float)
+@click.option("--lambda-resdist", type=float)
+@click.option("--feature-net", default="resnet18", show_default=True,
+              type=click.Choice(["resnet18", "efficientnet-lite0"]))
+@click.option("--feature-weights", help="Weights file of the feature network.")
+@click.option("--size", default=256, show_default=True, type=int)
+@click.option("--batch", default=4, show_default=True, type=int)
+@click.option("--epochs", default=44, show_default=True, type=int)
+@click.option("--steps", type=int, help="Stop after N optimizer steps (smoke runs).")
+@click.option("--lr", default=2e-4, show_default=True, type=float)
+@click.option("--decay-epochs", default=0, show_default=True, type=int,
+              help="Linear lr decay to 0 over the last N epochs.")
+@click.option("--clip-grad", default=5.0, show_default=True, type=float,
+              help="Gradient-norm clipping (0: off).")
+@click.option("--checkpoint-every", default=500, show_default=True, type=int)
+@click.option("--sample-every", default=200, show_default=True, type=int)
+@click.option("--eval-every", default=500, show_default=True, type=int)
+@click.option("--no-amp", is_flag=True, help="No mixed precision on the GPU.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--seed", default=0, show_default=True, type=int)
+def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, feature_net,
+                       feature_weights, no_amp, clip_grad, **kw) -> None:
+    """Train the AIST stylizer (synthetic -> real) with full-state checkpoints."""
+    from tqdm import tqdm
+
+    from aist_app.registry import StageNotFoundError
+    from aist_app.stylize.checkpoint import CheckpointError
+    from aist_app.stylize.config import StylizerConfig
+
+    try:
+        stage = _pm().stage("stylizer", stylizer).factory
+    except StageNotFoundError as e:
+        _fail(str(e))
+    try:
+        if resume_run:
+            from aist_app.stylize import checkpoint as ckpt_io
+
+            ck = ckpt_io.load(resume_run)
+            config = StylizerConfig.from_dict(ck["config"])
+            if kw.get("steps"):
+                config.steps = kw["steps"]
+            if kw.get("device") != "auto":
+                config.device = kw["device"]
+            synthetic, real = ck["data"]["synthetic"], ck["data"]["real"]
+            out = resume_run
+            trainer = stage.trainer(config, synthetic, real, out, resume=True)
+            click.echo(f"resuming {out} at step {trainer.step} of {trainer.total}")
+        else:
+            if not (synthetic and real and out):
+                _fail("give --synthetic, --real and --out (or --resume RUN)")
+            lambdas = {k: kw.pop(k) for k in list(kw) if k.startswith("lambda_")}
+            config = StylizerConfig.from_preset(
+                preset, **lambdas, feature_net=feature_net, feature_weights=feature_weights,
+                amp=not no_amp, clip_grad=clip_grad or None, **kw)
+            trainer = stage.trainer(config, synthetic, real, out)
+    except (CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    if trainer.phi is not None:
+        click.echo(f"feature network: {trainer.phi.name} ({trainer.phi.weights})")
+    else:
+        click.echo(f"feature network unavailable, KID metric off: {trainer.phi_error}")
+    bar = tqdm(total=trainer.total, initial=trainer.step, unit="step", desc="train-stylizer",
+               file=sys.stderr)
+    try:
+        for p in trainer.run():
+            if p.event == "step":
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items()
+                                 if k in ("G", "D_X", "D_Y", "alpha", "resdist")})
+            elif p.event == "eval":
+                tqdm.write(f"step {p.step}: " + ", ".join(f"{k}={v:.4f}"
+                                                          for k, v in p.info.items()),
+                           file=sys.stderr)
+            elif p.event == "done":
+                last = p.info["path"]
+    finally:
+        bar.close()
+    click.echo(f"run: {out}\ncheckpoint: {last}")
+
+
+@main.command("stylize")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--stylizer", default="aist-cyclegan", show_default=True)
+@click.option("--batch", default=32, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+def stylize_cmd(run: Path, dataset: Path, out: Path, stylizer: str, batch: int,
+                device: str) -> None:
+    """Stylize a synthetic dataset with a trained stylizer (a run folder or a checkpoint):
+    new RGB, the same masks, cameras and points."""
+    summary = _run_stylize(run, dataset, out, stylizer=stylizer, batch=batch, device=device)
+    click.echo(f"dataset: {summary.out}")
+    click.echo(f"objects: {len(summary.written)} stylized, {len(summary.skipped)} already "
+               f"complete; {summary.views} views in {summary.seconds:.1f} s")
+
+
+def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, device="auto"):
+    from tqdm import tqdm
+
+    from aist_app.dataset import DatasetError
+    from aist_app.registry import StageNotFoundError
+    from aist_app.stylize.checkpoint import CheckpointError
+
+    try:
+        stage = _pm().stage("stylizer", stylizer).factory
+        gen = stage.stylize(run, dataset, out, batch=batch, device=device)
+        bar = tqdm(unit="obj", desc="stylize", file=sys.stderr)
+        try:
+            while True:
+                p = next(gen)
+                bar.total = p.total
+                bar.update(1)
+        finally:
+            bar.close()
+    except StopIteration as stop:
+        summary = stop.value
+    except (StageNotFoundError, CheckpointError, DatasetError, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    _pm().dataset_written(out, "stylized", summary.as_dict())
+    return summary
+
+
 # -- render farm -----------------------------------------------------------------------------
 def _broker(value: str | None, job=None) -> str:
     import os

@@ -34,7 +34,7 @@ class ObjectWriter:
 
     def add_view(
         self, rgba: np.ndarray, camera: Camera | None = None, *, depth: np.ndarray | None = None,
-        extra: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None, name: str | None = None,
     ) -> str:
         """Add the next view (H, W, 4) uint8; returns its file name. PNG encoding runs in a
         background thread so it overlaps with rendering the next view."""
@@ -42,7 +42,7 @@ class ObjectWriter:
         if rgba.shape != (h, w, 4) or rgba.dtype != np.uint8:
             raise ValueError(f"view must be ({h}, {w}, 4) uint8, got {rgba.shape} {rgba.dtype}")
         n = len(self._views)
-        name = f"view_{n:03d}.png"
+        name = name or f"view_{n:03d}.png"
         entry: dict[str, Any] = camera.to_json(name) if camera is not None else {"file": name}
         rgba = color_correct(rgba)
         level = self.dataset.png_compress_level

@@ -1,0 +1,323 @@
+"""Training the AIST CycleGAN, resumable to the bit on the CPU.
+
+:class:`Trainer` holds every piece of state (networks, optimizers, schedulers, history pools,
+RNG, step, loss history); :meth:`Trainer.run` is a generator yielding :class:`TrainProgress`
+after each step, so the CLI, the GUI and the Blender add-on drive the same code. Checkpoints
+(``RUN/checkpoints/last.pt``) are written atomically and load with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.segment.base import resolve_device
+from aist_app.stylize import checkpoint as ckpt_io
+from aist_app.stylize.config import StylizerConfig
+from aist_app.stylize.data import ViewSet, random_flip, to_input
+from aist_app.stylize.losses import alpha_loss, l1, lsgan, resdist_loss
+from aist_app.stylize.metrics import kid, mask_iou, pooled_features
+from aist_app.stylize.models import build
+from aist_app.stylize.networks import init_weights
+from aist_app.stylize.pool import HistoryPool
+
+EVAL_IMAGES = 32
+
+
+@dataclass
+class TrainProgress:
+    step: int
+    total: int
+    losses: dict[str, float] = field(default_factory=dict)
+    event: str = "step"  # step | checkpoint | eval | done
+    info: dict = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(self, config: StylizerConfig, synthetic: str | Path, real: str | Path,
+                 run_dir: str | Path, *, resume: bool = False) -> None:
+        config.validate()
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.synthetic, self.real = str(synthetic), str(real)
+        self.device = torch.device(resolve_device(config.device))
+        self.X, self.Y = ViewSet(synthetic, "train"), ViewSet(real, "train")
+        self.X_eval = self._held_out(synthetic, ("val", "test"))
+        self.Y_eval = self._held_out(real, ("test", "val"))
+        self.gen = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        self.nets = build(config)
+        for name in ("G", "F", "D_X", "D_Y"):
+            init_weights(self.nets[name], std=config.init_std, generator=self.gen)
+        cuda = self.device.type == "cuda"
+        fmt = torch.channels_last if cuda else torch.contiguous_format
+        for net in self.nets.values():
+            net.to(self.device, memory_format=fmt)
+        self.memory_format = fmt
+        self.phi = None
+        self.phi_error = None
+        try:
+            from aist_app.stylize.features import feature_net
+
+            self.phi = feature_net(config.feature_net, config.feature_weights).to(self.device)
+        except (FileNotFoundError, ValueError) as e:
+            if config.needs_features:
+                raise
+            self.phi_error = str(e)  # only the KID metric is lost
+        self.opt_G = torch.optim.Adam(chain(self.nets["G"].parameters(),
+                                            self.nets["F"].parameters()),
+                                      lr=config.lr, betas=(config.beta1, 0.999))
+        self.opt_D = torch.optim.Adam(chain(self.nets["D_X"].parameters(),
+                                            self.nets["D_Y"].parameters()),
+                                      lr=config.lr, betas=(config.beta1, 0.999))
+        self.steps_per_epoch = math.ceil(max(len(self.X), len(self.Y)) / config.batch)
+        self.total = config.steps or config.epochs * self.steps_per_epoch
+        decay = config.decay_epochs * self.steps_per_epoch
+        keep = self.total - decay
+
+        def factor(step: int) -> float:
+            if decay <= 0 or step < keep:
+                return 1.0
+            return max(0.0, 1.0 - (step - keep) / decay)
+
+        self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, factor)
+        self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, factor)
+        self.pool_X = HistoryPool(config.pool_size, self.gen)
+        self.pool_Y = HistoryPool(config.pool_size, self.gen)
+        self.amp_dtype = None
+        if cuda and config.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.step = 0
+        self.history: list[dict] = []
+        if resume:
+            self._restore(ckpt_io.load(self.run_dir))
+
+    # -- data ----------------------------------------------------------------------------
+    @staticmethod
+    def _held_out(root, splits) -> ViewSet:
+        for s in splits:
+            try:
+                vs = ViewSet(root, s)
+                if vs.ds.object_ids(s):
+                    return vs
+            except ValueError:
+                continue
+        return ViewSet(root, "train")
+
+    def _eval_batch(self, views: ViewSet) -> torch.Tensor:
+        n = min(EVAL_IMAGES, len(views))
+        idx = np.linspace(0, len(views) - 1, n).round().astype(int)
+        return to_input(views.batch(idx), self.config.size)[0]
+
+    def _batch(self, views: ViewSet) -> torch.Tensor:
+        idx = torch.randint(len(views), (self.config.batch,), generator=self.gen)
+        x = to_input(views.batch(idx), self.config.size)[0]
+        if self.config.flip:
+            x = random_flip(x, self.gen)
+        return x.to(self.device).contiguous(memory_format=self.memory_format)
+
+    # -- one step ------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
+    def train_step(self) -> dict[str, float]:
+        c = self.config
+        G, F_, D_X, D_Y = (self.nets[k] for k in ("G", "F", "D_X", "D_Y"))
+        x, y = self._batch(self.X), self._batch(self.Y)
+        for d in (D_X, D_Y):
+            d.requires_grad_(False)
+        with self._autocast():
+            fake_y, fake_x = G(x), F_(y)
+            rec_x, rec_y = F_(fake_y), G(fake_x)
+            terms = {
+                "gan_G": lsgan(D_Y(fake_y), True),
+                "gan_F": lsgan(D_X(fake_x), True),
+                "cycle_A": l1(rec_x, x) * c.lambda_a,
+                "cycle_B": l1(rec_y, y) * c.lambda_b,
+            }
+            if c.lambda_idt > 0:
+                terms["idt_G"] = l1(G(y), y) * c.lambda_b * c.lambda_idt
+                terms["idt_F"] = l1(F_(x), x) * c.lambda_a * c.lambda_idt
+            if c.lambda_alpha > 0:
+                terms["alpha"] = c.lambda_alpha * (alpha_loss(x, fake_y.float())
+                                                   + alpha_loss(y, fake_x.float()))
+            if c.lambda_resdist > 0:
+                terms["resdist"] = c.lambda_resdist * (resdist_loss(self.phi, x, fake_y)
+                                                       + resdist_loss(self.phi, y, fake_x))
+            loss_G = sum(terms.values())
+        self.opt_G.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_G).backward()
+        self._clip(self.opt_G, chain(G.parameters(), F_.parameters()))
+        self.scaler.step(self.opt_G)
+        for d in (D_X, D_Y):
+            d.requires_grad_(True)
+        fy = self.pool_Y.query(fake_y.detach().float()).to(self.device)
+        fx = self.pool_X.query(fake_x.detach().float()).to(self.device)
+        with self._autocast():
+            loss_DY = 0.5 * (lsgan(D_Y(y), True) + lsgan(D_Y(fy), False))
+            loss_DX = 0.5 * (lsgan(D_X(x), True) + lsgan(D_X(fx), False))
+        self.opt_D.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_DX + loss_DY).backward()
+        self._clip(self.opt_D, chain(D_X.parameters(), D_Y.parameters()))
+        self.scaler.step(self.opt_D)
+        self.scaler.update()
+        self.sched_G.step()
+        self.sched_D.step()
+        self.step += 1
+        out = {k: float(v) for k, v in terms.items()}
+        out.update(G=float(loss_G), D_X=float(loss_DX), D_Y=float(loss_DY))
+        if not all(math.isfinite(v) for v in out.values()):
+            raise FloatingPointError(f"step {self.step}: a loss is not finite: {out} (lower "
+                                     "--lr or keep gradient clipping on)")
+        return out
+
+    def _clip(self, opt, params) -> None:
+        if self.config.clip_grad:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(list(params), self.config.clip_grad)
+
+    # -- state ---------------------------------------------------------------------------
+    def state(self) -> dict:
+        rng = {"generator": self.gen.get_state(), "torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "config": self.config.as_dict(),
+            "step": self.step,
+            "total": self.total,
+            "data": {"synthetic": self.synthetic, "real": self.real},
+            "models": {k: v.state_dict() for k, v in self.nets.items()},
+            "optim": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
+            "sched": {"G": self.sched_G.state_dict(), "D": self.sched_D.state_dict()},
+            "scaler": self.scaler.state_dict(),
+            "pools": {"X": self.pool_X.state(), "Y": self.pool_Y.state()},
+            "rng": rng,
+            "history": self.history,
+            "feature_net": {"name": self.phi.name, "weights": self.phi.weights}
+            if self.phi is not None else None,
+        }
+
+    def _restore(self, ck: dict) -> None:
+        path = ck["path"]
+        for k, net in self.nets.items():
+            ckpt_io.load_module(net, ck["models"][k], k, path)
+        self.opt_G.load_state_dict(ck["optim"]["G"])
+        self.opt_D.load_state_dict(ck["optim"]["D"])
+        self.sched_G.load_state_dict(ck["sched"]["G"])
+        self.sched_D.load_state_dict(ck["sched"]["D"])
+        if ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        self.pool_X.load(ck["pools"]["X"])
+        self.pool_Y.load(ck["pools"]["Y"])
+        self.gen.set_state(ck["rng"]["generator"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        if "cuda" in ck["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        self.step = int(ck["step"])
+        self.history = list(ck["history"])
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / "checkpoints" / ckpt_io.LAST
+        ckpt_io.save(path, self.state())
+        return path
+
+    # -- outputs -------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        G = self.nets["G"].eval()
+        try:
+            x = self._eval_batch(self.X_eval).to(self.device)
+            fake = torch.cat([G(x[i:i + 8]).float() for i in range(0, len(x), 8)])
+            out = {"mask_iou": mask_iou(x, fake)}
+            if self.phi is not None:
+                y = self._eval_batch(self.Y_eval).to(self.device)
+                if len(fake) > 1 and len(y) > 1:
+                    out["kid"] = kid(pooled_features(self.phi, fake),
+                                     pooled_features(self.phi, y))
+        finally:
+            G.train()
+        return out
+
+    @torch.no_grad()
+    def sample_grid(self) -> bytes:
+        """Rows: synthetic | G(x) | F(G(x)), and real | F(y) (| blank)."""
+        from aist_app.images import encode_png
+
+        G, F_ = self.nets["G"].eval(), self.nets["F"].eval()
+        try:
+            n = 4
+            x = self._eval_batch(self.X_eval)[:n].to(self.device)
+            y = self._eval_batch(self.Y_eval)[:n].to(self.device)
+            gx = G(x).float()
+            fgx, fy = F_(gx).float(), F_(y).float()
+        finally:
+            G.train()
+            F_.train()
+        blank = torch.full_like(x[0], -1.0)
+        rows = [torch.cat([x[i], gx[i], fgx[i]], dim=2) for i in range(len(x))]
+        rows += [torch.cat([y[i], fy[i], blank], dim=2) for i in range(len(y))]
+        grid = torch.cat(rows, dim=1)  # (3, rows * S, 3 * S)
+        img = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+        rgba = np.concatenate([img, np.full(img.shape[:2] + (1,), 255, np.uint8)], axis=2)
+        return encode_png(rgba)
+
+    def _write_metrics(self) -> None:
+        lines = "".join(json.dumps(h) + "\n" for h in self.history)
+        atomic_write_bytes(self.run_dir / "metrics.jsonl", lines.encode())
+
+    def _plot_losses(self) -> None:
+        from aist_app.stylize.plots import loss_curves
+
+        train = [h for h in self.history if h.get("kind") == "train"]
+        if train:
+            atomic_write_bytes(self.run_dir / "loss_curves.png", loss_curves(train))
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> Generator[TrainProgress, None, Path]:
+        c = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / "config.json", {
+            "config": c.as_dict(), "synthetic": self.synthetic, "real": self.real,
+            "device": str(self.device), "amp": str(self.amp_dtype),
+            "feature_net": self.phi.weights if self.phi is not None else self.phi_error})
+        last = None
+        window: list[dict] = []
+        while self.step < self.total:
+            t0 = time.perf_counter()
+            losses = self.train_step()
+            losses["seconds"] = time.perf_counter() - t0
+            window.append(losses)
+            if self.step % c.log_every == 0 or self.step == self.total:
+                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                self.history.append({"kind": "train", "step": self.step, **mean})
+                window = []
+            yield TrainProgress(self.step, self.total, losses)
+            if self.step % c.eval_every == 0 or self.step == self.total:
+                ev = self.evaluate()
+                self.history.append({"kind": "eval", "step": self.step, **ev})
+                yield TrainProgress(self.step, self.total, losses, "eval", ev)
+            if self.step % c.sample_every == 0 or self.step == self.total:
+                atomic_write_bytes(self.run_dir / "samples" / f"step_{self.step:07d}.png",
+                                   self.sample_grid())
+            if self.step % c.checkpoint_every == 0 or self.step == self.total:
+                last = self.save_checkpoint()
+                self._write_metrics()
+                self._plot_losses()
+                yield TrainProgress(self.step, self.total, losses, "checkpoint",
+                                    {"path": str(last)})
+        if last is None:  # resumed a finished run
+            last = self.save_checkpoint()
+            self._write_metrics()
+        yield TrainProgress(self.step, self.total, {}, "done", {"path": str(last)})
+        return last

@@ -1,0 +1,35 @@
+"""``aist-cyclegan``: the report's stylizer, a CycleGAN with alpha and feature-distance terms.
+
+Training and stylizing live in :mod:`aist_app.stylize`; this module only registers the stage
+(and imports no torch at module level, so listing stages stays cheap).
+"""
+
+from __future__ import annotations
+
+from aist_app import hookimpl
+
+
+class AistCycleGAN:
+    """CycleGAN (ResNet-9 generators, 70x70 PatchGAN) + alpha loss + ResNet feature distance."""
+
+    name = "aist-cyclegan"
+    description = ("AIST CycleGAN: ResNet-9-block generators, PatchGAN, LSGAN + cycle + identity "
+                   "+ alpha + ResNet-18 feature distance; presets constrained/less-constrained")
+    needs_gpu = False  # trains on the CPU too (slowly); uses the GPU when there is one
+
+    @staticmethod
+    def trainer(config, synthetic, real, run_dir, *, resume: bool = False):
+        from aist_app.stylize.train import Trainer
+
+        return Trainer(config, synthetic, real, run_dir, resume=resume)
+
+    @staticmethod
+    def stylize(run_or_checkpoint, dataset, out, *, batch: int = 32, device: str = "auto"):
+        from aist_app.stylize.apply import stylize_dataset
+
+        return stylize_dataset(run_or_checkpoint, dataset, out, batch=batch, device=device)
+
+
+@hookimpl
+def aist_register_stages(registry) -> None:
+    registry.add_stylizer(AistCycleGAN)
