@@ -175,8 +175,9 @@ class Trainer:
         self.sched_G.step()
         self.sched_D.step()
         self.step += 1
-        out = {k: float(v) for k, v in terms.items()}
-        out.update(G=float(loss_G), D_X=float(loss_DX), D_Y=float(loss_DY))
+        out = {k: float(v.detach()) for k, v in terms.items()}
+        out.update(G=float(loss_G.detach()), D_X=float(loss_DX.detach()),
+                   D_Y=float(loss_DY.detach()))
         if not all(math.isfinite(v) for v in out.values()):
             raise FloatingPointError(f"step {self.step}: a loss is not finite: {out} (lower "
                                      "--lr or keep gradient clipping on)")
