@@ -488,6 +488,100 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
     return summary
 
 
+# -- pose model ----------------------------------------------------------------------------------
+@main.command("train-pose")
+@click.argument("dataset", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
+@click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
+              help="Continue this run from its last checkpoint (full state).")
+@click.option("--model", "model_name", default="dpc", show_default=True)
+@click.option("--steps", default=600_000, show_default=True, type=int)
+@click.option("--batch-objects", default=4, show_default=True, type=int)
+@click.option("--views-per-object", default=4, show_default=True, type=int)
+@click.option("--points", "num_points", default=8000, show_default=True, type=int)
+@click.option("--vox-size", default=64, show_default=True, type=int)
+@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--clip-grad", default=0.0, show_default=True, type=float,
+              help="Gradient-norm clipping (0: off, as the reference).")
+@click.option("--checkpoint-every", default=1000, show_default=True, type=int)
+@click.option("--val-every", default=1000, show_default=True, type=int)
+@click.option("--no-amp", is_flag=True, help="No mixed precision on the GPU.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--seed", default=0, show_default=True, type=int)
+def train_pose_cmd(dataset, out, resume_run, model_name, no_amp, clip_grad, **kw) -> None:
+    """Train the unsupervised shape-and-pose model on a synthetic or stylized dataset."""
+    from tqdm import tqdm
+
+    from aist_app.pose.config import PoseConfig
+    from aist_app.pose.train import PoseCheckpointError, load_checkpoint
+    from aist_app.registry import StageNotFoundError
+
+    try:
+        stage = _pm().stage("pose_model", model_name).factory
+    except StageNotFoundError as e:
+        _fail(str(e))
+    try:
+        if resume_run:
+            ck = load_checkpoint(resume_run)
+            config = PoseConfig.from_dict(ck["config"])
+            if kw["steps"] != 600_000:
+                config.steps = kw["steps"]
+            trainer = stage.trainer(config, ck["dataset"], resume_run, resume=True)
+            out = resume_run
+            click.echo(f"resuming {out} at step {trainer.step} of {config.steps}")
+        else:
+            if not (dataset and out):
+                _fail("give DATASET and --out (or --resume RUN)")
+            config = PoseConfig(amp=not no_amp, clip_grad=clip_grad or None, **kw)
+            trainer = stage.trainer(config, dataset, out)
+    except (PoseCheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    bar = tqdm(total=config.steps, initial=trainer.step, unit="step", desc="train-pose",
+               file=sys.stderr)
+    last = None
+    try:
+        for p in trainer.run():
+            if p.event == "step":
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items()
+                                 if k in ("projection", "student", "sigma")})
+            elif p.event == "eval":
+                tqdm.write(f"step {p.step}: " + ", ".join(f"{k}={v:.4f}"
+                                                          for k, v in p.info.items()),
+                           file=sys.stderr)
+            elif p.event == "done":
+                last = p.info["path"]
+    finally:
+        bar.close()
+    click.echo(f"run: {out}\ncheckpoint: {last}")
+
+
+@main.command("evaluate")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("test_sets", nargs=-1, required=True, type=click.Path(exists=True,
+                                                                      path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Report folder.")
+@click.option("--model", "model_name", default="dpc", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, device: str) -> None:
+    """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth, the
+    normalized mask XOR on real sets; metrics.json/csv, plots and report.html in --out."""
+    from aist_app.dataset import DatasetError
+    from aist_app.pose.train import PoseCheckpointError
+    from aist_app.registry import StageNotFoundError
+
+    try:
+        stage = _pm().stage("pose_model", model_name).factory
+        metrics = stage.evaluate(run, list(test_sets), out, device=device)
+    except (StageNotFoundError, PoseCheckpointError, DatasetError, ValueError,
+            RuntimeError) as e:
+        _fail(str(e))
+    for name, m in metrics.items():
+        click.echo(f"{name:24s} " + ", ".join(f"{k}={v:.3f}" for k, v in m.items()
+                                             if isinstance(v, float)))
+    click.echo(f"report: {out / 'report.html'}")
+
+
 # -- render farm -----------------------------------------------------------------------------
 def _broker(value: str | None, job=None) -> str:
     import os

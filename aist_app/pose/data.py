@@ -27,10 +27,14 @@ def images_and_masks(rgba: Tensor, image_size: int, mask_size: int) -> tuple[Ten
 class PoseData:
     """Objects and their views (and, when present, ground-truth cameras and points)."""
 
-    def __init__(self, root: str | Path, split: str | None = "train") -> None:
+    def __init__(self, root: str | Path, split: str | None = "train", *,
+                 fallback: bool = False) -> None:
         self.ds = Dataset.open(root, check="meta")
         ids = self.ds.object_ids(split) if split else self.ds.object_ids()
-        self.ids = ids or ([] if split else self.ds.object_ids())
+        if not ids and fallback:  # a dataset without this split: all of it
+            ids = self.ds.object_ids()
+        self.split = split if ids == self.ds.object_ids(split or "train") else "all"
+        self.ids = ids
         if not self.ids:
             raise ValueError(f"{self.ds.root}: no objects in split {split!r}")
         self.views = {oid: self.ds.view_files(oid) for oid in self.ids}

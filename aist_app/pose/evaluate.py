@@ -1,0 +1,265 @@
+"""Evaluating a pose-model run on test datasets (SPEC §4, report §5.4 and §6.3).
+
+Ground-truth sets: Chamfer precision (prediction -> truth) and coverage (truth ->
+prediction), their sum, all x100; pose accuracy at 30 degrees and the median angular error.
+The model's frame is arbitrary (unsupervised), so first a reference rotation aligning it to
+the ground-truth frame is estimated (rotation average over views, as the reference's
+``compute_alignment``) from the run's own training dataset. Real sets: the normalized XOR of
+the real mask and the mask of the predicted cloud rendered at the predicted pose.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.pose import quaternion as Q
+from aist_app.pose.config import PoseConfig
+from aist_app.pose.data import PoseData, images_and_masks
+from aist_app.pose.projection import project
+from aist_app.pose.train import load_checkpoint, load_model
+from aist_app.segment.base import resolve_device
+
+GT_POINTS = 10_000  # ground-truth points per object for Chamfer (seeded subsample)
+
+
+def chamfer(pred: np.ndarray, gt: np.ndarray, gt_tree: cKDTree | None = None
+            ) -> tuple[float, float]:
+    """(precision, coverage): mean distance from each predicted point to the ground truth,
+    and from each ground-truth point to the prediction (not yet x100)."""
+    tree = gt_tree if gt_tree is not None else cKDTree(gt)
+    return float(tree.query(pred)[0].mean()), float(cKDTree(pred).query(gt)[0].mean())
+
+
+@dataclass
+class Prediction:
+    oid: str
+    file: str
+    points: np.ndarray  # (N, 3) model frame
+    quaternion: np.ndarray  # (4,) student pose, model frame
+    mask: np.ndarray  # (G, G) bool, target mask
+    proj: np.ndarray | None = None  # (G, G) predicted silhouette at the predicted pose
+
+
+@dataclass
+class SetResult:
+    name: str
+    kind: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    xor: list[float] = field(default_factory=list)
+    samples: list[Prediction] = field(default_factory=list)
+
+
+class Evaluator:
+    def __init__(self, run: str | Path, *, device: str = "auto", batch: int = 32) -> None:
+        self.ck = load_checkpoint(run)
+        self.config = PoseConfig.from_dict(self.ck["config"])
+        self.device = torch.device(resolve_device(device))
+        self.model = load_model(self.ck, self.device)
+        self.batch = batch
+
+    @torch.no_grad()
+    def predict(self, data: PoseData, *, render: bool = False) -> list[Prediction]:
+        c = self.config
+        preds: list[Prediction] = []
+        for oid in data.ids:
+            files = data.views[oid]
+            for i in range(0, len(files), self.batch):
+                chunk = files[i:i + self.batch]
+                images, masks = images_and_masks(data.load(oid, chunk), c.image_size,
+                                                 c.vox_size)
+                out = self.model(images.to(self.device))
+                sil = None
+                if render:
+                    sil = project(out["points"], out["student"], size=c.vox_size,
+                                  sigma=c.sigma_end, kernel_size=c.kernel_size,
+                                  scale=out["scale"], focal_length=c.focal_length,
+                                  distance=c.camera_distance)["silhouette"].cpu().numpy()
+                for j, f in enumerate(chunk):
+                    preds.append(Prediction(
+                        oid, f, out["points"][j].float().cpu().numpy(),
+                        out["student"][j].float().cpu().numpy(), masks[j].numpy() > 0.5,
+                        None if sil is None else sil[j]))
+        return preds
+
+    def alignment(self, data: PoseData, preds: list[Prediction]) -> np.ndarray:
+        """Quaternion A with R_gt ~ R_pred A, averaged over every view (model frame ->
+        ground-truth frame: p_gt = A^-1 p_model)."""
+        gts = {oid: data.gt_quaternions(oid) for oid in {p.oid for p in preds}}
+        qa = []
+        for p in preds:
+            q_gt = torch.from_numpy(gts[p.oid][p.file])
+            q_pr = torch.from_numpy(p.quaternion.astype(np.float64))
+            qa.append(Q.multiply(Q.conjugate(q_pr), q_gt))
+        return Q.average(torch.stack(qa)).numpy()
+
+    def evaluate_set(self, data: PoseData, align: np.ndarray | None) -> SetResult:
+        res = SetResult(data.name, data.ds.kind)
+        preds = self.predict(data, render=not data.has_gt)
+        res.samples = preds[:: max(1, len(preds) // 8)][:8]
+        if data.has_gt:
+            A = torch.from_numpy(align)
+            R_inv = Q.to_matrix(Q.conjugate(A)).numpy()
+            rng = np.random.default_rng(0)
+            prec, cov, errs = [], [], []
+            trees: dict[str, tuple[cKDTree, np.ndarray]] = {}
+            for p in preds:
+                if p.oid not in trees:
+                    gt = data.gt_points(p.oid)
+                    if len(gt) > GT_POINTS:
+                        gt = gt[rng.choice(len(gt), GT_POINTS, replace=False)]
+                    trees[p.oid] = (cKDTree(gt), gt)
+                tree, gt = trees[p.oid]
+                pr, co = chamfer(p.points @ R_inv.T, gt, tree)
+                prec.append(pr)
+                cov.append(co)
+                q_gt = torch.from_numpy(data.gt_quaternions(p.oid)[p.file])
+                q_al = Q.multiply(torch.from_numpy(p.quaternion.astype(np.float64)), A)
+                errs.append(float(Q.angle_deg(q_al, q_gt)))
+            e = np.asarray(errs)
+            res.metrics = {"precision": 100 * float(np.mean(prec)),
+                           "coverage": 100 * float(np.mean(cov)),
+                           "acc30": float(np.mean(e < 30.0)),
+                           "median_err_deg": float(np.median(e)), "views": len(preds)}
+            res.metrics["chamfer"] = res.metrics["precision"] + res.metrics["coverage"]
+        else:
+            for p in preds:
+                pred_mask = p.proj > 0.5
+                real = p.mask
+                res.xor.append(float(np.logical_xor(pred_mask, real).sum()
+                                     / max(1, real.sum())))
+            res.metrics = {"xor_median": float(np.median(res.xor)), "views": len(preds)}
+        return res
+
+
+def xor_cdf_plot(results: list[SetResult]) -> bytes:
+    """Cumulative distribution of the normalized XOR per real set (Gaussian KDE, Fig. 6.5)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+    from scipy.stats import gaussian_kde
+
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    ax = fig.add_subplot()
+    xs = np.linspace(0, 2, 400)
+    for r in results:
+        v = np.asarray(r.xor)
+        if len(v) >= 2 and np.ptp(v) > 0:
+            pdf = gaussian_kde(v)(xs)
+            cdf = np.cumsum(pdf) * (xs[1] - xs[0])
+            ax.plot(xs, cdf / max(cdf[-1], 1e-12), label=f"{r.name} ({len(v)} views)")
+        elif len(v):
+            ax.step([0, v[0], 2], [0, 1, 1], where="post", label=f"{r.name} ({len(v)} view)")
+    ax.set_xlabel("normalized XOR (pixels in disagreement / real mask pixels)")
+    ax.set_ylabel("cumulative fraction of views")
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def sample_figure(result: SetResult) -> bytes:
+    """Input masks and predicted clouds (aligned frame not needed: shown from the front)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    n = len(result.samples)
+    fig = Figure(figsize=(2.2 * max(n, 1), 4.4), dpi=80)
+    for i, p in enumerate(result.samples):
+        ax = fig.add_subplot(2, max(n, 1), i + 1)
+        ax.imshow(p.mask, cmap="gray")
+        ax.set_axis_off()
+        ax.set_title(p.oid[:10], fontsize=7)
+        ax3 = fig.add_subplot(2, max(n, 1), n + i + 1, projection="3d")
+        pts = p.points[:: max(1, len(p.points) // 2000)]
+        ax3.scatter(pts[:, 0], pts[:, 2], -pts[:, 1], s=0.5)
+        ax3.set_axis_off()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>AIST evaluation</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #999;padding:4px 10px;text-align:right}}th{{background:#eee}}
+td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>
+<h1>Shape and pose evaluation</h1><p>run: <code>{run}</code> (step {step})</p>
+<h2>Table (layout of the report's Table 6.2)</h2>
+<table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
+<th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th></tr>{rows}</table>
+{xor}{samples}</body></html>"""
+
+
+def write_report(out: Path, run: str, step: int, results: list[SetResult],
+                 model_name: str = "model") -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {r.name: {**r.metrics, "kind": r.kind} for r in results}
+    atomic_write_json(out / "metrics.json", metrics)
+    keys = ["precision", "coverage", "chamfer", "acc30", "median_err_deg", "xor_median"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "test_set", *keys])
+    rows = []
+    for r in results:
+        vals = [r.metrics.get(k) for k in keys]
+        w.writerow([model_name, r.name, *["" if v is None else f"{v:.4f}" for v in vals]])
+        cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in vals)
+        rows.append(f"<tr><td>{model_name}</td><td>{r.name}</td>{cells}</tr>")
+    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+    real = [r for r in results if r.xor]
+    xor_html = ""
+    if real:
+        atomic_write_bytes(out / "xor_cdf.png", xor_cdf_plot(real))
+        xor_html = ('<h2>Real sets: normalized XOR, cumulative (Fig. 6.5)</h2>'
+                    '<img src="xor_cdf.png">')
+    samples = []
+    for r in results:
+        if r.samples:
+            name = f"samples_{r.name}.png"
+            atomic_write_bytes(out / name, sample_figure(r))
+            samples.append(f"<h3>{r.name}</h3><img src=\"{name}\">")
+    html = _HTML.format(run=run, step=step, rows="".join(rows), xor=xor_html,
+                        samples="<h2>Sample reconstructions</h2>" + "".join(samples))
+    atomic_write_bytes(out / "report.html", html.encode())
+    return metrics
+
+
+def evaluate(run: str | Path, test_sets: list[str | Path], out: str | Path, *,
+             device: str = "auto", model_name: str | None = None) -> dict:
+    ev = Evaluator(run, device=device)
+    train = PoseData(ev.ck["dataset"], None)
+    try:
+        align_data = PoseData(ev.ck["dataset"], "val")
+    except ValueError:
+        align_data = train
+    align = ev.alignment(align_data, ev.predict(align_data))
+    results = []
+    for ts in test_sets:
+        data = PoseData(ts, "test", fallback=True)
+        results.append(ev.evaluate_set(data, align))
+    out = Path(out)
+    metrics = write_report(out, str(ev.ck["path"]), int(ev.ck["step"]), results,
+                           model_name or Path(run).name)
+    atomic_write_json(out / "alignment.json", {"quaternion_wxyz": align.tolist(),
+                                               "from": str(align_data.ds.root)})
+    return metrics
+
+
+def load_metrics(report_dir: str | Path) -> dict:
+    return json.loads((Path(report_dir) / "metrics.json").read_text())

@@ -1,0 +1,35 @@
+"""``dpc``: unsupervised shape and pose from silhouettes (differentiable point clouds).
+
+Training and evaluation live in :mod:`aist_app.pose`; this module registers the stage and
+imports no torch at module level.
+"""
+
+from __future__ import annotations
+
+from aist_app import hookimpl
+
+
+class DPCPoseModel:
+    """Insafutdinov & Dosovitskiy 2018 in PyTorch: 8000-point clouds, pose ensemble + student."""
+
+    name = "dpc"
+    description = ("Differentiable point clouds (Insafutdinov & Dosovitskiy 2018): 8000-point "
+                   "shape, pose ensemble of 4 + student, trained from silhouettes alone")
+    needs_gpu = False  # runs on the CPU (slowly); full-scale training wants a GPU
+
+    @staticmethod
+    def trainer(config, dataset, run_dir, *, resume: bool = False):
+        from aist_app.pose.train import PoseTrainer
+
+        return PoseTrainer(config, dataset, run_dir, resume=resume)
+
+    @staticmethod
+    def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None):
+        from aist_app.pose.evaluate import evaluate
+
+        return evaluate(run, test_sets, out, device=device, model_name=model_name)
+
+
+@hookimpl
+def aist_register_stages(registry) -> None:
+    registry.add_pose_model(DPCPoseModel)
