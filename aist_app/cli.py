@@ -388,7 +388,6 @@ def _report_segment(summary) -> None:
 def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, feature_net,
                        feature_weights, no_amp, clip_grad, **kw) -> None:
     """Train the AIST stylizer (synthetic -> real) with full-state checkpoints."""
-    from tqdm import tqdm
 
     from aist_app.registry import StageNotFoundError
     from aist_app.stylize.checkpoint import CheckpointError
@@ -426,14 +425,22 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, featu
         click.echo(f"feature network: {trainer.phi.name} ({trainer.phi.weights})")
     else:
         click.echo(f"feature network unavailable, KID metric off: {trainer.phi_error}")
-    bar = tqdm(total=trainer.total, initial=trainer.step, unit="step", desc="train-stylizer",
-               file=sys.stderr)
+    _drive_training(trainer.run(), trainer.total, trainer.step, "train-stylizer",
+                    ("G", "D_X", "D_Y", "alpha", "resdist"), out)
+
+
+def _drive_training(run, total: int, initial: int, desc: str, keys: tuple[str, ...],
+                    out) -> None:
+    """A progress bar with the chosen loss terms, validation lines, the final checkpoint."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, unit="step", desc=desc, file=sys.stderr)
+    last = None
     try:
-        for p in trainer.run():
+        for p in run:
             if p.event == "step":
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items()
-                                 if k in ("G", "D_X", "D_Y", "alpha", "resdist")})
+                bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items() if k in keys})
             elif p.event == "eval":
                 tqdm.write(f"step {p.step}: " + ", ".join(f"{k}={v:.4f}"
                                                           for k, v in p.info.items()),
@@ -510,7 +517,6 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
 @click.option("--seed", default=0, show_default=True, type=int)
 def train_pose_cmd(dataset, out, resume_run, model_name, no_amp, clip_grad, **kw) -> None:
     """Train the unsupervised shape-and-pose model on a synthetic or stylized dataset."""
-    from tqdm import tqdm
 
     from aist_app.pose.config import PoseConfig
     from aist_app.pose.train import PoseCheckpointError, load_checkpoint
@@ -536,24 +542,8 @@ def train_pose_cmd(dataset, out, resume_run, model_name, no_amp, clip_grad, **kw
             trainer = stage.trainer(config, dataset, out)
     except (PoseCheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
         _fail(str(e))
-    bar = tqdm(total=config.steps, initial=trainer.step, unit="step", desc="train-pose",
-               file=sys.stderr)
-    last = None
-    try:
-        for p in trainer.run():
-            if p.event == "step":
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in p.losses.items()
-                                 if k in ("projection", "student", "sigma")})
-            elif p.event == "eval":
-                tqdm.write(f"step {p.step}: " + ", ".join(f"{k}={v:.4f}"
-                                                          for k, v in p.info.items()),
-                           file=sys.stderr)
-            elif p.event == "done":
-                last = p.info["path"]
-    finally:
-        bar.close()
-    click.echo(f"run: {out}\ncheckpoint: {last}")
+    _drive_training(trainer.run(), config.steps, trainer.step, "train-pose",
+                    ("projection", "student", "sigma"), out)
 
 
 @main.command("evaluate")

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aist_app.meshes import discover  # noqa: E402
+from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig  # noqa: E402
 from aist_farm.broker import free_port, start_redis  # noqa: E402
 from aist_farm.celery_app import submit  # noqa: E402
@@ -54,12 +55,6 @@ def build_collection(meshes: Path, n: int, root: Path) -> Path:
     return root
 
 
-def drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def run_local_job(meshes: Path, out: Path, cfg: RenderConfig, workers: int) -> float:

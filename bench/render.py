@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from aist_app.meshes import discover  # noqa: E402
+from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, plan_views, render_collection  # noqa: E402
 
 
@@ -34,12 +35,7 @@ def rss_mb() -> float:
 
 
 def run_pipeline(meshes, out, cfg, cls):
-    gen = render_collection(meshes, out, cfg, cls)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(render_collection(meshes, out, cfg, cls))
 
 
 def bare_pyrender(items, views: int, out: Path) -> tuple[float, int]:

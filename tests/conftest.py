@@ -31,16 +31,12 @@ def shared_meshes() -> Path:
 
 def _render(out: Path, renderer: str, views: int = 5, **kw):
     from aist_app.plugins import create_plugin_manager
+    from aist_app.progress import drain
     from aist_app.render.pipeline import RenderConfig, render_collection
 
     cls = create_plugin_manager().stage("renderer", renderer).factory
     cfg = RenderConfig(renderer=renderer, views=views, device="cpu", **kw)
-    gen = render_collection(require_shared(), out, cfg, cls)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(render_collection(require_shared(), out, cfg, cls))
 
 
 def _rendered(tmp_path_factory, renderer: str) -> Path:

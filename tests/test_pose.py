@@ -19,18 +19,13 @@ from aist_app.pose import quaternion as Q
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.evaluate import chamfer
 from aist_app.pose.projection import drc, project, smooth, splat
+from aist_app.progress import drain
 
 from .conftest import SHARED_DATA, require_shared
 
 AIST = str(Path(sys.executable).with_name("aist"))
 
 
-def _drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def tiny(**kw) -> PoseConfig:
@@ -50,7 +45,7 @@ def renders(tmp_path_factory) -> Path:
     require_shared()
     out = tmp_path_factory.mktemp("pose") / "synthetic"
     cls = create_plugin_manager().stage("renderer", "pyrender").factory
-    _drain(render_collection(SHARED_DATA / "meshes", out, RenderConfig(
+    drain(render_collection(SHARED_DATA / "meshes", out, RenderConfig(
         views=12, image_size=(64, 64), elevation="0:40", device="cpu", points=3000), cls))
     return out
 
@@ -156,14 +151,14 @@ def test_resume_equals_uninterrupted(renders, tmp_path):
     from aist_app.pose.train import PoseTrainer
 
     a = PoseTrainer(tiny(), renders, tmp_path / "a")
-    _drain(a.run())
+    drain(a.run())
     b = PoseTrainer(tiny(), renders, tmp_path / "b")
     for p in b.run():
         if p.event == "checkpoint":
             break
     b = PoseTrainer(tiny(), renders, tmp_path / "b", resume=True)
     assert b.step == 2
-    _drain(b.run())
+    drain(b.run())
     for k, v in a.model.state_dict().items():
         assert torch.equal(v, b.model.state_dict()[k]), k
     assert torch.equal(a.gen.get_state(), b.gen.get_state())

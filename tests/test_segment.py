@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from aist_app.dataset import Dataset
+from aist_app.progress import drain
 from aist_app.segment import filters as F
 from aist_app.segment.photos import PhotoError, load_photo
 from aist_app.segment.pipeline import SegmentConfig, segment_photos
@@ -34,12 +35,6 @@ def _aist(*args, env=None, check=True):
     return p
 
 
-def _drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +47,7 @@ def synthetic(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seg") / "synthetic"
     cls = create_plugin_manager().stage("renderer", "pyrender").factory
     cfg = RenderConfig(views=8, elevation="0:40", device="cpu", points=2000)
-    _drain(render_collection(SHARED_DATA / "meshes", out, cfg, cls))
+    drain(render_collection(SHARED_DATA / "meshes", out, cfg, cls))
     return out
 
 
@@ -110,7 +105,7 @@ def test_run_goes_on_past_bad_photos(synthetic, tmp_path):
     from aist_plugins.deeplab_segmenter import DeepLabLiteSegmenter
 
     out = tmp_path / "real"
-    summary = _drain(segment_photos(photos, out, synthetic,
+    summary = drain(segment_photos(photos, out, synthetic,
                                     SegmentConfig(segmenter="deeplab-lite"),
                                     DeepLabLiteSegmenter))
     rej = summary.rejections()
@@ -194,7 +189,7 @@ def test_maskrcnn_real_architecture_runs(random_maskrcnn, synthetic, tmp_path):
     require_shared()
     cfg = SegmentConfig(segmenter="maskrcnn", weights=str(random_maskrcnn["v2"]),
                         input_size=320, batch_size=2, device="cpu", min_score=0.0)
-    summary = _drain(segment_photos(PHOTOS, tmp_path / "real", synthetic, cfg,
+    summary = drain(segment_photos(PHOTOS, tmp_path / "real", synthetic, cfg,
                                     MaskRCNNSegmenter))
     assert summary.photos == 5
     assert summary.candidates > 0

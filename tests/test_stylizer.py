@@ -14,6 +14,7 @@ import torch
 
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
+from aist_app.progress import drain
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import PRESETS, StylizerConfig
 from aist_app.stylize.losses import (
@@ -31,12 +32,6 @@ from .conftest import SHARED_DATA, require_shared
 AIST = str(Path(sys.executable).with_name("aist"))
 
 
-def _drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def _render(out: Path, size=(32, 32), views=4) -> Path:
@@ -46,7 +41,7 @@ def _render(out: Path, size=(32, 32), views=4) -> Path:
     require_shared()
     cls = create_plugin_manager().stage("renderer", "pyrender").factory
     cfg = RenderConfig(views=views, image_size=size, device="cpu", points=500, depth=True)
-    _drain(render_collection(SHARED_DATA / "meshes", out, cfg, cls))
+    drain(render_collection(SHARED_DATA / "meshes", out, cfg, cls))
     return out
 
 
@@ -185,7 +180,7 @@ def test_resume_equals_uninterrupted(datasets, tmp_path):
 
     syn, real = datasets
     a = Trainer(tiny(), syn, real, tmp_path / "a")
-    _drain(a.run())
+    drain(a.run())
     b = Trainer(tiny(), syn, real, tmp_path / "b")
     for p in b.run():  # "crash" right after the first checkpoint
         if p.event == "checkpoint":
@@ -194,7 +189,7 @@ def test_resume_equals_uninterrupted(datasets, tmp_path):
     del b
     b = Trainer(tiny(), syn, real, tmp_path / "b", resume=True)
     assert b.step == 2
-    _drain(b.run())
+    drain(b.run())
     sa, sb = a.state(), b.state()
     for net in ("G", "F", "D_X", "D_Y"):
         for k, v in sa["models"][net].items():
@@ -241,7 +236,7 @@ def _tiny_run(datasets, tmp_path) -> Path:
     from aist_app.stylize.train import Trainer
 
     syn, real = datasets
-    _drain(Trainer(tiny(steps=2), syn, real, tmp_path / "run").run())
+    drain(Trainer(tiny(steps=2), syn, real, tmp_path / "run").run())
     return tmp_path / "run"
 
 
@@ -252,7 +247,7 @@ def test_stylize_keeps_masks_and_annotations(datasets, tmp_path, size):
     run = _tiny_run(datasets, tmp_path)
     src = _render(tmp_path / "src", size=size, views=3) if size != (32, 32) else datasets[0]
     out = tmp_path / "styled"
-    summary = _drain(stylize_dataset(run, src, out, batch=5, device="cpu"))
+    summary = drain(stylize_dataset(run, src, out, batch=5, device="cpu"))
     a, b = Dataset.open(src), Dataset.open(out)  # full validation of the output
     assert b.kind == "stylized" and b.image_size == a.image_size == size
     assert b.source["checkpoint"] == str(run / "checkpoints" / "last.pt")

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aist_app import __version__
+from aist_app import checkpoints
+from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_state
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
@@ -28,52 +29,21 @@ from aist_app.stylize.train import TrainProgress
 FORMAT = "aist-pose"
 
 
-class PoseCheckpointError(ValueError):
-    pass
+PoseCheckpointError = CheckpointError
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, "aist_version": __version__, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    checkpoints.save(path, FORMAT, state)
 
 
 def load_checkpoint(run_or_checkpoint: str | Path) -> dict:
-    p = Path(run_or_checkpoint)
-    if p.is_dir():
-        p = p / "checkpoints" / "last.pt"
-    if not p.is_file():
-        raise PoseCheckpointError(f"{p}: no pose-model checkpoint here")
-    try:
-        ck = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise PoseCheckpointError(f"{p}: unreadable checkpoint ({type(e).__name__}: {e})"
-                                  ) from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise PoseCheckpointError(f"{p}: not an AIST pose-model checkpoint")
-    ck["path"] = str(p)
-    return ck
+    return checkpoints.load(run_or_checkpoint, FORMAT, "pose-model")
 
 
 def load_model(ck: dict, device) -> torch.nn.Module:
     config = PoseConfig.from_dict(ck["config"])
     model = dpc_model(config=config)
-    own = model.state_dict()
-    state = ck["model"]
-    bad = [k for k in own if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
-    if bad or set(state) - set(own):
-        raise PoseCheckpointError(f"{ck['path']}: weights do not match the DPC architecture of "
-                                  f"its config (e.g. {bad[:2]})")
-    model.load_state_dict(state)
+    load_module(model, ck["model"], "the DPC model", ck["path"])
     return model.to(device).eval()
 
 
@@ -150,25 +120,16 @@ class PoseTrainer:
                 "val_student": float(losses["student"])}
 
     def state(self) -> dict:
-        rng = {"generator": self.gen.get_state(), "torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         return {"config": self.config.as_dict(), "step": self.step, "dataset": self.dataset,
                 "model": self.model.state_dict(), "optim": self.opt.state_dict(),
-                "sched": self.sched.state_dict(), "rng": rng, "history": self.history}
+                "sched": self.sched.state_dict(), "rng": rng_state(self.gen),
+                "history": self.history}
 
     def _restore(self, ck: dict) -> None:
-        own = self.model.state_dict()
-        if set(own) != set(ck["model"]) or any(
-                tuple(own[k].shape) != tuple(ck["model"][k].shape) for k in own):
-            raise PoseCheckpointError(f"{ck['path']}: weights do not match this architecture")
-        self.model.load_state_dict(ck["model"])
+        load_module(self.model, ck["model"], "the DPC model", ck["path"])
         self.opt.load_state_dict(ck["optim"])
         self.sched.load_state_dict(ck["sched"])
-        self.gen.set_state(ck["rng"]["generator"])
-        torch.set_rng_state(ck["rng"]["torch"])
-        if "cuda" in ck["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        restore_rng(self.gen, ck["rng"])
         self.step = int(ck["step"])
         self.history = list(ck["history"])
 

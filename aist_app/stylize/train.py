@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aist_app.checkpoints import restore_rng, rng_state
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.segment.base import resolve_device
 from aist_app.stylize import checkpoint as ckpt_io
@@ -190,9 +191,6 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------
     def state(self) -> dict:
-        rng = {"generator": self.gen.get_state(), "torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "config": self.config.as_dict(),
             "step": self.step,
@@ -203,7 +201,7 @@ class Trainer:
             "sched": {"G": self.sched_G.state_dict(), "D": self.sched_D.state_dict()},
             "scaler": self.scaler.state_dict(),
             "pools": {"X": self.pool_X.state(), "Y": self.pool_Y.state()},
-            "rng": rng,
+            "rng": rng_state(self.gen),
             "history": self.history,
             "feature_net": {"name": self.phi.name, "weights": self.phi.weights}
             if self.phi is not None else None,
@@ -221,10 +219,7 @@ class Trainer:
             self.scaler.load_state_dict(ck["scaler"])
         self.pool_X.load(ck["pools"]["X"])
         self.pool_Y.load(ck["pools"]["Y"])
-        self.gen.set_state(ck["rng"]["generator"])
-        torch.set_rng_state(ck["rng"]["torch"])
-        if "cuda" in ck["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        restore_rng(self.gen, ck["rng"])
         self.step = int(ck["step"])
         self.history = list(ck["history"])
 
