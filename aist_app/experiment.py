@@ -1,0 +1,260 @@
+"""The report's experiment in one command (SPEC §4, report §6): a baseline pose model trained
+on synthetic renders against AIST pose models trained on stylized renders (constrained and
+less-constrained stylizers), each evaluated on the original, stylized and real test sets.
+
+Stages run in order and each records its completion in ``DIR/.stages/<name>.json`` with the
+config it ran with: a finished stage is not redone, an interrupted one resumes (renders skip
+complete objects, trainings continue from their last checkpoint).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+import tomllib
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.progress import drain
+
+#: ``small`` finishes on a 2-core CPU in minutes on the bundled sample data; ``full`` is the
+#: report's scale (a GPU and the ShapeNet car renders and real photos it used).
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": {
+        "data": {"meshes": "", "photos": ""},
+        "render": {"views": 24, "size": 64, "elevation": "0:40", "renderer": "pyrender"},
+        "segment": {"segmenter": "deeplab-lite", "min_side": 96},
+        "stylizer": {"variants": ["constrained", "less-constrained"], "size": 64, "batch": 2,
+                     "steps": 40, "feature_net": "efficientnet-lite0"},
+        "pose": {"steps": 150, "num_points": 1000, "vox_size": 32, "kernel_size": 9,
+                 "sigma_start": 2.0, "sigma_end": 0.5, "image_size": 64, "f_dim": 8,
+                 "fc_dim": 128, "z_dim": 128, "batch_objects": 1, "views_per_object": 4,
+                 "lr": 1e-3, "dropout_keep_start": 1.0},
+        "device": "cpu",
+        "seed": 0,
+    },
+    "full": {
+        "data": {"meshes": "", "photos": ""},
+        "render": {"views": 5, "size": 128, "elevation": "0:40", "renderer": "blender"},
+        "segment": {"segmenter": "maskrcnn", "min_side": 128},
+        "stylizer": {"variants": ["constrained", "less-constrained"], "size": 256, "batch": 4,
+                     "epochs": 44, "feature_net": "resnet18"},
+        "pose": {"steps": 600_000},
+        "device": "auto",
+        "seed": 0,
+    },
+}
+
+
+@dataclass
+class StageEvent:
+    stage: str
+    status: str  # start | done | skipped | progress
+    message: str = ""
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else v
+    return out
+
+
+def load_config(path: str | Path | None, preset: str | None = None) -> dict[str, Any]:
+    """A TOML file (``preset = "small"`` plus any overrides) or just a preset name."""
+    user: dict[str, Any] = {}
+    if path is not None:
+        try:
+            user = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"{path}: not a readable TOML experiment config ({e})") from None
+    name = preset or user.pop("preset", "small")
+    user.pop("preset", None)
+    if name not in PRESETS:
+        raise ValueError(f"preset {name!r}: use one of {sorted(PRESETS)}")
+    cfg = _merge(PRESETS[name], user)
+    cfg["preset"] = name
+    from aist_app.samples import sample_meshes, sample_photos
+
+    cfg["data"]["meshes"] = cfg["data"]["meshes"] or str(sample_meshes())
+    cfg["data"]["photos"] = cfg["data"]["photos"] or str(sample_photos())
+    return cfg
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Experiment:
+    def __init__(self, config: dict[str, Any], out: str | Path) -> None:
+        self.cfg = config
+        self.out = Path(out)
+        self.stages_dir = self.out / ".stages"
+
+    # -- stage bookkeeping ----------------------------------------------------------------
+    def _done(self, name: str, spec: Any) -> bool:
+        p = self.stages_dir / f"{name}.json"
+        try:
+            return json.loads(p.read_text())["digest"] == _digest(spec)
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return False
+
+    def _mark(self, name: str, spec: Any, seconds: float) -> None:
+        atomic_write_json(self.stages_dir / f"{name}.json",
+                          {"digest": _digest(spec), "spec": spec, "seconds": round(seconds, 1)})
+
+    def _stage(self, name: str, spec: Any, fn: Callable[[], Any]
+               ) -> Generator[StageEvent, None, None]:
+        if self._done(name, spec):
+            yield StageEvent(name, "skipped", "already done")
+            return
+        yield StageEvent(name, "start")
+        t0 = time.perf_counter()
+        result = fn()
+        if isinstance(result, Generator):
+            result = drain(result)
+        self._mark(name, spec, time.perf_counter() - t0)
+        yield StageEvent(name, "done", f"{time.perf_counter() - t0:.1f} s")
+
+    # -- the pipeline ----------------------------------------------------------------------
+    def run(self) -> Generator[StageEvent, None, Path]:
+        from aist_app.plugins import create_plugin_manager
+
+        c = self.cfg
+        pm = create_plugin_manager()
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.out / "experiment.json", c)
+        seed, device = c["seed"], c["device"]
+        syn, real = self.out / "synthetic", self.out / "real"
+
+        def render():
+            from aist_app.render.pipeline import RenderConfig, render_collection
+
+            r = c["render"]
+            cfg = RenderConfig(renderer=r["renderer"], views=r["views"],
+                               image_size=(r["size"], r["size"]), elevation=r["elevation"],
+                               seed=seed, device="cpu" if device == "cpu" else "auto")
+            return render_collection(c["data"]["meshes"], syn, cfg,
+                                     pm.stage("renderer", r["renderer"]).factory)
+
+        yield from self._stage("render", [c["data"]["meshes"], c["render"], seed], render)
+
+        def segment():
+            from aist_app.segment.pipeline import SegmentConfig, segment_photos
+
+            s = c["segment"]
+            cfg = SegmentConfig(segmenter=s["segmenter"], min_side=s["min_side"], seed=seed,
+                                device=device)
+            return segment_photos(c["data"]["photos"], real, syn, cfg,
+                                  pm.stage("segmenter", s["segmenter"]).factory)
+
+        yield from self._stage("segment", [c["data"]["photos"], c["segment"], seed], segment)
+
+        st = c["stylizer"]
+        stylized: dict[str, Path] = {}
+        for variant in st["variants"]:
+            run_dir = self.out / f"stylizer-{variant}"
+            stylized[variant] = self.out / f"stylized-{variant}"
+
+            def train_stylizer(variant=variant, run_dir=run_dir):
+                from aist_app.stylize.config import StylizerConfig
+
+                keys = {k: v for k, v in st.items() if k != "variants"}
+                steps = keys.pop("steps", None)
+                config = StylizerConfig.from_preset(
+                    variant, **keys, steps=steps, seed=seed, device=device,
+                    checkpoint_every=max(1, steps or 500), sample_every=max(1, steps or 200),
+                    eval_every=max(1, steps or 500))
+                stage = pm.stage("stylizer", "aist-cyclegan").factory
+                resume = (run_dir / "checkpoints" / "last.pt").exists()
+                return stage.trainer(config, syn, real, run_dir, resume=resume).run()
+
+            yield from self._stage(f"stylizer-{variant}", [st, variant, seed], train_stylizer)
+
+            def stylize(variant=variant, run_dir=run_dir):
+                stage = pm.stage("stylizer", "aist-cyclegan").factory
+                return stage.stylize(run_dir, syn, stylized[variant], device=device)
+
+            yield from self._stage(f"stylize-{variant}", [st, variant, seed], stylize)
+
+        po = c["pose"]
+        trained: dict[str, tuple[Path, Path]] = {"baseline": (syn, self.out / "pose-baseline")}
+        for variant in st["variants"]:
+            trained[f"AIST {variant}"] = (stylized[variant], self.out / f"pose-{variant}")
+        for train_set, run_dir in trained.values():
+            def train_pose(train_set=train_set, run_dir=run_dir):
+                from aist_app.pose.config import PoseConfig
+
+                config = PoseConfig(**po, seed=seed, device=device,
+                                    checkpoint_every=max(1, po["steps"] // 2),
+                                    val_every=max(1, po["steps"] // 2))
+                stage = pm.stage("pose_model", "dpc").factory
+                resume = (run_dir / "checkpoints" / "last.pt").exists()
+                return stage.trainer(config, train_set, run_dir, resume=resume).run()
+
+            yield from self._stage(f"pose-{run_dir.name[5:]}", [po, str(train_set), seed],
+                                   train_pose)
+        test_sets = [syn, *stylized.values(), real]
+        reports: dict[str, dict] = {}
+        for model, (_, run_dir) in trained.items():
+            rep = self.out / "eval" / run_dir.name
+
+            def evaluate(run_dir=run_dir, rep=rep, model=model):
+                stage = pm.stage("pose_model", "dpc").factory
+                return stage.evaluate(run_dir, test_sets, rep, device=device,
+                                      model_name=model)
+
+            yield from self._stage(f"eval-{run_dir.name}", [po, [str(t) for t in test_sets]],
+                                   evaluate)
+            reports[model] = json.loads((rep / "metrics.json").read_text())
+        html = write_summary(self.out / "report", reports, self.out, c)
+        yield StageEvent("report", "done", str(html))
+        return html
+
+
+_NAMES = {"synthetic": "original", "real": "real"}
+
+
+def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict) -> Path:
+    """One table for every (model, test set), as the report's Table 6.2, and the real-set XOR
+    curves of every model."""
+    import csv
+    import io
+
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ["precision", "coverage", "chamfer", "acc30", "median_err_deg", "xor_median"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "test_set", *keys])
+    rows = []
+    for model, metrics in reports.items():
+        for ts, m in metrics.items():
+            name = _NAMES.get(ts, ts.replace("stylized-", "stylized "))
+            vals = [m.get(k) for k in keys]
+            w.writerow([model, name, *["" if v is None else f"{v:.4f}" for v in vals]])
+            cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in vals)
+            rows.append(f"<tr><td>{model}</td><td>{name}</td>{cells}</tr>")
+    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+    atomic_write_json(out / "metrics.json", reports)
+    links = "".join(f'<li><a href="../eval/{p.name}/report.html">{p.name}</a></li>'
+                    for p in sorted((root / "eval").iterdir()) if p.is_dir())
+    html = f"""<!doctype html><html><head><meta charset="utf-8"><title>AIST experiment</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #999;padding:4px 10px;text-align:right}}th{{background:#eee}}
+td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>
+<h1>AIST experiment ({cfg['preset']} preset)</h1>
+<p>Baseline: pose model trained on synthetic renders. AIST: trained on stylized renders.
+Chamfer terms are x100; acc@30&deg; is a fraction; XOR is the normalized mask disagreement
+on real photos (lower is better).</p>
+<table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
+<th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th></tr>{''.join(rows)}</table>
+<h2>Per-model reports</h2><ul>{links}</ul>
+<h2>Configuration</h2><pre>{json.dumps(cfg, indent=2)}</pre></body></html>"""
+    atomic_write_bytes(out / "report.html", html.encode())
+    return out / "report.html"
