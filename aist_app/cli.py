@@ -17,6 +17,16 @@ def _pm():
     return create_plugin_manager()
 
 
+def _stage(kind: str, name: str):
+    """The installed stage ``name`` of ``kind``, or a clear error listing what is there."""
+    from aist_app.registry import StageNotFoundError
+
+    try:
+        return _pm().stage(kind, name)
+    except StageNotFoundError as e:
+        _fail(str(e))
+
+
 def _fail(message: str, code: int = 2) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
@@ -89,14 +99,10 @@ def _run_render(meshes: Path, out: Path, config, *, quiet: bool = False):
     from tqdm import tqdm
 
     from aist_app.meshes import discover
-    from aist_app.registry import StageNotFoundError
     from aist_app.render.pipeline import render_collection
 
     pm = _pm()
-    try:
-        stage = pm.stage("renderer", config.renderer)
-    except StageNotFoundError as e:
-        _fail(str(e))
+    stage = _stage("renderer", config.renderer)
     try:
         items = discover(meshes)
         config.sampler()  # validate the viewpoint specs before anything is written
@@ -301,15 +307,11 @@ def _run_segment(photos: Path, out: Path, synthetic: Path, config, *, quiet: boo
     from tqdm import tqdm
 
     from aist_app.dataset import DatasetError
-    from aist_app.registry import StageNotFoundError
     from aist_app.segment.base import WeightsNotFoundError
     from aist_app.segment.pipeline import segment_photos
 
     pm = _pm()
-    try:
-        stage = pm.stage("segmenter", config.segmenter)
-    except StageNotFoundError as e:
-        _fail(str(e))
+    stage = _stage("segmenter", config.segmenter)
     try:
         gen = segment_photos(photos, out, synthetic, config, stage.factory)
         bar = tqdm(unit="photo", desc=f"segment ({config.segmenter})", disable=quiet or None,
@@ -389,14 +391,10 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, featu
                        feature_weights, no_amp, clip_grad, **kw) -> None:
     """Train the AIST stylizer (synthetic -> real) with full-state checkpoints."""
 
-    from aist_app.registry import StageNotFoundError
     from aist_app.stylize.checkpoint import CheckpointError
     from aist_app.stylize.config import StylizerConfig
 
-    try:
-        stage = _pm().stage("stylizer", stylizer).factory
-    except StageNotFoundError as e:
-        _fail(str(e))
+    stage = _stage("stylizer", stylizer).factory
     try:
         if resume_run:
             from aist_app.stylize import checkpoint as ckpt_io
@@ -520,12 +518,8 @@ def train_pose_cmd(dataset, out, resume_run, model_name, no_amp, clip_grad, **kw
 
     from aist_app.pose.config import PoseConfig
     from aist_app.pose.train import PoseCheckpointError, load_checkpoint
-    from aist_app.registry import StageNotFoundError
 
-    try:
-        stage = _pm().stage("pose_model", model_name).factory
-    except StageNotFoundError as e:
-        _fail(str(e))
+    stage = _stage("pose_model", model_name).factory
     try:
         if resume_run:
             ck = load_checkpoint(resume_run)
@@ -671,13 +665,9 @@ def farm_worker_cmd(broker, renderer, concurrency, gpu, threads, max_tasks_per_c
                     loglevel) -> None:
     """Start a Celery worker that renders tasks from the broker (Ctrl-C stops it; a task in
     progress then goes back to the queue)."""
-    from aist_app.registry import StageNotFoundError
     from aist_farm.celery_app import DEFAULT_BROKER, run_worker
 
-    try:
-        _pm().stage("renderer", renderer)
-    except StageNotFoundError as e:
-        _fail(str(e))
+    _stage("renderer", renderer)
     run_worker(_broker(broker) or DEFAULT_BROKER, renderer=renderer, concurrency=concurrency,
                gpu=gpu, threads=threads, max_tasks_per_child=max_tasks_per_child, name=name,
                loglevel=loglevel)
