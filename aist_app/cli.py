@@ -566,6 +566,29 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, device: str) 
     click.echo(f"report: {out / 'report.html'}")
 
 
+@main.command("reconstruct")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="A .npz with points (N, 3), quaternion_wxyz, world_to_camera, focal_length.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
+    """Predict the point cloud and camera of one view with a pose-model run (in the frame of
+    its training data's ground truth)."""
+    from aist_app.pose.reconstruct import reconstruct
+    from aist_app.pose.train import PoseCheckpointError
+
+    click.echo("reconstruct: 0/1", err=True)
+    try:
+        r = reconstruct(run, image, out, device=device)
+    except (PoseCheckpointError, ValueError, RuntimeError) as e:
+        _fail(str(e))
+    click.echo("reconstruct: 1/1", err=True)
+    click.echo(f"points: {len(r['points'])}; pose (wxyz): "
+               + ", ".join(f"{v:.3f}" for v in r["quaternion_wxyz"]))
+    click.echo(f"saved: {out}")
+
+
 @main.command("experiment")
 @click.argument("config", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
@@ -593,6 +616,26 @@ def _run_experiment(config: Path | None, out: Path, preset: str | None) -> Path:
             return stop.value
         if ev.status in ("start", "done", "skipped") and ev.stage != "report":
             click.echo(f"[{ev.stage}] {ev.status} {ev.message}".rstrip(), err=True)
+
+
+# -- Blender add-on ------------------------------------------------------------------------------
+@main.group("blender-addon")
+def blender_addon() -> None:
+    """The AIST Blender add-on (a Blender 4.2+ extension)."""
+
+
+@blender_addon.command("build")
+@click.argument("out", type=click.Path(path_type=Path))
+def blender_addon_build_cmd(out: Path) -> None:
+    """Build the installable extension zip (Blender: Preferences > Get Extensions > Install
+    from Disk, or `blender --command extension install-file OUT.zip`)."""
+    from aist_app.addon_package import build_addon
+
+    try:
+        files = build_addon(out)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    click.echo(f"{out}: {len(files)} files ({', '.join(files)})")
 
 
 # -- render farm -----------------------------------------------------------------------------

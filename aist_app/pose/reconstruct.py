@@ -1,0 +1,66 @@
+"""Reconstruct one view: the predicted point cloud and camera, in the ground-truth frame of
+the run's training data (the Blender add-on imports the result next to the mesh)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.pose import quaternion as Q
+from aist_app.pose.data import PoseData, images_and_masks
+
+
+def run_alignment(ev) -> np.ndarray:
+    """The run's reference rotation (cached in ``RUN/alignment.json``)."""
+    run_dir = Path(ev.ck["path"]).parent.parent
+    cache = run_dir / "alignment.json"
+    if cache.is_file():
+        meta = json.loads(cache.read_text())
+        if meta.get("step") == int(ev.ck["step"]):
+            return np.asarray(meta["quaternion_wxyz"])
+    try:
+        data = PoseData(ev.ck["dataset"], "val")
+    except ValueError:
+        data = PoseData(ev.ck["dataset"], None)
+    align = ev.alignment(data, ev.predict(data))
+    atomic_write_json(cache, {"quaternion_wxyz": align.tolist(), "step": int(ev.ck["step"]),
+                              "from": str(data.ds.root)})
+    return align
+
+
+def reconstruct(run: str | Path, image: str | Path, out: str | Path, *,
+                device: str = "auto") -> dict:
+    from PIL import Image
+
+    from aist_app.pose.evaluate import Evaluator
+
+    ev = Evaluator(run, device=device)
+    c = ev.config
+    try:
+        with Image.open(image) as im:
+            rgba = np.asarray(im.convert("RGBA"))
+    except Exception as e:
+        raise ValueError(f"{image}: not a readable image ({e})") from None
+    x, _ = images_and_masks(torch.from_numpy(rgba.copy()).permute(2, 0, 1)[None],
+                            c.image_size, c.vox_size)
+    with torch.no_grad():
+        pred = ev.model(x.to(ev.device))
+    A = torch.from_numpy(run_alignment(ev))
+    pts = pred["points"][0].double().cpu() @ Q.to_matrix(Q.conjugate(A)).T
+    q = Q.multiply(pred["student"][0].double().cpu(), A)
+    R = Q.to_matrix(q).numpy()
+    w2c = np.eye(4)
+    w2c[:3, :3] = R
+    w2c[2, 3] = c.camera_distance
+    result = {"points": pts.float().numpy(), "quaternion_wxyz": q.float().numpy(),
+              "world_to_camera": w2c.astype(np.float32),
+              "focal_length": np.float32(c.focal_length)}
+    buf = io.BytesIO()
+    np.savez(buf, **result)
+    atomic_write_bytes(Path(out), buf.getvalue())
+    return result
