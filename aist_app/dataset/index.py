@@ -1,0 +1,86 @@
+"""A flat, filterable index of every view of a dataset (what a browser lists), Qt-free.
+
+Built from the metadata only (``dataset.json``, ``cameras.json``, ``provenance.json``): a
+dataset of 100,000 views is indexed without opening an image.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aist_app.dataset.reader import Dataset
+
+
+@dataclass(frozen=True)
+class ViewRecord:
+    object_id: str
+    file: str
+    split: str
+    azimuth: float | None = None
+    elevation: float | None = None
+    reason: str | None = None  # real data: rejection reason of rejected candidates (none kept)
+
+    def path(self, root: Path) -> Path:
+        return root / "objects" / self.object_id / self.file
+
+
+@dataclass
+class ViewFilter:
+    split: str | None = None  # train | val | test
+    text: str = ""  # substring of the object id
+    azimuth: tuple[float, float] | None = None
+    elevation: tuple[float, float] | None = None
+
+    def __call__(self, r: ViewRecord) -> bool:
+        if self.split and r.split != self.split:
+            return False
+        if self.text and self.text.lower() not in r.object_id.lower():
+            return False
+        for rng, v in ((self.azimuth, r.azimuth), (self.elevation, r.elevation)):
+            if rng is not None and (v is None or not rng[0] <= v <= rng[1]):
+                return False
+        return True
+
+
+class DatasetIndex:
+    def __init__(self, ds: Dataset, records: list[ViewRecord]) -> None:
+        self.ds = ds
+        self.records = records
+
+    @property
+    def root(self) -> Path:
+        return self.ds.root
+
+    @classmethod
+    def build(cls, root: str | Path) -> DatasetIndex:
+        """Index a dataset (validated at the metadata level; errors name the file)."""
+        ds = Dataset.open(root, check="meta")
+        records: list[ViewRecord] = []
+        for split in ("train", "val", "test"):
+            for oid in ds.object_ids(split):
+                if ds.kind == "real":
+                    records += [ViewRecord(oid, f, split) for f in ds.view_files(oid)]
+                    continue
+                path = ds.object_dir(oid) / "cameras.json"
+                for v in json.loads(path.read_text())["views"]:
+                    records.append(ViewRecord(oid, v["file"], split, v.get("azimuth_deg"),
+                                              v.get("elevation_deg")))
+        return cls(ds, records)
+
+    def filter(self, f: ViewFilter) -> list[ViewRecord]:
+        return [r for r in self.records if f(r)]
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Real data: rejected candidates per reason (from the segmenter's summary)."""
+        rej = self.ds.source.get("rejections", {})
+        return {**rej.get("candidates", {}), **rej.get("photos", {})}
+
+    def source_view(self, r: ViewRecord) -> Path | None:
+        """Stylized data: the input view this one was made from."""
+        src = self.ds.source.get("input")
+        if self.ds.kind != "stylized" or not src:
+            return None
+        p = r.path(Path(src))
+        return p if p.is_file() else None

@@ -1,0 +1,47 @@
+"""``aist gui``: start the desktop app, or render its window to a PNG (``--screenshot``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def run(path: str | None = None, *, screenshot: str | None = None, page: str = "Browser",
+        select: int = 0) -> int:
+    if screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from aist_app.gui.window import MainWindow
+    from aist_app.plugins import create_plugin_manager
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    win = MainWindow(create_plugin_manager())
+    ok = True
+    if path:
+        ok = win.open_path(path)
+    if screenshot:
+        return _screenshot(app, win, Path(screenshot), page, select) if ok else 1
+    win.show()
+    return app.exec()
+
+
+def _screenshot(app, win, out: Path, page: str, select: int) -> int:
+    import time
+
+    win.show()
+    tabs = {win.tabs.tabText(i): i for i in range(win.tabs.count())}
+    if win.index is not None and win.browser.model.rowCount():
+        win.browser.grid.setCurrentIndex(win.browser.model.index(
+            min(select, win.browser.model.rowCount() - 1)))
+    win.tabs.setCurrentIndex(tabs.get(page, 0))
+    deadline = time.monotonic() + 5.0  # let the visible thumbnails arrive
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if win.browser.cache.pool.activeThreadCount() == 0 and len(win.browser.cache):
+            break
+        time.sleep(0.02)
+    app.processEvents()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return 0 if win.grab().save(str(out)) else 1

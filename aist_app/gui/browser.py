@@ -1,0 +1,242 @@
+"""Dataset browser: a virtualized thumbnail grid with filters, and a detail pane."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPlainTextEdit,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from aist_app.dataset.index import DatasetIndex, ViewFilter, ViewRecord
+from aist_app.gui.thumbnails import THUMB, ThumbnailCache
+
+
+class ViewListModel(QAbstractListModel):
+    """The filtered views; thumbnails are asked of the cache only for rows on screen."""
+
+    def __init__(self, cache: ThumbnailCache, parent=None) -> None:
+        super().__init__(parent)
+        self.cache = cache
+        self.index_: DatasetIndex | None = None
+        self.rows: list[ViewRecord] = []
+        self._row_of: dict[str, int] = {}
+        self._placeholder = QImage(THUMB, THUMB, QImage.Format.Format_ARGB32)
+        self._placeholder.fill(QColor(60, 60, 60))
+        cache.ready.connect(self._thumb_ready)
+
+    def set_rows(self, index: DatasetIndex | None, rows: list[ViewRecord]) -> None:
+        self.beginResetModel()
+        self.cache.clear_pending()
+        self.index_, self.rows = index, rows
+        root = index.root if index else Path()
+        self._row_of = {str(r.path(root)): i for i, r in enumerate(rows)}
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or self.index_ is None:
+            return None
+        r = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{r.object_id[:14]}\n{r.file}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.cache.get(str(r.path(self.index_.root))) or self._placeholder
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{r.object_id}/{r.file} ({r.split})"
+        if role == Qt.ItemDataRole.UserRole:
+            return r
+        return None
+
+    def _thumb_ready(self, path: str) -> None:
+        row = self._row_of.get(path)
+        if row is not None:
+            i = self.index(row)
+            self.dataChanged.emit(i, i, [Qt.ItemDataRole.DecorationRole])
+
+
+def _pixmap(rgba: np.ndarray, scale: int = 2) -> QPixmap:
+    h, w = rgba.shape[:2]
+    img = QImage(np.ascontiguousarray(rgba).data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+    return QPixmap.fromImage(img.copy()).scaled(w * scale, h * scale,
+                                                Qt.AspectRatioMode.KeepAspectRatio)
+
+
+def overlay(rgba: np.ndarray) -> np.ndarray:
+    """The view on grey with its mask tinted: where alpha > 0, in a translucent green."""
+    out = np.empty_like(rgba)
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    grey = np.full(rgba.shape[:2] + (3,), 90.0)
+    out[..., :3] = (rgba[..., :3] * a + grey * (1 - a)).astype(np.uint8)
+    mask = rgba[..., 3] > 0
+    out[mask, :3] = (0.6 * out[mask, :3] + 0.4 * np.array([40, 220, 80])).astype(np.uint8)
+    out[..., 3] = 255
+    return out
+
+
+def mask_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """White where the two masks agree on the object, red where they disagree."""
+    ma, mb = a[..., 3] > 0, b[..., 3] > 0
+    out = np.zeros(a.shape[:2] + (4,), np.uint8)
+    out[..., 3] = 255
+    out[ma & mb, :3] = 255
+    out[ma ^ mb, :3] = (230, 30, 30)
+    return out
+
+
+class DetailPane(QWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        self.title = QLabel("no view selected")
+        self.images = QHBoxLayout()
+        self.view_label, self.overlay_label, self.source_label, self.diff_label = (
+            QLabel(), QLabel(), QLabel(), QLabel())
+        for w in (self.view_label, self.overlay_label, self.source_label, self.diff_label):
+            self.images.addWidget(w)
+        self.annotations = QPlainTextEdit(readOnly=True)
+        lay.addWidget(self.title)
+        lay.addLayout(self.images)
+        lay.addWidget(self.annotations, 1)
+        self.record: ViewRecord | None = None
+
+    def show_view(self, index: DatasetIndex, r: ViewRecord) -> None:
+        self.record = r
+        ds = index.ds
+        rgba = ds.load_view(r.object_id, r.file)
+        self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {ds.kind})")
+        self.view_label.setPixmap(_pixmap(rgba))
+        self.overlay_label.setPixmap(_pixmap(overlay(rgba)))
+        src = index.source_view(r)
+        if src is not None:
+            from PIL import Image
+
+            source = np.asarray(Image.open(src).convert("RGBA"))
+            self.source_label.setPixmap(_pixmap(source))
+            self.diff_label.setPixmap(_pixmap(mask_difference(source, rgba)))
+            self.source_label.setToolTip("source (synthetic) view")
+        else:
+            self.source_label.clear()
+            self.diff_label.clear()
+        info: dict = {}
+        if ds.kind != "real":
+            views = {v["file"]: v for v in ds.cameras(r.object_id)}
+            info = views.get(r.file, {})
+        prov = ds.provenance(r.object_id)
+        if prov:
+            info = {**info, "provenance": prov}
+        self.annotations.setPlainText(json.dumps(info, indent=2))
+
+
+class BrowserPage(QWidget):
+    """Filters | grid | detail. ``view_selected`` carries the record."""
+
+    view_selected = Signal(object)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.cache = ThumbnailCache(parent=self)
+        self.model = ViewListModel(self.cache, self)
+        self.index_: DatasetIndex | None = None
+        self.grid = QListView()
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setUniformItemSizes(True)  # virtualized layout: cheap with 100k rows
+        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
+        self.grid.setBatchSize(500)
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setIconSize(QSize(THUMB, THUMB))
+        self.grid.setGridSize(QSize(THUMB + 24, THUMB + 40))
+        self.grid.setModel(self.model)
+        self.grid.selectionModel().currentChanged.connect(self._current_changed)
+        self.split = QComboBox()
+        self.split.addItems(["all", "train", "val", "test"])
+        self.text = QLineEdit(placeholderText="object id contains…")
+        self.az = (QDoubleSpinBox(), QDoubleSpinBox())
+        self.el = (QDoubleSpinBox(), QDoubleSpinBox())
+        for lo, hi, bound in ((*self.az, 360.0), (*self.el, 90.0)):
+            for sb in (lo, hi):
+                sb.setRange(-bound, bound)
+                sb.setDecimals(1)
+            lo.setValue(-bound)
+            hi.setValue(bound)
+        self.reasons = QComboBox()
+        self.count = QLabel()
+        form = QFormLayout()
+        form.addRow("split", self.split)
+        form.addRow("object", self.text)
+        form.addRow("azimuth from", self.az[0])
+        form.addRow("azimuth to", self.az[1])
+        form.addRow("elevation from", self.el[0])
+        form.addRow("elevation to", self.el[1])
+        form.addRow("rejections", self.reasons)
+        form.addRow(self.count)
+        filters = QWidget()
+        filters.setLayout(form)
+        for w in (self.split,):
+            w.currentIndexChanged.connect(self.apply_filter)
+        self.text.textChanged.connect(self.apply_filter)
+        for sb in (*self.az, *self.el):
+            sb.valueChanged.connect(self.apply_filter)
+        self.detail = DetailPane()
+        split = QSplitter()
+        split.addWidget(filters)
+        split.addWidget(self.grid)
+        split.addWidget(self.detail)
+        split.setSizes([220, 700, 420])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+
+    def set_index(self, index: DatasetIndex) -> None:
+        self.index_ = index
+        self.reasons.clear()
+        counts = index.rejection_counts()
+        if counts:
+            self.reasons.addItem(f"accepted ({len(index.records)} views)")
+            for k, v in counts.items():
+                self.reasons.addItem(f"{k}: {v} rejected")
+        self.reasons.setEnabled(bool(counts))
+        self.apply_filter()
+
+    def current_filter(self) -> ViewFilter:
+        split = self.split.currentText()
+        az = (self.az[0].value(), self.az[1].value())
+        el = (self.el[0].value(), self.el[1].value())
+        full_az, full_el = az == (-360.0, 360.0), el == (-90.0, 90.0)
+        return ViewFilter(split=None if split == "all" else split, text=self.text.text(),
+                          azimuth=None if full_az else az, elevation=None if full_el else el)
+
+    def apply_filter(self) -> None:
+        if self.index_ is None:
+            return
+        rows = self.index_.filter(self.current_filter())
+        self.model.set_rows(self.index_, rows)
+        self.count.setText(f"{len(rows)} of {len(self.index_.records)} views")
+
+    def select(self, object_id: str, file: str) -> bool:
+        for i, r in enumerate(self.model.rows):
+            if r.object_id == object_id and r.file == file:
+                self.grid.setCurrentIndex(self.model.index(i))
+                return True
+        return False
+
+    def _current_changed(self, current, _previous) -> None:
+        r = self.model.data(current, Qt.ItemDataRole.UserRole)
+        if r is not None and self.index_ is not None:
+            self.detail.show_view(self.index_, r)
+            self.view_selected.emit(r)

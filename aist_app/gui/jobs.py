@@ -1,0 +1,56 @@
+"""Running a core generator on a worker thread, with progress, log and cancel signals."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Generator
+
+from PySide6.QtCore import QThread, Signal
+
+
+def describe(event) -> tuple[int, int, str]:
+    """(done, total, message) of any progress event the core yields."""
+    if hasattr(event, "step"):  # a training step
+        losses = ", ".join(f"{k}={v:.3g}" for k, v in list(event.losses.items())[:4])
+        return event.step, event.total, f"step {event.step}: {event.event} {losses}"
+    if hasattr(event, "done"):
+        return event.done, event.total, f"{event.object_id} {event.status} {event.message}"
+    if hasattr(event, "stage"):
+        return 0, 0, f"[{event.stage}] {event.status} {event.message}"
+    return 0, 0, str(event)
+
+
+class JobThread(QThread):
+    """Drives ``make()`` (a generator factory) off the GUI thread."""
+
+    progress = Signal(int, int, str)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, make: Callable[[], Generator], parent=None) -> None:
+        super().__init__(parent)
+        self.make = make
+        self._cancel = False
+        self.result = None
+
+    def cancel(self) -> None:
+        self._cancel = True
+
+    def run(self) -> None:
+        try:
+            gen = self.make()
+            while True:
+                if self._cancel:
+                    gen.close()  # runs the generator's cleanup (writers close, temp removed)
+                    self.cancelled.emit()
+                    return
+                try:
+                    event = next(gen)
+                except StopIteration as stop:
+                    self.result = stop.value
+                    self.succeeded.emit(stop.value)
+                    return
+                self.progress.emit(*describe(event))
+        except Exception as e:  # shown in the log and a dialog, the app goes on
+            self.failed.emit(f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")

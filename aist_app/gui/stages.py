@@ -1,0 +1,180 @@
+"""The Stages page: per stage kind, the installed plugins (from the registry, nothing heavy
+imported), a form generated from the stage's configuration, and run / progress / log /
+cancel. Work runs on a :class:`JobThread`; the window never waits for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from aist_app.gui.forms import ConfigForm
+from aist_app.gui.jobs import JobThread
+
+
+def _config_class(kind: str):
+    if kind == "renderer":
+        from aist_app.render.pipeline import RenderConfig
+
+        return RenderConfig, ("meshes", "out")
+    if kind == "segmenter":
+        from aist_app.segment.pipeline import SegmentConfig
+
+        return SegmentConfig, ("photos", "synthetic", "out")
+    if kind == "stylizer":
+        from aist_app.stylize.config import StylizerConfig
+
+        return StylizerConfig, ("synthetic", "real", "out")
+    from aist_app.pose.config import PoseConfig
+
+    return PoseConfig, ("dataset", "out")
+
+
+def make_job(kind: str, stage, config, paths: dict[str, str]):
+    """A generator factory running ``stage`` with ``config`` on ``paths``."""
+    factory = stage.factory
+    if kind == "renderer":
+        from aist_app.render.pipeline import render_collection
+
+        return lambda: render_collection(paths["meshes"], paths["out"], config, factory)
+    if kind == "segmenter":
+        from aist_app.segment.pipeline import segment_photos
+
+        return lambda: segment_photos(paths["photos"], paths["out"], paths["synthetic"],
+                                      config, factory)
+    if kind == "stylizer":
+        return lambda: factory.trainer(config, paths["synthetic"], paths["real"],
+                                       paths["out"]).run()
+    return lambda: factory.trainer(config, paths["dataset"], paths["out"]).run()
+
+
+class StagePanel(QWidget):
+    """One stage kind: choose a plugin, fill the form and the paths, run."""
+
+    finished = Signal(str, object)  # status ("succeeded", "failed", "cancelled"), result
+
+    def __init__(self, kind: str, stages: list, device: str = "cpu", parent=None) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.stages = {s.name: s for s in stages}
+        self.job: JobThread | None = None
+        self.plugin = QComboBox()
+        for s in stages:
+            self.plugin.addItem(s.name)
+            self.plugin.setItemData(self.plugin.count() - 1, s.description, 3)  # tooltip
+        self.description = QLabel(stages[0].description if stages else "none installed")
+        self.description.setWordWrap(True)
+        self.plugin.currentTextChanged.connect(
+            lambda n: self.description.setText(self.stages[n].description))
+        cls, path_names = _config_class(kind)
+        self.form = ConfigForm(cls)
+        self.paths = {name: QLineEdit() for name in path_names}
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setCurrentText(device)
+        top = QFormLayout()
+        top.addRow("plugin", self.plugin)
+        top.addRow(self.description)
+        for name, w in self.paths.items():
+            top.addRow(name, w)
+        top.addRow("device", self.device)
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.bar = QProgressBar()
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(2000)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.bar, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(scroll, 1)
+        lay.addLayout(buttons)
+        lay.addWidget(self.log, 1)
+
+    def config(self):
+        fixed = {"device": self.device.currentText()}
+        if self.kind == "renderer":
+            fixed["renderer"] = self.plugin.currentText()
+        elif self.kind == "segmenter":
+            fixed["segmenter"] = self.plugin.currentText()
+        return self.form.value(**fixed)
+
+    def run(self) -> None:
+        if self.job is not None and self.job.isRunning():
+            return
+        try:
+            config = self.config()
+            paths = {k: w.text().strip() for k, w in self.paths.items()}
+            missing = [k for k, v in paths.items() if not v]
+            if missing:
+                raise ValueError(f"fill in: {', '.join(missing)}")
+            for k, v in paths.items():
+                if k != "out" and not Path(v).exists():
+                    raise ValueError(f"{k}: {v} does not exist")
+            make = make_job(self.kind, self.stages[self.plugin.currentText()], config, paths)
+        except (ValueError, TypeError) as e:
+            self.log.appendPlainText(f"error: {e}")
+            self.finished.emit("failed", str(e))
+            return
+        self.job = JobThread(make, self)
+        self.job.progress.connect(self._progress)
+        self.job.succeeded.connect(lambda r: self._done("succeeded", r))
+        self.job.failed.connect(lambda m: self._done("failed", m))
+        self.job.cancelled.connect(lambda: self._done("cancelled", None))
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.bar.setValue(0)
+        self.log.appendPlainText(f"running {self.plugin.currentText()} …")
+        self.job.start()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.log.appendPlainText("cancelling …")
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        if total:
+            self.bar.setRange(0, total)
+            self.bar.setValue(done)
+        self.log.appendPlainText(message)
+
+    def _done(self, status: str, result) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.log.appendPlainText(f"{status}: {result}" if status == "failed" else status)
+        if status == "succeeded" and self.bar.maximum():
+            self.bar.setValue(self.bar.maximum())
+        self.finished.emit(status, result)
+
+
+class StagesPage(QTabWidget):
+    def __init__(self, registry, parent=None) -> None:
+        super().__init__(parent)
+        self.panels: dict[str, StagePanel] = {}
+        for kind in ("renderer", "segmenter", "stylizer", "pose_model"):
+            stages = registry.list(kind)
+            panel = StagePanel(kind, stages)
+            self.panels[kind] = panel
+            self.addTab(panel, kind.replace("_", " "))

@@ -1,0 +1,123 @@
+"""The main window: Browser, 3D view, Stages and Runs pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
+
+from aist_app.dataset import DatasetError
+from aist_app.dataset.index import DatasetIndex
+from aist_app.gui.browser import BrowserPage
+from aist_app.gui.runs import RunsPage
+from aist_app.gui.stages import StagesPage
+from aist_app.gui.view3d import PointCloudView, frustum
+
+
+class MainWindow(QMainWindow):
+    """Takes the plugin manager (the model of installed stages) in its constructor."""
+
+    def __init__(self, plugin_manager, parent=None) -> None:
+        super().__init__(parent)
+        self.pm = plugin_manager
+        self.setWindowTitle("AIST")
+        self.resize(1400, 860)
+        self.tabs = QTabWidget()
+        self.browser = BrowserPage()
+        self.view3d = PointCloudView()
+        self.stages = StagesPage(plugin_manager.registry)
+        self.runs = RunsPage()
+        self.tabs.addTab(self.browser, "Browser")
+        self.tabs.addTab(self.view3d, "3D view")
+        self.tabs.addTab(self.stages, "Stages")
+        self.tabs.addTab(self.runs, "Runs")
+        self.setCentralWidget(self.tabs)
+        self.index: DatasetIndex | None = None
+        self.last_error: str | None = None
+        self._object: str | None = None
+        self._views: list[dict] = []
+        self.browser.view_selected.connect(self._show_object)
+        self.view3d.camera_clicked.connect(self._camera_clicked)
+        for kind, panel in self.stages.panels.items():
+            panel.finished.connect(lambda status, result, k=kind: self._stage_done(k, status,
+                                                                                   result))
+        menu = self.menuBar().addMenu("&File")
+        for text, slot in (("Open dataset…", self._ask_dataset), ("Open run…", self._ask_run)):
+            action = QAction(text, self)
+            action.triggered.connect(slot)
+            menu.addAction(action)
+
+    # -- opening things ------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> bool:
+        """A dataset (has dataset.json) or a run/report folder."""
+        path = Path(path)
+        if (path / "dataset.json").is_file() or not path.is_dir():
+            return self.open_dataset(path)
+        try:
+            self.runs.open_run(path)
+        except (OSError, ValueError) as e:
+            self.error("Cannot open run", str(e))
+            return False
+        self.tabs.setCurrentWidget(self.runs)
+        return True
+
+    def open_dataset(self, path: str | Path) -> bool:
+        try:
+            index = DatasetIndex.build(path)
+        except (DatasetError, OSError, ValueError, KeyError) as e:
+            self.error("Cannot open dataset", str(e))
+            return False
+        self.index = index
+        self.browser.set_index(index)
+        self.setWindowTitle(f"AIST — {index.root}")
+        self.statusBar().showMessage(f"{index.root}: {index.ds.kind}, "
+                                     f"{len(index.records)} views")
+        return True
+
+    def error(self, title: str, message: str) -> None:
+        """A non-blocking error dialog (the app goes on)."""
+        self.last_error = message
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message, parent=self)
+        box.setModal(False)
+        box.open()
+        self._error_box = box
+
+    def _ask_dataset(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open dataset")
+        if path:
+            self.open_dataset(path)
+
+    def _ask_run(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open run or report")
+        if path:
+            self.open_path(path)
+
+    # -- 3D view -----------------------------------------------------------------------------
+    def _show_object(self, record) -> None:
+        if self.index is None or self.index.ds.kind == "real":
+            return
+        if record.object_id != self._object:
+            ds = self.index.ds
+            points, _ = ds.points(record.object_id)
+            self._views = ds.cameras(record.object_id)
+            frusta = [frustum(np.asarray(v["world_to_camera"]), np.asarray(v["K"]),
+                              ds.image_size) for v in self._views]
+            self.view3d.set_cloud(points, frusta, up=ds.meta.get("up_axis", "y"))
+            self._object = record.object_id
+        files = [v["file"] for v in self._views]
+        self.view3d.highlight = files.index(record.file) if record.file in files else -1
+        self.view3d.update()
+
+    def _camera_clicked(self, k: int) -> None:
+        if self._object is not None and 0 <= k < len(self._views):
+            self.browser.select(self._object, self._views[k]["file"])
+
+    def _stage_done(self, kind: str, status: str, result) -> None:
+        if status == "failed":
+            self.error(f"{kind} failed", str(result))
+        elif status == "succeeded":
+            out = self.stages.panels[kind].paths["out"].text()
+            if out and (Path(out) / "dataset.json").is_file():
+                self.open_dataset(out)
