@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgles2 libglu1-mesa
               libxrender1 libxi6 libxkbcommon0 libxxf86vm1 libxfixes3 libsm6 libice6 libx11-6
+              libfontconfig1 libdbus-1-3 libglib2.0-0 libfreetype6
               redis-server)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

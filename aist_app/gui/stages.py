@@ -66,6 +66,7 @@ class StagePanel(QWidget):
     """One stage kind: choose a plugin, fill the form and the paths, run."""
 
     finished = Signal(str, object)  # status ("succeeded", "failed", "cancelled"), result
+    job_progress_seen = Signal()
 
     def __init__(self, kind: str, stages: list, device: str = "cpu", parent=None) -> None:
         super().__init__(parent)
@@ -155,6 +156,7 @@ class StagePanel(QWidget):
             self.log.appendPlainText("cancelling …")
 
     def _progress(self, done: int, total: int, message: str) -> None:
+        self.job_progress_seen.emit()
         if total:
             self.bar.setRange(0, total)
             self.bar.setValue(done)

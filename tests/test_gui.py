@@ -1,0 +1,194 @@
+"""The desktop app with real PySide6 widgets (pytest-qt, offscreen): open and filter a dataset
+rendered from the shared meshes, the detail pane, the 3D view, a render job run from the
+Stages page, cancel, a malformed dataset, runs, and --screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("PySide6")
+
+from .conftest import SHARED_DATA, require_shared  # noqa: E402
+
+AIST = str(Path(sys.executable).with_name("aist"))
+
+
+@pytest.fixture
+def window(qtbot):
+    from aist_app.gui.window import MainWindow
+    from aist_app.plugins import create_plugin_manager
+
+    win = MainWindow(create_plugin_manager())
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def test_open_filter_select(window, qtbot, pyrender_dataset):
+    assert window.open_dataset(pyrender_dataset)
+    b = window.browser
+    assert b.model.rowCount() == 15  # 3 objects x 5 views
+    b.text.setText("1caa02b8")  # the airplane
+    assert b.model.rowCount() == 5
+    b.text.setText("")
+    b.split.setCurrentText("train")
+    train = json.loads((pyrender_dataset / "dataset.json").read_text())["splits"]["train"]
+    assert b.model.rowCount() == 5 * len(train)
+    b.split.setCurrentText("all")
+    b.el[0].setValue(10.0)
+    assert all(r.elevation >= 10.0 for r in b.model.rows) and b.model.rowCount() < 15
+    b.el[0].setValue(-90.0)
+    rec = b.model.rows[3]
+    assert b.select(rec.object_id, rec.file)
+    assert b.detail.record == rec
+    assert rec.object_id in b.detail.title.text() and rec.file in b.detail.title.text()
+    shown = json.loads(b.detail.annotations.toPlainText())
+    assert shown["file"] == rec.file and len(shown["world_to_camera"]) == 4
+    assert not b.detail.view_label.pixmap().isNull()
+    assert not b.detail.overlay_label.pixmap().isNull()
+    # Thumbnails arrive from worker threads.
+    qtbot.waitUntil(lambda: len(b.cache) >= 1, timeout=5000)
+    # The 3D view shows the object's cloud with one frustum per view, this one highlighted,
+    # and clicking a frustum selects its view in the browser.
+    v = window.view3d
+    assert len(v.frusta) == 5 and v.highlight == 3 and len(v.points) > 1000
+    window.tabs.setCurrentWidget(v)
+    xy = v.project(v.frusta[1])[0]
+    assert v.frustum_at(*xy) == 1
+    from PySide6.QtCore import QPoint, Qt
+
+    qtbot.mouseClick(v, Qt.MouseButton.LeftButton, pos=QPoint(int(xy[0]), int(xy[1])))
+    assert b.detail.record.file == "view_001.png" and v.highlight == 1
+
+
+def test_stylized_detail_shows_source_and_mask_difference(window, tmp_path, pyrender_dataset):
+    from aist_app.dataset import Dataset
+    from aist_app.dataset.writer import DatasetWriter
+
+    src = Dataset.open(pyrender_dataset)
+    out = tmp_path / "styled"
+    with DatasetWriter(out, kind="stylized", image_size=src.image_size,
+                       source={"input": str(pyrender_dataset)}) as w:
+        oid = src.object_ids()[0]
+        with w.object(oid) as obj:
+            for f in src.view_files(oid):
+                v = src.load_view(oid, f).copy()
+                v[..., :3] = 255 - v[..., :3]
+                obj.add_view(v, name=f)
+            for name in ("cameras.json", "points.npz"):
+                obj.copy_file(src.object_dir(oid) / name)
+        w.finalize(splits={"train": [oid], "val": [], "test": []})
+    assert window.open_dataset(out)
+    rec = window.browser.model.rows[0]
+    window.browser.select(rec.object_id, rec.file)
+    d = window.browser.detail
+    assert not d.source_label.pixmap().isNull() and not d.diff_label.pixmap().isNull()
+
+
+def test_malformed_dataset_shows_an_error(window, tmp_path):
+    bad = tmp_path / "bad"
+    (bad / "objects").mkdir(parents=True)
+    (bad / "dataset.json").write_text("{ not json")
+    assert not window.open_dataset(bad)
+    assert "dataset.json" in window.last_error
+    assert window._error_box.isVisible()
+    assert window.index is None  # nothing half-opened; the app goes on
+    (bad / "dataset.json").write_text(json.dumps({"format": "aist-dataset", "version": 1,
+                                                  "kind": "synthetic", "image_size": [8, 8],
+                                                  "up_axis": "y", "source": {},
+                                                  "splits": {"train": ["x"], "val": [],
+                                                             "test": []}}))
+    assert not window.open_dataset(bad)
+    assert "x" in window.last_error
+
+
+def test_run_render_from_the_stages_page(window, qtbot, tmp_path):
+    require_shared()
+    panel = window.stages.panels["renderer"]
+    assert panel.plugin.findText("pyrender") >= 0 and panel.plugin.findText("blender") >= 0
+    panel.plugin.setCurrentText("pyrender")
+    panel.paths["meshes"].setText(str(SHARED_DATA / "meshes" / "toycar"))
+    out = tmp_path / "rendered"
+    panel.paths["out"].setText(str(out))
+    panel.form.editors["views"].setValue(3)
+    panel.form.editors["image_size"].setText("64,64")
+    panel.device.setCurrentText("cpu")
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as sig:
+        panel.run()
+    assert sig.args[0] == "succeeded"
+    assert panel.bar.value() == panel.bar.maximum()
+    assert (out / "dataset.json").is_file()
+    assert window.index is not None and window.index.root == out  # opened when done
+    assert window.browser.model.rowCount() == 3
+
+
+def test_cancel_a_running_job(window, qtbot, tmp_path):
+    from aist_app.gui.jobs import JobThread
+
+    def slow():
+        import time
+
+        from aist_app.render.pipeline import Progress
+
+        for k in range(1000):
+            time.sleep(0.01)
+            yield Progress(k, 1000, f"item{k}", "rendered")
+        return "finished"
+
+    job = JobThread(slow)
+    with qtbot.waitSignal(job.progress, timeout=5000):
+        job.start()
+    with qtbot.waitSignal(job.cancelled, timeout=5000):
+        job.cancel()
+    job.wait(5000)
+    assert job.result is None
+    # Through the panel: a render of many objects cancelled after the first one.
+    require_shared()
+    panel = window.stages.panels["renderer"]
+    panel.paths["meshes"].setText(str(SHARED_DATA / "meshes"))
+    panel.plugin.setCurrentText("pyrender")
+    panel.paths["out"].setText(str(tmp_path / "cancelled"))
+    panel.form.editors["views"].setValue(40)
+    panel.device.setCurrentText("cpu")
+    with qtbot.waitSignal(panel.job_progress_seen, timeout=60_000):
+        panel.run()
+    with qtbot.waitSignal(panel.finished, timeout=60_000) as sig:
+        panel.cancel()
+    assert sig.args[0] == "cancelled" and panel.run_button.isEnabled()
+    done = [p for p in (tmp_path / "cancelled" / "objects").iterdir()]
+    assert len(done) < 3 and not (tmp_path / "cancelled" / "dataset.json").exists()
+    assert all(not p.name.startswith(".tmp") for p in done)  # nothing half-written
+    # A bad path is refused before anything runs.
+    panel = window.stages.panels["segmenter"]
+    panel.paths["photos"].setText(str(tmp_path / "missing"))
+    panel.paths["synthetic"].setText(str(tmp_path))
+    panel.paths["out"].setText(str(tmp_path / "o"))
+    with qtbot.waitSignal(panel.finished, timeout=5000) as sig:
+        panel.run()
+    assert sig.args[0] == "failed" and "does not exist" in sig.args[1]
+
+
+def test_open_a_run_and_screenshot(window, tmp_path, pyrender_dataset):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"kind": "train", "step": 10, "G": 3.0})
+                                       + "\n" + json.dumps({"kind": "eval", "step": 10,
+                                                            "mask_iou": 0.9}) + "\n")
+    assert window.open_path(run)
+    assert window.runs.table.rowCount() == 2
+    shot = tmp_path / "shot.png"
+    p = subprocess.run([AIST, "gui", str(pyrender_dataset), "--screenshot", str(shot)],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert p.returncode == 0, p.stderr
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(shot))
+    assert img.width() >= 800 and img.height() >= 500
