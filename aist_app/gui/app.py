@@ -39,7 +39,7 @@ def _screenshot(app, win, out: Path, page: str, select: int) -> int:
     deadline = time.monotonic() + 5.0  # let the visible thumbnails arrive
     while time.monotonic() < deadline:
         app.processEvents()
-        if win.browser.cache.pool.activeThreadCount() == 0 and len(win.browser.cache):
+        if not win.browser.cache.busy() and len(win.browser.cache):
             break
         time.sleep(0.02)
     app.processEvents()

@@ -1,68 +1,75 @@
-"""Lazy, cached thumbnails: loaded off the GUI thread, a bounded cache (memory stays flat
-however large the dataset)."""
+"""Lazy, cached thumbnails: decoded and scaled off the GUI thread, kept in a bounded cache
+(memory stays flat however large the dataset).
+
+Worker threads only touch numpy and PIL; every Qt object is made on the GUI thread, which
+picks finished thumbnails up from a queue on a timer (no signal is emitted from a Python
+worker thread: that has proved unsafe with PySide6).
+"""
 
 from __future__ import annotations
 
+import queue
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 THUMB = 96
-CHECKER = 0xFF3C3C3C
+BACKGROUND = (60, 60, 60)
 
 
-def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
-    """The view composited on a dark background, scaled to fit ``size`` (a worker thread may
-    call this: QImage, unlike QPixmap, is thread-safe)."""
-    img = QImage(str(path))
-    if img.isNull():
-        out = QImage(size, size, QImage.Format.Format_ARGB32)
-        out.fill(0xFF802020)
+def thumbnail_array(path: Path, size: int = THUMB) -> np.ndarray:
+    """(size, size, 4) uint8: the view composited on a dark background, fitted and centred
+    (red when the file cannot be read)."""
+    from PIL import Image
+
+    out = np.empty((size, size, 4), np.uint8)
+    out[..., :3] = BACKGROUND
+    out[..., 3] = 255
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGBA")
+            im.thumbnail((size, size), Image.Resampling.BILINEAR)
+            a = np.asarray(im, dtype=np.float32)
+    except Exception:
+        out[..., :3] = (128, 32, 32)
         return out
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QPainter
-
-    scaled = img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                        Qt.TransformationMode.SmoothTransformation)
-    out = QImage(size, size, QImage.Format.Format_ARGB32)
-    out.fill(CHECKER)
-    p = QPainter(out)
-    p.drawImage((size - scaled.width()) // 2, (size - scaled.height()) // 2, scaled)
-    p.end()
+    h, w = a.shape[:2]
+    y, x = (size - h) // 2, (size - w) // 2
+    alpha = a[..., 3:4] / 255.0
+    region = out[y:y + h, x:x + w, :3].astype(np.float32)
+    out[y:y + h, x:x + w, :3] = (a[..., :3] * alpha + region * (1 - alpha)).astype(np.uint8)
     return out
 
 
-class _Signals(QObject):
-    loaded = Signal(str, QImage)
-
-
-class _Load(QRunnable):
-    def __init__(self, path: str, signals: _Signals) -> None:
-        super().__init__()
-        self.path = path
-        self.signals = signals
-
-    def run(self) -> None:
-        self.signals.loaded.emit(self.path, load_thumbnail(Path(self.path)))
+def to_qimage(rgba: np.ndarray) -> QImage:
+    h, w = rgba.shape[:2]
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
 class ThumbnailCache(QObject):
     """``get(path)`` returns a cached image or None and schedules the load; ``ready`` fires
-    when it arrives. At most ``capacity`` images are kept (least recently used go)."""
+    (on the GUI thread) when it arrives. At most ``capacity`` images are kept."""
 
     ready = Signal(str)
 
-    def __init__(self, capacity: int = 3000, parent=None) -> None:
+    def __init__(self, capacity: int = 1000, parent=None) -> None:
         super().__init__(parent)
         self.capacity = capacity
         self._cache: OrderedDict[str, QImage] = OrderedDict()
-        self._pending: set[str] = set()
-        self._signals = _Signals()
-        self._signals.loaded.connect(self._on_loaded)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
+        self._pending: dict[str, object] = {}
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._generation = 0
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aist-thumb")
+        self._timer = QTimer(self)
+        self._timer.setInterval(15)
+        self._timer.timeout.connect(self._collect)
+
+    def _load(self, path: str, generation: int) -> None:
+        self._done.put((path, thumbnail_array(Path(path)), generation))
 
     def get(self, path: str) -> QImage | None:
         img = self._cache.get(path)
@@ -70,20 +77,41 @@ class ThumbnailCache(QObject):
             self._cache.move_to_end(path)
             return img
         if path not in self._pending:
-            self._pending.add(path)
-            self.pool.start(_Load(path, self._signals))
+            self._pending[path] = self.pool.submit(self._load, path, self._generation)
+            if not self._timer.isActive():
+                self._timer.start()
         return None
 
-    def _on_loaded(self, path: str, img: QImage) -> None:
-        self._pending.discard(path)
-        self._cache[path] = img
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        self.ready.emit(path)
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                path, arr, generation = self._done.get_nowait()
+            except queue.Empty:
+                break
+            if generation != self._generation:
+                continue
+            self._pending.pop(path, None)
+            self._cache[path] = to_qimage(arr)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+            self.ready.emit(path)
+        if not self._pending:
+            self._timer.stop()
 
     def __len__(self) -> int:
         return len(self._cache)
 
     def clear_pending(self) -> None:
-        self.pool.clear()
+        """Forget queued loads (a new filter or dataset): those not started are cancelled."""
+        self._generation += 1
+        for fut in self._pending.values():
+            fut.cancel()
         self._pending.clear()
+
+    def close(self) -> None:
+        self.clear_pending()
+        self._timer.stop()
+        self.pool.shutdown(wait=True, cancel_futures=True)

@@ -49,6 +49,14 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             menu.addAction(action)
 
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.browser.cache.close()
+        for panel in self.stages.panels.values():
+            if panel.job is not None and panel.job.isRunning():
+                panel.job.cancel()
+                panel.job.wait(10_000)
+        super().closeEvent(event)
+
     # -- opening things ------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:
         """A dataset (has dataset.json) or a run/report folder."""

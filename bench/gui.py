@@ -1,0 +1,117 @@
+"""Desktop-app scale: the time to open a dataset of 10,000 views and show the first screen of
+thumbnails, and the process memory while scrolling through all of it (must stay flat).
+
+    .venv/bin/python bench/gui.py [--views 10000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from aist_app.cameras import orbit_camera  # noqa: E402
+from aist_app.dataset.writer import DatasetWriter  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def make_dataset(out: Path, views: int, per_object: int = 10) -> Path:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:128, :128]
+    with DatasetWriter(out, kind="synthetic", image_size=(128, 128),
+                       png_compress_level=1) as w:
+        for k in range(views // per_object):
+            with w.object(f"obj{k:05d}") as obj:
+                obj.set_points(rng.uniform(-0.5, 0.5, (500, 3)), np.zeros((500, 3)))
+                for v in range(per_object):
+                    rgba = np.zeros((128, 128, 4), np.uint8)
+                    r = 20 + (k + v) % 30
+                    m = (yy - 64) ** 2 + (xx - 64) ** 2 < r * r
+                    rgba[m, :3] = rng.integers(1, 255, 3)
+                    rgba[m, 3] = 255
+                    obj.add_view(rgba, orbit_camera(36.0 * v, 20.0, image_size=(128, 128)))
+        w.finalize(seed=0)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--views", type=int, default=10_000)
+    ap.add_argument("--keep", type=Path, help="Reuse/keep the generated dataset here.")
+    args = ap.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="aist-bench-gui-"))
+    ds = root / f"ds{args.views}"
+    if not (ds / "dataset.json").exists():
+        t0 = time.perf_counter()
+        make_dataset(ds, args.views)
+        print(f"made a dataset of {args.views} views in {time.perf_counter() - t0:.1f} s")
+    from PySide6.QtWidgets import QApplication
+
+    from aist_app.gui.window import MainWindow
+    from aist_app.plugins import create_plugin_manager
+
+    app = QApplication([])
+    win = MainWindow(create_plugin_manager())
+    win.resize(1400, 860)
+    win.show()
+    app.processEvents()
+    b = win.browser
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    win.open_dataset(ds)
+    app.processEvents()
+    first = b.grid.indexAt(b.grid.rect().topLeft())
+    visible = 0
+    while time.perf_counter() - t0 < 60:  # until the first screen's thumbnails are in
+        app.processEvents()
+        rows = [b.grid.indexAt(b.grid.viewport().rect().topLeft())]
+        shown = [i for i in range(b.model.rowCount())
+                 if b.grid.visualRect(b.model.index(i)).intersects(b.grid.viewport().rect())]
+        if shown and all(str(b.model.rows[i].path(ds)) in b.cache._cache for i in shown):
+            visible = len(shown)
+            break
+        time.sleep(0.005)
+    t_open = time.perf_counter() - t0
+    del first, rows
+    print(f"open {args.views} views and show the first screen ({visible} thumbnails): "
+          f"{t_open:.2f} s; RSS {rss0:.0f} -> {rss_mb():.0f} MB")
+    bar = b.grid.verticalScrollBar()
+    samples = []
+    steps = 40
+    for k in range(steps + 1):
+        bar.setValue(int(bar.maximum() * k / steps))
+        t1 = time.perf_counter()
+        while time.perf_counter() - t1 < 0.4:
+            app.processEvents()
+            time.sleep(0.005)
+        samples.append(rss_mb())
+    print(f"scrolled through all {args.views} views in {steps} jumps: RSS after each quarter "
+          f"{[round(samples[i]) for i in (0, steps // 4, steps // 2, 3 * steps // 4, steps)]}"
+          f" MB; cached thumbnails {len(b.cache)} (cap {b.cache.capacity}); peak "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    growth = samples[-1] - samples[len(samples) // 4]
+    print(f"growth over the last three quarters of the scroll: {growth:+.0f} MB")
+    win.close()
+    app.processEvents()
+    del win
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
