@@ -622,12 +622,11 @@ def _run_experiment(config: Path | None, out: Path, preset: str | None) -> Path:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--screenshot", type=click.Path(path_type=Path),
               help="Render the window to this PNG and exit (offscreen).")
-@click.option("--page", default="Browser", show_default=True,
-              type=click.Choice(["Browser", "3D view", "Stages", "Runs"]),
-              help="With --screenshot: the page to show.")
+@click.option("--page", type=click.Choice(["Browser", "3D view", "Stages", "Runs"]),
+              help="With --screenshot: the page to show (default: the one PATH opens).")
 @click.option("--select", default=0, show_default=True, type=int,
               help="With --screenshot: the view to select in the browser.")
-def gui_cmd(path: Path | None, screenshot: Path | None, page: str, select: int) -> None:
+def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select: int) -> None:
     """The desktop app: browse datasets, run stages, look at runs and reconstructions.
     PATH is a dataset, or a stylizer/pose run or evaluation report."""
     from aist_app.gui.app import run

@@ -192,3 +192,20 @@ def test_open_a_run_and_screenshot(window, tmp_path, pyrender_dataset):
 
     img = QImage(str(shot))
     assert img.width() >= 800 and img.height() >= 500
+
+
+def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, pyrender_dataset):
+    from aist_app.pose.config import PoseConfig
+    from aist_app.pose.train import PoseTrainer
+    from aist_app.progress import drain
+
+    cfg = PoseConfig(num_points=400, vox_size=16, kernel_size=5, image_size=32, f_dim=4,
+                     fc_dim=32, z_dim=32, batch_objects=1, views_per_object=2, steps=1,
+                     device="cpu")
+    drain(PoseTrainer(cfg, pyrender_dataset, tmp_path / "pose").run())
+    assert window.open_path(tmp_path / "pose") and window.pose_run == tmp_path / "pose"
+    assert window.open_dataset(pyrender_dataset)
+    rec = window.browser.model.rows[2]
+    window.browser.select(rec.object_id, rec.file)
+    qtbot.waitUntil(lambda: len(window.view3d.predicted) == 400, timeout=60_000)
+    assert window.view3d.predicted_frustum is not None and len(window.view3d.points) > 1000

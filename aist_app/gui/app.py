@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-def run(path: str | None = None, *, screenshot: str | None = None, page: str = "Browser",
+def run(path: str | None = None, *, screenshot: str | None = None, page: str | None = None,
         select: int = 0) -> int:
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -27,7 +27,7 @@ def run(path: str | None = None, *, screenshot: str | None = None, page: str = "
     return app.exec()
 
 
-def _screenshot(app, win, out: Path, page: str, select: int) -> int:
+def _screenshot(app, win, out: Path, page: str | None, select: int) -> int:
     import time
 
     win.show()
@@ -35,7 +35,8 @@ def _screenshot(app, win, out: Path, page: str, select: int) -> int:
     if win.index is not None and win.browser.model.rowCount():
         win.browser.grid.setCurrentIndex(win.browser.model.index(
             min(select, win.browser.model.rowCount() - 1)))
-    win.tabs.setCurrentIndex(tabs.get(page, 0))
+    if page is not None:  # else the page opening PATH chose (Browser or Runs)
+        win.tabs.setCurrentIndex(tabs.get(page, 0))
     deadline = time.monotonic() + 5.0  # let the visible thumbnails arrive
     while time.monotonic() < deadline:
         app.processEvents()

@@ -87,6 +87,7 @@ class RunsPage(QWidget):
         for i, r in enumerate(rows):
             for j, v in enumerate(r):
                 self.table.setItem(i, j, QTableWidgetItem(v))
+        self.table.resizeColumnsToContents()
         plots = [run / "loss_curves.png", run / "xor_cdf.png"]
         samples = sorted((run / "samples").glob("*.png")) if (run / "samples").is_dir() else []
         samples += sorted(run.glob("samples_*.png"))

@@ -43,6 +43,7 @@ class PointCloudView(QWidget):
         self.points = np.zeros((0, 3))
         self.predicted = np.zeros((0, 3))
         self.frusta: list[np.ndarray] = []
+        self.predicted_frustum: np.ndarray | None = None  # the pose model's camera
         self.highlight = -1
         self.yaw, self.pitch, self.zoom = 0.6, 0.35, 1.0
         self._drag = None
@@ -82,10 +83,14 @@ class PointCloudView(QWidget):
             if len(cloud):
                 p.setPen(QPen(colour, 1.5))
                 p.drawPoints([QPointF(x, y) for x, y in self.project(cloud)])
-        for k, f in enumerate(self.frusta):
+        frusta = list(enumerate(self.frusta))
+        if self.predicted_frustum is not None:
+            frusta.append((-2, self.predicted_frustum))
+        for k, f in frusta:
             xy = self.project(f)
-            colour = QColor(255, 210, 0) if k == self.highlight else QColor(90, 160, 255)
-            p.setPen(QPen(colour, 2 if k == self.highlight else 1))
+            colour = (QColor(255, 140, 40) if k == -2 else QColor(255, 210, 0)
+                      if k == self.highlight else QColor(90, 160, 255))
+            p.setPen(QPen(colour, 2 if k in (-2, self.highlight) else 1))
             c = QPointF(*xy[0])
             corners = [QPointF(*q) for q in xy[1:]]
             for q in corners:

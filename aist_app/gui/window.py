@@ -38,6 +38,9 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._object: str | None = None
         self._views: list[dict] = []
+        self.pose_run: Path | None = None
+        self._predictor = None  # (Evaluator, alignment), loaded on first use
+        self._predict_job = None
         self.browser.view_selected.connect(self._show_object)
         self.view3d.camera_clicked.connect(self._camera_clicked)
         for kind, panel in self.stages.panels.items():
@@ -68,6 +71,9 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as e:
             self.error("Cannot open run", str(e))
             return False
+        if (path / "checkpoints" / "last.pt").is_file() and (path / "config.json").is_file() \
+                and "dataset" in (path / "config.json").read_text():
+            self.pose_run, self._predictor = path, None  # predictions in the 3D view
         self.tabs.setCurrentWidget(self.runs)
         return True
 
@@ -116,7 +122,41 @@ class MainWindow(QMainWindow):
             self._object = record.object_id
         files = [v["file"] for v in self._views]
         self.view3d.highlight = files.index(record.file) if record.file in files else -1
+        self.view3d.predicted_frustum = None
+        self.view3d.predicted = np.zeros((0, 3))
         self.view3d.update()
+        if self.pose_run is not None:
+            self._predict(record)
+
+    def _predict(self, record) -> None:
+        """The pose run's reconstruction of this view, computed off the GUI thread."""
+        from aist_app.gui.jobs import JobThread
+
+        rgba = self.index.ds.load_view(record.object_id, record.file)
+        size = self.index.ds.image_size
+
+        def job():
+            from aist_app.pose.evaluate import Evaluator
+            from aist_app.pose.reconstruct import predict_view, run_alignment
+
+            if self._predictor is None:
+                ev = Evaluator(self.pose_run, device="cpu")
+                self._predictor = (ev, run_alignment(ev))
+            ev, align = self._predictor
+            return predict_view(ev, rgba, align)
+            yield  # a generator, like every job
+
+        def show(pred) -> None:
+            K = np.array([[pred["focal_length"] * size[1] / 2, 0, size[1] / 2],
+                          [0, pred["focal_length"] * size[0] / 2, size[0] / 2], [0, 0, 1]])
+            self.view3d.predicted = pred["points"]
+            self.view3d.predicted_frustum = frustum(pred["world_to_camera"], K, size)
+            self.view3d.update()
+
+        self._predict_job = JobThread(job, self)
+        self._predict_job.succeeded.connect(show)
+        self._predict_job.failed.connect(lambda m: self.statusBar().showMessage(m[:200]))
+        self._predict_job.start()
 
     def _camera_clicked(self, k: int) -> None:
         if self._object is not None and 0 <= k < len(self._views):

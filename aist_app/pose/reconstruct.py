@@ -33,6 +33,25 @@ def run_alignment(ev) -> np.ndarray:
     return align
 
 
+def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
+    """Points (N, 3), quaternion and world_to_camera predicted from one (H, W, 4) view, in
+    the ground-truth frame given by ``align``."""
+    c = ev.config
+    x, _ = images_and_masks(torch.from_numpy(np.array(rgba)).permute(2, 0, 1)[None],
+                            c.image_size, c.vox_size)
+    with torch.no_grad():
+        pred = ev.model(x.to(ev.device))
+    A = torch.from_numpy(align)
+    pts = pred["points"][0].double().cpu() @ Q.to_matrix(Q.conjugate(A)).T
+    q = Q.multiply(pred["student"][0].double().cpu(), A)
+    w2c = np.eye(4)
+    w2c[:3, :3] = Q.to_matrix(q).numpy()
+    w2c[2, 3] = c.camera_distance
+    return {"points": pts.float().numpy(), "quaternion_wxyz": q.float().numpy(),
+            "world_to_camera": w2c.astype(np.float32),
+            "focal_length": np.float32(c.focal_length)}
+
+
 def reconstruct(run: str | Path, image: str | Path, out: str | Path, *,
                 device: str = "auto") -> dict:
     from PIL import Image
@@ -40,26 +59,12 @@ def reconstruct(run: str | Path, image: str | Path, out: str | Path, *,
     from aist_app.pose.evaluate import Evaluator
 
     ev = Evaluator(run, device=device)
-    c = ev.config
     try:
         with Image.open(image) as im:
             rgba = np.asarray(im.convert("RGBA"))
     except Exception as e:
         raise ValueError(f"{image}: not a readable image ({e})") from None
-    x, _ = images_and_masks(torch.from_numpy(rgba.copy()).permute(2, 0, 1)[None],
-                            c.image_size, c.vox_size)
-    with torch.no_grad():
-        pred = ev.model(x.to(ev.device))
-    A = torch.from_numpy(run_alignment(ev))
-    pts = pred["points"][0].double().cpu() @ Q.to_matrix(Q.conjugate(A)).T
-    q = Q.multiply(pred["student"][0].double().cpu(), A)
-    R = Q.to_matrix(q).numpy()
-    w2c = np.eye(4)
-    w2c[:3, :3] = R
-    w2c[2, 3] = c.camera_distance
-    result = {"points": pts.float().numpy(), "quaternion_wxyz": q.float().numpy(),
-              "world_to_camera": w2c.astype(np.float32),
-              "focal_length": np.float32(c.focal_length)}
+    result = predict_view(ev, rgba, run_alignment(ev))
     buf = io.BytesIO()
     np.savez(buf, **result)
     atomic_write_bytes(Path(out), buf.getvalue())
