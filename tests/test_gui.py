@@ -209,3 +209,27 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
     window.browser.select(rec.object_id, rec.file)
     qtbot.waitUntil(lambda: len(window.view3d.predicted) == 400, timeout=60_000)
     assert window.view3d.predicted_frustum is not None and len(window.view3d.points) > 1000
+
+
+def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_dataset):
+    from aist_app.plugins import create_plugin_manager
+    from aist_app.progress import drain
+    from aist_app.segment.pipeline import SegmentConfig, segment_photos
+
+    require_shared()
+    out = tmp_path / "real"
+    cls = create_plugin_manager().stage("segmenter", "deeplab-lite").factory
+    drain(segment_photos(SHARED_DATA / "photos", out, pyrender_dataset,
+                         SegmentConfig(segmenter="deeplab-lite"), cls))
+    assert window.open_dataset(out)
+    b = window.browser
+    accepted = b.model.rowCount()
+    assert accepted >= 1
+    k = b.reasons.findData("cropping")
+    assert k > 0 and "rejected" in b.reasons.itemText(k)
+    b.reasons.setCurrentIndex(k)
+    assert b.model.rowCount() >= 1 and all(r.reason == "cropping" for r in b.model.rows)
+    b.select(b.model.rows[0].object_id, b.model.rows[0].file)
+    assert "rejected (cropping)" in b.detail.title.text()
+    b.reasons.setCurrentIndex(0)
+    assert b.model.rowCount() == accepted

@@ -20,9 +20,12 @@ class ViewRecord:
     split: str
     azimuth: float | None = None
     elevation: float | None = None
-    reason: str | None = None  # real data: rejection reason of rejected candidates (none kept)
+    reason: str | None = None  # real data: a rejected candidate's reason
+    location: str | None = None  # a file outside objects/ (rejected candidates' cut-outs)
 
     def path(self, root: Path) -> Path:
+        if self.location:
+            return Path(self.location)
         return root / "objects" / self.object_id / self.file
 
 
@@ -76,6 +79,14 @@ class DatasetIndex:
         """Real data: rejected candidates per reason (from the segmenter's summary)."""
         rej = self.ds.source.get("rejections", {})
         return {**rej.get("candidates", {}), **rej.get("photos", {})}
+
+    def rejected(self, reason: str) -> list[ViewRecord]:
+        """Real data: cut-outs of the candidates rejected for ``reason`` (report/rejected)."""
+        folder = self.root / "report" / "rejected" / reason
+        if not folder.is_dir():
+            return []
+        return [ViewRecord(p.stem, p.name, "rejected", reason=reason, location=str(p))
+                for p in sorted(folder.glob("*.png"))]
 
     def source_view(self, r: ViewRecord) -> Path | None:
         """Stylized data: the input view this one was made from."""

@@ -119,6 +119,18 @@ class DetailPane(QWidget):
     def show_view(self, index: DatasetIndex, r: ViewRecord) -> None:
         self.record = r
         ds = index.ds
+        if r.reason is not None:  # a rejected candidate's cut-out
+            from PIL import Image
+
+            rgba = np.asarray(Image.open(r.path(index.root)).convert("RGBA"))
+            self.title.setText(f"{r.object_id}: rejected ({r.reason})")
+            self.view_label.setPixmap(_pixmap(rgba))
+            self.overlay_label.setPixmap(_pixmap(overlay(rgba)))
+            self.source_label.clear()
+            self.diff_label.clear()
+            self.annotations.setPlainText(json.dumps({"rejected": r.reason,
+                                                      "file": str(r.path(index.root))}))
+            return
         rgba = ds.load_view(r.object_id, r.file)
         self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {ds.kind})")
         self.view_label.setPixmap(_pixmap(rgba))
@@ -188,7 +200,7 @@ class BrowserPage(QWidget):
         form.addRow(self.count)
         filters = QWidget()
         filters.setLayout(form)
-        for w in (self.split,):
+        for w in (self.split, self.reasons):
             w.currentIndexChanged.connect(self.apply_filter)
         self.text.textChanged.connect(self.apply_filter)
         for sb in (*self.az, *self.el):
@@ -205,12 +217,14 @@ class BrowserPage(QWidget):
     def set_index(self, index: DatasetIndex) -> None:
         self.index_ = index
         self.reasons.clear()
+        self.reasons.blockSignals(True)
         counts = index.rejection_counts()
         if counts:
-            self.reasons.addItem(f"accepted ({len(index.records)} views)")
+            self.reasons.addItem(f"accepted ({len(index.records)} views)", None)
             for k, v in counts.items():
-                self.reasons.addItem(f"{k}: {v} rejected")
+                self.reasons.addItem(f"{k}: {v} rejected", k)
         self.reasons.setEnabled(bool(counts))
+        self.reasons.blockSignals(False)
         self.apply_filter()
 
     def current_filter(self) -> ViewFilter:
@@ -223,6 +237,13 @@ class BrowserPage(QWidget):
 
     def apply_filter(self) -> None:
         if self.index_ is None:
+            return
+        reason = self.reasons.currentData() if self.reasons.isEnabled() else None
+        if reason:
+            rows = [r for r in self.index_.rejected(reason) if self.current_filter().text.lower()
+                    in r.object_id.lower()]
+            self.model.set_rows(self.index_, rows)
+            self.count.setText(f"{len(rows)} candidates rejected for {reason}")
             return
         rows = self.index_.filter(self.current_filter())
         self.model.set_rows(self.index_, rows)

@@ -212,6 +212,23 @@ def segment_photos(
     return summary
 
 
+def _save_rejected(path: Path, img: np.ndarray, mask: np.ndarray, size: int = 128) -> None:
+    """A small cut-out of a rejected candidate, so its reason can be inspected (the GUI
+    lists them by reason)."""
+    from PIL import Image
+
+    from aist_app.images import encode_png
+    from aist_app.io_utils import atomic_write_bytes
+    from aist_app.segment.normalize import cutout
+
+    if not mask.any():
+        return
+    rgba, _ = cutout(img, mask)
+    im = Image.fromarray(rgba)
+    im.thumbnail((size, size), Image.Resampling.BILINEAR)
+    atomic_write_bytes(path, encode_png(np.asarray(im), compress_level=1))
+
+
 def _read_state(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -247,6 +264,10 @@ def _process_photo(path, key, img, instances, filt, ratio_model, size, writer, c
         [config.seed, int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")]))
     for k, (inst, verdict) in enumerate(zip(instances, verdicts, strict=True)):
         if verdict is not None:
+            t0 = time.perf_counter()
+            _save_rejected(writer.root / "report" / "rejected" / verdict / f"{key}_{k:02d}.png",
+                           img, inst.mask)
+            t["write"] += time.perf_counter() - t0
             continue
         t0 = time.perf_counter()
         target = ratio_model.sample(rng)
