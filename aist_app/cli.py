@@ -307,8 +307,8 @@ def _run_segment(photos: Path, out: Path, synthetic: Path, config, *, quiet: boo
     from tqdm import tqdm
 
     from aist_app.dataset import DatasetError
-    from aist_app.segment.base import WeightsNotFoundError
     from aist_app.segment.pipeline import segment_photos
+    from aist_app.weights import WeightsNotFoundError
 
     pm = _pm()
     stage = _stage("segmenter", config.segmenter)

@@ -28,7 +28,7 @@ from aist_app.pose.quaternion import normalize  # noqa: E402
 from aist_app.pose.train import PoseTrainer  # noqa: E402
 from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
-from aist_app.segment.base import resolve_device  # noqa: E402
+from aist_app.weights import resolve_device  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

@@ -57,7 +57,7 @@ def main() -> None:
         weights = args.maskrcnn_weights
         note = "COCO weights"
         if weights is None and not args.skip_maskrcnn:
-            from aist_app.segment.base import WeightsNotFoundError, find_weights
+            from aist_app.weights import WeightsNotFoundError, find_weights
             from aist_plugins.maskrcnn_segmenter import weights_filename
 
             try:

@@ -26,7 +26,7 @@ from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.projection import project
 from aist_app.pose.train import load_checkpoint, load_model
-from aist_app.segment.base import resolve_device
+from aist_app.weights import resolve_device
 
 GT_POINTS = 10_000  # ground-truth points per object for Chamfer (seeded subsample)
 

@@ -23,8 +23,8 @@ from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.loss import dpc_loss
 from aist_app.pose.model import dpc_model
-from aist_app.segment.base import resolve_device
 from aist_app.stylize.train import TrainProgress
+from aist_app.weights import resolve_device
 
 FORMAT = "aist-pose"
 

@@ -1,20 +1,12 @@
-"""The segmenter interface every segmenter plugin implements, and where weights come from."""
+"""The segmenter interface every segmenter plugin implements."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Protocol
 
 import numpy as np
-
-WEIGHTS_ENV = "AIST_WEIGHTS_DIR"
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Model weights are not on this machine; the message says which file and where."""
 
 
 @dataclass(frozen=True)
@@ -55,45 +47,3 @@ class Segmenter(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def find_weights(filename: str, explicit: str | None, what: str) -> Path:
-    """``explicit`` (a file, or a folder holding ``filename``), else ``$AIST_WEIGHTS_DIR``,
-    else the torch hub cache. Raises :class:`WeightsNotFoundError` naming the file and the
-    places looked at."""
-    looked: list[Path] = []
-    if explicit:
-        p = Path(explicit).expanduser()
-        p = p / filename if p.is_dir() else p
-        if p.is_file():
-            return p
-        raise WeightsNotFoundError(f"{p}: weights file not found ({what})")
-    if os.environ.get(WEIGHTS_ENV):
-        looked.append(Path(os.environ[WEIGHTS_ENV]).expanduser() / filename)
-    try:
-        from torch.hub import get_dir
-
-        looked.append(Path(get_dir()) / "checkpoints" / filename)
-    except ImportError:
-        looked.append(Path("~/.cache/torch/hub/checkpoints").expanduser() / filename)
-    for p in looked:
-        if p.is_file():
-            return p
-    places = "\n  ".join(str(p) for p in looked)
-    raise WeightsNotFoundError(
-        f"{what}: weights file {filename!r} not found. Looked at:\n  {places}\n"
-        f"Download it on a machine with internet and put it in ${WEIGHTS_ENV} (or the torch "
-        f"cache above), or pass --weights PATH. AIST never falls back to random weights.")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; others are checked."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device}: torch sees no CUDA GPU on this machine")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"--device {device!r}: use auto, cpu or cuda[:N]")
-    return device

@@ -17,11 +17,11 @@ import torch
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.render.pipeline import Progress
-from aist_app.segment.base import resolve_device
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import to_input, to_rgba
 from aist_app.stylize.models import build_generator
+from aist_app.weights import resolve_device
 
 
 @dataclass

@@ -21,7 +21,6 @@ import torch
 
 from aist_app.checkpoints import restore_rng, rng_state
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
-from aist_app.segment.base import resolve_device
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import ViewSet, random_flip, to_input
@@ -30,6 +29,7 @@ from aist_app.stylize.metrics import kid, mask_iou, pooled_features
 from aist_app.stylize.models import build
 from aist_app.stylize.networks import init_weights
 from aist_app.stylize.pool import HistoryPool
+from aist_app.weights import resolve_device
 
 EVAL_IMAGES = 32
 
