@@ -37,6 +37,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_jsonl(path: Path, rows: list[Any]) -> None:
+    """One JSON object a line (metrics logs), written atomically."""
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8"))
+
+
 def publish_dir(tmp_dir: Path, final_dir: Path) -> None:
     """Move a fully written temp folder into place (replacing an older one atomically enough).
 

@@ -7,12 +7,17 @@ import bpy
 from . import operators
 
 
-class AIST_PT_render(bpy.types.Panel):
-    bl_label = "Render views"
-    bl_idname = "AIST_PT_render"
+class _AistSidebar:
+    """Where every AIST panel lives: the 3D viewport's sidebar, tab "AIST"."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "AIST"
+
+
+class AIST_PT_render(_AistSidebar, bpy.types.Panel):
+    bl_label = "Render views"
+    bl_idname = "AIST_PT_render"
 
     def draw(self, context) -> None:
         s = context.scene.aist
@@ -33,12 +38,9 @@ class AIST_PT_render(bpy.types.Panel):
         _job_row(self.layout, context, operators.AIST_OT_render_views.bl_idname, "RENDER_STILL")
 
 
-class AIST_PT_stylize(bpy.types.Panel):
+class AIST_PT_stylize(_AistSidebar, bpy.types.Panel):
     bl_label = "Stylize"
     bl_idname = "AIST_PT_stylize"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "AIST"
 
     def draw(self, context) -> None:
         s = context.scene.aist
@@ -48,12 +50,9 @@ class AIST_PT_stylize(bpy.types.Panel):
         _job_row(self.layout, context, operators.AIST_OT_stylize.bl_idname, "BRUSH_DATA")
 
 
-class AIST_PT_reconstruct(bpy.types.Panel):
+class AIST_PT_reconstruct(_AistSidebar, bpy.types.Panel):
     bl_label = "Reconstruct"
     bl_idname = "AIST_PT_reconstruct"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "AIST"
 
     def draw(self, context) -> None:
         s = context.scene.aist

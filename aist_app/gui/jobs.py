@@ -21,7 +21,8 @@ def describe(event) -> tuple[int, int, str]:
 
 
 class JobThread(QThread):
-    """Drives ``make()`` (a generator factory) off the GUI thread."""
+    """Runs ``make()`` off the GUI thread: a generator (a core job) is driven to its end with
+    progress and cancel; any other result is the job's result."""
 
     progress = Signal(int, int, str)
     succeeded = Signal(object)
@@ -40,6 +41,10 @@ class JobThread(QThread):
     def run(self) -> None:
         try:
             gen = self.make()
+            if not isinstance(gen, Generator):
+                self.result = gen
+                self.succeeded.emit(gen)
+                return
             while True:
                 if self._cancel:
                     gen.close()  # runs the generator's cleanup (writers close, temp removed)

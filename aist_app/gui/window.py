@@ -144,7 +144,6 @@ class MainWindow(QMainWindow):
                 self._predictor = (ev, run_alignment(ev))
             ev, align = self._predictor
             return predict_view(ev, rgba, align)
-            yield  # a generator, like every job
 
         def show(pred) -> None:
             K = np.array([[pred["focal_length"] * size[1] / 2, 0, size[1] / 2],

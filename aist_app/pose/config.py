@@ -26,7 +26,6 @@ class PoseConfig:
     focal_length: float = 1.875
     camera_distance: float = 2.0
     drc_clip: float = 1e-5
-    depth_weight: float = 0.0
     batch_objects: int = 4
     views_per_object: int = 4
     steps: int = 600_000

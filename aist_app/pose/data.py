@@ -33,7 +33,6 @@ class PoseData:
         ids = self.ds.object_ids(split) if split else self.ds.object_ids()
         if not ids and fallback:  # a dataset without this split: all of it
             ids = self.ds.object_ids()
-        self.split = split if ids == self.ds.object_ids(split or "train") else "all"
         self.ids = ids
         if not self.ids:
             raise ValueError(f"{self.ds.root}: no objects in split {split!r}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,6 +259,3 @@ def evaluate(run: str | Path, test_sets: list[str | Path], out: str | Path, *,
                                                "from": str(align_data.ds.root)})
     return metrics
 
-
-def load_metrics(report_dir: str | Path) -> dict:
-    return json.loads((Path(report_dir) / "metrics.json").read_text())

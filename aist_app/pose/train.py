@@ -7,7 +7,6 @@ like the stylizer's. Checkpoints (``RUN/checkpoints/last.pt``) are atomic and lo
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Generator
@@ -18,7 +17,7 @@ import torch
 
 from aist_app import checkpoints
 from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_state
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.io_utils import atomic_write_json, atomic_write_jsonl
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.loss import dpc_loss
@@ -136,8 +135,7 @@ class PoseTrainer:
     def save(self) -> Path:
         path = self.run_dir / "checkpoints" / "last.pt"
         save_checkpoint(path, self.state())
-        lines = "".join(json.dumps(h) + "\n" for h in self.history)
-        atomic_write_bytes(self.run_dir / "metrics.jsonl", lines.encode())
+        atomic_write_jsonl(self.run_dir / "metrics.jsonl", self.history)
         return path
 
     def run(self) -> Generator[TrainProgress, None, Path]:

@@ -31,7 +31,6 @@ class StylizeSummary:
     skipped: list[str] = field(default_factory=list)
     views: int = 0
     seconds: float = 0.0
-    network_seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return {"written": len(self.written), "skipped": len(self.skipped),
@@ -95,9 +94,7 @@ def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str
                     chunk = files[i:i + batch]
                     rgba = torch.stack([torch.from_numpy(src.load_view(oid, f).copy())
                                         .permute(2, 0, 1) for f in chunk])
-                    t0 = time.perf_counter()
                     styled = model(rgba)
-                    summary.network_seconds += time.perf_counter() - t0
                     for f, img in zip(chunk, styled, strict=True):
                         obj.add_view(img.permute(1, 2, 0).numpy(), name=f)
                         summary.views += 1

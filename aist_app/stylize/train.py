@@ -8,7 +8,6 @@ after each step, so the CLI, the GUI and the Blender add-on drive the same code.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Generator
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from aist_app.checkpoints import restore_rng, rng_state
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import ViewSet, random_flip, to_input
@@ -269,8 +268,7 @@ class Trainer:
         return encode_png(rgba)
 
     def _write_metrics(self) -> None:
-        lines = "".join(json.dumps(h) + "\n" for h in self.history)
-        atomic_write_bytes(self.run_dir / "metrics.jsonl", lines.encode())
+        atomic_write_jsonl(self.run_dir / "metrics.jsonl", self.history)
 
     def _plot_losses(self) -> None:
         from aist_app.stylize.plots import loss_curves
