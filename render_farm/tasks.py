@@ -73,7 +73,7 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
     if job_id is not None and job.job_id != job_id:
         return "stale"
     if job.is_done(object_id):
-        job.finalize_if_complete()
+        job.maybe_finalize()
         return "skipped"
     if job.failure(object_id) is not None:
         return "failed"
@@ -90,7 +90,7 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
             if n >= MAX_ATTEMPTS:
                 job.mark_failed(object_id, "worker-lost",
                                 f"lost {n} times: the renderer crashes or is killed on it")
-                job.finalize_if_complete()
+                job.maybe_finalize()
                 return "failed"
     item = job.item(object_id)
     status = "rendered"
@@ -115,5 +115,5 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
                 raise RetryTask(f"attempt {n} of {MAX_ATTEMPTS} failed: {reason}") from None
             job.mark_failed(object_id, "render-error", f"failed {n} times; last: {reason}")
             status = "failed"
-    job.finalize_if_complete()
+    job.maybe_finalize()
     return status
