@@ -61,7 +61,7 @@ def parse_dimension(spec: str, *, full_range: tuple[float, float]) -> Dimension:
             if "," not in body and "." not in body and body.isdigit():
                 n = int(body)
                 if n <= 0:
-                    raise ValueError("grid:N needs N > 0")
+                    raise ValueError("grid:N needs N > 0 (for the single value 0, write grid:0,)")
                 lo, hi = full_range
                 closed = (hi - lo) < 360  # elevation: include both ends
                 vals = np.linspace(lo, hi, n) if closed and n > 1 else (

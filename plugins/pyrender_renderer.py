@@ -8,8 +8,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from aist_app import hookimpl
+from aist_app.meshes import sample_surface
 from aist_app.render.base import RenderedView, RenderOptions, ViewJob
 
+#: Surface points (sampled once per object) that each view's coverage check projects.
+CHECK_POINTS = 20_000
+#: A view whose samples miss more of the pixels these points fall in goes up a tier.
+MIN_COVERAGE = 0.95
 #: pyrender light units per AIST light unit (point light at ~3 units from the object).
 _INTENSITY_SCALE = 9.0
 _MESA_EGL_VENDOR = "/usr/share/glvnd/egl_vendor.d/50_mesa.json"
@@ -20,12 +25,24 @@ def preload_triton() -> None:
     LLVM) before Mesa's llvmpipe: loaded after it, importing torch's compiler stack in the
     same process (torchvision models do) crashes with a segmentation fault."""
     import importlib.util
+    import sys
 
+    if "triton._C.libtriton" in sys.modules or _mesa_llvm_loaded():
+        return  # already in order, or too late: loading Triton now would crash here
     try:
         if importlib.util.find_spec("triton") is not None:
             importlib.import_module("triton._C.libtriton")
     except Exception:  # no usable Triton: nothing to protect
         pass
+
+
+def _mesa_llvm_loaded() -> bool:
+    """Whether Mesa's LLVM is already mapped into this process (Linux; False elsewhere)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return any("libLLVM" in line for line in f)
+    except OSError:
+        return False
 
 
 def configure_egl(device: str, threads: int = 0) -> None:
@@ -70,6 +87,113 @@ def downsample_depth(depth: np.ndarray, k: int) -> np.ndarray:
     return np.where(np.isfinite(d), d, 0.0).astype(np.float32)
 
 
+def _gl_renderer_class():
+    """pyrender's ``Renderer`` with a chosen MSAA sample count (0: none) and depth read back
+    only on request. Built on first use so that importing this module stays cheap."""
+    global _GL_RENDERER
+    if _GL_RENDERER is not None:
+        return _GL_RENDERER
+    import pyrender
+    from OpenGL import GL as gl
+
+    class FramebufferRenderer(pyrender.Renderer):
+        def __init__(self, width: int, height: int) -> None:
+            super().__init__(width, height)
+            self.samples = 4
+            self.read_depth = True
+            self._fb_key: tuple | None = None
+
+        def _configure_main_framebuffer(self) -> None:
+            key = (self.viewport_width, self.viewport_height, self.samples)
+            if self._main_fb is not None and key == self._fb_key:
+                return
+            self._delete_main_framebuffer()
+            w, h = self.viewport_width, self.viewport_height
+
+            def framebuffer(samples: int) -> tuple[int, int, int]:
+                cb, db = gl.glGenRenderbuffers(2)
+                for rb, fmt in ((cb, gl.GL_RGBA8), (db, gl.GL_DEPTH_COMPONENT24)):
+                    gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, rb)
+                    if samples:
+                        gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, fmt, w, h)
+                    else:
+                        gl.glRenderbufferStorage(gl.GL_RENDERBUFFER, fmt, w, h)
+                fb = gl.glGenFramebuffers(1)
+                gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, fb)
+                gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_COLOR_ATTACHMENT0,
+                                             gl.GL_RENDERBUFFER, cb)
+                gl.glFramebufferRenderbuffer(gl.GL_DRAW_FRAMEBUFFER, gl.GL_DEPTH_ATTACHMENT,
+                                             gl.GL_RENDERBUFFER, db)
+                return fb, cb, db
+
+            self._main_fb, self._main_cb, self._main_db = framebuffer(0)
+            if self.samples:
+                self._main_fb_ms, self._main_cb_ms, self._main_db_ms = framebuffer(self.samples)
+            else:  # draw straight into the single-sample buffer
+                self._main_fb_ms, self._main_cb_ms, self._main_db_ms = (
+                    self._main_fb, self._main_cb, self._main_db)
+            self._main_fb_dims = (w, h)
+            self._fb_key = key
+
+        def _delete_main_framebuffer(self) -> None:
+            if self._main_fb is not None:
+                fbs = {self._main_fb, self._main_fb_ms} - {None}
+                rbs = {self._main_cb, self._main_db, self._main_cb_ms, self._main_db_ms} - {None}
+                gl.glDeleteFramebuffers(len(fbs), list(fbs))
+                gl.glDeleteRenderbuffers(len(rbs), list(rbs))
+            self._main_fb = self._main_cb = self._main_db = None
+            self._main_fb_ms = self._main_cb_ms = self._main_db_ms = None
+            self._main_fb_dims = (None, None)
+            self._fb_key = None
+
+        def _read_main_framebuffer(self, scene, flags):
+            w, h = self._main_fb_dims
+            if self._main_fb_ms != self._main_fb:  # resolve the multisample buffer
+                gl.glBindFramebuffer(gl.GL_READ_FRAMEBUFFER, self._main_fb_ms)
+                gl.glBindFramebuffer(gl.GL_DRAW_FRAMEBUFFER, self._main_fb)
+                gl.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, gl.GL_COLOR_BUFFER_BIT, gl.GL_LINEAR)
+                if self.read_depth:
+                    gl.glBlitFramebuffer(0, 0, w, h, 0, 0, w, h, gl.GL_DEPTH_BUFFER_BIT,
+                                         gl.GL_NEAREST)
+            gl.glBindFramebuffer(gl.GL_READ_FRAMEBUFFER, self._main_fb)
+            buf = gl.glReadPixels(0, 0, w, h, gl.GL_RGBA, gl.GL_UNSIGNED_BYTE)
+            color = np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 4)[::-1]
+            depth = None
+            if self.read_depth:
+                buf = gl.glReadPixels(0, 0, w, h, gl.GL_DEPTH_COMPONENT, gl.GL_FLOAT)
+                d = np.frombuffer(buf, dtype=np.float32).reshape(h, w)[::-1]
+                cam = scene.main_camera_node.camera
+                n, f = cam.znear, cam.zfar
+                ndc = 2.0 * d - 1.0
+                with np.errstate(divide="ignore"):
+                    depth = np.where(d < 1.0, 2.0 * n * f / (f + n - ndc * (f - n)), 0.0)
+                depth = depth.astype(np.float32)
+            return color, depth
+
+    _GL_RENDERER = FramebufferRenderer
+    return FramebufferRenderer
+
+
+_GL_RENDERER = None
+
+
+def covered_fraction(points: np.ndarray, camera, alpha: np.ndarray) -> float:
+    """Share of the pixels that surface points project into where ``alpha > 0``: how much of
+    the surface the rasterizer's samples caught (thin parts seen edge-on are what it misses)."""
+    h, w = alpha.shape
+    P = (camera.K @ camera.world_to_camera[:3]).astype(np.float32)
+    uvw = points @ P[:, :3].T + P[:, 3]
+    z = uvw[:, 2]
+    ok = z > 1e-6
+    u = np.floor(uvw[ok, 0] / z[ok]).astype(np.int64)
+    v = np.floor(uvw[ok, 1] / z[ok]).astype(np.int64)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    hit = np.zeros(h * w, dtype=bool)
+    hit[v[inside] * w + u[inside]] = True
+    n = hit.sum()
+    return float((hit & (alpha.reshape(-1) > 0)).sum() / n) if n else 1.0
+
+
 class PyrenderRenderer:
     """Fast OpenGL rasterizer (pyrender, headless EGL)."""
 
@@ -84,18 +208,31 @@ class PyrenderRenderer:
         self._pyrender = pyrender
         self.options = options
         h, w = options.image_size
-        # Render at `ss` times the size (with the GPU's 4x MSAA on top) and box-filter down:
-        # 16 coverage samples a pixel, so thin parts keep a non-zero alpha.
-        self._ss = max(1, int(options.supersample))
-        self._renderer = pyrender.OffscreenRenderer(viewport_width=w * self._ss,
-                                                    viewport_height=h * self._ss)
+        self._size = (h, w)
+        k = max(1, int(options.supersample))
+        # Anti-aliasing tiers, cheapest first: (supersampling factor, MSAA samples). On Mesa
+        # (no GPU) 4x MSAA costs about three times what as many plain supersamples cost, but
+        # its rotated grid is what catches thin parts seen edge-on; so a view starts at k x k
+        # supersampling and is redrawn with MSAA only when its coverage check fails
+        # (``_render_view``). A GPU does MSAA for almost nothing: one tier, k x k x 4 samples.
+        if options.device.startswith("cuda"):
+            self._tiers = [(k, 4)]
+        else:
+            self._tiers = [(k, 0), (max(2, k - 1), 4)]
+        self._renderer = pyrender.OffscreenRenderer(viewport_width=w * k, viewport_height=h * k)
+        gl_renderer = _gl_renderer_class()(w * k, h * k)
+        gl_renderer.read_depth = options.depth
+        self._renderer._renderer.delete()  # the context is current right after creation
+        self._renderer._renderer = gl_renderer
+        self._gl = gl_renderer
         self._scene = pyrender.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[0.3] * 3)
         self._camera_node = None
         self._light_nodes: list = []
         self._flags = pyrender.RenderFlags.RGBA
+        self.tier_counts = [0] * len(self._tiers)
 
-    def _set_camera(self, job: ViewJob) -> None:
-        K = job.camera.K * self._ss
+    def _set_camera(self, job: ViewJob, k: int) -> None:
+        K = job.camera.K * k
         cam = self._pyrender.IntrinsicsCamera(fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2],
                                               znear=0.05, zfar=100.0)
         pose = job.camera.camera_to_world_gl()
@@ -155,18 +292,37 @@ class PyrenderRenderer:
         # mesh are drawn in list order, so output is deterministic.
         prims = [self._primitive(p, m) for p, m in zip(mesh.parts, mesh.materials, strict=True)]
         nodes = [self._scene.add(pyrender.Mesh(primitives=prims))]
+        check = sample_surface(mesh, CHECK_POINTS, np.random.default_rng(0))[0]
         try:
             for job in views:
-                self._set_camera(job)
                 self._set_lights(job)
-                color, depth = self._renderer.render(self._scene, flags=self._flags)
-                yield RenderedView(
-                    rgba=downsample_rgba(color, self._ss),
-                    depth=downsample_depth(depth, self._ss) if self.options.depth else None,
-                )
+                yield self._render_view(job, check)
         finally:
             for node in nodes:
                 self._scene.remove_node(node)
+
+    def _render_view(self, job: ViewJob, check: np.ndarray) -> RenderedView:
+        """Render at the cheapest tier whose samples cover the pixels that the object's
+        surface points project into (at least ``MIN_COVERAGE`` of them)."""
+        h, w = self._size
+        before: dict = {}
+        for level, (k, msaa) in enumerate(self._tiers):
+            self._set_camera(job, k)
+            self._renderer.viewport_width, self._renderer.viewport_height = w * k, h * k
+            self._gl.samples = msaa
+            color, depth = self._renderer.render(self._scene, flags=self._flags)
+            rgba = downsample_rgba(color, k)
+            info = {"supersample": k, "msaa": msaa, **before}
+            if level == len(self._tiers) - 1:
+                break
+            coverage = covered_fraction(check, job.camera, rgba[..., 3])
+            if coverage >= MIN_COVERAGE:
+                break
+            before = {"coverage_before": round(coverage, 4)}
+        self.tier_counts[level] += 1
+        return RenderedView(rgba=rgba,
+                            depth=downsample_depth(depth, k) if self.options.depth else None,
+                            info={"antialias": info})
 
     def close(self) -> None:
         if self._renderer is not None:

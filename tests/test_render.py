@@ -120,3 +120,44 @@ def test_cli_grid_and_elevation_range(tmp_path, shared_meshes):
     assert ds.source["seed"] == 3 and ds.source["config"]["azimuth"] == "grid:4"
     assert ds.source["meshes"] == str(shared_meshes / "toycar")
     assert check_dataset(ds)["min_iou"] >= 0.85  # 64x64: coarser pixels
+
+
+def test_pyrender_redraws_views_whose_samples_miss_thin_parts(tmp_path, pyrender_dataset):
+    """A sheet seen edge-on projects to a sub-pixel line that 3x3 supersampling misses: the
+    coverage check sends that view to the MSAA tier; ordinary views stay on the cheap tier."""
+    import trimesh
+
+    from aist_app.progress import drain
+    from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_plugins.pyrender_renderer import PyrenderRenderer
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    trimesh.creation.box(extents=[1.0, 0.004, 1.0]).export(meshes / "sheet.obj")
+    cfg = RenderConfig(views=1, azimuth="grid:1", elevation="grid:0,", points=20_000,
+                       device="cpu")
+    summary = drain(render_collection(meshes, tmp_path / "out", cfg, PyrenderRenderer))
+    assert summary.rendered == ["sheet"], summary.failed
+    (view,) = Dataset.open(tmp_path / "out").cameras("sheet")
+    assert view["antialias"]["msaa"] == 4
+    assert view["antialias"]["coverage_before"] < 0.95
+
+    ds = Dataset.open(pyrender_dataset)
+    tiers = [v["antialias"]["msaa"] for oid in ds.object_ids() for v in ds.cameras(oid)]
+    assert tiers.count(0) > len(tiers) // 2, tiers
+
+
+def test_covered_fraction_counts_pixels_points_fall_in():
+    from aist_app.cameras import orbit_camera
+    from aist_plugins.pyrender_renderer import covered_fraction
+
+    cam = orbit_camera(0.0, 0.0, image_size=(32, 32))
+    pts = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.001], [0.2, 0.2, 0.0]], dtype=np.float32)
+    alpha = np.zeros((32, 32), dtype=np.uint8)
+    assert covered_fraction(pts, cam, alpha) == 0.0
+    from aist_app.cameras import project
+
+    uv, _ = project(pts[:1], cam.world_to_camera, cam.K)
+    u, v = np.floor(uv[0]).astype(int)
+    alpha[v, u] = 7
+    assert covered_fraction(pts, cam, alpha) == 0.5  # two distinct pixels, one covered

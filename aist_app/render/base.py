@@ -9,7 +9,7 @@ same scene, the same camera convention and the same outputs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -26,7 +26,7 @@ class RenderOptions:
     image_size: tuple[int, int] = (128, 128)
     depth: bool = False
     samples: int = 16  # path-tracing samples per pixel (ignored by rasterizers)
-    supersample: int = 2  # rasterizers: render k times larger and box-filter down
+    supersample: int = 3  # rasterizers: render k times larger and box-filter down
     device: str = "auto"  # auto | cpu | cuda[:N]
     up_axis: str = "y"
     threads: int = 0  # CPU threads the renderer may use (0: all cores)
@@ -42,6 +42,7 @@ class ViewJob:
 class RenderedView:
     rgba: np.ndarray  # (H, W, 4) uint8; alpha > 0 exactly where the object is
     depth: np.ndarray | None = None  # (H, W) float32 distance along camera z, 0 = background
+    info: dict = field(default_factory=dict)  # renderer details saved with the view's camera
 
 
 class Renderer(Protocol):

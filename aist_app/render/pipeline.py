@@ -43,7 +43,7 @@ class RenderConfig:
     up_axis: str = "y"
     randomize_lights: bool = True
     samples: int = 16
-    supersample: int = 2
+    supersample: int = 3
     device: str = "auto"
     allow_missing_textures: bool = False
     png_compress_level: int = 3
@@ -127,7 +127,7 @@ def render_object(renderer, item: MeshItem, writer: DatasetWriter, config: Rende
             view = next(it)
             r1 = time.perf_counter()
             obj.add_view(view.rgba, job.camera, depth=view.depth,
-                         extra={"lights": job.lights.as_dict()})
+                         extra={"lights": job.lights.as_dict(), **view.info})
             write_s += time.perf_counter() - r1
             render_s += r1 - r0
         w0 = time.perf_counter()
