@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +19,7 @@ MIN_COVERAGE = 0.95
 #: pyrender light units per AIST light unit (point light at ~3 units from the object).
 _INTENSITY_SCALE = 9.0
 _MESA_EGL_VENDOR = "/usr/share/glvnd/egl_vendor.d/50_mesa.json"
+_SHADERS = Path(__file__).with_name("shaders")
 
 
 def preload_triton() -> None:
@@ -95,6 +97,7 @@ def _gl_renderer_class():
     class FramebufferRenderer(pyrender.Renderer):
         def __init__(self, width: int, height: int) -> None:
             super().__init__(width, height)
+            self._program_cache = self.program_cache_class()
             self.samples = 4
             self.read_depth = True
             self._fb_key: tuple | None = None
@@ -166,6 +169,18 @@ def _gl_renderer_class():
                 depth = depth.astype(np.float32)
             return color, depth
 
+    class ProgramCache(pyrender.shader_program.ShaderProgramCache):
+        """pyrender's shader cache, with AIST's ``mesh.frag`` (face normals when a primitive
+        has no vertex normals) in place of pyrender's."""
+
+        def get_program(self, vertex_shader, fragment_shader, geometry_shader=None,
+                        defines=None):
+            if fragment_shader == "mesh.frag":
+                fragment_shader = str(_SHADERS / "aist_mesh.frag")  # absolute: joins as is
+            return super().get_program(vertex_shader, fragment_shader, geometry_shader,
+                                       defines)
+
+    FramebufferRenderer.program_cache_class = ProgramCache
     _GL_RENDERER = FramebufferRenderer
     return FramebufferRenderer
 
@@ -257,17 +272,20 @@ class PyrenderRenderer:
         self._scene.ambient_light = np.full(3, job.lights.ambient)
 
     def _primitive(self, part, mat):
-        """A flat-shaded, double-sided pyrender primitive from a part and its material."""
+        """A flat-shaded, double-sided pyrender primitive from a part and its material:
+        indexed, without vertex normals (the shader takes each face's own normal), unless
+        colours are per face."""
         pyrender = self._pyrender
-        faces = np.asarray(part.faces)
-        positions = np.asarray(part.vertices, dtype=np.float32)[faces].reshape(-1, 3)
-        normals = np.repeat(np.asarray(part.face_normals, dtype=np.float32), 3, axis=0)
+        faces = np.asarray(part.faces, dtype=np.uint32)
+        positions = np.asarray(part.vertices, dtype=np.float32)
+        indices = faces
         texcoord = color = None
         if mat.texture is not None:
-            texcoord = mat.uv[faces].reshape(-1, 2)
+            texcoord = mat.uv
         elif mat.vertex_colors is not None:
-            color = mat.vertex_colors[faces].reshape(-1, 4)
-        elif mat.face_colors is not None:
+            color = mat.vertex_colors
+        elif mat.face_colors is not None:  # one colour per face: unshare the vertices
+            positions, indices = positions[faces].reshape(-1, 3), None
             color = np.repeat(mat.face_colors, 3, axis=0)
         material = pyrender.MetallicRoughnessMaterial(
             baseColorFactor=list(mat.base_color),
@@ -277,8 +295,8 @@ class PyrenderRenderer:
             alphaMode="OPAQUE" if mat.opaque else "BLEND",
             doubleSided=True,
         )
-        return pyrender.Primitive(positions=positions, normals=normals, texcoord_0=texcoord,
-                                  color_0=color, material=material,
+        return pyrender.Primitive(positions=positions, texcoord_0=texcoord, color_0=color,
+                                  indices=indices, material=material,
                                   mode=pyrender.constants.GLTF.TRIANGLES)
 
     def render(self, mesh, views: list[ViewJob]) -> Iterator[RenderedView]:
