@@ -101,14 +101,23 @@ def _gl_renderer_class():
             self.samples = 4
             self.read_depth = True
             self._fb_key: tuple | None = None
+            self._framebuffers: dict[tuple, tuple[int, ...]] = {}
 
         def _configure_main_framebuffer(self) -> None:
+            # One set of buffers per (size, samples), kept while the renderer lives: views
+            # switch tiers often, and re-allocating buffers each time makes memory creep.
             key = (self.viewport_width, self.viewport_height, self.samples)
-            if self._main_fb is not None and key == self._fb_key:
+            if key == self._fb_key:
                 return
-            self._delete_main_framebuffer()
-            w, h = self.viewport_width, self.viewport_height
+            if key not in self._framebuffers:
+                self._framebuffers[key] = self._new_framebuffers(*key)
+            (self._main_fb, self._main_cb, self._main_db, self._main_fb_ms, self._main_cb_ms,
+             self._main_db_ms) = self._framebuffers[key]
+            self._main_fb_dims = key[:2]
+            self._fb_key = key
 
+        @staticmethod
+        def _new_framebuffers(w: int, h: int, samples: int) -> tuple[int, ...]:
             def framebuffer(samples: int) -> tuple[int, int, int]:
                 cb, db = gl.glGenRenderbuffers(2)
                 for rb, fmt in ((cb, gl.GL_RGBA8), (db, gl.GL_DEPTH_COMPONENT24)):
@@ -125,21 +134,16 @@ def _gl_renderer_class():
                                              gl.GL_RENDERBUFFER, db)
                 return fb, cb, db
 
-            self._main_fb, self._main_cb, self._main_db = framebuffer(0)
-            if self.samples:
-                self._main_fb_ms, self._main_cb_ms, self._main_db_ms = framebuffer(self.samples)
-            else:  # draw straight into the single-sample buffer
-                self._main_fb_ms, self._main_cb_ms, self._main_db_ms = (
-                    self._main_fb, self._main_cb, self._main_db)
-            self._main_fb_dims = (w, h)
-            self._fb_key = key
+            single = framebuffer(0)
+            # Without MSAA, draw straight into the single-sample buffer.
+            return single + (framebuffer(samples) if samples else single)
 
         def _delete_main_framebuffer(self) -> None:
-            if self._main_fb is not None:
-                fbs = {self._main_fb, self._main_fb_ms} - {None}
-                rbs = {self._main_cb, self._main_db, self._main_cb_ms, self._main_db_ms} - {None}
-                gl.glDeleteFramebuffers(len(fbs), list(fbs))
-                gl.glDeleteRenderbuffers(len(rbs), list(rbs))
+            for fb, cb, db, fb_ms, cb_ms, db_ms in self._framebuffers.values():
+                fbs, rbs = sorted({fb, fb_ms}), sorted({cb, db, cb_ms, db_ms})
+                gl.glDeleteFramebuffers(len(fbs), fbs)
+                gl.glDeleteRenderbuffers(len(rbs), rbs)
+            self._framebuffers = {}
             self._main_fb = self._main_cb = self._main_db = None
             self._main_fb_ms = self._main_cb_ms = self._main_db_ms = None
             self._main_fb_dims = (None, None)
