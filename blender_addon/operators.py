@@ -33,6 +33,16 @@ def _cli(context) -> str:
     return find_cli(prefs.cli if prefs else "")
 
 
+def _checkpoint(value: str, choose: str, what: str) -> Path:
+    """The existing file or folder a checkpoint property names; errors say what to do."""
+    if not value:
+        raise ValueError(f"choose {choose} (a run folder or a .pt file)")
+    path = Path(bpy.path.abspath(value))
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
 def _output(context, value: str, name: str) -> Path:
     if value:
         return Path(bpy.path.abspath(value))
@@ -192,11 +202,7 @@ class AIST_OT_stylize(_JobOperator, bpy.types.Operator):
 
     def command(self, context) -> list[str]:
         s = context.scene.aist
-        if not s.checkpoint:
-            raise ValueError("choose a stylizer checkpoint (a run folder or a .pt file)")
-        ckpt = Path(bpy.path.abspath(s.checkpoint))
-        if not ckpt.exists():
-            raise FileNotFoundError(f"stylizer checkpoint not found: {ckpt}")
+        ckpt = _checkpoint(s.checkpoint, "a stylizer checkpoint", "stylizer checkpoint")
         dataset = _output(context, s.output, "aist-dataset")
         if not (dataset / "dataset.json").is_file():
             raise FileNotFoundError(f"no dataset at {dataset}: render views first")
@@ -214,11 +220,7 @@ class AIST_OT_reconstruct(_JobOperator, bpy.types.Operator):
 
     def command(self, context) -> list[str]:
         s = context.scene.aist
-        if not s.pose_run:
-            raise ValueError("choose a pose-model run (a run folder or a .pt file)")
-        run = Path(bpy.path.abspath(s.pose_run))
-        if not run.exists():
-            raise FileNotFoundError(f"pose-model checkpoint not found: {run}")
+        run = _checkpoint(s.pose_run, "a pose-model run", "pose-model checkpoint")
         image = Path(bpy.path.abspath(s.view_image)) if s.view_image else None
         if image is None:
             obj = context.view_layer.objects.active
