@@ -193,6 +193,10 @@ def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
     parts = []
     for geom in parts_raw:
         if isinstance(geom, trimesh.Trimesh) and len(geom.faces) and len(geom.vertices):
+            # OBJ groups share one vertex list: keep only the vertices each part uses, or
+            # every part would carry (and every renderer transform) all of them.
+            if len(np.unique(geom.faces)) < len(geom.vertices):
+                geom.remove_unreferenced_vertices()
             parts.append(geom)
     if not parts:
         raise MeshError(path, "has no faces (empty or not a surface mesh)", "empty-mesh")

@@ -173,16 +173,50 @@ def _gl_renderer_class():
                 depth = depth.astype(np.float32)
             return color, depth
 
+    ShaderProgram = pyrender.shader_program.ShaderProgram
+
+    class LocatedProgram(ShaderProgram):
+        """pyrender's program, remembering its uniform locations (pyrender asks GL for each
+        location again on every set: a hundred calls a view)."""
+
+        def set_uniform(self, name, value, unsigned=False):
+            locations = self.__dict__.setdefault("_aist_locations", {})
+            key = (self._program_id, name)
+            loc = locations.get(key)
+            if loc is None:
+                loc = locations[key] = gl.glGetUniformLocation(self._program_id, name)
+            if loc == -1:
+                return  # not used by this variant of the shader (pyrender ignores it too)
+            if isinstance(value, np.ndarray):
+                if value.ndim == 1:
+                    if unsigned or value.dtype.kind == "u":
+                        kind, value = "u", value.astype(np.uint32)
+                    elif value.dtype.kind in "ib":
+                        kind, value = "i", value.astype(np.int32)
+                    else:
+                        kind, value = "f", value.astype(np.float32)
+                    self._FUNC_MAP[(value.shape[0], kind)](loc, 1, value)
+                else:
+                    self._FUNC_MAP[value.shape[:2]](loc, 1, gl.GL_TRUE, value)
+            elif isinstance(value, bool | int | np.integer):
+                (gl.glUniform1ui if unsigned else gl.glUniform1i)(loc, int(value))
+            elif isinstance(value, float | np.floating):
+                gl.glUniform1f(loc, float(value))
+
     class ProgramCache(pyrender.shader_program.ShaderProgramCache):
         """pyrender's shader cache, with AIST's ``mesh.frag`` (face normals when a primitive
-        has no vertex normals) in place of pyrender's."""
+        has no vertex normals, vertex colours on the base colour) in place of pyrender's,
+        and programs that remember their uniform locations."""
 
         def get_program(self, vertex_shader, fragment_shader, geometry_shader=None,
                         defines=None):
             if fragment_shader == "mesh.frag":
                 fragment_shader = str(_SHADERS / "aist_mesh.frag")  # absolute: joins as is
-            return super().get_program(vertex_shader, fragment_shader, geometry_shader,
-                                       defines)
+            program = super().get_program(vertex_shader, fragment_shader, geometry_shader,
+                                          defines)
+            if type(program) is ShaderProgram:
+                program.__class__ = LocatedProgram  # same object, cached set_uniform
+            return program
 
     FramebufferRenderer.program_cache_class = ProgramCache
     _GL_RENDERER = FramebufferRenderer
@@ -207,6 +241,12 @@ def covered_fraction(points: np.ndarray, camera, alpha: np.ndarray) -> float:
     hit[v[inside] * w + u[inside]] = True
     n = hit.sum()
     return float((hit & (alpha.reshape(-1) > 0)).sum() / n) if n else 1.0
+
+
+def _opaque(mat) -> bool:
+    """Opaque base colour and per-vertex or per-face colours (pyrender blends the rest)."""
+    colors = mat.vertex_colors if mat.vertex_colors is not None else mat.face_colors
+    return mat.opaque and (colors is None or bool((colors[:, 3] == 255).all()))
 
 
 class PyrenderRenderer:
@@ -258,22 +298,79 @@ class PyrenderRenderer:
             self._scene.set_pose(self._camera_node, pose)
 
     def _set_lights(self, job: ViewJob) -> None:
+        """Exactly the view's lights in the scene: the shader loops over every light node,
+        so a node left in at zero intensity would still cost as much as a lit one."""
         pyrender = self._pyrender
         lights = job.lights.lights
         while len(self._light_nodes) < len(lights):
-            node = self._scene.add(pyrender.PointLight(color=np.ones(3), intensity=0.0))
-            self._light_nodes.append(node)
+            self._light_nodes.append(pyrender.Node(
+                light=pyrender.PointLight(color=np.ones(3), intensity=0.0), matrix=np.eye(4)))
         for k, node in enumerate(self._light_nodes):
-            if k < len(lights):
-                light = lights[k]
-                node.light.color = np.asarray(light.color)
-                node.light.intensity = light.intensity * _INTENSITY_SCALE
-                pose = np.eye(4)
-                pose[:3, 3] = light.position
+            in_scene = self._scene.has_node(node)
+            if k >= len(lights):
+                if in_scene:
+                    self._scene.remove_node(node)
+                continue
+            light = lights[k]
+            node.light.color = np.asarray(light.color)
+            node.light.intensity = light.intensity * _INTENSITY_SCALE
+            pose = np.eye(4)
+            pose[:3, 3] = light.position
+            if in_scene:
                 self._scene.set_pose(node, pose)
             else:
-                node.light.intensity = 0.0
+                node.matrix = pose
+                self._scene.add_node(node)
         self._scene.ambient_light = np.full(3, job.lights.ambient)
+
+    def _primitives(self, mesh) -> list:
+        """The mesh in as few draws as keep its drawing order: each run of consecutive
+        opaque untextured parts that share metallic and roughness becomes one primitive
+        with their base colours per vertex (each draw costs about a millisecond of Python
+        and GL state in pyrender); other parts stay one primitive each."""
+        runs: list[list[int]] = []
+        last = None
+        for k, mat in enumerate(mesh.materials):
+            key = ((mat.metallic, mat.roughness) if mat.texture is None and _opaque(mat)
+                   else None)
+            if key is not None and key == last:
+                runs[-1].append(k)
+            else:
+                runs.append([k])
+            last = key
+        return [self._primitive(mesh.parts[ks[0]], mesh.materials[ks[0]]) if len(ks) == 1
+                else self._merged_primitive([mesh.parts[k] for k in ks],
+                                            [mesh.materials[k] for k in ks])
+                for ks in runs]
+
+    def _merged_primitive(self, parts: list, mats: list):
+        """One indexed primitive of several opaque untextured parts with equal metallic and
+        roughness; colour per vertex = base colour x vertex or face colour."""
+        pyrender = self._pyrender
+        positions, indices, colors = [], [], []
+        offset = 0
+        for part, mat in zip(parts, mats, strict=True):
+            v = np.asarray(part.vertices, dtype=np.float32)
+            f = np.asarray(part.faces, dtype=np.uint32)
+            base = np.asarray(mat.base_color, dtype=np.float32)
+            if mat.face_colors is not None:  # one colour per face: unshare the vertices
+                v, f = v[f].reshape(-1, 3), np.arange(f.size, dtype=np.uint32).reshape(-1, 3)
+                c = np.repeat(mat.face_colors.astype(np.float32) / 255.0, 3, axis=0) * base
+            elif mat.vertex_colors is not None:
+                c = mat.vertex_colors.astype(np.float32) / 255.0 * base
+            else:
+                c = np.broadcast_to(base, (len(v), 4))
+            positions.append(v)
+            indices.append(f + offset)
+            colors.append(c)
+            offset += len(v)
+        material = pyrender.MetallicRoughnessMaterial(
+            baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=mats[0].metallic,
+            roughnessFactor=mats[0].roughness, alphaMode="OPAQUE", doubleSided=True)
+        return pyrender.Primitive(positions=np.concatenate(positions),
+                                  color_0=np.concatenate(colors).astype(np.float32),
+                                  indices=np.concatenate(indices), material=material,
+                                  mode=pyrender.constants.GLTF.TRIANGLES)
 
     def _primitive(self, part, mat):
         """A flat-shaded, double-sided pyrender primitive from a part and its material:
@@ -308,8 +405,7 @@ class PyrenderRenderer:
         # One node holding every part: pyrender keeps nodes in a set (draw order would vary
         # between processes and coplanar faces would z-fight differently); primitives of one
         # mesh are drawn in list order, so output is deterministic.
-        prims = [self._primitive(p, m) for p, m in zip(mesh.parts, mesh.materials, strict=True)]
-        nodes = [self._scene.add(pyrender.Mesh(primitives=prims))]
+        nodes = [self._scene.add(pyrender.Mesh(primitives=self._primitives(mesh)))]
         check = sample_surface(mesh, CHECK_POINTS, np.random.default_rng(0))[0]
         try:
             for job in views:

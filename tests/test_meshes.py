@@ -91,3 +91,20 @@ def test_clashing_ids_get_their_path(tmp_path, shared_meshes):
         (tmp_path / d).mkdir()
         shutil.copy(shared_meshes / "toycar" / "ToyCar.glb", tmp_path / d / "car.glb")
     assert [i.object_id for i in discover(tmp_path)] == ["a_car", "b_car"]
+
+
+def test_parts_keep_only_their_own_vertices(shared_meshes):
+    """OBJ groups share one vertex list; each loaded part keeps just the vertices its faces
+    use (same triangles), so renderers do not transform the whole list once per part."""
+    import trimesh
+
+    item = next(i for i in discover(shared_meshes) if i.synset == "02691156")
+    mesh = load(item)
+    assert len(mesh.parts) > 1
+    for part in mesh.parts:
+        assert len(np.unique(part.faces)) == len(part.vertices)
+    raw = trimesh.load(item.path, force="scene", process=False, maintain_order=True)
+    tris = np.concatenate([g.vertices[g.faces] for g in raw.dump(concatenate=False)])
+    ours = np.concatenate([p.vertices[p.faces] for p in mesh.parts])
+    np.testing.assert_allclose(ours, tris @ mesh.normalization[:3, :3].T
+                               + mesh.normalization[:3, 3], atol=1e-9)

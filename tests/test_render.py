@@ -161,3 +161,43 @@ def test_covered_fraction_counts_pixels_points_fall_in():
     u, v = np.floor(uv[0]).astype(int)
     alpha[v, u] = 7
     assert covered_fraction(pts, cam, alpha) == 0.5  # two distinct pixels, one covered
+
+
+def test_pyrender_merged_parts_draw_as_drawn_apart():
+    """Consecutive plain parts (flat, per-vertex and per-face colours) become one draw with
+    their colours per vertex; the image is the one drawn part by part."""
+    import trimesh
+
+    from aist_app.materials import PartMaterial
+    from aist_app.meshes import LoadedMesh, MeshItem
+    from aist_app.render.base import RenderOptions
+    from aist_app.render.pipeline import RenderConfig, plan_views
+    from aist_plugins.pyrender_renderer import PyrenderRenderer
+
+    parts = []
+    for x in (-0.3, 0.0, 0.3):
+        box = trimesh.creation.box(extents=[0.25, 0.5, 0.25])
+        box.apply_translation([x, 0.0, 0.0])
+        parts.append(box)
+    rng = np.random.default_rng(0)
+    vc = np.full((len(parts[1].vertices), 4), 255, dtype=np.uint8)
+    vc[:, :3] = rng.integers(0, 256, (len(vc), 3))
+    fc = np.full((len(parts[2].faces), 4), 255, dtype=np.uint8)
+    fc[:, :3] = rng.integers(0, 256, (len(fc), 3))
+    mats = [PartMaterial(base_color=(0.8, 0.2, 0.1, 1.0)),
+            PartMaterial(base_color=(0.5, 1.0, 1.0, 1.0), vertex_colors=vc),
+            PartMaterial(base_color=(1.0, 1.0, 0.5, 1.0), face_colors=fc)]
+    mesh = LoadedMesh(MeshItem("boxes", Path("boxes.obj"), "folder"), parts, np.eye(4), mats)
+    jobs, _ = plan_views(RenderConfig(views=3), "boxes")
+    r = PyrenderRenderer(RenderOptions(image_size=(64, 64), device="cpu"))
+    try:
+        assert len(r._primitives(mesh)) == 1
+        merged = [v.rgba for v in r.render(mesh, jobs)]
+        r._primitives = lambda m: [r._primitive(p, q)
+                                   for p, q in zip(m.parts, m.materials, strict=True)]
+        apart = [v.rgba for v in r.render(mesh, jobs)]
+    finally:
+        r.close()
+    for a, b in zip(merged, apart, strict=True):
+        assert (a[..., 3] > 0).sum() > 150
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

@@ -1,8 +1,10 @@
 #version 330 core
 // pyrender 0.1.45's mesh.frag (MIT licence, (c) 2019 Matthew Matl; see LICENSE-pyrender),
-// changed in one place for AIST: a primitive without vertex normals is shaded with its
+// changed in two places for AIST: (1) a primitive without vertex normals is shaded with its
 // face normal, taken from screen-space derivatives and turned towards the camera, so
-// flat-shaded meshes can be drawn indexed and both sides of a face are lit alike.
+// flat-shaded meshes can be drawn indexed and both sides of a face are lit alike; (2) a
+// vertex colour (COLOR_0) multiplies the base colour, as glTF defines it, not the lit colour,
+// so parts merged into one draw with their base colours per vertex look as drawn apart.
 ///////////////////////////////////////////////////////////////////////////////
 // Structs
 ///////////////////////////////////////////////////////////////////////////////
@@ -343,6 +345,9 @@ void main()
 #ifdef HAS_BASE_COLOR_TEX
     base_color = base_color * srgb_to_linear(texture(material.base_color_texture, uv_0));
 #endif
+#ifdef COLOR_0_LOC
+    base_color = base_color * color_multiplier;
+#endif
 
     // Compute specular and diffuse colors
     vec3 dialectric_spec = vec3(min_roughness);
@@ -444,9 +449,6 @@ void main()
 #endif
     color.xyz += emissive * material.emissive_factor;
 
-#ifdef COLOR_0_LOC
-    color *= color_multiplier;
-#endif
 
     frag_color = clamp(vec4(pow(color.xyz, vec3(1.0/2.2)), color.a * base_color.a), 0.0, 1.0);
 
