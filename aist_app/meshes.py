@@ -166,6 +166,29 @@ def _resolve(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _instances(scene) -> list:
+    """Every mesh instance of a trimesh scene moved to its place, in graph order (what
+    ``Scene.dump`` gives, without copying a geometry used once: dump copies each one,
+    textures included, which costs more than parsing some files)."""
+    from collections import Counter
+
+    import trimesh
+
+    nodes = scene.graph.nodes_geometry
+    names = [scene.graph[n][1] for n in nodes]
+    uses = Counter(names)
+    out = []
+    for node, name in zip(nodes, names, strict=True):
+        geom = scene.geometry[name]
+        if not isinstance(geom, trimesh.Trimesh):
+            continue
+        if uses[name] > 1:
+            geom = geom.copy()
+        geom.apply_transform(scene.graph[node][0])
+        out.append(geom)
+    return out
+
+
 def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
     """Load, check and normalize one mesh; raises :class:`MeshError` with the reason."""
     import trimesh
@@ -186,7 +209,7 @@ def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
         with warnings_module.catch_warnings():
             warnings_module.simplefilter("ignore")
             loaded = trimesh.load(path, force="scene", process=False, maintain_order=True)
-            parts_raw = loaded.dump(concatenate=False) if len(loaded.geometry) else []
+            parts_raw = _instances(loaded)
     except Exception as e:
         raise MeshError(path, f"cannot be read as a mesh ({type(e).__name__}: {e})",
                         "unreadable-mesh") from None
