@@ -132,8 +132,8 @@ def bench_renderer(name: str, cls, items, meshes: Path, views: int, tmp: Path,
     rates: dict[str, list[float]] = {key: [] for key in [*loops, "AIST"]}
     timings: dict[str, float] = {}
     for r in range(rounds):
-        for key, loop in loops.items():
-            out = tmp / f"bare-{name}-{len(rates[key])}-{r}-{hash(key) & 0xFFFF}"
+        for j, (key, loop) in enumerate(loops.items()):
+            out = tmp / f"bare-{name}-{j}-{r}"
             out.mkdir()
             t, n = loop(out)
             rates[key].append(n / t)
