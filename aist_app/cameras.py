@@ -11,8 +11,13 @@ Viewpoints are given by azimuth, elevation and distance around the object's up a
   after the usual Y-up to Z-up conversion ``(x, y, z) -> (x, -z, y)``.
 
 ``quaternion_wxyz`` is the rotation ``R`` of ``world_to_camera`` (object frame to camera frame)
-as a unit quaternion with ``w >= 0``. The focal length is given DPC-style in normalized units:
-``f_pixels = focal_length * min(W, H) / 2`` (DPC: distance 2.0, focal length 1.875).
+as a unit quaternion with ``w >= 0``. The focal length is given DPC-style, relative to the
+image **width**: ``f_pixels = focal_length * W`` (DPC: distance 2.0, focal length 1.875, so
+240 px at 128^2 and a 29.86 degree field of view). The reference projects ``x f / z`` onto an
+image plane spanning ``[-0.5, 0.5]`` (``dpc/util/point_cloud.py``) and its Blender cameras use
+a 60 mm lens on a 32 mm sensor (``dpc/render/render_point_cloud_blender.py``): both give
+``1.875 W``. Datasets written before this convention (``f = 1.875 W / 2``) still open: every
+consumer reads K from the dataset (:func:`relative_focal_length`).
 """
 
 from __future__ import annotations
@@ -113,9 +118,29 @@ def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarra
 
 
 def intrinsics(image_size: tuple[int, int], focal_length: float = DEFAULT_FOCAL_LENGTH):
+    """K of a centred pinhole with ``f_pixels = focal_length * W`` (square pixels)."""
     h, w = image_size
-    f = focal_length * min(h, w) / 2.0
+    f = focal_length * w
     return np.array([[f, 0.0, w / 2.0], [0.0, f, h / 2.0], [0.0, 0.0, 1.0]])
+
+
+class IntrinsicsError(ValueError):
+    """Views whose intrinsics a consumer cannot use (names the file)."""
+
+
+def relative_focal_length(K, image_size: tuple[int, int], *, where: str = "") -> float:
+    """``f_pixels / W`` of a centred, square-pixel K (what the DPC projection needs);
+    raises :class:`IntrinsicsError` for anything else."""
+    K = np.asarray(K, dtype=np.float64)
+    h, w = image_size
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    tol = 1e-6 * max(w, h, fx)
+    if abs(fx - fy) > tol or abs(cx - w / 2.0) > tol or abs(cy - h / 2.0) > tol or \
+            abs(K[0, 1]) > tol:
+        raise IntrinsicsError(
+            f"{where}: K {K.tolist()} is not a centred pinhole with square pixels "
+            f"(fx = fy, principal point ({w / 2}, {h / 2})); the pose model cannot use it")
+    return float(fx / w)
 
 
 def orbit_camera(

@@ -1,10 +1,15 @@
 """Mesh collections: discovery (ShapeNet v1/v2 layouts, plain folders), loading, checks,
 normalization and ground-truth surface sampling, shared by every renderer.
 
-Normalization (identical for every renderer): the axis-aligned bounding box of all geometry
-is centred at the origin and scaled so that its longest side is 1, i.e. the object fits in
-the unit cube ``[-0.5, 0.5]^3`` (the DPC convention). The object frame is the file's own
-frame (Y-up for OBJ, glTF and ShapeNet).
+Normalization (identical for every renderer), the reference's convention: ShapeNet **v1**
+models (``<synset>/<model>/model.obj``) keep their own coordinates, which are already centred
+with a bounding-box diagonal of 1 and are the frame of the reference's ground truth
+(``dpc/densify`` samples it from these files). Every other file is centred on its axis-aligned
+bounding box and scaled to a bounding-box diagonal of 1, the same convention. A v1 file that
+is not normalized so (diagonal off by more than 2%, or off-centre) is normalized like the
+others, with a warning. Which rule was used is recorded per object
+(:attr:`LoadedMesh.normalization_mode`). The object frame is the file's own frame (Y-up for
+OBJ, glTF and ShapeNet).
 """
 
 from __future__ import annotations
@@ -126,6 +131,7 @@ class LoadedMesh:
     item: MeshItem
     parts: list  # trimesh.Trimesh, each with its visuals, already normalized
     normalization: np.ndarray  # 4x4 file frame -> normalized frame
+    normalization_mode: str = "bbox-diagonal"  # or "shapenet-v1-native"
     materials: list = field(default_factory=list)  # PartMaterial per part
     warnings: list[str] = field(default_factory=list)
 
@@ -227,17 +233,33 @@ def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
     if not np.all(np.isfinite(verts)):
         raise MeshError(path, "has non-finite vertex coordinates", "invalid-mesh")
     lo, hi = verts.min(axis=0), verts.max(axis=0)
-    extent = float((hi - lo).max())
-    if extent <= 0 or sum(float(p.area) for p in parts) <= 0:
+    diagonal = float(np.linalg.norm(hi - lo))
+    if float((hi - lo).max()) <= 0 or sum(float(p.area) for p in parts) <= 0:
         raise MeshError(path, "is degenerate (zero extent or zero surface area)", "invalid-mesh")
-    norm = np.eye(4)
-    norm[:3, :3] *= 1.0 / extent
-    norm[:3, 3] = -(lo + hi) / 2.0 / extent
-    for p in parts:
-        p.apply_transform(norm)
+    mode, norm = normalization(item.layout, lo, hi)
+    if item.layout == "shapenet-v1" and mode != "shapenet-v1-native":
+        warnings.append(f"ShapeNet v1 model is not normalized (bounding-box diagonal "
+                        f"{diagonal:.4f}, centre {((lo + hi) / 2).round(4).tolist()}): centred "
+                        "and scaled to diagonal 1")
+    if mode != "shapenet-v1-native":
+        for p in parts:
+            p.apply_transform(norm)
     from aist_app.materials import describe
 
-    return LoadedMesh(item, parts, norm, [describe(p) for p in parts], warnings)
+    return LoadedMesh(item, parts, norm, mode, [describe(p) for p in parts], warnings)
+
+
+def normalization(layout: str, lo: np.ndarray, hi: np.ndarray) -> tuple[str, np.ndarray]:
+    """(rule, 4x4 file frame -> object frame) for a bounding box ``lo``..``hi``."""
+    diagonal = float(np.linalg.norm(hi - lo))
+    centre = (lo + hi) / 2.0
+    if layout == "shapenet-v1" and abs(diagonal - 1.0) <= 0.02 and \
+            float(np.abs(centre).max()) <= 0.01:
+        return "shapenet-v1-native", np.eye(4)
+    norm = np.eye(4)
+    norm[:3, :3] *= 1.0 / diagonal
+    norm[:3, 3] = -centre / diagonal
+    return "bbox-diagonal", norm
 
 
 def sample_surface(mesh: LoadedMesh, n: int, seed) -> tuple[np.ndarray, np.ndarray]:

@@ -282,7 +282,7 @@ def import_cloud(context, path: Path) -> tuple:
         if "focal_length" in data:
             cam_data.sensor_fit = "HORIZONTAL"
             cam_data.sensor_width = 36.0
-            cam_data.lens = float(data["focal_length"]) * 36.0 / 2.0
+            cam_data.lens = float(data["focal_length"]) * 36.0  # f relative to the width
         camera = bpy.data.objects.new(cam_data.name, cam_data)
         world = Matrix.Translation(centre) @ scale @ y2z @ Matrix(m)
         loc, rot, _ = world.decompose()

@@ -18,9 +18,26 @@ def test_origin_projects_to_image_centre():
     assert z[0] == pytest.approx(2.0)
 
 
-def test_focal_length_is_dpc_normalized():
+def test_focal_length_is_the_references():
+    """DPC: x f / z on an image plane spanning [-0.5, 0.5] (dpc/util/point_cloud.py) and a
+    60 mm lens on a 32 mm sensor (dpc/render/render_point_cloud_blender.py): f = 1.875 W."""
     cam = orbit_camera(0.0, 0.0, image_size=(128, 128))
-    assert cam.K[0, 0] == pytest.approx(1.875 * 64)
+    assert cam.K[0, 0] == pytest.approx(240.0)
+    assert cam.K[0, 0] == pytest.approx(60.0 / 32.0 * 128)
+    fov = 2 * np.degrees(np.arctan(64 / cam.K[0, 0]))
+    assert fov == pytest.approx(29.86, abs=0.01)
+    assert orbit_camera(0, 0, image_size=(96, 160)).K[0, 0] == pytest.approx(1.875 * 160)
+
+
+def test_relative_focal_length_reads_old_and_new_datasets():
+    from aist_app.cameras import IntrinsicsError, intrinsics, relative_focal_length
+
+    assert relative_focal_length(intrinsics((128, 128)), (128, 128)) == pytest.approx(1.875)
+    old = np.array([[120.0, 0, 64], [0, 120.0, 64], [0, 0, 1]])  # written before the fix
+    assert relative_focal_length(old, (128, 128)) == pytest.approx(0.9375)
+    off = np.array([[240.0, 0, 60], [0, 240.0, 64], [0, 0, 1]])
+    with pytest.raises(IntrinsicsError, match="principal point"):
+        relative_focal_length(off, (128, 128), where="x/cameras.json")
 
 
 @pytest.mark.parametrize("up_axis", ["y", "z"])

@@ -25,13 +25,39 @@ def test_discover_mixed_layouts(shared_meshes, tmp_path):
                                                          ("car", "file")]
 
 
-def test_normalization_fits_unit_cube(shared_meshes):
+def test_normalization_is_the_references(shared_meshes):
+    """ShapeNet v1 keeps its own frame (the reference's ground truth is sampled from it);
+    other files are centred and scaled to a bounding-box diagonal of 1."""
     for item in discover(shared_meshes):
         mesh = load(item)
         v = np.concatenate([p.vertices for p in mesh.parts])
         lo, hi = v.min(0), v.max(0)
-        assert (hi - lo).max() == pytest.approx(1.0)
-        assert np.allclose((hi + lo) / 2, 0, atol=1e-9)
+        assert np.linalg.norm(hi - lo) == pytest.approx(1.0, abs=1e-5)
+        assert np.allclose((hi + lo) / 2, 0, atol=1e-6)
+        if item.layout == "shapenet-v1":
+            assert mesh.normalization_mode == "shapenet-v1-native"
+            raw = np.array([ln.split()[1:4] for ln in item.path.read_text().splitlines()
+                            if ln.startswith("v ")], dtype=np.float64)
+            assert np.allclose(np.unique(v, axis=0), np.unique(raw, axis=0))
+        else:
+            assert mesh.normalization_mode == "bbox-diagonal"
+
+
+def test_unnormalized_shapenet_v1_is_normalized_with_a_warning(shared_meshes, tmp_path):
+    src = shared_meshes / "02691156" / "1caa02b831cccff090baeef8ba5b93e5"
+    d = tmp_path / "02691156" / "big"
+    d.mkdir(parents=True)
+    lines = []
+    for ln in (src / "model.obj").read_text().splitlines():
+        if ln.startswith("v "):
+            x, y, z = (float(t) * 3.0 for t in ln.split()[1:4])
+            ln = f"v {x} {y} {z}"
+        lines.append(ln)
+    (d / "model.obj").write_text("\n".join(lines))
+    shutil.copy(src / "model.mtl", d / "model.mtl")
+    mesh = load(discover(tmp_path)[0])
+    assert mesh.normalization_mode == "bbox-diagonal"
+    assert "not normalized" in mesh.warnings[0]
 
 
 def test_surface_samples_are_uniform_and_seeded(shared_meshes):

@@ -187,7 +187,8 @@ def test_pyrender_merged_parts_draw_as_drawn_apart():
     mats = [PartMaterial(base_color=(0.8, 0.2, 0.1, 1.0)),
             PartMaterial(base_color=(0.5, 1.0, 1.0, 1.0), vertex_colors=vc),
             PartMaterial(base_color=(1.0, 1.0, 0.5, 1.0), face_colors=fc)]
-    mesh = LoadedMesh(MeshItem("boxes", Path("boxes.obj"), "folder"), parts, np.eye(4), mats)
+    mesh = LoadedMesh(MeshItem("boxes", Path("boxes.obj"), "folder"), parts, np.eye(4),
+                      materials=mats)
     jobs, _ = plan_views(RenderConfig(views=3), "boxes")
     r = PyrenderRenderer(RenderOptions(image_size=(64, 64), device="cpu"))
     try:

@@ -146,8 +146,9 @@ class MainWindow(QMainWindow):
             return predict_view(ev, rgba, align)
 
         def show(pred) -> None:
-            K = np.array([[pred["focal_length"] * size[1] / 2, 0, size[1] / 2],
-                          [0, pred["focal_length"] * size[0] / 2, size[0] / 2], [0, 0, 1]])
+            from aist_app.cameras import intrinsics
+
+            K = intrinsics(size, float(pred["focal_length"]))
             self.view3d.predicted = pred["points"]
             self.view3d.predicted_frustum = frustum(pred["world_to_camera"], K, size)
             self.view3d.update()

@@ -1,4 +1,9 @@
-"""Pose-model configuration (defaults: the reference's unsupervised chair/car setting)."""
+"""Pose-model configuration. Defaults are the reference's (``dpc/resources/default_config.yaml``
+overridden by ``experiments/chair_unsupervised/config.yaml``, which the report used for cars):
+batch 8 objects x 4 views, Adam lr 1e-4 (1e-5 after ``learning_rate_step`` = 1.0 of the
+steps, i.e. never), L2 weight decay 1e-3 added to the loss, 600k steps, sigma 3.0 -> 0.2
+voxels, kernel 21, point dropout keep 0.07 -> 1, 4 candidates, student weight 20, fp32,
+a checkpoint every 5000 steps and validation every 1000."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ class PoseConfig:
     z_dim: int = 1024
     num_points: int = 8000
     decoder_init_std: float = 0.025
+    occupancy_scale_max: float = 1.0  # pc_occupancy_scaling_maximum
     ensemble: int = 4  # pose candidates
     pose_hidden: int = 32
     student_weight: float = 20.0
@@ -23,21 +29,24 @@ class PoseConfig:
     sigma_end: float = 0.2
     dropout_keep_start: float = 0.07  # fraction of points kept, scheduled to 1
     dropout_end: float = 1.0  # fraction of training at which all points are kept
-    focal_length: float = 1.875
+    focal_length: float = 1.875  # relative to the width; training takes it from the dataset's K
     camera_distance: float = 2.0
     drc_clip: float = 1e-5
-    batch_objects: int = 4
+    # "reference": one view's shape per object, projected with every view's candidates
+    # (model_pc.py). "all-pairs": every view's shape with every view's candidates (V x V).
+    objective: str = "reference"
+    batch_objects: int = 8
     views_per_object: int = 4
     steps: int = 600_000
     lr: float = 1e-4
     lr_2: float = 1e-5
     lr_step_frac: float = 1.0  # switch to lr_2 after this fraction of the steps
     weight_decay: float = 1e-3
-    clip_grad: float | None = None
+    clip_grad: float | None = None  # clip_gradient_norm (0 in the reference: off)
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
-    checkpoint_every: int = 1000
+    amp: bool = False  # bf16 autocast of the network on CUDA (the reference is fp32)
+    checkpoint_every: int = 5000
     val_every: int = 1000
     log_every: int = 10
 

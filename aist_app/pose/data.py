@@ -1,4 +1,5 @@
-"""Pose-model batches: objects x views of a dataset, as encoder images and target masks."""
+"""Pose-model batches: objects x views of a dataset, as encoder images and target masks,
+prepared as the reference's ``create_tf_records`` and ``add_proj_loss`` prepare them."""
 
 from __future__ import annotations
 
@@ -9,31 +10,47 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from aist_app.cameras import IntrinsicsError, relative_focal_length
 from aist_app.dataset import Dataset
+
+
+def resize_legacy_bilinear(x: Tensor, size: int) -> Tensor:
+    """TF1 ``tf.image.resize_images`` (bilinear, ``align_corners=False``, no half-pixel
+    centres) of (N, C, H, W): output pixel i samples input ``i * H / size``. The reference
+    downsamples the 128^2 masks to the 64^2 grid with it (``add_proj_loss``)."""
+    def axis(n_in: int) -> tuple[Tensor, Tensor, Tensor]:
+        src = torch.arange(size, dtype=torch.float64) * (n_in / size)
+        i0 = src.floor().long().clamp(max=n_in - 1)
+        i1 = (i0 + 1).clamp(max=n_in - 1)
+        return i0, i1, (src - i0).to(x.dtype)
+
+    h0, h1, fh = axis(x.shape[-2])
+    w0, w1, fw = axis(x.shape[-1])
+    top = x[..., h0, :] * (1 - fh.view(-1, 1)) + x[..., h1, :] * fh.view(-1, 1)
+    return top[..., w0] * (1 - fw) + top[..., w1] * fw
 
 
 def images_and_masks(rgba: Tensor, image_size: int, mask_size: int) -> tuple[Tensor, Tensor]:
     """(N, 4, H, W) uint8 -> encoder images (N, 3, S, S) in [-1, 1] and masks (N, G, G) in
-    [0, 1] (the fraction of each cell covered by the object)."""
+    [0, 1]. As the reference: RGB composited on white with the alpha, the mask is alpha / 255
+    (soft edges kept), resized to the grid with TF1's bilinear resize."""
     x = rgba.float() / 255.0
-    rgb, alpha = x[:, :3], (x[:, 3:4] > 0).float()
+    alpha = x[:, 3:4]
+    rgb = x[:, :3] * alpha + (1.0 - alpha)
     if rgb.shape[-1] != image_size or rgb.shape[-2] != image_size:
-        rgb = F.interpolate(rgb, size=(image_size, image_size), mode="bilinear",
-                            align_corners=False, antialias=True)
-    mask = F.interpolate(alpha, size=(mask_size, mask_size), mode="area")
+        rgb = F.interpolate(rgb, size=(image_size, image_size), mode="bicubic",
+                            align_corners=False, antialias=True).clamp(0.0, 1.0)
+    mask = alpha if alpha.shape[-1] == mask_size else resize_legacy_bilinear(alpha, mask_size)
     return rgb * 2.0 - 1.0, mask[:, 0]
 
 
 class PoseData:
     """Objects and their views (and, when present, ground-truth cameras and points)."""
 
-    def __init__(self, root: str | Path, split: str | None = "train", *,
-                 fallback: bool = False) -> None:
+    def __init__(self, root: str | Path, split: str | None = "train") -> None:
         self.ds = Dataset.open(root, check="meta")
-        ids = self.ds.object_ids(split) if split else self.ds.object_ids()
-        if not ids and fallback:  # a dataset without this split: all of it
-            ids = self.ds.object_ids()
-        self.ids = ids
+        self.split = split
+        self.ids = self.ds.object_ids(split) if split else self.ds.object_ids()
         if not self.ids:
             raise ValueError(f"{self.ds.root}: no objects in split {split!r}")
         self.views = {oid: self.ds.view_files(oid) for oid in self.ids}
@@ -42,6 +59,27 @@ class PoseData:
     @property
     def name(self) -> str:
         return self.ds.root.name
+
+    def focal_length(self) -> float | None:
+        """The views' focal length relative to the width (None for real data, which has no
+        cameras); every view must have the same centred K, or :class:`IntrinsicsError`
+        names the first file that disagrees."""
+        if not self.has_gt:
+            return None
+        size = tuple(self.ds.image_size)
+        first: tuple[float, str] | None = None
+        for oid in self.ds.object_ids():
+            where = str(self.ds.object_dir(oid) / "cameras.json")
+            for view in self.ds.cameras(oid):
+                f = relative_focal_length(view["K"], size, where=f"{where} ({view['file']})")
+                if first is None:
+                    first = (f, where)
+                elif abs(f - first[0]) > 1e-6 * first[0]:
+                    raise IntrinsicsError(
+                        f"{where} ({view['file']}): focal length {f * size[1]:.4f} px differs "
+                        f"from {first[0] * size[1]:.4f} px in {first[1]}; the pose model needs "
+                        "one camera for the whole dataset")
+        return None if first is None else first[0]
 
     def load(self, oid: str, files: list[str]) -> Tensor:
         return torch.stack([torch.from_numpy(self.ds.load_view(oid, f).copy()).permute(2, 0, 1)
@@ -56,8 +94,8 @@ class PoseData:
 
     def sample(self, objects: int, views: int, generator: torch.Generator
                ) -> tuple[list[str], list[list[str]]]:
-        """``objects`` random objects with ``views`` distinct views each (repeated when an
-        object has fewer)."""
+        """``objects`` random objects with ``views`` distinct random views each (repeated when
+        an object has fewer); the first is the view whose shape the reference decodes."""
         picks = torch.randint(len(self.ids), (objects,), generator=generator).tolist()
         oids = [self.ids[i] for i in picks]
         files = []
@@ -69,3 +107,14 @@ class PoseData:
                 order = torch.randint(len(fs), (views,), generator=generator).tolist()
             files.append([fs[i] for i in order])
         return oids, files
+
+
+def alignment_data(root: str | Path) -> PoseData:
+    """The objects the model's frame is aligned on: the validation split, else the training
+    split; never test objects."""
+    for split in ("val", "train"):
+        try:
+            return PoseData(root, split)
+        except ValueError:
+            continue
+    raise ValueError(f"{root}: no validation or training objects to align the model on")

@@ -3,9 +3,11 @@
 Ground-truth sets: Chamfer precision (prediction -> truth) and coverage (truth ->
 prediction), their sum, all x100; pose accuracy at 30 degrees and the median angular error.
 The model's frame is arbitrary (unsupervised), so first a reference rotation aligning it to
-the ground-truth frame is estimated (rotation average over views, as the reference's
-``compute_alignment``) from the run's own training dataset. Real sets: the normalized XOR of
-the real mask and the mask of the predicted cloud rendered at the predicted pose.
+the ground-truth frame is estimated as the reference's ``compute_alignment`` does
+(:mod:`aist_app.pose.align`) on the validation objects of the run's training dataset (the
+training objects when it has no validation split; never test objects). Every set, real or
+synthetic (report Fig. 6.5 and 7.1): the normalized XOR of the target mask and the mask of the
+predicted cloud rendered at the predicted pose.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from scipy.spatial import cKDTree
 
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose import quaternion as Q
+from aist_app.pose import align as A_
 from aist_app.pose.config import PoseConfig
-from aist_app.pose.data import PoseData, images_and_masks
+from aist_app.pose.data import PoseData, alignment_data, images_and_masks
 from aist_app.pose.projection import project
 from aist_app.pose.train import load_checkpoint, load_model
 from aist_app.weights import resolve_device
@@ -66,10 +69,12 @@ class Evaluator:
         self.batch = batch
 
     @torch.no_grad()
-    def predict(self, data: PoseData, *, render: bool = False) -> list[Prediction]:
+    def predict(self, data: PoseData, *, render: bool = False, limit: int | None = None
+                ) -> list[Prediction]:
         c = self.config
+        focal = data.focal_length() or c.focal_length
         preds: list[Prediction] = []
-        for oid in data.ids:
+        for oid in data.ids[:limit]:
             files = data.views[oid]
             for i in range(0, len(files), self.batch):
                 chunk = files[i:i + self.batch]
@@ -80,7 +85,7 @@ class Evaluator:
                 if render:
                     sil = project(out["points"], out["student"], size=c.vox_size,
                                   sigma=c.sigma_end, kernel_size=c.kernel_size,
-                                  scale=out["scale"], focal_length=c.focal_length,
+                                  scale=out["scale"], focal_length=focal,
                                   distance=c.camera_distance)["silhouette"].cpu().numpy()
                 for j, f in enumerate(chunk):
                     preds.append(Prediction(
@@ -89,20 +94,40 @@ class Evaluator:
                         None if sil is None else sil[j]))
         return preds
 
-    def alignment(self, data: PoseData, preds: list[Prediction]) -> np.ndarray:
-        """Quaternion A with R_gt ~ R_pred A, averaged over every view (model frame ->
-        ground-truth frame: p_gt = A^-1 p_model)."""
-        gts = {oid: data.gt_quaternions(oid) for oid in {p.oid for p in preds}}
-        qa = []
-        for p in preds:
-            q_gt = torch.from_numpy(gts[p.oid][p.file])
-            q_pr = torch.from_numpy(p.quaternion.astype(np.float64))
-            qa.append(Q.multiply(Q.conjugate(q_pr), q_gt))
-        return Q.average(torch.stack(qa)).numpy()
+    def alignment(self, data: PoseData, preds: list[Prediction] | None = None
+                  ) -> tuple[np.ndarray, dict]:
+        """Quaternion A with R_gt ~ R_pred A (model frame -> ground-truth frame:
+        p_gt = A^-1 p_model), by the reference's procedure on ``data``'s first 50 objects."""
+        if preds is None:
+            preds = self.predict(data, limit=A_.NUM_OBJECTS)
+        oids = list(dict.fromkeys(p.oid for p in preds))[:A_.NUM_OBJECTS]
+        per_obj = {oid: [p for p in preds if p.oid == oid] for oid in oids}
+        nv = max(len(v) for v in per_obj.values())
+        rot = np.full((len(oids), nv, 4), np.nan)
+        rmse = np.full((len(oids), nv), np.inf)
+        rng = np.random.default_rng(0)
+        for i, oid in enumerate(oids):
+            gt = data.gt_points(oid).astype(np.float64)
+            if len(gt) > GT_POINTS:
+                gt = gt[rng.choice(len(gt), GT_POINTS, replace=False)]
+            tree = cKDTree(gt)
+            q_gts = data.gt_quaternions(oid)
+            for j, p in enumerate(per_obj[oid]):
+                q_gt = torch.from_numpy(q_gts[p.file])
+                q_pr = torch.from_numpy(p.quaternion.astype(np.float64))
+                init = Q.to_matrix(Q.multiply(Q.conjugate(q_gt), q_pr)).numpy()
+                res = A_.icp(p.points, gt, init, target_tree=tree)
+                rot[i, j] = Q.from_matrix(torch.from_numpy(res.transformation[:3, :3])).numpy()
+                rmse[i, j] = res.inlier_rmse
+        q_align, kept = A_.reference_rotation(rot, rmse)
+        # The reference's rotation maps model -> ground truth; A is its inverse.
+        info = {"objects": [oids[k] for k in kept["objects"]], "rmse": kept["rmse"],
+                "from": str(data.ds.root), "split": data.split}
+        return Q.conjugate(torch.from_numpy(q_align)).numpy(), info
 
     def evaluate_set(self, data: PoseData, align: np.ndarray | None) -> SetResult:
         res = SetResult(data.name, data.ds.kind)
-        preds = self.predict(data, render=not data.has_gt)
+        preds = self.predict(data, render=True)
         res.samples = preds[:: max(1, len(preds) // 8)][:8]
         if data.has_gt:
             A = torch.from_numpy(align)
@@ -130,12 +155,12 @@ class Evaluator:
                            "median_err_deg": float(np.median(e)), "views": len(preds)}
             res.metrics["chamfer"] = res.metrics["precision"] + res.metrics["coverage"]
         else:
-            for p in preds:
-                pred_mask = p.proj > 0.5
-                real = p.mask
-                res.xor.append(float(np.logical_xor(pred_mask, real).sum()
-                                     / max(1, real.sum())))
-            res.metrics = {"xor_median": float(np.median(res.xor)), "views": len(preds)}
+            res.metrics = {"views": len(preds)}
+        for p in preds:
+            pred_mask = p.proj > 0.5
+            res.xor.append(float(np.logical_xor(pred_mask, p.mask).sum()
+                                 / max(1, p.mask.sum())))
+        res.metrics["xor_median"] = float(np.median(res.xor))
         return res
 
 
@@ -225,7 +250,8 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
     xor_html = ""
     if real:
         atomic_write_bytes(out / "xor_cdf.png", xor_cdf_plot(real))
-        xor_html = ('<h2>Real sets: normalized XOR, cumulative (Fig. 6.5)</h2>'
+        xor_html = ("<h2>Normalized XOR of target and predicted masks, cumulative "
+                    "(real: Fig. 6.5, synthetic: Fig. 7.1)</h2>"
                     '<img src="xor_cdf.png">')
     samples = []
     for r in results:
@@ -242,20 +268,13 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
 def evaluate(run: str | Path, test_sets: list[str | Path], out: str | Path, *,
              device: str = "auto", model_name: str | None = None) -> dict:
     ev = Evaluator(run, device=device)
-    train = PoseData(ev.ck["dataset"], None)
-    try:
-        align_data = PoseData(ev.ck["dataset"], "val")
-    except ValueError:
-        align_data = train
-    align = ev.alignment(align_data, ev.predict(align_data))
+    align, info = ev.alignment(alignment_data(ev.ck["dataset"]))
     results = []
     for ts in test_sets:
-        data = PoseData(ts, "test", fallback=True)
+        data = PoseData(ts, "test")
         results.append(ev.evaluate_set(data, align))
     out = Path(out)
     metrics = write_report(out, str(ev.ck["path"]), int(ev.ck["step"]), results,
                            model_name or Path(run).name)
-    atomic_write_json(out / "alignment.json", {"quaternion_wxyz": align.tolist(),
-                                               "from": str(align_data.ds.root)})
+    atomic_write_json(out / "alignment.json", {"quaternion_wxyz": align.tolist(), **info})
     return metrics
-

@@ -1,5 +1,11 @@
-"""DPC's training objective: the min-over-ensemble projection loss over every (shape view,
-pose view) pair of an object, and the student's distillation loss."""
+"""DPC's training objective, as the reference computes it (``dpc/models/model_pc.py``): the
+shape predicted from one view of each object (``pool_single_view(cfg, ids, 0)``) is projected
+with every view's pose candidates (``replicate_for_multiview``, then per candidate, each
+projection with its own point dropout); per view the winning candidate's error counts, as
+``tf.nn.l2_loss`` (half the sum of squares) divided by the number of samples (objects x views,
+``proj_loss_pose_candidates``); the student learns the winning candidate with
+sum(1 - w^2) / samples times its weight (``add_student_loss``). ``objective = "all-pairs"``
+keeps an earlier reading (every view's shape with every view's poses) for comparison."""
 
 from __future__ import annotations
 
@@ -12,44 +18,53 @@ from aist_app.pose.quaternion import student_loss
 
 
 def dropout_points(points: Tensor, keep: float, generator: torch.Generator) -> Tensor:
-    """Keep a random ``keep`` fraction of each cloud's points (the same count for all)."""
+    """``pc_point_dropout``: keep ``int(n * keep)`` random points of each cloud, drawn
+    independently per cloud."""
     b, n, _ = points.shape
-    k = max(1, int(round(n * keep)))
+    k = max(1, int(n * keep))
     if k >= n:
         return points
     idx = torch.argsort(torch.rand(b, n, generator=generator), dim=1)[:, :k]
     return torch.gather(points, 1, idx.to(points.device).unsqueeze(-1).expand(b, k, 3))
 
 
+def shape_views(objects: int, views: int, config: PoseConfig, device=None) -> Tensor | None:
+    """Indices of the images whose shape is decoded (view 0 of each object), or None for
+    all of them (``all-pairs``)."""
+    if config.objective == "all-pairs":
+        return None
+    if config.objective != "reference":
+        raise ValueError(f"objective {config.objective!r}: use 'reference' or 'all-pairs'")
+    return torch.arange(objects, device=device) * views
+
+
 def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: int,
              generator: torch.Generator) -> dict[str, Tensor]:
-    """``out`` from the model on B objects x V views (flattened, object-major); ``masks``
-    (B, V, G, G). Each view's shape is projected with every view's pose candidates of the
-    same object; the error of a pair is the min over candidates."""
+    """``out`` from the model on B objects x V views (flattened, object-major, shapes decoded
+    for :func:`shape_views`); ``masks`` (B, V, G, G) in [0, 1]."""
     c = config
-    bv, n, _ = out["points"].shape
-    v = masks.shape[1]
-    b = bv // v
+    b, v, g = masks.shape[0], masks.shape[1], masks.shape[-1]
     k = out["candidates"].shape[1]
-    g = masks.shape[-1]
-    pts = dropout_points(out["points"], c.keep_fraction(step), generator)  # (BV, n', 3)
-    n2 = pts.shape[1]
-    # (B, V1 shape, V2 pose, K) projections, flattened to M = B * V * V * K
-    pts = pts.view(b, v, 1, 1, n2, 3).expand(b, v, v, k, n2, 3).reshape(-1, n2, 3)
-    cand = out["candidates"].view(b, 1, v, k, 4).expand(b, v, v, k, 4).reshape(-1, 4)
-    scale = out["scale"].view(b, v, 1, 1).expand(b, v, v, k).reshape(-1)
+    s = out["points"].shape[0] // b  # shapes per object: 1 (reference) or V (all-pairs)
+    n = out["points"].shape[1]
+    # (B, S shape, V pose, K candidate) projections, flattened object-major
+    pts = out["points"].view(b, s, 1, 1, n, 3).expand(b, s, v, k, n, 3).reshape(-1, n, 3)
+    pts = dropout_points(pts, c.keep_fraction(step), generator)
+    cand = out["candidates"].view(b, 1, v, k, 4).expand(b, s, v, k, 4).reshape(-1, 4)
+    scale = out["scale"].view(b, s, 1, 1).expand(b, s, v, k).reshape(-1)
     proj = project(pts, cand, size=g, sigma=c.sigma(step), kernel_size=c.kernel_size,
                    scale=scale, focal_length=c.focal_length, distance=c.camera_distance,
-                   clip=c.drc_clip)["silhouette"].view(b, v, v, k, g, g)
+                   clip=c.drc_clip)["silhouette"].view(b, s, v, k, g, g)
     target = masks.view(b, 1, v, 1, g, g)
-    err = ((proj - target) ** 2).sum(dim=(-1, -2))  # (B, V1, V2, K)
+    err = ((proj - target) ** 2).sum(dim=(-1, -2))  # (B, S, V, K)
     best_err, _ = err.min(dim=-1)
-    proj_loss = best_err.mean()
-    # The student learns each view's best candidate (summed over the shapes it was tried on).
-    best = err.detach().sum(dim=1).argmin(dim=-1)  # (B, V2)
+    samples = b * s * v
+    proj_loss = 0.5 * best_err.sum() / samples
+    # The student learns each view's winning candidate (summed over the shapes tried).
+    best = err.detach().sum(dim=1).argmin(dim=-1)  # (B, V)
     teacher = out["candidates"].view(b, v, k, 4).gather(
         2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).squeeze(2).detach()
-    stud = student_loss(out["student"].view(b, v, 4), teacher).mean()
+    stud = student_loss(out["student"].view(b, v, 4), teacher).sum() / (b * v)
     total = proj_loss + c.student_weight * stud
     return {"total": total, "projection": proj_loss.detach(), "student": stud.detach(),
             "sigma": torch.tensor(c.sigma(step)), "keep": torch.tensor(c.keep_fraction(step))}

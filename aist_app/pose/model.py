@@ -1,9 +1,16 @@
-"""The DPC network: image encoder, shared MLP, 8000-point decoder with a learned occupancy
-scale, an ensemble of pose regressors and a student (torchvision-style keyword-only builder,
-injected activation; no device placement or printing inside)."""
+"""The DPC network of the reference (``dpc/nets/img_encoder.py``, ``pc_decoder.py``,
+``pose_net.py``, ``dpc/models/model_pc.py``): image encoder (conv trunk, FC 1024, FC 1024,
+FC z), the 8000-point decoder and the learned occupancy scale on the shape latent, and a pose
+branch with its own FC-1024 (from the second FC, ReLU as slim's default) feeding an ensemble
+of pose regressors and a student. Initialisation as the reference: variance scaling (TF1
+truncated normal, std sqrt(2.6 / fan_in)) with zero biases, and truncated normal std 0.025
+for the point decoder and the scale. torchvision-style keyword-only builder with an injected
+activation; no device placement or printing inside.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -14,23 +21,36 @@ from aist_app.pose.config import PoseConfig
 from aist_app.pose.quaternion import normalize
 
 Activation = Callable[[], nn.Module]
-leaky = partial(nn.LeakyReLU, 0.2)
+leaky = partial(nn.LeakyReLU, 0.2)  # tf.nn.leaky_relu's default slope
 
 
-def _encoder(image_size: int, f_dim: int, fc_dim: int, z_dim: int, act: Activation
-             ) -> nn.Sequential:
+def variance_scaling_(layer: nn.Module) -> None:
+    """``tf.contrib.layers.variance_scaling_initializer()`` (factor 2, fan in, truncated
+    normal: std sqrt(1.3 * 2 / fan_in) cut at two std) and zero bias."""
+    fan_in = layer.weight[0].numel()
+    std = math.sqrt(1.3 * 2.0 / fan_in)
+    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+    nn.init.zeros_(layer.bias)
+
+
+def truncated_normal_(layer: nn.Linear, std: float) -> None:
+    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+    nn.init.zeros_(layer.bias)
+
+
+def _conv_trunk(image_size: int, f_dim: int, act: Activation) -> tuple[nn.Sequential, int]:
     layers: list[nn.Module] = [nn.Conv2d(3, f_dim, 5, stride=2, padding=2), act()]
     ch, size = f_dim, image_size // 2
-    while size > 4:  # pairs of (3x3 stride 2, 3x3), channels doubling, down to 4x4
+    while size > 4:  # log2(W / 4) - 1 pairs of (3x3 stride 2, 3x3), channels doubling
         layers += [nn.Conv2d(ch, ch * 2, 3, stride=2, padding=1), act(),
                    nn.Conv2d(ch * 2, ch * 2, 3, padding=1), act()]
         ch, size = ch * 2, size // 2
-    layers += [nn.Flatten(), nn.Linear(ch * size * size, fc_dim), act(),
-               nn.Linear(fc_dim, fc_dim), act(), nn.Linear(fc_dim, z_dim), act()]
-    return nn.Sequential(*layers)
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers), ch * size * size
 
 
 def _pose_head(z_dim: int, hidden: int, act: Activation) -> nn.Sequential:
+    """``pose_branch``: 3 fully connected layers (hidden, hidden, 4)."""
     return nn.Sequential(nn.Linear(z_dim, hidden), act(), nn.Linear(hidden, hidden), act(),
                          nn.Linear(hidden, 4))
 
@@ -40,27 +60,45 @@ class DPC(nn.Module):
         super().__init__()
         c = config
         self.num_points = c.num_points
-        self.encoder = _encoder(c.image_size, c.f_dim, c.fc_dim, c.z_dim, act)
-        self.points = nn.Linear(c.z_dim, c.num_points * 3)
-        nn.init.normal_(self.points.weight, std=c.decoder_init_std)
-        nn.init.zeros_(self.points.bias)
-        self.scale = nn.Linear(c.z_dim, 1)
+        self.scale_max = c.occupancy_scale_max
+        self.conv, flat = _conv_trunk(c.image_size, c.f_dim, act)
+        self.fc1 = nn.Sequential(nn.Linear(flat, c.fc_dim), act())
+        self.fc2 = nn.Sequential(nn.Linear(c.fc_dim, c.fc_dim), act())
+        self.fc3 = nn.Sequential(nn.Linear(c.fc_dim, c.z_dim), act())  # shape latent "ids"
+        self.pose_fc = nn.Sequential(nn.Linear(c.fc_dim, c.z_dim), nn.ReLU())
         self.ensemble = nn.ModuleList(_pose_head(c.z_dim, c.pose_hidden, act)
                                       for _ in range(c.ensemble))
         self.student = _pose_head(c.z_dim, c.pose_hidden, act)
+        self.points = nn.Linear(c.z_dim, c.num_points * 3)
+        self.scale = nn.Linear(c.z_dim, 1)
+        for m in self.modules():
+            if isinstance(m, nn.Linear | nn.Conv2d):
+                variance_scaling_(m)
+        truncated_normal_(self.points, c.decoder_init_std)
+        truncated_normal_(self.scale, 0.025)
 
-    def forward(self, images: Tensor) -> dict[str, Tensor]:
-        """(B, 3, H, W) images in [-1, 1] -> points (B, N, 3) in [-0.5, 0.5]^3, occupancy
-        scale (B,), pose candidates (B, K, 4) and the student's pose (B, 4), unit quaternions."""
-        z = self.encoder(images)
-        pts = torch.tanh(self.points(z)).view(-1, self.num_points, 3) * 0.5
+    def forward(self, images: Tensor, shape_views: Tensor | None = None) -> dict[str, Tensor]:
+        """(B, 3, H, W) images in [-1, 1] -> pose candidates (B, K, 4) and the student's pose
+        (B, 4) for every image, unit quaternions; points (S, N, 3) in [-0.5, 0.5]^3 and the
+        occupancy scale (S,) for the images indexed by ``shape_views`` (all by default; the
+        reference decodes one view per object while training, ``pool_single_view``)."""
+        h2 = self.fc2(self.fc1(self.conv(images)))
+        pose = self.pose_fc(h2)
+        z = self.fc3(h2 if shape_views is None else h2[shape_views])
         return {
-            "points": pts,
-            "scale": torch.sigmoid(self.scale(z)).squeeze(-1),
-            "candidates": normalize(torch.stack([h(z) for h in self.ensemble], dim=1)),
-            "student": normalize(self.student(z)),
+            "points": torch.tanh(self.points(z)).view(-1, self.num_points, 3) * 0.5,
+            "scale": torch.sigmoid(self.scale(z)).squeeze(-1) * self.scale_max,
+            "candidates": normalize(torch.stack([h(pose) for h in self.ensemble], dim=1)),
+            "student": normalize(self.student(pose)),
         }
 
 
 def dpc_model(*, config: PoseConfig, activation: Activation = leaky) -> DPC:
     return DPC(config, activation)
+
+
+def weight_decay_loss(model: nn.Module) -> Tensor:
+    """The reference's ``regularization_loss`` before its factor: sum of ``l2_loss``
+    (half the sum of squares) over the weights (kernels), not the biases."""
+    return sum(0.5 * p.square().sum() for n, p in model.named_parameters()
+               if n.endswith("weight") and p.ndim > 1)

@@ -1,10 +1,17 @@
-"""The differentiable point-cloud projection (DPC): perspective transform, trilinear splatting
-into a voxel grid, separable Gaussian smoothing, differentiable ray consistency (DRC).
+"""The differentiable point-cloud projection of the reference (DPC,
+``dpc/util/point_cloud.py`` and ``dpc/util/drc.py``): perspective transform, trilinear
+splatting into a voxel grid, separable Gaussian smoothing, occupancy scaling and
+differentiable ray consistency (DRC), batched over M projections.
 
-Everything is batched over M projections (no Python loop over points, rays or the batch).
-Grid axes are (depth, v, u): ``u`` and ``v`` are normalized image coordinates in [-1, 1]
-(pixel column ``(u + 1) / 2 * W``, row ``(v + 1) / 2 * H``, the product's camera
-convention: x right, y down, z forward), depth is ``z - camera_distance`` in [-1, 1].
+Grid axes are (depth, v, u). The reference projects ``x f / z`` onto an image plane spanning
+``[-0.5, 0.5]`` (``grid_size = 1.0`` in ``pointcloud2voxels3d_fast``), so ``f`` is relative
+to the image width, and a coordinate ``c`` in ``[-0.5, 0.5]`` lands at voxel
+``(c + 0.5) (G - 1)``; depth is ``z - camera_distance`` on the same range, and points outside
+the grid in any coordinate are dropped. The camera is the product's (OpenCV axes: x right,
+y down, z forward): the reference's own camera frame (depth along x, image right along z, up
+along y, then the rows flipped) is this one rotated, so silhouettes are the same images for
+the same physical camera (``tests/test_dpc_parity.py`` checks this against a NumPy
+transcription of the reference).
 """
 
 from __future__ import annotations
@@ -19,8 +26,8 @@ _CORNERS = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 
 
 def perspective(points: Tensor, q: Tensor, *, focal_length: float = 1.875,
                 distance: float = 2.0) -> Tensor:
-    """(M, N, 3) object-frame points seen with rotation ``q`` (M, 4) from ``distance`` ->
-    (M, N, 3) grid coordinates (depth, v, u)."""
+    """``pc_perspective_transform``: (M, N, 3) object-frame points seen with rotation ``q``
+    (M, 4) from ``distance`` -> (M, N, 3) grid coordinates (depth, v, u)."""
     pc = points @ to_matrix(q).transpose(-1, -2)
     z = pc[..., 2] + distance
     u = focal_length * pc[..., 0] / z
@@ -29,10 +36,12 @@ def perspective(points: Tensor, q: Tensor, *, focal_length: float = 1.875,
 
 
 def splat(coords: Tensor, size: int, weights: Tensor | None = None) -> Tensor:
-    """Trilinear splatting of (M, N, 3) grid coordinates in [-1, 1] into (M, G, G, G) voxel
-    counts (points outside the grid are dropped). Differentiable in the coordinates."""
+    """``pointcloud2voxels3d_fast``: trilinear splatting of (M, N, 3) grid coordinates into
+    (M, G, G, G) voxel sums; a point with any coordinate outside ``[-0.5, 0.5]`` is dropped.
+    Differentiable in the coordinates."""
     m, n, _ = coords.shape
-    g = (coords + 1.0) * (0.5 * size) - 0.5  # voxel-centre units
+    inside = ((coords >= -0.5) & (coords <= 0.5)).all(-1)  # (M, N)
+    g = (coords + 0.5) * (size - 1)
     base = torch.floor(g)
     frac = g - base
     corners = _CORNERS.to(coords.device)  # (8, 3)
@@ -40,7 +49,8 @@ def splat(coords: Tensor, size: int, weights: Tensor | None = None) -> Tensor:
     w = torch.where(corners.bool(), frac.unsqueeze(2), 1.0 - frac.unsqueeze(2)).prod(-1)
     if weights is not None:
         w = w * weights.unsqueeze(-1)
-    valid = ((idx >= 0) & (idx < size)).all(-1)
+    # A corner past the last voxel only occurs with weight 0 (a point exactly on +0.5).
+    valid = inside.unsqueeze(-1) & ((idx >= 0) & (idx < size)).all(-1)
     flat = ((torch.arange(m, device=coords.device).view(m, 1, 1) * size + idx[..., 0]) * size
             + idx[..., 1]) * size + idx[..., 2]
     flat = torch.where(valid, flat, torch.zeros_like(flat))
@@ -51,19 +61,23 @@ def splat(coords: Tensor, size: int, weights: Tensor | None = None) -> Tensor:
 
 
 def gauss_kernel_1d(size: int, sigma: float, *, device=None, dtype=torch.float32) -> Tensor:
-    x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2.0
+    """``gauss_kernel_1d`` of ``dpc/util/gauss_kernel.py``: taps ``-size//2 + 1 .. size//2``,
+    normalized to sum 1."""
+    x = torch.arange(-(size // 2) + (0 if size % 2 else 1), size // 2 + 1, device=device,
+                     dtype=dtype)
     k = torch.exp(-x ** 2 / (2.0 * sigma ** 2))
     return k / k.sum()
 
 
 def smooth(voxels: Tensor, sigma: float, kernel_size: int) -> Tensor:
-    """Separable Gaussian filter over the three grid axes of (M, G, G, G) voxels, zero
-    padded ("same" size). Each pass is one matrix product with the banded (G, G) kernel
+    """``smoothen_voxels3d`` with the separable kernel: the 1-D Gaussian along each grid axis,
+    zero padded ("SAME"). Each pass is one matrix product with the banded (G, G) kernel
     matrix: much faster than 3-D convolutions on the CPU, and as fast on the GPU."""
     size = voxels.shape[-1]
     k = gauss_kernel_1d(kernel_size, sigma, device=voxels.device, dtype=voxels.dtype)
     i = torch.arange(size, device=voxels.device)
-    offset = i.view(1, -1) - i.view(-1, 1) + kernel_size // 2  # column j, row i: k[j - i + r]
+    # out[b] = sum_a x[a] k[a - b + r]: TF's cross-correlation with "SAME" padding r.
+    offset = i.view(-1, 1) - i.view(1, -1) + (kernel_size - 1) // 2
     inside = (offset >= 0) & (offset < kernel_size)
     band = torch.where(inside, k[offset.clamp(0, kernel_size - 1)], torch.zeros_like(k[:1]))
     x = voxels @ band  # last axis
@@ -74,22 +88,25 @@ def smooth(voxels: Tensor, sigma: float, kernel_size: int) -> Tensor:
 
 
 def drc(occupancy: Tensor, *, clip: float = 1e-5) -> tuple[Tensor, Tensor]:
-    """Ray termination probabilities along depth (axis 1) of (M, D, G, G) occupancies in
-    [0, 1]: p_k = o_k prod_{u<k} (1 - o_u), in log space; returns (M, D + 1, G, G) with the
-    probability of escaping to the background last, and the silhouette sum_k p_k."""
+    """``drc_projection`` (``drc_logsum``): ray termination probabilities along depth
+    (axis 1, near to far) of (M, D, G, G) occupancies, p_k = o_k prod_{u<k} (1 - o_u)
+    computed in log space with the reference's clipping (its "log unity" is ``clip``, not 0,
+    kept for parity). Returns (M, D + 1, G, G) with the escape probability last, and the
+    silhouette sum_{k<D} p_k."""
     o = occupancy.clamp(clip, 1.0 - clip)
-    log_free = torch.log1p(-o)
-    before = torch.cumsum(log_free, dim=1) - log_free  # exclusive: sum over u < k
-    p = torch.exp(before + torch.log(o))
-    background = torch.exp(log_free.sum(dim=1, keepdim=True))
-    return torch.cat([p, background], dim=1), 1.0 - background.squeeze(1)
+    log_o, log_free = torch.log(o), torch.log1p(-o)
+    r = torch.cumsum(log_free, dim=1)
+    unity = torch.full_like(log_o[:, :1], clip)
+    p = torch.exp(torch.cat([unity, r], 1) + torch.cat([log_o, unity], 1))
+    return p, p[:, :-1].sum(1)
 
 
 def depth_map(probs: Tensor, *, distance: float = 2.0, max_depth: float = 10.0) -> Tensor:
-    """Expected depth (camera z) from ray termination probabilities (M, D + 1, G, G)."""
+    """``drc_depth_projection``: expected depth from (M, D + 1, G, G) probabilities, voxel k at
+    ``k / D - 0.5 + distance`` and the escape at ``max_depth``."""
     d = probs.shape[1] - 1
-    z = (torch.arange(d, device=probs.device, dtype=probs.dtype) + 0.5) / d * 2.0 - 1.0
-    z = torch.cat([z + distance, z.new_tensor([max_depth])])
+    z = torch.arange(d, device=probs.device, dtype=probs.dtype) / d - 0.5 + distance
+    z = torch.cat([z, z.new_tensor([max_depth])])
     return (probs * z.view(1, -1, 1, 1)).sum(1)
 
 
@@ -97,13 +114,13 @@ def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
             kernel_size: int = 21, scale: Tensor | None = None, focal_length: float = 1.875,
             distance: float = 2.0, weights: Tensor | None = None, clip: float = 1e-5,
             with_depth: bool = False) -> dict[str, Tensor]:
-    """Silhouettes (M, G, G) (and depth) of M point clouds (M, N, 3) at rotations (M, 4)."""
+    """``pointcloud_project_fast``: silhouettes (M, G, G) (and depth) of M point clouds
+    (M, N, 3) at rotations (M, 4); row 0 is the top of the image."""
     coords = perspective(points, q, focal_length=focal_length, distance=distance)
     vox = splat(coords, size, weights).clamp(0.0, 1.0)
     vox = smooth(vox, sigma, kernel_size)
     if scale is not None:
-        vox = vox * scale.view(-1, 1, 1, 1)
-    vox = vox.clamp(0.0, 1.0)
+        vox = (vox * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
     probs, sil = drc(vox, clip=clip)
     out = {"silhouette": sil}
     if with_depth:

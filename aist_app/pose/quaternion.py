@@ -53,9 +53,10 @@ def angle_deg(a: Tensor, b: Tensor) -> Tensor:
 
 
 def student_loss(student: Tensor, teacher: Tensor) -> Tensor:
-    """1 - |Re(q_S q_T^-1)| for unit quaternions: 0 when they are the same rotation."""
-    rel = multiply(normalize(student), conjugate(normalize(teacher)))
-    return 1.0 - rel[..., 0].abs()
+    """The reference's ``add_student_loss`` term per sample: 1 - w^2, w the real part of the
+    normalized ``q_teacher * conj(q_student)`` (0 when they are the same rotation)."""
+    rel = normalize(multiply(teacher, conjugate(student)))
+    return 1.0 - rel[..., 0] ** 2
 
 
 def average(qs: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ import torch
 
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose import quaternion as Q
-from aist_app.pose.data import PoseData, images_and_masks
+from aist_app.pose.data import alignment_data, images_and_masks
 
 
 def run_alignment(ev) -> np.ndarray:
@@ -23,13 +23,9 @@ def run_alignment(ev) -> np.ndarray:
         meta = json.loads(cache.read_text())
         if meta.get("step") == int(ev.ck["step"]):
             return np.asarray(meta["quaternion_wxyz"])
-    try:
-        data = PoseData(ev.ck["dataset"], "val")
-    except ValueError:
-        data = PoseData(ev.ck["dataset"], None)
-    align = ev.alignment(data, ev.predict(data))
+    align, info = ev.alignment(alignment_data(ev.ck["dataset"]))
     atomic_write_json(cache, {"quaternion_wxyz": align.tolist(), "step": int(ev.ck["step"]),
-                              "from": str(data.ds.root)})
+                              **info})
     return align
 
 

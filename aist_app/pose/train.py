@@ -7,6 +7,7 @@ like the stylizer's. Checkpoints (``RUN/checkpoints/last.pt``) are atomic and lo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Generator
@@ -20,8 +21,8 @@ from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_
 from aist_app.io_utils import atomic_write_json, atomic_write_jsonl
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
-from aist_app.pose.loss import dpc_loss
-from aist_app.pose.model import dpc_model
+from aist_app.pose.loss import dpc_loss, shape_views
+from aist_app.pose.model import dpc_model, weight_decay_loss
 from aist_app.stylize.train import TrainProgress
 from aist_app.weights import resolve_device
 
@@ -49,11 +50,18 @@ def load_model(ck: dict, device) -> torch.nn.Module:
 class PoseTrainer:
     def __init__(self, config: PoseConfig, dataset: str | Path, run_dir: str | Path, *,
                  resume: bool = False) -> None:
-        self.config = config
         self.dataset = str(dataset)
         self.run_dir = Path(run_dir)
         self.device = torch.device(resolve_device(config.device))
         self.train_data = PoseData(dataset, "train")
+        if not self.train_data.has_gt or max(map(len, self.train_data.views.values())) < 2:
+            raise ValueError(f"{self.train_data.ds.root}: a {self.train_data.ds.kind} dataset "
+                             "with one view per object; the pose model trains on several "
+                             "views of each object (a synthetic or stylized dataset)")
+        focal = self.train_data.focal_length()
+        if focal is not None:  # the dataset's camera, not a constant
+            config = dataclasses.replace(config, focal_length=focal)
+        self.config = config
         try:
             self.val_data = PoseData(dataset, "val")
         except ValueError:
@@ -61,8 +69,8 @@ class PoseTrainer:
         self.gen = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)
         self.model = dpc_model(config=config).to(self.device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
-                                     weight_decay=config.weight_decay)
+        # Plain Adam; the reference adds its L2 weight decay to the loss (train.py).
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         switch = int(config.lr_step_frac * config.steps)
         ratio = config.lr_2 / config.lr
 
@@ -85,13 +93,20 @@ class PoseTrainer:
                 masks.view(len(oids), c.views_per_object, c.vox_size, c.vox_size)
                 .to(self.device))
 
-    def train_step(self) -> dict[str, float]:
-        images, masks = self._batch(self.train_data, self.gen)
+    def _forward(self, images: torch.Tensor, objects: int) -> dict[str, torch.Tensor]:
+        c = self.config
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
-            out = self.model(images)
-        out = {k: v.float() for k, v in out.items()}
+            out = self.model(images, shape_views(objects, c.views_per_object, c, self.device))
+        return {k: v.float() for k, v in out.items()}
+
+    def train_step(self) -> dict[str, float]:
+        images, masks = self._batch(self.train_data, self.gen)
+        out = self._forward(images, masks.shape[0])
         losses = dpc_loss(out, masks, self.config, self.step, self.gen)
+        reg = self.config.weight_decay * weight_decay_loss(self.model)
+        losses["total"] = losses["total"] + reg
+        losses["weight_decay"] = reg.detach()
         self.opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         if self.config.clip_grad:
@@ -111,7 +126,7 @@ class PoseTrainer:
         images, masks = self._batch(self.val_data, g)
         self.model.eval()
         try:
-            out = {k: v.float() for k, v in self.model(images).items()}
+            out = self._forward(images, masks.shape[0])
             losses = dpc_loss(out, masks, self.config, self.step, g)
         finally:
             self.model.train()

@@ -156,8 +156,11 @@ def render_object(renderer, item: MeshItem, writer: DatasetWriter, config: Rende
             write_s += time.perf_counter() - r1
             render_s += r1 - r0
         w0 = time.perf_counter()
+        provenance = {"mesh": str(item.path), "normalization": mesh.normalization_mode,
+                      "normalization_matrix": mesh.normalization.tolist()}
         if mesh.warnings:
-            obj.set_provenance({"mesh": str(item.path), "warnings": mesh.warnings})
+            provenance["warnings"] = mesh.warnings
+        obj.set_provenance(provenance)
     write_s += time.perf_counter() - w0  # includes waiting for background PNG encoding
     for key, val in (("load", t1 - t0), ("sample", t2 - t1), ("render", render_s),
                      ("write", write_s)):
