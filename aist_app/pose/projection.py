@@ -81,7 +81,9 @@ def smooth(voxels: Tensor, sigma: float, kernel_size: int) -> Tensor:
     inside = (offset >= 0) & (offset < kernel_size)
     band = torch.where(inside, k[offset.clamp(0, kernel_size - 1)], torch.zeros_like(k[:1]))
     x = voxels @ band  # last axis
-    x = (x.transpose(-1, -2) @ band).transpose(-1, -2)  # middle axis
+    # Middle axis (v): the reference filters before flipping its rows (y up), so an
+    # asymmetric (even-sized) kernel runs mirrored in our y-down rows.
+    x = (x.transpose(-1, -2) @ band.T).transpose(-1, -2)
     m, d, h, w = x.shape
     x = (x.reshape(m, d, h * w).transpose(1, 2) @ band).transpose(1, 2).reshape(m, d, h, w)
     return x
