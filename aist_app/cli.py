@@ -379,16 +379,22 @@ def _report_segment(summary) -> None:
 @click.option("--lr", default=2e-4, show_default=True, type=float)
 @click.option("--decay-epochs", default=0, show_default=True, type=int,
               help="Linear lr decay to 0 over the last N epochs.")
-@click.option("--clip-grad", default=5.0, show_default=True, type=float,
-              help="Gradient-norm clipping (0: off).")
+@click.option("--clip-grad-value", type=float,
+              help="Clip each gradient value to [-V, V] (the Unsup3D reproduction uses 5; "
+                   "default: no clipping, as the report).")
+@click.option("--clip-grad-norm", type=float,
+              help="Clip the generators' and the discriminators' joint gradient norms to N "
+                   "(default: no clipping).")
 @click.option("--checkpoint-every", default=500, show_default=True, type=int)
 @click.option("--sample-every", default=200, show_default=True, type=int)
 @click.option("--eval-every", default=500, show_default=True, type=int)
-@click.option("--no-amp", is_flag=True, help="No mixed precision on the GPU.")
+@click.option("--amp", is_flag=True,
+              help="Mixed precision on the GPU (default fp32, as the report; see "
+                   "bench/stylizer.py for the measured parity).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
 @click.option("--seed", default=0, show_default=True, type=int)
 def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, feature_net,
-                       feature_weights, no_amp, clip_grad, **kw) -> None:
+                       feature_weights, amp, **kw) -> None:
     """Train the AIST stylizer (synthetic -> real) with full-state checkpoints."""
 
     from aist_app.stylize.checkpoint import CheckpointError
@@ -415,7 +421,7 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, featu
             lambdas = {k: kw.pop(k) for k in list(kw) if k.startswith("lambda_")}
             config = StylizerConfig.from_preset(
                 preset, **lambdas, feature_net=feature_net, feature_weights=feature_weights,
-                amp=not no_amp, clip_grad=clip_grad or None, **kw)
+                amp=amp, **kw)
             trainer = stage.trainer(config, synthetic, real, out)
     except (CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
         _fail(str(e))
@@ -501,19 +507,25 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
               help="Continue this run from its last checkpoint (full state).")
 @click.option("--model", "model_name", default="dpc", show_default=True)
 @click.option("--steps", default=600_000, show_default=True, type=int)
-@click.option("--batch-objects", default=4, show_default=True, type=int)
+@click.option("--batch-objects", default=8, show_default=True, type=int)
 @click.option("--views-per-object", default=4, show_default=True, type=int)
 @click.option("--points", "num_points", default=8000, show_default=True, type=int)
 @click.option("--vox-size", default=64, show_default=True, type=int)
 @click.option("--lr", default=1e-4, show_default=True, type=float)
 @click.option("--clip-grad", default=0.0, show_default=True, type=float,
               help="Gradient-norm clipping (0: off, as the reference).")
-@click.option("--checkpoint-every", default=1000, show_default=True, type=int)
+@click.option("--objective", default="reference", show_default=True,
+              type=click.Choice(["reference", "all-pairs"]),
+              help="reference: one view's shape per object projected with every view's "
+                   "poses (DPC's model_pc.py); all-pairs: every view's shape with every "
+                   "view's poses.")
+@click.option("--checkpoint-every", default=5000, show_default=True, type=int)
 @click.option("--val-every", default=1000, show_default=True, type=int)
-@click.option("--no-amp", is_flag=True, help="No mixed precision on the GPU.")
+@click.option("--amp", is_flag=True, help="bf16 mixed precision on the GPU (default fp32, "
+                                          "as the reference).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
 @click.option("--seed", default=0, show_default=True, type=int)
-def train_pose_cmd(dataset, out, resume_run, model_name, no_amp, clip_grad, **kw) -> None:
+def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, **kw) -> None:
     """Train the unsupervised shape-and-pose model on a synthetic or stylized dataset."""
 
     from aist_app.pose.config import PoseConfig
@@ -532,7 +544,7 @@ def train_pose_cmd(dataset, out, resume_run, model_name, no_amp, clip_grad, **kw
         else:
             if not (dataset and out):
                 _fail("give DATASET and --out (or --resume RUN)")
-            config = PoseConfig(amp=not no_amp, clip_grad=clip_grad or None, **kw)
+            config = PoseConfig(amp=amp, clip_grad=clip_grad or None, **kw)
             trainer = stage.trainer(config, dataset, out)
     except (PoseCheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
         _fail(str(e))
@@ -592,20 +604,32 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
 @main.command("experiment")
 @click.argument("config", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-@click.option("--preset", type=click.Choice(["small", "full"]),
-              help="Without CONFIG, or to override its preset.")
-def experiment_cmd(config: Path | None, out: Path, preset: str | None) -> None:
+@click.option("--preset", type=click.Choice(["small", "full", "full-0to40"]),
+              help="Without CONFIG, or to override its preset. full / full-0to40 need "
+                   "--meshes and --photos.")
+@click.option("--meshes", type=click.Path(exists=True, path_type=Path),
+              help="Mesh collection (overrides [data] meshes).")
+@click.option("--photos", type=click.Path(exists=True, path_type=Path),
+              help="Folder of real photos (overrides [data] photos).")
+def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, photos) -> None:
     """The report's experiment: baseline vs AIST (constrained, less-constrained) pose models,
-    each evaluated on the original, stylized and real test sets. Resumable stage by stage."""
-    html = _run_experiment(config, out, preset)
+    each evaluated on the original, stylized and real test sets. Resumable stage by stage.
+
+    \b
+    Examples:
+      aist experiment --preset small --out runs/small
+      aist experiment --preset full --meshes ShapeNetCore.v1/02958343 --photos cars/ --out x
+    """
+    html = _run_experiment(config, out, preset, meshes=meshes, photos=photos)
     click.echo(f"report: {html}")
 
 
-def _run_experiment(config: Path | None, out: Path, preset: str | None) -> Path:
+def _run_experiment(config: Path | None, out: Path, preset: str | None, *,
+                    meshes: Path | None = None, photos: Path | None = None) -> Path:
     from aist_app.experiment import Experiment, load_config
 
     try:
-        cfg = load_config(config, preset)
+        cfg = load_config(config, preset, meshes=meshes, photos=photos)
     except ValueError as e:
         _fail(str(e))
     gen = Experiment(cfg, out).run()

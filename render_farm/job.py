@@ -359,7 +359,10 @@ class Job:
             summary = {"written": len(st.done), "failed": len(fails), "job_id": self.job_id}
             failures = [{k: f[k] for k in ("object_id", "path", "category", "reason")}
                         for f in fails]
-            writer.finalize(seed=self.config.seed,
+            from aist_app.dataset.splits import split_objects
+
+            writer.finalize(splits=split_objects(writer.complete_ids(), self.config.splits,
+                                                 seed=self.config.seed),
                             source={"failures": failures, "summary": summary})
         finally:
             writer.close()

@@ -116,10 +116,28 @@ def test_alpha_terms():
     assert float(alpha_loss(x, y)) == pytest.approx(frac ** 2, rel=1e-5)
     y.requires_grad_(True)
     near = x.clone()
-    near[:, :, :, :2] = -0.995  # nearly background: the surrogate has a gradient there
+    near[:, :, :, :2] = -0.998  # nearly background: the surrogate has a gradient there
     near.requires_grad_(True)
     alpha_loss(x, near).backward()
     assert near.grad.abs().sum() > 0
+    # The darkest colour-corrected pixel (1/255, i.e. -1 + 2/255) counts as object.
+    corrected = torch.full((1, 3, 4, 4), -1.0)
+    corrected[..., 0, 0] = 1 / 255 * 2 - 1
+    assert float(soft_alpha(corrected)[0, 0, 0, 0]) == 1.0
+    assert torch.equal(soft_alpha(corrected), hard_alpha(corrected))
+
+
+def test_generator_slope_and_no_clipping_by_default():
+    """The report's generator: leaky ReLU 0.01; no gradient clipping, fp32 by default."""
+    from aist_app.stylize.config import StylizerConfig
+    from aist_app.stylize.networks import resnet_generator
+
+    slopes = {m.negative_slope for m in resnet_generator(n_blocks=1).modules()
+              if isinstance(m, torch.nn.LeakyReLU)}
+    assert slopes == {0.01}
+    c = StylizerConfig()
+    assert c.clip_grad_value is None and c.clip_grad_norm is None and c.amp is False
+    assert StylizerConfig.from_dict({"clip_grad": 5.0}).clip_grad_norm == 5.0  # old runs
 
 
 def test_resdist_and_lsgan():

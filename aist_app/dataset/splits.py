@@ -11,6 +11,9 @@ import hashlib
 from collections.abc import Iterable
 
 DEFAULT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+#: The reference's ShapeNet car split (5247 / 750 / 1500 objects).
+REFERENCE_FRACTIONS = {"train": 5247.0, "val": 750.0, "test": 1500.0}
+SPLIT_RULES = ("80/10/10", "reference")
 
 
 def _key(seed: int, oid: str) -> bytes:
@@ -50,3 +53,37 @@ def make_splits(
         out[k] = sorted(ordered[start : start + counts[k]])
         start += counts[k]
     return out
+
+
+def reference_lists() -> dict[str, str]:
+    """Object id -> split of the reference's lists (``data/splits/<synset>_<split>.txt`` of
+    DPC, MIT; bundled for cars, the report's class)."""
+    from importlib.resources import files
+
+    out: dict[str, str] = {}
+    folder = files("aist_app") / "reference_splits"
+    for f in folder.iterdir():
+        name = f.name
+        if name.endswith(".txt") and "_" in name:
+            split = name[:-4].split("_", 1)[1]
+            out.update({line.strip(): split for line in f.read_text().splitlines()
+                        if line.strip()})
+    return out
+
+
+def split_objects(ids: Iterable[str], rule: str = "80/10/10", *, seed: int = 0
+                  ) -> dict[str, list[str]]:
+    """Splits by ``rule``: "80/10/10" (seeded), or "reference": objects in the reference's
+    lists keep their split there, the others are cut 5247 : 750 : 1500 (seeded)."""
+    if rule == "80/10/10":
+        return make_splits(ids, seed=seed)
+    if rule != "reference":
+        raise ValueError(f"split rule {rule!r}: use one of {SPLIT_RULES}")
+    listed = reference_lists()
+    ids = sorted(set(ids))
+    out = make_splits([i for i in ids if i not in listed], seed=seed,
+                      fractions=REFERENCE_FRACTIONS)
+    for oid in ids:
+        if oid in listed:
+            out[listed[oid]].append(oid)
+    return {k: sorted(v) for k, v in out.items()}

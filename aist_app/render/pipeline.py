@@ -22,6 +22,7 @@ import numpy as np
 from aist_app.cameras import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH, orbit_camera
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.lights import random_lights
+from aist_app.dataset.splits import split_objects
 from aist_app.meshes import MeshError, MeshItem, discover, load, sample_surface
 from aist_app.render.base import RenderOptions, ViewJob
 from aist_app.viewpoints import ViewpointSampler
@@ -49,6 +50,7 @@ class RenderConfig:
     allow_missing_textures: bool = False
     png_compress_level: int = 3
     recycle_every: int = 0  # reopen the renderer every N objects (0: never)
+    splits: str = "80/10/10"  # or "reference" (DPC's lists, else 5247:750:1500)
 
     def options(self) -> RenderOptions:
         return RenderOptions(image_size=tuple(self.image_size), depth=self.depth,
@@ -230,8 +232,9 @@ def render_collection(
                 })
                 yield Progress(n, len(items), item.object_id, "failed", f"{item.path}: {e}")
         summary.seconds = time.perf_counter() - start
-        writer.finalize(seed=config.seed, source={"failures": summary.failed,
-                                                  "summary": summary.as_dict()})
+        writer.finalize(splits=split_objects(writer.complete_ids(), config.splits,
+                                             seed=config.seed),
+                        source={"failures": summary.failed, "summary": summary.as_dict()})
     finally:
         if renderer is not None:
             renderer.close()

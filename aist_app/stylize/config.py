@@ -35,7 +35,8 @@ class StylizerConfig:
     beta1: float = 0.5
     decay_epochs: int = 0  # linear decay to 0 over the last N epochs (0: constant lr)
     pool_size: int = 50
-    clip_grad: float | None = 5.0
+    clip_grad_value: float | None = None  # clip each gradient to [-v, v] (Unsup3D: 5)
+    clip_grad_norm: float | None = None  # clip the joint gradient norm (the report: none)
     init_std: float = 0.02
     ngf: int = 64
     ndf: int = 64
@@ -43,7 +44,7 @@ class StylizerConfig:
     flip: bool = True
     seed: int = 0
     device: str = "auto"
-    amp: bool = True  # mixed precision on GPU (never on the CPU)
+    amp: bool = False  # mixed precision on the GPU (fp32 by default, as the report)
     checkpoint_every: int = 500  # steps
     sample_every: int = 200  # steps
     eval_every: int = 500  # steps (mask IoU, KID on held-out images)
@@ -74,4 +75,7 @@ class StylizerConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StylizerConfig:
         names = {f.name for f in fields(cls)}
+        d = dict(d)
+        if "clip_grad" in d and "clip_grad_norm" not in d:  # checkpoints before the split
+            d["clip_grad_norm"] = d["clip_grad"]
         return cls(**{k: v for k, v in d.items() if k in names})

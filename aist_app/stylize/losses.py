@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-#: Width of the soft step of :func:`soft_alpha` (pixel values within ``tau`` of -1 ramp).
-ALPHA_TAU = 0.02
+#: Width of the soft step of :func:`soft_alpha` (pixel values within ``tau`` of -1 ramp): half
+#: an 8-bit level, so the darkest colour-corrected pixel (1/255, i.e. -1 + 2/255) is object.
+ALPHA_TAU = 1.0 / 255.0
 
 
 def lsgan(pred: Tensor, real: bool) -> Tensor:

@@ -15,14 +15,18 @@ NormLayer = Callable[[int], nn.Module]
 default_norm: NormLayer = partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
 
 
+#: The report's generator activation: leaky ReLU with slope 0.01 (report §4.2, Fig. 4.1).
+GENERATOR_SLOPE = 0.01
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions of ``ch`` channels, reflection padding, skip over both."""
 
-    def __init__(self, ch: int, norm_layer: NormLayer) -> None:
+    def __init__(self, ch: int, norm_layer: NormLayer, slope: float = GENERATOR_SLOPE) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), norm_layer(ch),
-            nn.LeakyReLU(0.2, inplace=True),
+            nn.LeakyReLU(slope, inplace=True),
             nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3), norm_layer(ch),
         )
 
@@ -31,18 +35,19 @@ class ResidualBlock(nn.Module):
 
 
 def resnet_generator(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
-                     n_blocks: int = 9, norm_layer: NormLayer = default_norm) -> nn.Sequential:
+                     n_blocks: int = 9, norm_layer: NormLayer = default_norm,
+                     slope: float = GENERATOR_SLOPE) -> nn.Sequential:
     """7x7 conv ngf -> two stride-2 3x3 convs -> ``n_blocks`` residual blocks -> two stride-2
     transposed convs -> 7x7 conv -> tanh. Output in [-1, 1], same size as the input (a
-    multiple of 4)."""
-    act = partial(nn.LeakyReLU, 0.2, inplace=True)
+    multiple of 4). Leaky ReLU slope 0.01 as the report's generator."""
+    act = partial(nn.LeakyReLU, slope, inplace=True)
     layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7),
                                norm_layer(ngf), act()]
     ch = ngf
     for _ in range(2):
         layers += [nn.Conv2d(ch, ch * 2, 3, stride=2, padding=1), norm_layer(ch * 2), act()]
         ch *= 2
-    layers += [ResidualBlock(ch, norm_layer) for _ in range(n_blocks)]
+    layers += [ResidualBlock(ch, norm_layer, slope) for _ in range(n_blocks)]
     for _ in range(2):
         layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1),
                    norm_layer(ch // 2), act()]

@@ -180,13 +180,18 @@ class Trainer:
                    D_Y=float(loss_DY.detach()))
         if not all(math.isfinite(v) for v in out.values()):
             raise FloatingPointError(f"step {self.step}: a loss is not finite: {out} (lower "
-                                     "--lr or keep gradient clipping on)")
+                                     "--lr or clip gradients: --clip-grad-value 5)")
         return out
 
     def _clip(self, opt, params) -> None:
-        if self.config.clip_grad:
+        c = self.config
+        if c.clip_grad_value or c.clip_grad_norm:
             self.scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(list(params), self.config.clip_grad)
+            params = list(params)
+            if c.clip_grad_value:
+                torch.nn.utils.clip_grad_value_(params, c.clip_grad_value)
+            if c.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, c.clip_grad_norm)
 
     # -- state ---------------------------------------------------------------------------
     def state(self) -> dict:
