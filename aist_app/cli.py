@@ -149,7 +149,8 @@ def render_options(f):
                      help="Also write 16-bit depth maps."),
         click.option("--distance", default=2.0, show_default=True, type=float),
         click.option("--focal-length", default=1.875, show_default=True, type=float,
-                     help="Normalized focal length (pixels = value * min(H, W) / 2)."),
+                     help="Focal length relative to the image width (pixels = value * W; "
+                          "the reference's 1.875: 240 px at 128^2)."),
         click.option("--up-axis", type=click.Choice(["y", "z"]), default="y", show_default=True,
                      help="Up axis of the meshes' frame."),
         click.option("--samples", default=16, show_default=True, type=int,
@@ -163,6 +164,10 @@ def render_options(f):
         click.option("--recycle-every", default=0, show_default=True, type=int,
                      help="Reopen the renderer every N objects (bounds memory in very long "
                           "runs; 0: never)."),
+        click.option("--splits", type=click.Choice(["80/10/10", "reference"]),
+                     default="80/10/10", show_default=True,
+                     help="Object splits: seeded 80/10/10, or the reference's (DPC's car "
+                          "lists where the ids match, the rest cut 5247:750:1500)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -179,7 +184,7 @@ def _config(**kw):
         seed=kw["seed"], up_axis=kw["up_axis"], randomize_lights=kw["random_lights"],
         samples=kw["samples"], device=kw["device"],
         allow_missing_textures=kw["allow_missing_textures"],
-        recycle_every=kw["recycle_every"],
+        recycle_every=kw["recycle_every"], splits=kw["splits"],
     )
 
 
@@ -885,7 +890,9 @@ def farm_broker_cmd(port: int, bind: str, data_dir: Path, password_env: str | No
               help="Ground-truth folder (gt/downsampled): <synset>/<model>.mat.")
 @click.option("--views", type=int, help="Use the first N renders per model (DPC: 5).")
 @click.option("--size", default=None, help="Resize views to N or HxW (DPC trains at 128).")
-@click.option("--focal-length", default=1.875, show_default=True, type=float)
+@click.option("--focal-length", default=1.875, show_default=True, type=float,
+              help="The renders' focal length relative to the width (DPC: 1.875, i.e. a 60 mm "
+                   "lens on a 32 mm sensor).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Split seed.")
 def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed) -> None:
     """Import the original DPC renders (render_k.png, camera_k.mat, depth_k.png) and ground

@@ -91,8 +91,8 @@ def ref_pointcloud2voxels3d_fast(pc, vox_size):
 
 
 # -- dpc/util/gauss_kernel.py + smoothen_voxels3d -------------------------------------------------
-def ref_gauss_kernel_1d(l, sig):
-    xx = np.arange(-l // 2 + 1.0, l // 2 + 1.0)
+def ref_gauss_kernel_1d(size, sig):  # the reference's l
+    xx = np.arange(-size // 2 + 1.0, size // 2 + 1.0)
     kernel = np.exp(-xx ** 2 / (2.0 * sig ** 2))
     return kernel / kernel.sum()
 

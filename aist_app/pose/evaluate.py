@@ -22,8 +22,8 @@ import torch
 from scipy.spatial import cKDTree
 
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
-from aist_app.pose import quaternion as Q
 from aist_app.pose import align as A_
+from aist_app.pose import quaternion as Q
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, alignment_data, images_and_masks
 from aist_app.pose.projection import project

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from aist_app.cameras import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH, orbit_camera
+from aist_app.dataset.splits import split_objects
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.lights import random_lights
-from aist_app.dataset.splits import split_objects
 from aist_app.meshes import MeshError, MeshItem, discover, load, sample_surface
 from aist_app.render.base import RenderOptions, ViewJob
 from aist_app.viewpoints import ViewpointSampler
