@@ -133,7 +133,7 @@ def test_pyrender_redraws_views_whose_samples_miss_thin_parts(tmp_path, pyrender
 
     meshes = tmp_path / "meshes"
     meshes.mkdir()
-    trimesh.creation.box(extents=[1.0, 0.004, 1.0]).export(meshes / "sheet.obj")
+    trimesh.creation.box(extents=[1.0, 0.0015, 1.0]).export(meshes / "sheet.obj")
     cfg = RenderConfig(views=1, azimuth="grid:1", elevation="grid:0,", points=20_000,
                        device="cpu")
     summary = drain(render_collection(meshes, tmp_path / "out", cfg, PyrenderRenderer))
