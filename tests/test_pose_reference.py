@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from aist_app.pose import quaternion as Q
-from aist_app.pose.align import icp, markley_average, reference_rotation
+from aist_app.pose.align import icp, reference_rotation
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.model import dpc_model
 
@@ -138,7 +138,7 @@ def test_icp_recovers_a_rotation_and_the_reference_keeps_the_best():
     q, kept = reference_rotation(rot, rmse)
     assert 1 not in kept["objects"] and len(kept["objects"]) == 15
     assert np.allclose(q, good, atol=1e-9)
-    assert np.allclose(markley_average(np.stack([good, -good])), good)
+    assert np.allclose(Q.average(torch.from_numpy(np.stack([good, -good]))).numpy(), good)
 
 
 def test_alignment_never_uses_test_objects(renders, tmp_path):  # noqa: F811

@@ -14,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.spatial import cKDTree
+
+from aist_app.pose import quaternion as Q
 
 NUM_OBJECTS = 50  # cfg.num_dataset_samples
 VIEWS_PER_OBJECT = 2  # num_filtered
@@ -56,34 +59,25 @@ def icp(source: np.ndarray, target: np.ndarray, init: np.ndarray, *,
         T = init.copy()
     src = np.asarray(source, dtype=np.float64)
 
-    def evaluate(T: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    def evaluate(T: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
         moved = src @ T[:3, :3].T + T[:3, 3]
         dist, idx = tree.query(moved, distance_upper_bound=threshold)
         ok = np.isfinite(dist)
         if not ok.any():  # Open3D reports RMSE 0 here; inf keeps such views last
-            return 0.0, float("inf"), ok, idx
-        return float(ok.mean()), float(np.sqrt(np.mean(dist[ok] ** 2))), ok, idx
+            return 0.0, float("inf"), moved, ok, idx
+        return float(ok.mean()), float(np.sqrt(np.mean(dist[ok] ** 2))), moved, ok, idx
 
-    fitness, rmse, ok, idx = evaluate(T)
+    fitness, rmse, moved, ok, idx = evaluate(T)
     for _ in range(max_iteration):
         if ok.sum() < 3:
             break
-        moved = src @ T[:3, :3].T + T[:3, 3]
         T = _kabsch(moved[ok], tree.data[idx[ok]]) @ T
         prev_fitness, prev_rmse = fitness, rmse
-        fitness, rmse, ok, idx = evaluate(T)
+        fitness, rmse, moved, ok, idx = evaluate(T)
         if abs(prev_fitness - fitness) < relative_fitness and \
                 abs(prev_rmse - rmse) < relative_rmse:
             break
     return ICPResult(T, fitness, rmse)
-
-
-def markley_average(quaternions: np.ndarray) -> np.ndarray:
-    """``quatWAvgMarkley`` with unit weights: the top eigenvector of sum q q^T (w >= 0)."""
-    q = np.asarray(quaternions, dtype=np.float64)
-    _, vecs = np.linalg.eigh(q.T @ q)
-    avg = vecs[:, -1]
-    return avg if avg[0] >= 0 else -avg
 
 
 def reference_rotation(rotations: np.ndarray, rmse: np.ndarray, *,
@@ -101,5 +95,6 @@ def reference_rotation(rotations: np.ndarray, rmse: np.ndarray, *,
     chosen = chosen[~np.isnan(chosen).any(axis=1)]
     if not len(chosen):
         raise ValueError("no view could be aligned (every ICP failed)")
-    return markley_average(chosen), {"objects": best.tolist(),
+    avg = Q.average(torch.from_numpy(chosen)).numpy()  # quatWAvgMarkley, unit weights
+    return avg, {"objects": best.tolist(),
                                      "rmse": kept_rmse[best].tolist()}

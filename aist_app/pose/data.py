@@ -55,6 +55,7 @@ class PoseData:
             raise ValueError(f"{self.ds.root}: no objects in split {split!r}")
         self.views = {oid: self.ds.view_files(oid) for oid in self.ids}
         self.has_gt = self.ds.kind != "real"
+        self._focal: float | None = None
 
     @property
     def name(self) -> str:
@@ -66,6 +67,11 @@ class PoseData:
         names the first file that disagrees."""
         if not self.has_gt:
             return None
+        if self._focal is None:
+            self._focal = self._read_focal_length()
+        return self._focal
+
+    def _read_focal_length(self) -> float | None:
         size = tuple(self.ds.image_size)
         first: tuple[float, str] | None = None
         for oid in self.ds.object_ids():

@@ -41,6 +41,19 @@ def chamfer(pred: np.ndarray, gt: np.ndarray, gt_tree: cKDTree | None = None
     return float(tree.query(pred)[0].mean()), float(cKDTree(pred).query(gt)[0].mean())
 
 
+def gt_trees(data: PoseData, oids: list[str]) -> dict[str, tuple[cKDTree, np.ndarray]]:
+    """Each object's ground truth, subsampled to ``GT_POINTS`` (seeded, in ``oids`` order),
+    and its k-d tree."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for oid in oids:
+        gt = data.gt_points(oid)
+        if len(gt) > GT_POINTS:
+            gt = gt[rng.choice(len(gt), GT_POINTS, replace=False)]
+        out[oid] = (cKDTree(gt), gt)
+    return out
+
+
 @dataclass
 class Prediction:
     oid: str
@@ -100,17 +113,16 @@ class Evaluator:
         p_gt = A^-1 p_model), by the reference's procedure on ``data``'s first 50 objects."""
         if preds is None:
             preds = self.predict(data, limit=A_.NUM_OBJECTS)
-        oids = list(dict.fromkeys(p.oid for p in preds))[:A_.NUM_OBJECTS]
-        per_obj = {oid: [p for p in preds if p.oid == oid] for oid in oids}
-        nv = max(len(v) for v in per_obj.values())
+        per_obj: dict[str, list[Prediction]] = {}
+        for p in preds:
+            per_obj.setdefault(p.oid, []).append(p)
+        oids = list(per_obj)[:A_.NUM_OBJECTS]
+        nv = max(len(per_obj[oid]) for oid in oids)
         rot = np.full((len(oids), nv, 4), np.nan)
         rmse = np.full((len(oids), nv), np.inf)
-        rng = np.random.default_rng(0)
+        trees = gt_trees(data, oids)
         for i, oid in enumerate(oids):
-            gt = data.gt_points(oid).astype(np.float64)
-            if len(gt) > GT_POINTS:
-                gt = gt[rng.choice(len(gt), GT_POINTS, replace=False)]
-            tree = cKDTree(gt)
+            tree, gt = trees[oid]
             q_gts = data.gt_quaternions(oid)
             for j, p in enumerate(per_obj[oid]):
                 q_gt = torch.from_numpy(q_gts[p.file])
@@ -132,15 +144,9 @@ class Evaluator:
         if data.has_gt:
             A = torch.from_numpy(align)
             R_inv = Q.to_matrix(Q.conjugate(A)).numpy()
-            rng = np.random.default_rng(0)
             prec, cov, errs = [], [], []
-            trees: dict[str, tuple[cKDTree, np.ndarray]] = {}
+            trees = gt_trees(data, list(dict.fromkeys(p.oid for p in preds)))
             for p in preds:
-                if p.oid not in trees:
-                    gt = data.gt_points(p.oid)
-                    if len(gt) > GT_POINTS:
-                        gt = gt[rng.choice(len(gt), GT_POINTS, replace=False)]
-                    trees[p.oid] = (cKDTree(gt), gt)
                 tree, gt = trees[p.oid]
                 pr, co = chamfer(p.points @ R_inv.T, gt, tree)
                 prec.append(pr)
