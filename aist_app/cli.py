@@ -10,6 +10,8 @@ import click
 
 from aist_app import __version__
 
+DEVICE_HELP = "auto | cpu | cuda[:N] | mps; auto takes a GPU when torch sees one."
+
 
 def _pm():
     from aist_app.plugins import create_plugin_manager
@@ -160,7 +162,7 @@ def render_options(f):
                      help="Render meshes whose textures are missing (flat colour) instead "
                           "of skipping them."),
         click.option("--device", default="auto", show_default=True,
-                     help="auto | cpu | cuda[:N]."),
+                     help=DEVICE_HELP),
         click.option("--recycle-every", default=0, show_default=True, type=int,
                      help="Reopen the renderer every N objects (bounds memory in very long "
                           "runs; 0: never)."),
@@ -294,7 +296,7 @@ def _classes(value: str) -> tuple[str, ...]:
               help="Minimum mask area / box area.")
 @click.option("--input-size", type=int, help="Network input size (plugin default).")
 @click.option("--batch", "batch_size", default=2, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", default=0, show_default=True, type=int)
 def segment_cmd(photos: Path, out: Path, synthetic: Path, **kw) -> None:
     """Segment real photos into a `real` dataset of normalized RGBA cut-outs (every accepted
@@ -394,9 +396,10 @@ def _report_segment(summary) -> None:
 @click.option("--sample-every", default=200, show_default=True, type=int)
 @click.option("--eval-every", default=500, show_default=True, type=int)
 @click.option("--amp", is_flag=True,
-              help="Mixed precision on the GPU (default fp32, as the report; see "
-                   "bench/stylizer.py for the measured parity).")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+              help="bfloat16 autocast (float16 + gradient scaling on cards without bf16). "
+                   "Default fp32, as the report; parity measured in docs/mixed-precision.md. "
+                   "Slower on most CPUs.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", default=0, show_default=True, type=int)
 def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, feature_net,
                        feature_weights, amp, **kw) -> None:
@@ -467,7 +470,7 @@ def _drive_training(run, total: int, initial: int, desc: str, keys: tuple[str, .
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--stylizer", default="aist-cyclegan", show_default=True)
 @click.option("--batch", default=32, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def stylize_cmd(run: Path, dataset: Path, out: Path, stylizer: str, batch: int,
                 device: str) -> None:
     """Stylize a synthetic dataset with a trained stylizer (a run folder or a checkpoint):
@@ -526,9 +529,9 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
                    "view's poses.")
 @click.option("--checkpoint-every", default=5000, show_default=True, type=int)
 @click.option("--val-every", default=1000, show_default=True, type=int)
-@click.option("--amp", is_flag=True, help="bf16 mixed precision on the GPU (default fp32, "
-                                          "as the reference).")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--amp", is_flag=True, help="bfloat16 autocast of the network (default fp32, "
+              "as the reference; the projection stays fp32). See docs/mixed-precision.md.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", default=0, show_default=True, type=int)
 def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, **kw) -> None:
     """Train the unsupervised shape-and-pose model on a synthetic or stylized dataset."""
@@ -563,7 +566,7 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, **kw) -
                                                                       path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Report folder.")
 @click.option("--model", "model_name", default="dpc", show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, device: str) -> None:
     """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth, the
     normalized mask XOR on real sets; metrics.json/csv, plots and report.html in --out."""
@@ -588,7 +591,7 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, device: str) 
 @click.argument("image", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="A .npz with points (N, 3), quaternion_wxyz, world_to_camera, focal_length.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N].")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
     """Predict the point cloud and camera of one view with a pose-model run (in the frame of
     its training data's ground truth)."""

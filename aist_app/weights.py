@@ -45,14 +45,3 @@ def find_weights(filename: str, explicit: str | None, what: str) -> Path:
         f"cache above), or pass --weights PATH. AIST never falls back to random weights.")
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; others are checked."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {device}: torch sees no CUDA GPU on this machine")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"--device {device!r}: use auto, cpu or cuda[:N]")
-    return device

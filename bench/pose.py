@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from aist_app.devices import resolve_device  # noqa: E402
 from aist_app.plugins import create_plugin_manager  # noqa: E402
 from aist_app.pose.config import PoseConfig  # noqa: E402
 from aist_app.pose.projection import project  # noqa: E402
@@ -31,7 +32,6 @@ from aist_app.pose.quaternion import normalize  # noqa: E402
 from aist_app.pose.train import PoseTrainer  # noqa: E402
 from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
-from aist_app.weights import resolve_device  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from aist_app import hookimpl
+from aist_app.devices import resolve_device
 from aist_app.segment.base import Instance, SegmenterOptions
-from aist_app.weights import find_weights, resolve_device
+from aist_app.weights import find_weights
 
 #: variant -> (builder name in torchvision.models.detection, weights enum name)
 _VARIANTS = {

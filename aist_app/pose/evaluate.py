@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from aist_app.devices import resolve_device
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose import align as A_
 from aist_app.pose import quaternion as Q
@@ -28,7 +29,6 @@ from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, alignment_data, images_and_masks
 from aist_app.pose.projection import project
 from aist_app.pose.train import load_checkpoint, load_model
-from aist_app.weights import resolve_device
 
 GT_POINTS = 10_000  # ground-truth points per object for Chamfer (seeded subsample)
 

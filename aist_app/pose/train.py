@@ -18,13 +18,13 @@ import torch
 
 from aist_app import checkpoints
 from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_state
+from aist_app.devices import amp_dtype, autocast, resolve_device
 from aist_app.io_utils import atomic_write_json, atomic_write_jsonl
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.loss import dpc_loss, shape_views
 from aist_app.pose.model import dpc_model, weight_decay_loss
 from aist_app.stylize.train import TrainProgress
-from aist_app.weights import resolve_device
 
 FORMAT = "aist-pose"
 
@@ -76,9 +76,9 @@ class PoseTrainer:
 
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: 1.0 if s < switch else ratio)
-        self.amp_dtype = None
-        if self.device.type == "cuda" and config.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        # bf16 only: the pose model has no gradient scaler (fp16 cards train in fp32).
+        dtype = amp_dtype(self.device, config.amp)
+        self.amp_dtype = dtype if dtype == torch.bfloat16 else None
         self.step = 0
         self.history: list[dict] = []
         if resume:
@@ -95,8 +95,7 @@ class PoseTrainer:
 
     def _forward(self, images: torch.Tensor, objects: int) -> dict[str, torch.Tensor]:
         c = self.config
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
+        with autocast(self.device, self.amp_dtype):
             out = self.model(images, shape_views(objects, c.views_per_object, c, self.device))
         return {k: v.float() for k, v in out.items()}
 
@@ -157,7 +156,8 @@ class PoseTrainer:
         c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.run_dir / "config.json", {
-            "config": c.as_dict(), "dataset": self.dataset, "device": str(self.device)})
+            "config": c.as_dict(), "dataset": self.dataset, "device": str(self.device),
+            "amp": str(self.amp_dtype)})
         last = None
         window: list[dict] = []
         while self.step < c.steps:

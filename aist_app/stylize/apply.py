@@ -16,12 +16,12 @@ import torch
 
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
+from aist_app.devices import amp_dtype, autocast, memory_format, resolve_device
 from aist_app.render.pipeline import Progress
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import to_input, to_rgba
 from aist_app.stylize.models import build_generator
-from aist_app.weights import resolve_device
 
 
 @dataclass
@@ -40,7 +40,9 @@ class StylizeSummary:
 class Stylizer:
     """A trained G, ready to stylize batches of RGBA views."""
 
-    def __init__(self, run_or_checkpoint: str | Path, *, device: str = "auto") -> None:
+    def __init__(self, run_or_checkpoint: str | Path, *, device: str = "auto",
+                 amp: bool | None = None, channels_last: bool | None = None) -> None:
+        """``amp`` None: half precision on a GPU, fp32 on the CPU."""
         ck = ckpt_io.load(run_or_checkpoint)
         self.path = ck["path"]
         self.config = StylizerConfig.from_dict(ck["config"])
@@ -48,18 +50,16 @@ class Stylizer:
         self.device = torch.device(resolve_device(device))
         G = build_generator(self.config)
         ckpt_io.load_module(G, ck["models"]["G"], "G", self.path)
-        cuda = self.device.type == "cuda"
-        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        self.memory_format = memory_format(self.device, channels_last)
         self.G = G.eval().to(self.device, memory_format=self.memory_format)
-        self.dtype = torch.float16 if cuda else None
+        self.dtype = amp_dtype(self.device, self.device.type != "cpu" if amp is None else amp)
 
     @torch.inference_mode()
     def __call__(self, rgba: torch.Tensor) -> torch.Tensor:
         """(N, 4, H, W) uint8 -> (N, 4, H, W) uint8 stylized, alpha unchanged."""
         x, box = to_input(rgba, self.config.size)
         x = x.to(self.device).contiguous(memory_format=self.memory_format)
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
-                            enabled=self.dtype is not None):
+        with autocast(self.device, self.dtype):
             y = self.G(x)
         return to_rgba(y.float().cpu(), box, rgba)
 

@@ -44,7 +44,8 @@ class StylizerConfig:
     flip: bool = True
     seed: int = 0
     device: str = "auto"
-    amp: bool = False  # mixed precision on the GPU (fp32 by default, as the report)
+    amp: bool = False  # bf16 autocast (fp16 + scaler on old cards); fp32 as the report
+    channels_last: bool | None = None  # memory format; None: channels-last on CUDA only
     checkpoint_every: int = 500  # steps
     sample_every: int = 200  # steps
     eval_every: int = 500  # steps (mask IoU, KID on held-out images)

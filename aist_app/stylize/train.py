@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from aist_app.checkpoints import restore_rng, rng_state
+from aist_app.devices import amp_dtype, autocast, grad_scaler, memory_format, resolve_device
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
@@ -28,7 +29,6 @@ from aist_app.stylize.metrics import kid, mask_iou, pooled_features
 from aist_app.stylize.models import build
 from aist_app.stylize.networks import init_weights
 from aist_app.stylize.pool import HistoryPool
-from aist_app.weights import resolve_device
 
 EVAL_IMAGES = 32
 
@@ -58,8 +58,7 @@ class Trainer:
         self.nets = build(config)
         for name in ("G", "F", "D_X", "D_Y"):
             init_weights(self.nets[name], std=config.init_std, generator=self.gen)
-        cuda = self.device.type == "cuda"
-        fmt = torch.channels_last if cuda else torch.contiguous_format
+        fmt = memory_format(self.device, config.channels_last)
         for net in self.nets.values():
             net.to(self.device, memory_format=fmt)
         self.memory_format = fmt
@@ -93,10 +92,8 @@ class Trainer:
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, factor)
         self.pool_X = HistoryPool(config.pool_size, self.gen)
         self.pool_Y = HistoryPool(config.pool_size, self.gen)
-        self.amp_dtype = None
-        if cuda and config.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.amp_dtype = amp_dtype(self.device, config.amp)
+        self.scaler = grad_scaler(self.device, self.amp_dtype)
         self.step = 0
         self.history: list[dict] = []
         if resume:
@@ -128,8 +125,7 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
+        return autocast(self.device, self.amp_dtype)
 
     def train_step(self) -> dict[str, float]:
         c = self.config

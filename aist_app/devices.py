@@ -1,0 +1,105 @@
+"""Device choice and mixed precision in one place, for every torch stage and front end.
+
+``--device auto|cpu|cuda[:N]|mps``: ``auto`` takes the user's GPU when torch sees one; an
+explicit device that is not there is an error before any work (never a silent CPU fall back).
+Mixed precision (``--amp``) is bfloat16 autocast wherever the device supports it, so the same
+code path runs in CI on the CPU; float16 (with a gradient scaler) only on a CUDA card without
+bfloat16.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICE_FORMS = "auto, cpu, cuda, cuda:N or mps"
+_CUDA = re.compile(r"cuda(?::(\d+))?")
+
+
+class DeviceError(ValueError):
+    """The asked device is malformed or not present on this machine."""
+
+
+def resolve_device(device: str, *, option: str = "--device") -> str:
+    """``auto`` -> ``cuda`` / ``mps`` / ``cpu`` (what is present); an explicit device is
+    checked and returned unchanged, or :class:`DeviceError` names the option and the forms."""
+    import torch
+
+    device = (device or "auto").strip()
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if _mps_available():
+            return "mps"
+        return "cpu"
+    if device == "cpu":
+        return device
+    if device == "mps":
+        if not _mps_available():
+            raise DeviceError(f"{option} mps: torch sees no Apple GPU (MPS) on this machine; "
+                              "use --device cpu or auto")
+        return device
+    m = _CUDA.fullmatch(device)
+    if m is None:
+        raise DeviceError(f"{option} {device!r}: use {DEVICE_FORMS}")
+    if not torch.cuda.is_available():
+        raise DeviceError(f"{option} {device}: torch sees no CUDA GPU on this machine "
+                          f"(torch {torch.__version__}, built for CUDA "
+                          f"{torch.version.cuda or 'none'}); use --device cpu or auto")
+    if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
+        raise DeviceError(f"{option} {device}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s), numbered from 0")
+    return device
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def amp_dtype(device: torch.device | str, amp: bool) -> torch.dtype | None:
+    """The autocast dtype for ``--amp`` on ``device``, or ``None`` for fp32.
+
+    bfloat16 on the CPU, MPS and CUDA cards that support it (no gradient scaling needed);
+    float16 on older CUDA cards (paired with :func:`grad_scaler`)."""
+    import torch
+
+    if not amp:
+        return None
+    kind = torch.device(device).type
+    if kind == "cuda":  # GPU only: which dtype the card supports
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16
+
+
+def autocast(device: torch.device | str, dtype: torch.dtype | None) -> AbstractContextManager:
+    """``torch.autocast`` on ``device`` with ``dtype``; a no-op context when ``dtype`` is None."""
+    import torch
+
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def grad_scaler(device: torch.device | str, dtype: torch.dtype | None, *,
+                force: bool = False) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled for float16 autocast (or with ``force``, which tests use to
+    run the scaling logic on the CPU)."""
+    import torch
+
+    kind = torch.device(device).type
+    return torch.amp.GradScaler(kind, enabled=force or dtype == torch.float16)
+
+
+def memory_format(device: torch.device | str, channels_last: bool | None = None):
+    """channels-last on CUDA (tensor cores) unless told otherwise; contiguous elsewhere."""
+    import torch
+
+    if channels_last is None:
+        channels_last = torch.device(device).type == "cuda"
+    return torch.channels_last if channels_last else torch.contiguous_format
