@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aist_app import __version__
+from aist_app.io_utils import file_mode
 
 LAST = "last.pt"
 
@@ -24,6 +25,7 @@ def save(path: str | Path, fmt: str, state: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, file_mode())  # mkstemp's 0600 would survive the rename
     os.close(fd)
     try:
         torch.save({"format": fmt, "aist_version": __version__, **state}, tmp)

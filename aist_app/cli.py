@@ -29,6 +29,14 @@ def _stage(kind: str, name: str):
         _fail(str(e))
 
 
+def overwrite_option(f):
+    return click.option(
+        "--overwrite", is_flag=True,
+        help="Replace what the output folder holds when another command or other settings "
+             "made it (the old content stays until the new output is complete). Without it "
+             "such a folder is refused; one made by the same command and settings resumes.")(f)
+
+
 def _fail(message: str, code: int = 2) -> None:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
@@ -97,7 +105,8 @@ def _print_summary(summary: dict) -> None:
         click.echo(f"{key + ':':<20} {val}")
 
 
-def _run_render(meshes: Path, out: Path, config, *, quiet: bool = False):
+def _run_render(meshes: Path, out: Path, config, *, quiet: bool = False,
+                overwrite: bool = False):
     from tqdm import tqdm
 
     from aist_app.meshes import discover
@@ -112,13 +121,17 @@ def _run_render(meshes: Path, out: Path, config, *, quiet: bool = False):
         _fail(str(e))
     if not items:
         _fail(f"{meshes}: no meshes found (ShapeNet layout or OBJ/GLB/PLY/STL/OFF files)")
-    gen = render_collection(items, out, config, stage.factory, root=meshes)
+    gen = render_collection(items, out, config, stage.factory, root=meshes, overwrite=overwrite)
     bar = tqdm(total=len(items), unit="obj", desc=f"render ({config.renderer})",
                disable=quiet or None, file=sys.stderr)
     summary = None
     try:
         while True:
-            p = next(gen)
+            try:
+                p = next(gen)
+            except (ValueError, RuntimeError) as e:  # refused before anything was written
+                bar.close()
+                _fail(str(e))
             bar.update(1)
             bar.set_postfix_str(f"{p.object_id[:12]} {p.status}")
             if p.status == "failed":
@@ -196,15 +209,18 @@ def _config(**kw):
 @render_options
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Render on a local pool of N processes (a farm job without a broker).")
-def render_cmd(meshes: Path, out: Path, workers: int, **kw) -> None:
+@overwrite_option
+def render_cmd(meshes: Path, out: Path, workers: int, overwrite: bool, **kw) -> None:
     """Render a mesh collection (ShapeNet v1/v2 layout or a folder of OBJ/GLB/PLY/STL) into
     a synthetic dataset at OUT. Objects already complete in OUT are skipped."""
     config = _config(**kw)
     if workers > 1:
+        if overwrite:
+            _fail("--overwrite does not apply to --workers N (a farm job): use a new folder")
         st = _run_local_job(meshes, out, config, workers=workers,
                             max_tasks_per_child=kw["recycle_every"])
         sys.exit(0 if st.done or not st.failed else 1)
-    summary = _run_render(meshes, out, config)
+    summary = _run_render(meshes, out, config, overwrite=overwrite)
     _report_render(summary)
     if not summary.rendered and not summary.skipped:
         sys.exit(1)
@@ -298,19 +314,21 @@ def _classes(value: str) -> tuple[str, ...]:
 @click.option("--batch", "batch_size", default=2, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", default=0, show_default=True, type=int)
-def segment_cmd(photos: Path, out: Path, synthetic: Path, **kw) -> None:
+@overwrite_option
+def segment_cmd(photos: Path, out: Path, synthetic: Path, overwrite: bool, **kw) -> None:
     """Segment real photos into a `real` dataset of normalized RGBA cut-outs (every accepted
     instance of every photo), with a rejection summary and ratio histograms in OUT/report."""
     from aist_app.segment.pipeline import SegmentConfig
 
     config = SegmentConfig(**kw)
-    summary = _run_segment(photos, out, synthetic, config)
+    summary = _run_segment(photos, out, synthetic, config, overwrite=overwrite)
     _report_segment(summary)
     if summary.photos and not summary.accepted and not summary.resumed:
         sys.exit(1)
 
 
-def _run_segment(photos: Path, out: Path, synthetic: Path, config, *, quiet: bool = False):
+def _run_segment(photos: Path, out: Path, synthetic: Path, config, *, quiet: bool = False,
+                 overwrite: bool = False):
     from tqdm import tqdm
 
     from aist_app.dataset import DatasetError
@@ -320,7 +338,8 @@ def _run_segment(photos: Path, out: Path, synthetic: Path, config, *, quiet: boo
     pm = _pm()
     stage = _stage("segmenter", config.segmenter)
     try:
-        gen = segment_photos(photos, out, synthetic, config, stage.factory)
+        gen = segment_photos(photos, out, synthetic, config, stage.factory,
+                             overwrite=overwrite)
         bar = tqdm(unit="photo", desc=f"segment ({config.segmenter})", disable=quiet or None,
                    file=sys.stderr)
         try:
@@ -401,8 +420,9 @@ def _report_segment(summary) -> None:
                    "Slower on most CPUs.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", default=0, show_default=True, type=int)
+@overwrite_option
 def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, feature_net,
-                       feature_weights, amp, **kw) -> None:
+                       feature_weights, amp, overwrite, **kw) -> None:
     """Train the AIST stylizer (synthetic -> real) with full-state checkpoints."""
 
     from aist_app.stylize.checkpoint import CheckpointError
@@ -430,7 +450,7 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, featu
             config = StylizerConfig.from_preset(
                 preset, **lambdas, feature_net=feature_net, feature_weights=feature_weights,
                 amp=amp, **kw)
-            trainer = stage.trainer(config, synthetic, real, out)
+            trainer = stage.trainer(config, synthetic, real, out, overwrite=overwrite)
     except (CheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
         _fail(str(e))
     if trainer.phi is not None:
@@ -471,17 +491,20 @@ def _drive_training(run, total: int, initial: int, desc: str, keys: tuple[str, .
 @click.option("--stylizer", default="aist-cyclegan", show_default=True)
 @click.option("--batch", default=32, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@overwrite_option
 def stylize_cmd(run: Path, dataset: Path, out: Path, stylizer: str, batch: int,
-                device: str) -> None:
+                device: str, overwrite: bool) -> None:
     """Stylize a synthetic dataset with a trained stylizer (a run folder or a checkpoint):
     new RGB, the same masks, cameras and points."""
-    summary = _run_stylize(run, dataset, out, stylizer=stylizer, batch=batch, device=device)
+    summary = _run_stylize(run, dataset, out, stylizer=stylizer, batch=batch, device=device,
+                           overwrite=overwrite)
     click.echo(f"dataset: {summary.out}")
     click.echo(f"objects: {len(summary.written)} stylized, {len(summary.skipped)} already "
                f"complete; {summary.views} views in {summary.seconds:.1f} s")
 
 
-def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, device="auto"):
+def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, device="auto",
+                 overwrite=False):
     from tqdm import tqdm
 
     from aist_app.dataset import DatasetError
@@ -490,7 +513,7 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
 
     try:
         stage = _pm().stage("stylizer", stylizer).factory
-        gen = stage.stylize(run, dataset, out, batch=batch, device=device)
+        gen = stage.stylize(run, dataset, out, batch=batch, device=device, overwrite=overwrite)
         bar = tqdm(unit="obj", desc="stylize", file=sys.stderr)
         try:
             while True:
@@ -533,7 +556,9 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
               "as the reference; the projection stays fp32). See docs/mixed-precision.md.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", default=0, show_default=True, type=int)
-def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, **kw) -> None:
+@overwrite_option
+def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwrite, **kw
+                   ) -> None:
     """Train the unsupervised shape-and-pose model on a synthetic or stylized dataset."""
 
     from aist_app.pose.config import PoseConfig
@@ -553,7 +578,7 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, **kw) -
             if not (dataset and out):
                 _fail("give DATASET and --out (or --resume RUN)")
             config = PoseConfig(amp=amp, clip_grad=clip_grad or None, **kw)
-            trainer = stage.trainer(config, dataset, out)
+            trainer = stage.trainer(config, dataset, out, overwrite=overwrite)
     except (PoseCheckpointError, FileNotFoundError, ValueError, RuntimeError) as e:
         _fail(str(e))
     _drive_training(trainer.run(), config.steps, trainer.step, "train-pose",
@@ -566,8 +591,13 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, **kw) -
                                                                       path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Report folder.")
 @click.option("--model", "model_name", default="dpc", show_default=True)
+@click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True,
+              help="Objects to evaluate in each set: its test split (an empty one is an "
+                   "error), or all of them on purpose.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, device: str) -> None:
+@overwrite_option
+def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, device: str,
+                 overwrite: bool) -> None:
     """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth, the
     normalized mask XOR on real sets; metrics.json/csv, plots and report.html in --out."""
     from aist_app.dataset import DatasetError
@@ -576,7 +606,8 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, device: str) 
 
     try:
         stage = _pm().stage("pose_model", model_name).factory
-        metrics = stage.evaluate(run, list(test_sets), out, device=device)
+        metrics = stage.evaluate(run, list(test_sets), out, device=device, split=split,
+                                 overwrite=overwrite)
     except (StageNotFoundError, PoseCheckpointError, DatasetError, ValueError,
             RuntimeError) as e:
         _fail(str(e))
@@ -619,7 +650,9 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
               help="Mesh collection (overrides [data] meshes).")
 @click.option("--photos", type=click.Path(exists=True, path_type=Path),
               help="Folder of real photos (overrides [data] photos).")
-def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, photos) -> None:
+@overwrite_option
+def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, photos,
+                   overwrite: bool) -> None:
     """The report's experiment: baseline vs AIST (constrained, less-constrained) pose models,
     each evaluated on the original, stylized and real test sets. Resumable stage by stage.
 
@@ -628,24 +661,31 @@ def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, p
       aist experiment --preset small --out runs/small
       aist experiment --preset full --meshes ShapeNetCore.v1/02958343 --photos cars/ --out x
     """
-    html = _run_experiment(config, out, preset, meshes=meshes, photos=photos)
+    html = _run_experiment(config, out, preset, meshes=meshes, photos=photos,
+                           overwrite=overwrite)
     click.echo(f"report: {html}")
 
 
 def _run_experiment(config: Path | None, out: Path, preset: str | None, *,
-                    meshes: Path | None = None, photos: Path | None = None) -> Path:
+                    meshes: Path | None = None, photos: Path | None = None,
+                    overwrite: bool = False) -> Path:
     from aist_app.experiment import Experiment, load_config
 
     try:
         cfg = load_config(config, preset, meshes=meshes, photos=photos)
     except ValueError as e:
         _fail(str(e))
-    gen = Experiment(cfg, out).run()
+    try:
+        gen = Experiment(cfg, out, overwrite=overwrite).run()
+    except ValueError as e:
+        _fail(str(e))
     while True:
         try:
             ev = next(gen)
         except StopIteration as stop:
             return stop.value
+        except ValueError as e:  # a stage refused its input or output folder
+            _fail(str(e))
         if ev.status in ("start", "done", "skipped") and ev.stage != "report":
             click.echo(f"[{ev.stage}] {ev.status} {ev.message}".rstrip(), err=True)
 
@@ -770,9 +810,10 @@ def farm_worker_cmd(broker, renderer, concurrency, gpu, threads, max_tasks_per_c
 @click.option("--wait", is_flag=True, help="Block until nothing is pending or running.")
 @click.option("--timeout", default=0.0, type=float, help="With --wait: give up after S "
                                                            "seconds (exit 124).")
-@click.option("--requeue-lost", is_flag=True,
-              help="With --wait: re-queue tasks whose worker died (needs the broker).")
-@click.option("--broker", help="For --requeue-lost (default: $AIST_BROKER or the job's).")
+@click.option("--requeue-lost/--no-requeue-lost", default=True, show_default=True,
+              help="With --wait: re-queue tasks whose worker died (each counts as an attempt; "
+                   "workers do this too) through the job's broker.")
+@click.option("--broker", help="For re-queueing (default: $AIST_BROKER or the job's).")
 def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
                     broker: str | None) -> None:
     """Show a job's progress; the last line is `done=N running=N pending=N failed=N`."""
@@ -790,8 +831,15 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
     bar = tqdm(total=st.total, unit="obj", desc=f"job {job.job_id[:8]}", file=sys.stderr,
                disable=None if wait else True)
     start = time.monotonic()
-    requeued: set[str] = set()
     timed_out = False
+    url = None
+    if wait and requeue_lost and job.broker:
+        import os
+
+        from aist_farm.celery_app import BROKER_ENV
+
+        url = broker or os.environ.get(BROKER_ENV) or job.broker
+        url = None if ":***@" in url else url
     try:
         while True:
             st = job.status()
@@ -799,13 +847,12 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
             bar.set_postfix_str(st.line())
             if not wait or st.finished:
                 break
-            if st.lost and requeue_lost:
-                fresh = [oid for oid in st.lost if oid not in requeued]
-                if fresh:
-                    from aist_farm.celery_app import submit
+            if st.lost and url:
+                from aist_farm.celery_app import submit
+                from aist_farm.tasks import requeue_lost as take_over_and_requeue
 
-                    submit(job, _broker(broker, job), fresh)
-                    requeued.update(fresh)
+                for oid in take_over_and_requeue(job, lambda j, ids: submit(j, url, ids)):
+                    tqdm.write(f"re-queued {oid} (its worker died)", file=sys.stderr)
             if timeout and time.monotonic() - start > timeout:
                 timed_out = True
                 break
@@ -814,10 +861,9 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
         bar.close()
     if st.finished:
         job.finalize_if_complete()
-    if st.lost and not requeue_lost:
-        click.echo(f"{len(st.lost)} task(s) lost (their worker died): `aist farm retry {out}` "
-                   "re-queues them now (else the broker redelivers them after its visibility "
-                   "timeout)")
+    if st.lost and not url:
+        click.echo(f"{len(st.lost)} task(s) lost (their worker died): workers that worked on "
+                   f"this job re-queue them within seconds; `aist farm retry {out}` does it now")
     for f in st.failed:
         click.echo(f"failed {f['object_id']} [{f['category']}]: {f['reason']}")
     click.echo(st.line())
@@ -897,7 +943,9 @@ def farm_broker_cmd(port: int, bind: str, data_dir: Path, password_env: str | No
               help="The renders' focal length relative to the width (DPC: 1.875, i.e. a 60 mm "
                    "lens on a 32 mm sensor).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Split seed.")
-def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed) -> None:
+@overwrite_option
+def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed,
+                   overwrite) -> None:
     """Import the original DPC renders (render_k.png, camera_k.mat, depth_k.png) and ground
     truth into a synthetic dataset."""
     from tqdm import tqdm
@@ -905,7 +953,7 @@ def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed) ->
     from aist_app.dpc_import import DPCImportError, import_dpc
 
     gen = import_dpc(src, out, gt=gt, views=views, image_size=_size(size) if size else None,
-                     focal_length=focal_length, seed=seed)
+                     focal_length=focal_length, seed=seed, overwrite=overwrite)
     bar = tqdm(unit="obj", desc="import-dpc", file=sys.stderr)
     try:
         while True:
@@ -915,7 +963,7 @@ def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed) ->
             bar.set_postfix_str(f"{mid[:12]} {status}")
     except StopIteration as stop:
         summary = stop.value
-    except DPCImportError as e:
+    except (DPCImportError, ValueError) as e:
         bar.close()
         _fail(str(e))
     bar.close()

@@ -24,6 +24,7 @@ import numpy as np
 
 from aist_app.cameras import DEFAULT_FOCAL_LENGTH, Camera, intrinsics
 from aist_app.dataset.writer import DatasetWriter
+from aist_app.outputs import OutputRecord, folder_identity
 
 #: Y-up object frame -> Blender Z-up world.
 Y_UP_TO_BLENDER = np.array([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
@@ -134,9 +135,10 @@ def _load_depth(path: Path, size: tuple[int, int]) -> np.ndarray | None:
 def import_dpc(
     src: str | Path, out: str | Path, *, gt: str | Path | None = None, views: int | None = None,
     image_size: tuple[int, int] | None = None, focal_length: float = DEFAULT_FOCAL_LENGTH,
-    seed: int = 0,
+    seed: int = 0, overwrite: bool = False,
 ) -> Generator[tuple[int, int, str, str], None, ImportSummary]:
-    """Import every model under ``src``; yields (done, total, model_id, status)."""
+    """Import every model under ``src``; yields (done, total, model_id, status). A folder
+    holding another output is refused unless ``overwrite`` (the output-folder contract)."""
     src, out = Path(src), Path(out)
     gt_root = Path(gt) if gt is not None else None
     models = find_models(src)
@@ -152,8 +154,12 @@ def import_dpc(
     source = {"stage": "import-dpc", "plugin": "dpc", "seed": seed, "src": str(src),
               "gt": str(gt_root) if gt_root else None, "focal_length": focal_length,
               "convention": "world_to_camera = diag(1,-1,-1,1) @ extrinsic @ Yup_to_Blender"}
-    with DatasetWriter(out, kind="synthetic", image_size=size, up_axis="y",
-                       source=source) as writer:
+    record = OutputRecord("import-dpc", "dpc", {"views": views, "image_size": list(size),
+                                                "focal_length": focal_length, "seed": seed},
+                          {"src": folder_identity(src),
+                           "gt": folder_identity(gt_root) if gt_root else None})
+    with DatasetWriter(out, kind="synthetic", image_size=size, up_axis="y", source=source,
+                       record=record, overwrite=overwrite) as writer:
         for n, (mid, synset, folder) in enumerate(models, 1):
             if writer.is_complete(mid):
                 summary.skipped.append(mid)

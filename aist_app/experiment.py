@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.outputs import OutputFolder, OutputRecord, folder_identity
 from aist_app.progress import drain
 
 #: ``small`` finishes on a 2-core CPU in minutes on the bundled sample data (its default
@@ -36,6 +37,7 @@ _FULL: dict[str, Any] = {
     "stylizer": {"variants": ["constrained", "less-constrained"], "size": 256, "batch": 4,
                  "epochs": 44, "feature_net": "resnet18"},
     "pose": {"steps": 600_000, "checkpoint_every": 5000, "val_every": 1000},
+    "evaluate": {"split": "test"},
     "device": "auto",
     "seed": 0,
 }
@@ -52,6 +54,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                  "fc_dim": 128, "z_dim": 128, "batch_objects": 1, "views_per_object": 4,
                  "lr": 1e-3, "dropout_keep_start": 1.0, "checkpoint_every": 75,
                  "val_every": 75},
+        # One bundled car: its synthetic sets have no test objects, so the smoke preset
+        # evaluates every object, on purpose (the report says so).
+        "evaluate": {"split": "all"},
         "device": "cpu",
         "seed": 0,
     },
@@ -115,9 +120,17 @@ def _digest(obj: Any) -> str:
 
 
 class Experiment:
-    def __init__(self, config: dict[str, Any], out: str | Path) -> None:
+    def __init__(self, config: dict[str, Any], out: str | Path, *,
+                 overwrite: bool = False) -> None:
+        """An experiment in ``out``: a folder of the same experiment resumes stage by stage,
+        any other is refused unless ``overwrite`` (replaced when the new one completes)."""
         self.cfg = config
-        self.out = Path(out)
+        # Stage configs may change between runs (the changed stages are redone, below); the
+        # data may not.
+        record = OutputRecord("experiment", "aist", {},
+                              {k: folder_identity(v) for k, v in config["data"].items()})
+        self.output = OutputFolder(out, record, overwrite=overwrite, what="experiment")
+        self.out = self.output.path
         self.stages_dir = self.out / ".stages"
 
     # -- stage bookkeeping ----------------------------------------------------------------
@@ -132,14 +145,22 @@ class Experiment:
         atomic_write_json(self.stages_dir / f"{name}.json",
                           {"digest": _digest(spec), "spec": spec, "seconds": round(seconds, 1)})
 
-    def _stage(self, name: str, spec: Any, fn: Callable[[], Any]
+    def _stage(self, name: str, spec: Any, fn: Callable[[bool], Any]
                ) -> Generator[StageEvent, None, None]:
+        """Run ``fn(overwrite)`` unless done with this ``spec``: a stage interrupted with the
+        same spec resumes in its folder; one whose spec changed replaces its old output."""
         if self._done(name, spec):
             yield StageEvent(name, "skipped", "already done")
             return
+        started = self.stages_dir / f"{name}.started"
+        try:
+            same = json.loads(started.read_text())["digest"] == _digest(spec)
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            same = False
+        atomic_write_json(started, {"digest": _digest(spec), "spec": spec})
         yield StageEvent(name, "start")
         t0 = time.perf_counter()
-        result = fn()
+        result = fn(not same)
         if isinstance(result, Generator):
             result = drain(result)
         self._mark(name, spec, time.perf_counter() - t0)
@@ -156,7 +177,7 @@ class Experiment:
         seed, device = c["seed"], c["device"]
         syn, real = self.out / "synthetic", self.out / "real"
 
-        def render():
+        def render(overwrite: bool):
             from aist_app.render.pipeline import RenderConfig, render_collection
 
             r = c["render"]
@@ -165,18 +186,20 @@ class Experiment:
                                splits=r.get("splits", "80/10/10"),
                                seed=seed, device="cpu" if device == "cpu" else "auto")
             return render_collection(c["data"]["meshes"], syn, cfg,
-                                     pm.stage("renderer", r["renderer"]).factory)
+                                     pm.stage("renderer", r["renderer"]).factory,
+                                     overwrite=overwrite)
 
         yield from self._stage("render", [c["data"]["meshes"], c["render"], seed], render)
 
-        def segment():
+        def segment(overwrite: bool):
             from aist_app.segment.pipeline import SegmentConfig, segment_photos
 
             s = c["segment"]
             cfg = SegmentConfig(segmenter=s["segmenter"], min_side=s["min_side"], seed=seed,
                                 device=device)
             return segment_photos(c["data"]["photos"], real, syn, cfg,
-                                  pm.stage("segmenter", s["segmenter"]).factory)
+                                  pm.stage("segmenter", s["segmenter"]).factory,
+                                  overwrite=overwrite)
 
         yield from self._stage("segment", [c["data"]["photos"], c["segment"], seed], segment)
 
@@ -186,7 +209,7 @@ class Experiment:
             run_dir = self.out / f"stylizer-{variant}"
             stylized[variant] = self.out / f"stylized-{variant}"
 
-            def train_stylizer(variant=variant, run_dir=run_dir):
+            def train_stylizer(overwrite: bool, variant=variant, run_dir=run_dir):
                 from aist_app.stylize.config import StylizerConfig
 
                 keys = {k: v for k, v in st.items() if k != "variants"}
@@ -196,14 +219,14 @@ class Experiment:
                     checkpoint_every=max(1, steps or 500), sample_every=max(1, steps or 200),
                     eval_every=max(1, steps or 500))
                 stage = pm.stage("stylizer", "aist-cyclegan").factory
-                resume = (run_dir / "checkpoints" / "last.pt").exists()
-                return stage.trainer(config, syn, real, run_dir, resume=resume).run()
+                return stage.trainer(config, syn, real, run_dir, overwrite=overwrite).run()
 
             yield from self._stage(f"stylizer-{variant}", [st, variant, seed], train_stylizer)
 
-            def stylize(variant=variant, run_dir=run_dir):
+            def stylize(overwrite: bool, variant=variant, run_dir=run_dir):
                 stage = pm.stage("stylizer", "aist-cyclegan").factory
-                return stage.stylize(run_dir, syn, stylized[variant], device=device)
+                return stage.stylize(run_dir, syn, stylized[variant], device=device,
+                                     overwrite=overwrite)
 
             yield from self._stage(f"stylize-{variant}", [st, variant, seed], stylize)
 
@@ -212,13 +235,12 @@ class Experiment:
         for variant in st["variants"]:
             trained[f"AIST {variant}"] = (stylized[variant], self.out / f"pose-{variant}")
         for train_set, run_dir in trained.values():
-            def train_pose(train_set=train_set, run_dir=run_dir):
+            def train_pose(overwrite: bool, train_set=train_set, run_dir=run_dir):
                 from aist_app.pose.config import PoseConfig
 
                 config = PoseConfig(**po, seed=seed, device=device)
                 stage = pm.stage("pose_model", "dpc").factory
-                resume = (run_dir / "checkpoints" / "last.pt").exists()
-                return stage.trainer(config, train_set, run_dir, resume=resume).run()
+                return stage.trainer(config, train_set, run_dir, overwrite=overwrite).run()
 
             yield from self._stage(f"pose-{run_dir.name[5:]}", [po, str(train_set), seed],
                                    train_pose)
@@ -227,15 +249,21 @@ class Experiment:
         for model, (_, run_dir) in trained.items():
             rep = self.out / "eval" / run_dir.name
 
-            def evaluate(run_dir=run_dir, rep=rep, model=model):
+            def evaluate(overwrite: bool, run_dir=run_dir, rep=rep, model=model):
                 stage = pm.stage("pose_model", "dpc").factory
                 return stage.evaluate(run_dir, test_sets, rep, device=device,
-                                      model_name=model)
+                                      model_name=model,
+                                      split=c.get("evaluate", {}).get("split", "test"),
+                                      overwrite=overwrite)
 
             yield from self._stage(f"eval-{run_dir.name}", [po, [str(t) for t in test_sets]],
                                    evaluate)
             reports[model] = json.loads((rep / "metrics.json").read_text())
         html = write_summary(self.out / "report", reports, self.out, c)
+        if self.output.replacing:
+            rel = html.relative_to(self.out)
+            self.out = self.output.publish()
+            html = self.out / rel
         yield StageEvent("report", "done", str(html))
         return html
 

@@ -12,12 +12,47 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through ``write(fileobj)`` into a temp file beside it, then rename."""
+def umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    old = os.umask(0o022)  # no /proc: the set-and-restore dance
+    os.umask(old)
+    return old
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give: 0666 less the umask."""
+    return 0o666 & ~umask()
+
+
+def dir_mode() -> int:
+    return 0o777 & ~umask()
+
+
+def make_temp_dir(prefix: str, parent: Path) -> Path:
+    """A hidden temp folder beside its final place, with the mode ``mkdir`` would give (not
+    ``mkdtemp``'s 0700, which a rename would carry into the published folder)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(tmp, dir_mode())
+    return tmp
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None], *,
+                 mode: int | None = None) -> None:
+    """Write ``path`` through ``write(fileobj)`` into a temp file beside it, then rename. The
+    file gets the umask's mode (``mkstemp``'s 0600 would survive the rename) unless ``mode``
+    says otherwise (0600 for secrets)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode() if mode is None else mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

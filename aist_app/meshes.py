@@ -58,8 +58,9 @@ def discover(root: str | Path) -> list[MeshItem]:
     ShapeNet folders (``<synset>/<model>/model.obj`` or ``.../models/model_normalized.obj``)
     give the model id as object id; other files give their path relative to ``root`` (without
     extension, separators as ``_``). Ids stay unique: clashes get the parent folder prefixed.
+    Paths are absolute (farm workers run in other folders, on other machines).
     """
-    root = Path(root)
+    root = Path(root).expanduser().absolute()
     if root.is_file():
         if root.suffix.lower() not in MESH_EXTENSIONS:
             raise MeshError(root, f"not a mesh file (expected one of {MESH_EXTENSIONS})",

@@ -52,45 +52,73 @@ class Dimension:
         raise AssertionError(self.kind)
 
 
-def parse_dimension(spec: str, *, full_range: tuple[float, float]) -> Dimension:
-    """Parse one spec string (see module docstring); raises ValueError with a clear message."""
+FORMS = "A:B (uniform), grid:N, grid:V1,V2,..., normal:MU,SIGMA[,LO,HI] or file:PATH"
+
+
+def parse_dimension(spec: str, *, full_range: tuple[float, float],
+                    option: str = "--viewpoint") -> Dimension:
+    """Parse one spec string (see module docstring); a ValueError names ``option``, what is
+    wrong and the valid forms. Elevation-like dimensions (a range narrower than 360) must
+    stay inside ``full_range``."""
     s = spec.strip()
     try:
-        if s.startswith("grid:"):
-            body = s[5:]
-            if "," not in body and "." not in body and body.isdigit():
-                n = int(body)
-                if n <= 0:
-                    raise ValueError("grid:N needs N > 0 (for the single value 0, write grid:0,)")
-                lo, hi = full_range
-                closed = (hi - lo) < 360  # elevation: include both ends
-                vals = np.linspace(lo, hi, n) if closed and n > 1 else (
-                    lo + (hi - lo) * np.arange(n) / n)
-                return Dimension(s, "grid", tuple(float(v) for v in vals))
-            return Dimension(s, "grid", tuple(float(v) for v in body.split(",") if v.strip()))
-        if s.startswith("normal:"):
-            p = [float(v) for v in s[7:].split(",")]
-            if len(p) == 2:
-                p += [-np.inf, np.inf]
-            if len(p) != 4 or p[1] <= 0 or p[2] >= p[3]:
-                raise ValueError("normal:MU,SIGMA[,LO,HI] with SIGMA > 0 and LO < HI")
-            return Dimension(s, "normal", tuple(p))
-        if s.startswith("file:"):
-            path = Path(s[5:])
-            if not path.is_file():
-                raise ValueError(f"distribution file {path} does not exist")
-            vals = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
-            vals = np.asarray(vals, dtype=np.float64).ravel()
-            if vals.size == 0 or not np.all(np.isfinite(vals)):
-                raise ValueError(f"distribution file {path} holds no finite values")
-            return Dimension(s, "file", tuple(vals.tolist()))
-        lo_s, hi_s = s.split(":")
-        lo, hi = float(lo_s), float(hi_s)
-        if not lo < hi:
-            raise ValueError("A:B needs A < B")
-        return Dimension(s, "uniform", (lo, hi))
+        dim = _parse(s, full_range)
     except ValueError as e:
-        raise ValueError(f"bad viewpoint spec {spec!r}: {e}") from None
+        raise ValueError(f"{option} {spec!r}: {e}; valid forms: {FORMS}") from None
+    lo, hi = full_range
+    if hi - lo < 360:  # elevation: every value must be a real elevation
+        values = {"uniform": dim.params, "grid": dim.params, "file": dim.params,
+                  "normal": dim.params[2:] if np.all(np.isfinite(dim.params[2:]))
+                  else (dim.params[0],)}[dim.kind]
+        bad = [v for v in values if not lo <= v <= hi]
+        if bad:
+            raise ValueError(f"{option} {spec!r}: {bad[0]:g} is outside [{lo:g}, {hi:g}] "
+                             "degrees")
+        if dim.kind == "normal" and not np.all(np.isfinite(dim.params[2:])):
+            dim = Dimension(dim.spec, "normal", (*dim.params[:2], lo, hi))
+    return dim
+
+
+def _parse(s: str, full_range: tuple[float, float]) -> Dimension:
+    """One spec string (see the module docstring) -> its dimension."""
+    if s.startswith("grid:"):
+        body = s[5:]
+        if "," not in body and "." not in body and body.isdigit():
+            n = int(body)
+            if n <= 0:
+                raise ValueError("grid:N needs N > 0 (for the single value 0, write grid:0,)")
+            lo, hi = full_range
+            closed = (hi - lo) < 360  # elevation: include both ends
+            vals = np.linspace(lo, hi, n) if closed and n > 1 else (
+                lo + (hi - lo) * np.arange(n) / n)
+            return Dimension(s, "grid", tuple(float(v) for v in vals))
+        return Dimension(s, "grid", tuple(float(v) for v in body.split(",") if v.strip()))
+    if s.startswith("normal:"):
+        p = [float(v) for v in s[7:].split(",")]
+        if len(p) == 2:
+            p += [-np.inf, np.inf]
+        if len(p) != 4 or p[1] <= 0 or p[2] >= p[3]:
+            raise ValueError("normal:MU,SIGMA[,LO,HI] with SIGMA > 0 and LO < HI")
+        return Dimension(s, "normal", tuple(p))
+    if s.startswith("file:"):
+        path = Path(s[5:])
+        if not path.is_file():
+            raise ValueError(f"distribution file {path} does not exist")
+        vals = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
+        vals = np.asarray(vals, dtype=np.float64).ravel()
+        if vals.size == 0 or not np.all(np.isfinite(vals)):
+            raise ValueError(f"distribution file {path} holds no finite values")
+        return Dimension(s, "file", tuple(vals.tolist()))
+    parts = s.split(":")
+    if len(parts) != 2:
+        raise ValueError("not a range A:B nor a grid:, normal: or file: spec")
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError("A and B of A:B must be numbers (degrees)") from None
+    if not lo < hi:
+        raise ValueError("A:B needs A < B")
+    return Dimension(s, "uniform", (lo, hi))
 
 
 @dataclass(frozen=True)
@@ -105,10 +133,8 @@ class ViewpointSampler:
     def from_specs(cls, azimuth: str = "0:360", elevation: str = "-20:40", views: int = 5):
         if views <= 0:
             raise ValueError("--views must be positive")
-        az = parse_dimension(azimuth, full_range=(0.0, 360.0))
-        el = parse_dimension(elevation, full_range=(-90.0, 90.0))
-        if any(abs(v) > 90 for v in (el.params if el.kind in ("grid", "file") else ())):
-            raise ValueError(f"elevations must lie in [-90, 90]: {elevation!r}")
+        az = parse_dimension(azimuth, full_range=(0.0, 360.0), option="--azimuth")
+        el = parse_dimension(elevation, full_range=(-90.0, 90.0), option="--elevation")
         return cls(az, el, views)
 
     @property

@@ -49,7 +49,10 @@ def _cycles_device(bpy, device: str) -> str:
                     d.use = False
             return "GPU"
     if device.startswith("cuda"):
-        raise RuntimeError(f"--device {device}: Blender found no GPU for Cycles")
+        from aist_app.devices import DeviceError
+
+        raise DeviceError(f"--device {device}: Blender found no GPU for Cycles (OptiX, CUDA, "
+                          "HIP, oneAPI or Metal); use --device cpu or auto")
     return "CPU"
 
 
@@ -72,6 +75,10 @@ class BlenderRenderer:
         h, w = options.image_size
         scene.render.engine = "CYCLES"
         scene.cycles.device = _cycles_device(bpy, options.device)
+        self.device_used = "cpu"
+        if scene.cycles.device == "GPU":
+            prefs = bpy.context.preferences.addons["cycles"].preferences
+            self.device_used = f"gpu ({prefs.compute_device_type})"
         scene.cycles.samples = int(options.samples)
         scene.cycles.use_adaptive_sampling = False
         scene.cycles.use_denoising = False

@@ -18,16 +18,19 @@ class AistCycleGAN:
     needs_gpu = False  # trains on the CPU too (slowly); uses the GPU when there is one
 
     @staticmethod
-    def trainer(config, synthetic, real, run_dir, *, resume: bool = False):
+    def trainer(config, synthetic, real, run_dir, *, resume: bool = False,
+                overwrite: bool = False):
         from aist_app.stylize.train import Trainer
 
-        return Trainer(config, synthetic, real, run_dir, resume=resume)
+        return Trainer(config, synthetic, real, run_dir, resume=resume, overwrite=overwrite)
 
     @staticmethod
-    def stylize(run_or_checkpoint, dataset, out, *, batch: int = 32, device: str = "auto"):
+    def stylize(run_or_checkpoint, dataset, out, *, batch: int = 32, device: str = "auto",
+                overwrite: bool = False):
         from aist_app.stylize.apply import stylize_dataset
 
-        return stylize_dataset(run_or_checkpoint, dataset, out, batch=batch, device=device)
+        return stylize_dataset(run_or_checkpoint, dataset, out, batch=batch, device=device,
+                               overwrite=overwrite)
 
 
 @hookimpl

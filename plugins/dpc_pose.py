@@ -18,16 +18,18 @@ class DPCPoseModel:
     needs_gpu = False  # runs on the CPU (slowly); full-scale training wants a GPU
 
     @staticmethod
-    def trainer(config, dataset, run_dir, *, resume: bool = False):
+    def trainer(config, dataset, run_dir, *, resume: bool = False, overwrite: bool = False):
         from aist_app.pose.train import PoseTrainer
 
-        return PoseTrainer(config, dataset, run_dir, resume=resume)
+        return PoseTrainer(config, dataset, run_dir, resume=resume, overwrite=overwrite)
 
     @staticmethod
-    def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None):
+    def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None,
+                 split: str = "test", overwrite: bool = False):
         from aist_app.pose.evaluate import evaluate
 
-        return evaluate(run, test_sets, out, device=device, model_name=model_name)
+        return evaluate(run, test_sets, out, device=device, model_name=model_name,
+                        split=split, overwrite=overwrite)
 
 
 @hookimpl

@@ -62,6 +62,26 @@ def configure_egl(device: str, threads: int = 0) -> None:
         os.environ.setdefault("EGL_DEVICE_ID", index)
 
 
+#: GL_RENDERER substrings of software rasterizers (a CPU, whatever EGL device was asked for).
+_SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "lavapipe", "swr")
+
+
+def _check_gl_device(device: str) -> str:
+    """What the current GL context renders on (``cpu (llvmpipe ...)`` or ``cuda (NVIDIA
+    ...)``); an explicit ``cuda`` that landed on a software rasterizer is an error, not a
+    silent CPU render with another anti-aliasing path."""
+    from OpenGL.GL import GL_RENDERER, glGetString
+
+    from aist_app.devices import DeviceError
+
+    name = (glGetString(GL_RENDERER) or b"unknown").decode(errors="replace")
+    software = any(k in name.lower() for k in _SOFTWARE_GL)
+    if device.startswith("cuda") and software:
+        raise DeviceError(f"--device {device}: EGL has no GPU device here (OpenGL renders on "
+                          f"{name}, the CPU); use --device cpu or auto")
+    return f"{'cpu' if software else 'gpu'} ({name})"
+
+
 def downsample_rgba(rgba: np.ndarray, k: int) -> np.ndarray:
     """Box-filter an (kH, kW, 4) uint8 image by ``k``: alpha is the mean coverage, colour the
     alpha-weighted mean (premultiplied, so background black does not darken edges). Samples
@@ -275,6 +295,7 @@ class PyrenderRenderer:
         else:
             self._tiers = [(k, 0), (max(2, k - 1), 4)]
         self._renderer = pyrender.OffscreenRenderer(viewport_width=w * k, viewport_height=h * k)
+        self.device_used = _check_gl_device(options.device)
         gl_renderer = _gl_renderer_class()(w * k, h * k)
         gl_renderer.read_depth = options.depth
         self._renderer._renderer.delete()  # the context is current right after creation

@@ -23,6 +23,7 @@ def redis_command(port: int = 6379, *, bind: str = "127.0.0.1", data_dir: str | 
     if password:  # in a private config file, not on the command line (visible in `ps`)
         conf = data_dir / "aist-redis-auth.conf"
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # private on purpose, whatever the umask or an older file's mode
         with os.fdopen(fd, "w") as f:
             quoted = password.replace("\\", "\\\\").replace('"', '\\"')
             f.write(f'requirepass "{quoted}"\n')

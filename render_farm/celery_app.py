@@ -7,9 +7,12 @@ Settings that keep a killed worker from losing work and a slow task from running
 * ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged after the
   object is on disk; a pool process killed mid-task puts its message back in the queue.
 * ``worker_prefetch_multiplier=1``: a worker reserves one task at a time.
-* ``visibility_timeout`` far above the longest task (one object): a whole worker killed
-  mid-task has its message redelivered after it (or at once by ``aist farm retry``); a task
-  running twice anyway is harmless (idempotent, atomic writes).
+* ``visibility_timeout`` far above the longest task (one object), so a slow task is never
+  delivered twice; a whole worker killed mid-task does not wait for it: every worker process
+  watches the jobs it has worked on, and a claim whose worker died (pid gone on this host, or
+  no heartbeat for ``LEASE_S`` from another) is taken over, counted as an attempt and
+  re-queued (``tasks.watch_job``; ``farm status --wait`` does the same). A task running twice
+  anyway is harmless (idempotent, atomic writes).
 * ``worker_max_tasks_per_child`` recycles pool processes (Blender leaks across scenes).
 * The worker's main process never imports a renderer (nor torch): pool processes load it on
   their first task, after the fork, so no GPU context crosses a fork.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 
-from .tasks import DEVICE_ENV, THREADS_ENV, RetryTask, WorkerBlocked, run_task
+from .tasks import DEVICE_ENV, THREADS_ENV, RetryTask, WorkerBlocked, run_task, watch_job
 
 TASK_NAME = "aist.render_object"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
@@ -60,6 +63,7 @@ def make_app(broker: str, *, visibility_timeout: float = VISIBILITY_TIMEOUT_S,
 
     @app.task(name=TASK_NAME, bind=True, max_retries=None, acks_late=True)
     def render_object_task(self, out: str, object_id: str, job_id: str) -> str:
+        watch_job(out, lambda job, ids: _send(self.app, job, ids))
         try:
             return run_task(out, object_id, job_id=job_id, worker=self.request.hostname,
                             block_workers=True)
@@ -74,14 +78,17 @@ def make_app(broker: str, *, visibility_timeout: float = VISIBILITY_TIMEOUT_S,
 
 def submit(job, broker: str, object_ids: list[str] | None = None) -> int:
     """Queue a task per object (all unfinished ones by default); returns how many."""
-    app = make_app(broker)
     ids = object_ids if object_ids is not None else job.status().pending
+    _send(make_app(broker), job, ids)
+    return len(ids)
+
+
+def _send(app, job, ids: list[str]) -> None:
     queue = queue_name(job.config.renderer)
-    with app.connection_for_write() as conn:
+    with app.connection_for_write() as conn:  # its own connection: safe from any thread
         for oid in ids:
             app.send_task(TASK_NAME, args=[str(job.root.resolve()), oid, job.job_id],
                           queue=queue, connection=conn)
-    return len(ids)
 
 
 def run_worker(broker: str, *, renderer: str = "pyrender", concurrency: int = 1,

@@ -32,7 +32,8 @@ from aist_app import __version__
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.io_utils import atomic_write_json
 from aist_app.meshes import MeshItem
-from aist_app.render.pipeline import RenderConfig, dataset_writer, object_seed
+from aist_app.outputs import RECORD, OutputConflict, OutputFolder, folder_identity, read_record
+from aist_app.render.pipeline import RenderConfig, dataset_writer, object_seed, render_record
 
 FORMAT = "aist-render-job"
 MAX_ATTEMPTS = 3  # a task failing this many times is failed (Flamenco's rule)
@@ -92,7 +93,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 def _append_jsonl(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (json.dumps(record, sort_keys=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # less the umask
     try:
         os.write(fd, data)  # one write of one short line: appends do not interleave
         os.fsync(fd)
@@ -179,9 +180,13 @@ class Job:
     def create(cls, out: str | Path, items: list[MeshItem], config: RenderConfig,
                meshes: str | Path, *, broker: str | None = None) -> Job:
         """A new job at ``out``, or the one already there when it asks for the same render
-        (resuming); a different job in the same folder is refused."""
-        out = Path(out)
-        job = cls(out, uuid.uuid4().hex, config, str(meshes), list(items), broker)
+        (resuming); a different job in the same folder is refused. Mesh paths are recorded
+        absolute: workers run in other folders and on other machines."""
+        out = Path(out).absolute()
+        items = [MeshItem(i.object_id, Path(i.path).expanduser().absolute(), i.layout, i.synset)
+                 for i in items]
+        meshes = folder_identity(meshes)
+        job = cls(out, uuid.uuid4().hex, config, meshes, items, broker)
         if job.manifest_path.exists():
             old = cls.load(out)
             same = (old.config.as_dict() == config.as_dict()
@@ -190,10 +195,13 @@ class Job:
                 raise JobError(f"{old.manifest_path}: {out} already holds a different render "
                                "job (other meshes or options); use a new output folder")
             old.broker = broker or old.broker
+            if read_record(out) is None:  # a job made before output records
+                atomic_write_json(out / RECORD, render_record(old.config, old.meshes).to_json())
             return old
-        if (out / "dataset.json").exists() or (out / "objects").is_dir():
-            raise JobError(f"{out}: already holds a dataset rendered without a job manifest; "
-                           "use a new output folder")
+        try:  # the output-folder contract: a folder holding anything else is refused
+            OutputFolder(out, render_record(config, meshes), what="render job")
+        except OutputConflict as e:
+            raise JobError(f"{e.reason}\nUse a new output folder.") from None
         atomic_write_json(job.manifest_path, job.to_json())
         return job
 
@@ -276,6 +284,53 @@ class Job:
             stop.set()
             thread.join()
             path.unlink(missing_ok=True)
+
+    def lost_claims(self) -> list[str]:
+        """Objects whose claim belongs to a dead worker (a listing of ``running/`` only, cheap
+        enough to poll)."""
+        lost = []
+        try:
+            names = [e.name for e in os.scandir(self.farm_dir / "running")
+                     if e.name.endswith(".json") and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return []
+        for name in names:
+            oid = name[:-5]
+            claim = self.read_claim(oid)
+            if claim is not None and not self.claim_alive(claim) and not self.is_done(oid):
+                lost.append(oid)
+        return lost
+
+    def take_over_lost(self, oid: str) -> bool:
+        """Take a dead worker's claim on ``oid`` away (atomically: of several callers, one
+        wins), record the lost attempt, and say whether the task should be queued again
+        (False: not lost, taken by another caller, or failed after its last attempt)."""
+        claim = self.read_claim(oid)
+        if claim is None or self.claim_alive(claim):
+            return False
+        path = self._state("running", oid)
+        aside = path.with_name(f".{oid}.lost-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False  # another caller took it
+        try:
+            moved = json.loads(aside.read_text())
+        except (OSError, json.JSONDecodeError):
+            moved = {}
+        if (moved.get("pid"), moved.get("started")) != (claim.get("pid"), claim.get("started")):
+            os.rename(aside, path)  # a live claim was written in between: leave it
+            return False
+        aside.unlink(missing_ok=True)
+        n = self.record_attempt(oid, claim.get("worker", "?"), "worker-lost",
+                                f"worker {claim.get('worker')} (pid {claim.get('pid')} on "
+                                f"{claim.get('host')}) stopped while rendering; re-queued")
+        if n >= MAX_ATTEMPTS:
+            self.mark_failed(oid, "worker-lost",
+                             f"lost {n} times: the renderer crashes or is killed on it")
+            self.maybe_finalize()
+            return False
+        return True
 
     def attempts(self, oid: str) -> list[dict]:
         return _read_jsonl(self._state("attempts", oid, ".jsonl"))

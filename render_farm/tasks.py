@@ -9,14 +9,20 @@ accounting of :mod:`aist_farm.job`.
 from __future__ import annotations
 
 import os
+import threading
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from aist_app.meshes import MeshError
 from aist_app.render.pipeline import render_object
 
-from .job import MAX_ATTEMPTS, Job
+from .job import HEARTBEAT_S, MAX_ATTEMPTS, Job
+
+#: How often a worker process looks for tasks of dead workers in the jobs it has seen.
+REAP_EVERY_S = 2 * HEARTBEAT_S
 
 #: Environment of a worker process: the device and CPU threads its renderer uses.
 DEVICE_ENV = "AIST_FARM_DEVICE"
@@ -56,6 +62,50 @@ def _drop_renderers() -> None:
         except Exception:
             pass
     _renderers.clear()
+
+
+_watched: dict[str, Callable[[Job, list[str]], None]] = {}
+_watch_lock = threading.Lock()
+_watcher: threading.Thread | None = None
+
+
+def watch_job(out: str | Path, requeue: Callable[[Job, list[str]], None]) -> None:
+    """Keep an eye on the job at ``out`` from this worker process: every
+    :data:`REAP_EVERY_S` seconds, tasks whose worker died are taken over (one attempt each)
+    and handed to ``requeue``, so they come back without ``farm retry`` or the broker's
+    visibility timeout. Stops watching a job once it is finished."""
+    global _watcher
+    with _watch_lock:
+        _watched[str(Path(out).absolute())] = requeue
+        if _watcher is None or not _watcher.is_alive():
+            _watcher = threading.Thread(target=_watch_loop, name="aist-farm-reaper",
+                                        daemon=True)
+            _watcher.start()
+
+
+def requeue_lost(job: Job, requeue: Callable[[Job, list[str]], None]) -> list[str]:
+    """Take over every lost task of ``job`` and re-queue it; returns their ids."""
+    ids = [oid for oid in job.lost_claims() if job.take_over_lost(oid)]
+    if ids:
+        requeue(job, ids)
+    return ids
+
+
+def _watch_loop() -> None:
+    while True:
+        time.sleep(REAP_EVERY_S)
+        with _watch_lock:
+            items = list(_watched.items())
+        for root, requeue in items:
+            try:
+                job = Job.load(root)
+                if job.status().finished:
+                    with _watch_lock:
+                        _watched.pop(root, None)
+                    continue
+                requeue_lost(job, requeue)
+            except Exception:  # a job folder removed, a broker hiccup: try again next round
+                continue
 
 
 def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
@@ -103,7 +153,7 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
             finally:
                 writer.close()
         except MeshError as e:  # bad input fails at once, on any worker: not the worker's fault
-            job.mark_failed(object_id, e.category, e.message)
+            job.mark_failed(object_id, e.category, str(e))  # names the path it looked for
             status = "failed"
         except Exception as e:
             _drop_renderers()  # its state is unknown after an error

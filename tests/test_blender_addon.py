@@ -141,6 +141,7 @@ def test_import_point_cloud_and_camera(addon, tmp_path):
 
 
 def test_stylize_and_reconstruct_with_real_checkpoints(addon, tmp_path):
+    from aist_app.dataset.writer import DatasetWriter
     from aist_app.plugins import create_plugin_manager
     from aist_app.pose.config import PoseConfig
     from aist_app.pose.train import PoseTrainer
@@ -155,7 +156,15 @@ def test_stylize_and_reconstruct_with_real_checkpoints(addon, tmp_path):
                                                             device="cpu", points=500), cls))
     sty = StylizerConfig.from_preset("constrained", size=32, batch=1, ngf=8, ndf=8, n_blocks=1,
                                      steps=1, device="cpu", feature_net="efficientnet-lite0")
-    drain(Trainer(sty, syn, syn, tmp_path / "sty").run())
+    real = tmp_path / "real"  # domain Y: the views as photos (no cameras)
+    src = Dataset.open(syn)
+    with DatasetWriter(real, kind="real", image_size=(32, 32)) as w:
+        for oid in src.object_ids():
+            for f in src.view_files(oid):
+                with w.object(f"{oid}_{f[5:8]}") as o:
+                    o.add_view(src.load_view(oid, f))
+        w.finalize(seed=0)
+    drain(Trainer(sty, syn, real, tmp_path / "sty").run())
     pose = PoseConfig(num_points=300, vox_size=16, kernel_size=5, image_size=32, f_dim=4,
                       fc_dim=32, z_dim=32, batch_objects=1, views_per_object=2, steps=1,
                       device="cpu")

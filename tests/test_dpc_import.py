@@ -69,10 +69,13 @@ def test_import_dpc_roundtrip(tmp_path, pyrender_dataset):
         pts, nrm = ds.points(oid)
         assert np.allclose(np.linalg.norm(nrm, axis=1), 1, atol=1e-3)
     assert check_dataset(ds)["min_iou"] >= 0.85  # GT downsampled 3x here
-    # Importing again skips what is complete.
-    res = subprocess.run([str(AIST), "import-dpc", str(fx / "renders"), str(out), "--gt",
-                          str(fx / "gt" / "downsampled")], capture_output=True, text=True)
+    # Importing again skips what is complete; with other options it is refused.
+    args = [str(AIST), "import-dpc", str(fx / "renders"), str(out), "--gt",
+            str(fx / "gt" / "downsampled")]
+    res = subprocess.run([*args, "--views", "5"], capture_output=True, text=True)
     assert "3 already complete" in res.stdout
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode == 2 and "config.views: 5 in the folder, None now" in res.stderr
 
 
 def test_import_of_renders_made_with_the_references_blender_camera(tmp_path, shared_meshes):

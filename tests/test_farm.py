@@ -191,24 +191,65 @@ def test_pool_process_killed_mid_task_loses_nothing(farm, collection, local_refe
     assert "worker-lost" in attempts
 
 
-def test_whole_worker_killed_then_retry(farm, collection, local_reference, tmp_path):
+def test_whole_worker_killed_task_comes_back_by_itself(farm, collection, local_reference,
+                                                       tmp_path):
+    """A worker killed with SIGKILL mid-task (main process and pool: its message stays
+    unacked for the broker's 6-hour visibility timeout): the task comes back without `farm
+    retry`, counted as an attempt, and `status --wait` waits for it."""
     w1 = farm.worker("w1")
     out = tmp_path / "ds"
     _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
     claim = _wait_for_claim(out)
-    os.killpg(w1.pid, signal.SIGKILL)  # main process and pool: its message stays unacked
+    os.killpg(w1.pid, signal.SIGKILL)
     w1.wait(10)
     farm.worker("w2")
-    p = _aist("farm", "status", str(out), "--wait", "--timeout", "10", check=False)
-    assert p.returncode == 124  # the lost task waits for the visibility timeout...
-    assert "lost" in p.stdout
-    p = _aist("farm", "retry", str(out))  # ...or for `farm retry`, which re-queues it now
-    assert "re-queued 1 task(s)" in p.stdout
-    p = _aist("farm", "status", str(out), "--wait", "--timeout", "180")
+    p = _aist("farm", "status", str(out), "--wait", "--no-requeue-lost", "--timeout", "240")
     assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
     _assert_exactly_once(out, set(Dataset.open(local_reference).object_ids()))
     assert _files(out) == _files(local_reference)
-    assert claim["object_id"] in Dataset.open(out).object_ids()
+    attempts = (out / ".farm" / "attempts" / f"{claim['object_id']}.jsonl").read_text()
+    assert attempts.count("worker-lost") == 1, attempts
+
+
+def test_status_wait_requeues_a_lost_task(farm, collection, tmp_path):
+    """No live worker has seen the job: `status --wait` takes the dead claim over itself."""
+    w1 = farm.worker("w1")
+    out = tmp_path / "ds"
+    _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
+    _wait_for_claim(out)
+    os.killpg(w1.pid, signal.SIGKILL)
+    w1.wait(10)
+    status = subprocess.Popen([AIST, "farm", "status", str(out), "--wait", "--timeout", "240"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYOPENGL_PLATFORM": "egl"})
+    time.sleep(2)
+    farm.worker("w2")
+    stdout, stderr = status.communicate(timeout=300)
+    assert status.returncode == 0, stderr
+    assert stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
+    assert "re-queued" in stderr
+
+
+def test_worker_in_another_folder_completes_a_relative_submit(farm, collection, tmp_path):
+    """Submitted with relative paths from one folder, rendered by a worker started in
+    another: the job records absolute paths."""
+    here = tmp_path / "submitter"
+    here.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rel = os.path.relpath(collection, here)
+    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+    subprocess.run([AIST, "farm", "submit", rel, "ds", "--broker", farm.url, *OPTS], cwd=here,
+                   check=True, capture_output=True, env=env, timeout=120)
+    manifest = json.loads((here / "ds" / ".farm" / "job.json").read_text())
+    assert Path(manifest["meshes"]).is_absolute()
+    assert all(Path(o["path"]).is_absolute() for o in manifest["objects"])
+    log = open(tmp_path / "w.log", "w")  # noqa: SIM115 - closed with the process
+    farm.workers.append(subprocess.Popen(
+        [AIST, "farm", "worker", "--broker", farm.url, "--name", "wx@%h", "--threads", "1"],
+        cwd=elsewhere, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
+    p = _aist("farm", "status", str(here / "ds"), "--wait", "--timeout", "240")
+    assert p.stdout.strip().splitlines()[-1] == "done=6 running=0 pending=0 failed=0"
 
 
 def test_redis_restart_mid_job(farm, collection, local_reference, tmp_path):

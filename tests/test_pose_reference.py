@@ -66,8 +66,9 @@ def test_real_dataset_is_refused_for_training(renders, tmp_path):  # noqa: F811
                 o.add_view(src.load_view(oid, "view_000.png"))
                 o.set_provenance({"photo": "x.jpg"})
         w.finalize(splits={"train": src.object_ids(), "val": [], "test": []})
-    with pytest.raises(ValueError, match="one view per object"):
+    with pytest.raises(ValueError, match="a real dataset without cameras"):
         PoseTrainer(tiny(), real, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_shape_from_one_view_per_object_and_pose_trunk():

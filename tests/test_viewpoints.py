@@ -39,10 +39,18 @@ def test_truncated_normal_and_file(tmp_path):
 
 @pytest.mark.parametrize("spec", ["40:0", "abc", "normal:1", "grid:0", "file:/nonexistent"])
 def test_bad_specs_are_rejected_with_the_spec(spec):
-    with pytest.raises(ValueError, match="bad viewpoint spec"):
-        parse_dimension(spec, full_range=(0, 360))
+    with pytest.raises(ValueError, match=r"--azimuth .*: .*valid forms: A:B \(uniform\)"):
+        parse_dimension(spec, full_range=(0, 360), option="--azimuth")
 
 
 def test_elevation_out_of_range():
-    with pytest.raises(ValueError, match="elevations"):
+    with pytest.raises(ValueError, match=r"--elevation 'grid:0,120': 120 is outside \[-90, 90\]"):
         ViewpointSampler.from_specs("0:360", "grid:0,120", 5)
+    for spec in ("0:400", "-100:0", "normal:95,5"):
+        with pytest.raises(ValueError, match=f"--elevation '{spec}': .* is outside"):
+            ViewpointSampler.from_specs("0:360", spec, 5)
+    with pytest.raises(ValueError, match="--elevation '0-40': not a range A:B"):
+        ViewpointSampler.from_specs("0:360", "0-40", 5)  # the unpacking message
+    # An open normal is truncated to real elevations.
+    assert ViewpointSampler.from_specs("0:360", "normal:10,50", 5).elevation.params[2:] == (
+        -90.0, 90.0)

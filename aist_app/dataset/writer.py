@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,8 @@ from aist_app.cameras import Camera
 from aist_app.dataset.contract import FORMAT, KINDS, VERSION
 from aist_app.dataset.splits import make_splits
 from aist_app.images import color_correct, encode_png
-from aist_app.io_utils import atomic_write_json, publish_dir
+from aist_app.io_utils import atomic_write_json, make_temp_dir, publish_dir
+from aist_app.outputs import OutputFolder, OutputRecord
 
 
 class ObjectWriter:
@@ -27,7 +26,7 @@ class ObjectWriter:
         self.dataset = dataset
         self.oid = oid
         self._pool = pool
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{oid}-", dir=dataset.objects_dir))
+        self.tmp = make_temp_dir(f".tmp-{oid}-", dataset.objects_dir)
         self._views: list[dict] = []
         self._pending: list[Future] = []
         self._has_points = False
@@ -89,7 +88,6 @@ class ObjectWriter:
             if not self._has_points and not (self.tmp / "points.npz").exists():
                 raise ValueError(f"object {self.oid}: {kind} objects need points")
         final = self.dataset.objects_dir / self.oid
-        os.chmod(self.tmp, 0o755)
         publish_dir(self.tmp, final)
         return final
 
@@ -122,10 +120,17 @@ class DatasetWriter:
     def __init__(
         self, root: str | Path, *, kind: str, image_size: tuple[int, int], up_axis: str = "y",
         source: dict[str, Any] | None = None, png_compress_level: int = 3,
-        clean_stale: bool = True,
+        clean_stale: bool = True, record: OutputRecord | None = None, overwrite: bool = False,
     ) -> None:
+        """``record`` says what makes this dataset (the output-folder contract: a folder made
+        by something else is refused before anything is written; ``overwrite`` replaces it
+        when :meth:`finalize` completes)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
+        self.output = None
+        if record is not None:
+            self.output = OutputFolder(root, record, overwrite=overwrite, what="dataset")
+            root = self.output.path
         self.root = Path(root)
         self.kind = kind
         self.image_size = (int(image_size[0]), int(image_size[1]))
@@ -177,6 +182,11 @@ class DatasetWriter:
         }
         path = self.root / "dataset.json"
         atomic_write_json(path, meta)
+        if self.output is not None and self.output.replacing:
+            self.close()
+            self.root = self.output.publish()
+            self.objects_dir = self.root / "objects"
+            path = self.root / "dataset.json"
         return path
 
     def close(self) -> None:

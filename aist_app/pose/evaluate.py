@@ -23,6 +23,7 @@ from scipy.spatial import cKDTree
 
 from aist_app.devices import resolve_device
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.outputs import OutputFolder, OutputRecord, dataset_identity, folder_identity
 from aist_app.pose import align as A_
 from aist_app.pose import quaternion as Q
 from aist_app.pose.config import PoseConfig
@@ -272,22 +273,35 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
 
 
 def evaluate(run: str | Path, test_sets: list[str | Path], out: str | Path, *,
-             device: str = "auto", model_name: str | None = None) -> dict:
+             device: str = "auto", model_name: str | None = None, split: str = "test",
+             overwrite: bool = False) -> dict:
+    """Evaluate a run on each set's ``split`` (``test``; ``all`` only when asked, e.g. for
+    the one-object demo) and write the report into ``out`` (the output-folder contract: a
+    report of another run or other sets is refused unless ``overwrite``)."""
+    if split not in ("test", "all"):
+        raise ValueError(f"--split {split!r}: use test or all")
     ev = Evaluator(run, device=device)
-    align, info = ev.alignment(alignment_data(ev.ck["dataset"]))
-    results = []
+    sets = []
     for ts in test_sets:
         try:
-            data = PoseData(ts, "test")
+            sets.append(PoseData(ts, "test" if split == "test" else None))
         except ValueError:
-            # A set without test objects (the one-object demo): evaluated on all of them,
-            # and the report says so.
-            data = PoseData(ts, None)
+            raise ValueError(f"{ts}: its test split is empty, so there is nothing to evaluate "
+                             "on (evaluating training objects would flatter the model); pass "
+                             "--split all to evaluate every object on purpose") from None
+    record = OutputRecord("evaluate", model_name or "dpc", {"split": split}, {
+        "run": folder_identity(ev.ck["path"]), "step": int(ev.ck["step"]),
+        "test_sets": [dataset_identity(ts) for ts in test_sets]})
+    output = OutputFolder(out, record, overwrite=overwrite, what="evaluation report")
+    align, info = ev.alignment(alignment_data(ev.ck["dataset"]))
+    results = []
+    for data in sets:
         res = ev.evaluate_set(data, align)
-        res.metrics["split"] = data.split or "all (no test split)"
+        res.metrics["split"] = data.split or "all (asked with --split all)"
         results.append(res)
-    out = Path(out)
-    metrics = write_report(out, str(ev.ck["path"]), int(ev.ck["step"]), results,
+    metrics = write_report(output.path, str(ev.ck["path"]), int(ev.ck["step"]), results,
                            model_name or Path(run).name)
-    atomic_write_json(out / "alignment.json", {"quaternion_wxyz": align.tolist(), **info})
+    atomic_write_json(output.path / "alignment.json",
+                      {"quaternion_wxyz": align.tolist(), **info})
+    output.publish()
     return metrics

@@ -20,6 +20,7 @@ from aist_app import checkpoints
 from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_state
 from aist_app.devices import amp_dtype, autocast, resolve_device
 from aist_app.io_utils import atomic_write_json, atomic_write_jsonl
+from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.loss import dpc_loss, shape_views
@@ -27,6 +28,8 @@ from aist_app.pose.model import dpc_model, weight_decay_loss
 from aist_app.stylize.train import TrainProgress
 
 FORMAT = "aist-pose"
+#: Config fields that do not change what the run computes (a resume may change them).
+NOT_CONTENT = ("device", "checkpoint_every", "val_every", "log_every")
 
 
 PoseCheckpointError = CheckpointError
@@ -49,15 +52,24 @@ def load_model(ck: dict, device) -> torch.nn.Module:
 
 class PoseTrainer:
     def __init__(self, config: PoseConfig, dataset: str | Path, run_dir: str | Path, *,
-                 resume: bool = False) -> None:
+                 resume: bool = False, overwrite: bool = False) -> None:
+        """Train in ``run_dir``; a folder of the same training continues from its checkpoint
+        (``resume`` demands one), any other is refused unless ``overwrite``."""
         self.dataset = str(dataset)
-        self.run_dir = Path(run_dir)
         self.device = torch.device(resolve_device(config.device))
         self.train_data = PoseData(dataset, "train")
-        if not self.train_data.has_gt or max(map(len, self.train_data.views.values())) < 2:
-            raise ValueError(f"{self.train_data.ds.root}: a {self.train_data.ds.kind} dataset "
-                             "with one view per object; the pose model trains on several "
-                             "views of each object (a synthetic or stylized dataset)")
+        root, kind = self.train_data.ds.root, self.train_data.ds.kind
+        if not self.train_data.has_gt or kind == "real":
+            raise ValueError(f"{root}: a {kind} dataset without cameras or ground truth; the "
+                             "pose model trains on a synthetic or stylized dataset (several "
+                             "views of each object with their cameras)")
+        if not self.train_data.views:
+            raise ValueError(f"{root}: its train split is empty")
+        fewest = min(self.train_data.views.items(), key=lambda kv: len(kv[1]))
+        if len(fewest[1]) < config.views_per_object:
+            raise ValueError(f"{root}: object {fewest[0]} has {len(fewest[1])} view(s); "
+                             f"training takes {config.views_per_object} views of each object "
+                             "(--views-per-object, or render more --views)")
         focal = self.train_data.focal_length()
         if focal is not None:  # the dataset's camera, not a constant
             config = dataclasses.replace(config, focal_length=focal)
@@ -81,6 +93,11 @@ class PoseTrainer:
         self.amp_dtype = dtype if dtype == torch.bfloat16 else None
         self.step = 0
         self.history: list[dict] = []
+        record = OutputRecord("train-pose", "dpc", content_config(config.as_dict(), NOT_CONTENT),
+                              {"dataset": dataset_identity(dataset)})
+        self.output, resume = run_folder(run_dir, record, checkpoint="checkpoints/last.pt",
+                                         resume=resume, overwrite=overwrite, what="pose run")
+        self.run_dir = self.output.path
         if resume:
             self._restore(load_checkpoint(self.run_dir))
 
@@ -180,5 +197,9 @@ class PoseTrainer:
                                     {"path": str(last)})
         if last is None:
             last = self.save()
+        if self.output.replacing:  # --overwrite: the finished run takes the old one's place
+            final = self.output.publish()
+            last = final / Path(last).relative_to(self.run_dir)
+            self.run_dir = final
         yield TrainProgress(self.step, c.steps, {}, "done", {"path": str(last)})
         return last

@@ -24,6 +24,7 @@ from aist_app.dataset.splits import split_objects
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.lights import random_lights
 from aist_app.meshes import MeshError, MeshItem, discover, load, sample_surface
+from aist_app.outputs import OutputRecord, content_config, folder_identity
 from aist_app.render.base import RenderOptions, ViewJob
 from aist_app.viewpoints import ViewpointSampler
 
@@ -56,6 +57,24 @@ class RenderConfig:
         return RenderOptions(image_size=tuple(self.image_size), depth=self.depth,
                              samples=self.samples, supersample=self.supersample,
                              device=self.device, up_axis=self.up_axis)
+
+    def validate(self) -> None:
+        """Every value in range, or a ValueError naming the option (before any work)."""
+        for name, value, least in (("--points", self.points, 1), ("--samples", self.samples, 1),
+                                   ("--supersample", self.supersample, 1),
+                                   ("--recycle-every", self.recycle_every, 0)):
+            if value < least:
+                raise ValueError(f"{name} {value}: must be at least {least}")
+        for name, value in (("--distance", self.distance), ("--focal-length",
+                                                           self.focal_length)):
+            if not value > 0:
+                raise ValueError(f"{name} {value}: must be positive")
+        if min(self.image_size) < 1:
+            raise ValueError(f"--size {self.image_size}: must be positive")
+        if self.distance <= 0.87:  # the unit-diagonal object must stay in front of the camera
+            raise ValueError(f"--distance {self.distance}: the camera would be inside the "
+                             "object (normalized to a bounding-box diagonal of 1); use > 0.87")
+        self.sampler()
 
     def sampler(self) -> ViewpointSampler:
         return ViewpointSampler.from_specs(self.azimuth, self.elevation, self.views)
@@ -170,10 +189,21 @@ def render_object(renderer, item: MeshItem, writer: DatasetWriter, config: Rende
     return len(jobs)
 
 
+#: RenderConfig fields that do not change what is rendered (a resume may change them).
+NOT_CONTENT = ("device", "recycle_every", "png_compress_level")
+
+
+def render_record(config: RenderConfig, meshes: str | Path) -> OutputRecord:
+    """What a render output folder is made of: renderer, content config, mesh collection."""
+    return OutputRecord("render", config.renderer, content_config(config.as_dict(), NOT_CONTENT),
+                        {"meshes": folder_identity(meshes)})
+
+
 def dataset_writer(out: str | Path, config: RenderConfig, items: list[MeshItem],
-                   meshes: str | Path, *, clean_stale: bool = True) -> DatasetWriter:
+                   meshes: str | Path, *, clean_stale: bool = True,
+                   overwrite: bool = False) -> DatasetWriter:
     """The writer of a synthetic dataset, its provenance naming the renderer, seed, config and
-    every object's source mesh."""
+    every object's source mesh; the output record refuses a folder holding anything else."""
     source = {
         "stage": "render",
         "plugin": config.renderer,
@@ -184,22 +214,34 @@ def dataset_writer(out: str | Path, config: RenderConfig, items: list[MeshItem],
     }
     return DatasetWriter(out, kind="synthetic", image_size=tuple(config.image_size),
                          up_axis=config.up_axis, source=source,
-                         png_compress_level=config.png_compress_level, clean_stale=clean_stale)
+                         png_compress_level=config.png_compress_level, clean_stale=clean_stale,
+                         record=render_record(config, meshes), overwrite=overwrite)
 
 
 def render_collection(
     meshes: str | Path | list[MeshItem], out: str | Path, config: RenderConfig, renderer_cls,
-    *, root: str | Path | None = None,
+    *, root: str | Path | None = None, overwrite: bool = False,
 ) -> Generator[Progress, None, RenderSummary]:
     """Render every mesh into the dataset at ``out``; see the module docstring. ``meshes`` is a
-    collection folder or already discovered items (then ``root`` names their folder)."""
+    collection folder or already discovered items (then ``root`` names their folder). A folder
+    holding another output is refused (:class:`~aist_app.outputs.OutputConflict`) unless
+    ``overwrite``, which replaces it once the new dataset is complete."""
     start = time.perf_counter()
     items = discover(meshes) if not isinstance(meshes, list) else meshes
     out = Path(out)
     summary = RenderSummary(out=out)
-    label = root if root is not None else meshes if not isinstance(meshes, list) else "(list)"
-    writer = dataset_writer(out, config, items, label)
-    renderer = None
+    if isinstance(meshes, list) and root is None:
+        raise ValueError("render_collection: give root= (the meshes' folder) with a list")
+    label = root if root is not None else meshes
+    config.validate()  # a bad option fails before the folder is touched
+    # Open the renderer first too: a device that is not there fails before any work.
+    renderer = renderer_cls(config.options())
+    try:
+        writer = dataset_writer(out, config, items, label, overwrite=overwrite)
+    except BaseException:
+        renderer.close()
+        raise
+    writer.source["device_used"] = getattr(renderer, "device_used", config.device)
     opened_for = 0
     try:
         for n, item in enumerate(items, 1):

@@ -23,6 +23,7 @@ import numpy as np
 
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.io_utils import atomic_write_json
+from aist_app.outputs import OutputRecord, content_config, dataset_identity, folder_identity
 from aist_app.render.pipeline import Progress
 from aist_app.segment.base import SegmenterOptions
 from aist_app.segment.filters import REASONS, FilterConfig, first_rejection, is_grayscale
@@ -118,22 +119,41 @@ def _photo_splits(by_photo: dict[str, list[str]], seed: int, test_fraction: floa
 
 def segment_photos(
     photos: str | Path, out: str | Path, synthetic: str | Path, config: SegmentConfig,
-    segmenter_cls,
+    segmenter_cls, *, overwrite: bool = False,
 ) -> Generator[Progress, None, SegmentSummary]:
+    """Segment every photo into a real dataset at ``out`` (resumes a matching folder; refuses
+    one holding another output unless ``overwrite``)."""
     start = time.perf_counter()
     root = Path(photos)
     out = Path(out)
     paths = discover_photos(root)
+    if not paths:
+        raise ValueError(f"{root}: no photos found (JPEG or PNG files); nothing to segment")
     ratio_model = RatioModel.fit(synthetic, seed=config.seed)
     size = ratio_model.image_size
     summary = SegmentSummary(out=out, photos=len(paths), ratio_model=ratio_model)
     t = summary.timings
     for k in ("load", "network", "filters", "normalize", "write"):
         t[k] = 0.0
-    state_dir = out / ".segment"
+    synthetic_id = dataset_identity(synthetic)
+    if synthetic_id["kind"] == "real":
+        raise ValueError(f"--synthetic {synthetic}: a real dataset; give the synthetic dataset "
+                         "whose image size and car-to-frame ratios the photos are matched to")
+    record = OutputRecord("segment", config.segmenter,
+                          content_config(config.as_dict(), ("device", "batch_size")),
+                          {"photos": folder_identity(root),
+                           "synthetic": synthetic_id})
+    # The network (and its weights) loads before the folder is touched: missing weights leave
+    # nothing behind.
+    segmenter = segmenter_cls(config.options())
+    try:
+        writer = DatasetWriter(out, kind="real", image_size=size, source={}, record=record,
+                               overwrite=overwrite)
+    except BaseException:
+        segmenter.close()
+        raise
+    state_dir = writer.root / ".segment"
     state_dir.mkdir(parents=True, exist_ok=True)
-    segmenter = None
-    writer = DatasetWriter(out, kind="real", image_size=size, source={})
     by_photo: dict[str, list[str]] = {}
     filt = config.filters()
     try:
@@ -171,8 +191,6 @@ def segment_photos(
                 images.append(img)
             if not images:
                 continue
-            if segmenter is None:
-                segmenter = segmenter_cls(config.options())
             t0 = time.perf_counter()
             found = segmenter.segment(images)
             t["network"] += time.perf_counter() - t0
@@ -204,7 +222,7 @@ def segment_photos(
         writer.finalize(splits=splits)
         from aist_app.segment.report import write_report
 
-        write_report(out, summary)
+        write_report(writer.root, summary)
     finally:
         writer.close()
         if segmenter is not None:

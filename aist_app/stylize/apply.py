@@ -17,6 +17,7 @@ import torch
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.devices import amp_dtype, autocast, memory_format, resolve_device
+from aist_app.outputs import OutputRecord, dataset_identity, folder_identity
 from aist_app.render.pipeline import Progress
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
@@ -65,15 +66,21 @@ class Stylizer:
 
 
 def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str | Path, *,
-                    batch: int = 32, device: str = "auto"
+                    batch: int = 32, device: str = "auto", overwrite: bool = False
                     ) -> Generator[Progress, None, StylizeSummary]:
+    """Stylize every view of ``dataset`` into a stylized dataset at ``out`` (resumes a folder
+    made from the same checkpoint and input; refuses any other unless ``overwrite``)."""
     start = time.perf_counter()
     src = Dataset.open(dataset, check="meta")
     if src.kind == "real":
         raise ValueError(f"{src.root}: stylize a synthetic dataset, not a real one")
     model = Stylizer(run_or_checkpoint, device=device)
     out = Path(out)
-    writer = DatasetWriter(out, kind="stylized", image_size=src.image_size,
+    record = OutputRecord("stylize", "aist-cyclegan", {},
+                          {"checkpoint": folder_identity(model.path), "step": model.step,
+                           "input": dataset_identity(src.root)})
+    writer = DatasetWriter(out, kind="stylized", record=record, overwrite=overwrite,
+                           image_size=src.image_size,
                            up_axis=src.meta.get("up_axis", "y"), source={
                                "stage": "stylize", "plugin": "aist-cyclegan",
                                "checkpoint": model.path, "checkpoint_step": model.step,

@@ -21,6 +21,7 @@ import torch
 from aist_app.checkpoints import restore_rng, rng_state
 from aist_app.devices import amp_dtype, autocast, grad_scaler, memory_format, resolve_device
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
+from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import ViewSet, random_flip, to_input
@@ -31,6 +32,27 @@ from aist_app.stylize.networks import init_weights
 from aist_app.stylize.pool import HistoryPool
 
 EVAL_IMAGES = 32
+CHECKPOINT = f"checkpoints/{ckpt_io.LAST}"
+#: Config fields that do not change what the run computes (a resume may change them; steps
+#: and epochs say where to stop, so a resume may extend a run).
+NOT_CONTENT = ("device", "steps", "epochs", "checkpoint_every", "sample_every", "eval_every",
+               "log_every", "channels_last", "feature_weights")
+
+
+def check_domains(synthetic: str | Path, real: str | Path) -> dict:
+    """Both datasets' identities, after checking they are the right way round: domain X has
+    cameras (synthetic or stylized), domain Y is real (photos, no cameras)."""
+    x, y = dataset_identity(synthetic), dataset_identity(real)
+    if x["kind"] == "real" and y["kind"] != "real":
+        raise ValueError(f"--synthetic {synthetic} is a real dataset and --real {real} a "
+                         f"{y['kind']} one: swap them")
+    if x["kind"] == "real":
+        raise ValueError(f"--synthetic {synthetic}: a real dataset (photos without cameras); "
+                         "domain X is a synthetic or stylized dataset")
+    if y["kind"] != "real":
+        raise ValueError(f"--real {real}: a {y['kind']} dataset; domain Y is a real dataset "
+                         "(from `aist segment`)")
+    return {"synthetic": x, "real": y}
 
 
 @dataclass
@@ -44,12 +66,14 @@ class TrainProgress:
 
 class Trainer:
     def __init__(self, config: StylizerConfig, synthetic: str | Path, real: str | Path,
-                 run_dir: str | Path, *, resume: bool = False) -> None:
+                 run_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
+        """Train in ``run_dir``; a folder of the same training continues from its checkpoint
+        (``resume`` demands one), any other is refused unless ``overwrite``."""
         config.validate()
         self.config = config
-        self.run_dir = Path(run_dir)
         self.synthetic, self.real = str(synthetic), str(real)
         self.device = torch.device(resolve_device(config.device))
+        inputs = check_domains(synthetic, real)
         self.X, self.Y = ViewSet(synthetic, "train"), ViewSet(real, "train")
         self.X_eval = self._held_out(synthetic, ("val", "test"))
         self.Y_eval = self._held_out(real, ("test", "val"))
@@ -96,6 +120,11 @@ class Trainer:
         self.scaler = grad_scaler(self.device, self.amp_dtype)
         self.step = 0
         self.history: list[dict] = []
+        record = OutputRecord("train-stylizer", "aist-cyclegan",
+                              content_config(config.as_dict(), NOT_CONTENT), inputs)
+        self.output, resume = run_folder(run_dir, record, checkpoint=CHECKPOINT, resume=resume,
+                                         overwrite=overwrite, what="stylizer run")
+        self.run_dir = self.output.path
         if resume:
             self._restore(ckpt_io.load(self.run_dir))
 
@@ -314,5 +343,9 @@ class Trainer:
         if last is None:  # resumed a finished run
             last = self.save_checkpoint()
             self._write_metrics()
+        if self.output.replacing:  # --overwrite: the finished run takes the old one's place
+            final = self.output.publish()
+            last = final / Path(last).relative_to(self.run_dir)
+            self.run_dir = final
         yield TrainProgress(self.step, self.total, {}, "done", {"path": str(last)})
         return last

@@ -1,0 +1,209 @@
+"""The output-folder contract, one implementation for every writer (datasets and runs).
+
+A new output folder gets ``.aist-output.json``: the stage and plugin that made it, the config
+fields that determine its content and the identity of its inputs. Writing into an existing
+folder continues (resumes) only when that record matches; otherwise nothing is written and
+:class:`OutputConflict` says what differs. ``overwrite=True`` writes the new output into a
+staging folder beside it (``.<name>.aist-new``) and swaps it in when complete
+(:meth:`OutputFolder.publish`), so the old content stays usable until then; an interrupted
+overwrite resumes in its staging folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aist_app import __version__
+from aist_app.io_utils import atomic_write_json, publish_dir
+
+RECORD = ".aist-output.json"
+FORMAT = "aist-output"
+
+
+ADVICE = ("Use --overwrite to replace it (the old content stays until the new output is "
+          "complete) or choose a new folder.")
+
+
+class OutputConflict(ValueError):
+    """The output folder holds something else than what this command would write; ``reason``
+    says what, the message adds what to do."""
+
+    def __init__(self, reason: str, advice: str = ADVICE) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}\n{advice}" if advice else reason)
+
+
+@dataclass
+class OutputRecord:
+    """What made an output folder; ``stage``, ``plugin``, ``config`` and ``inputs`` decide
+    whether a later command may continue in it."""
+
+    stage: str
+    plugin: str
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> dict[str, Any]:
+        # JSON round trip: tuples and lists compare equal, as they will once on disk.
+        return json.loads(json.dumps({"stage": self.stage, "plugin": self.plugin,
+                                      "config": self.config, "inputs": self.inputs}))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, **self.key(), "aist_version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def read_record(folder: str | Path) -> dict[str, Any] | None:
+    path = Path(folder) / RECORD
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise OutputConflict(f"{path}: unreadable output record ({e}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise OutputConflict(f"{path}: not an AIST output record.")
+    return meta
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def differences(old: dict[str, Any], new: dict[str, Any], limit: int = 8) -> list[str]:
+    """Human lines ``key: <in the folder> -> <asked now>`` for every differing leaf."""
+    a, b = _flatten(old), _flatten(new)
+    lines = []
+    for k in sorted(set(a) | set(b)):
+        if a.get(k, "<absent>") != b.get(k, "<absent>"):
+            lines.append(f"{k}: {a.get(k, '<absent>')!r} in the folder, "
+                         f"{b.get(k, '<absent>')!r} now")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
+    return lines
+
+
+def _is_empty(folder: Path) -> bool:
+    return not any(folder.iterdir())
+
+
+def staging_path(out: Path) -> Path:
+    return out.with_name(f".{out.name}.aist-new")
+
+
+class OutputFolder:
+    """Where a command writes: ``path`` is the output folder itself (new or resumed) or, when
+    replacing, its staging folder; call :meth:`publish` once the output is complete."""
+
+    def __init__(self, out: str | Path, record: OutputRecord, *, overwrite: bool = False,
+                 what: str = "output") -> None:
+        self.final = Path(out)
+        self.record = record
+        self.resumed = False
+        if self.final.exists() and not self.final.is_dir():
+            raise OutputConflict(f"{self.final}: is a file, not a folder.", "Choose a folder.")
+        state = self._check(self.final, what, overwrite)
+        if state == "replace":
+            self.path = staging_path(self.final)
+            if self.path.is_dir() and self._matches(self.path):
+                self.resumed = True  # an interrupted overwrite goes on where it stopped
+            else:
+                shutil.rmtree(self.path, ignore_errors=True)
+                self._start(self.path)
+        else:
+            self.path = self.final
+            self.resumed = state == "resume"
+            if state == "new":
+                self._start(self.path)
+
+    @property
+    def replacing(self) -> bool:
+        return self.path != self.final
+
+    def _matches(self, folder: Path) -> bool:
+        try:
+            meta = read_record(folder)
+        except OutputConflict:
+            return False
+        return meta is not None and {k: meta.get(k) for k in ("stage", "plugin", "config",
+                                                              "inputs")} == self.record.key()
+
+    def _check(self, folder: Path, what: str, overwrite: bool) -> str:
+        if not folder.exists() or _is_empty(folder):
+            return "new"
+        meta = read_record(folder) if not overwrite else None
+        if overwrite:
+            return "replace"
+        if meta is None:
+            raise OutputConflict(
+                f"{folder}: already holds files that no AIST output record describes (written "
+                f"by an older AIST or by something else), so AIST cannot tell whether this "
+                f"{what} belongs with them.")
+        old = {k: meta.get(k) for k in ("stage", "plugin", "config", "inputs")}
+        if old == self.record.key():
+            return "resume"
+        diff = "\n  ".join(differences(old, self.record.key()))
+        raise OutputConflict(
+            f"{folder}: already holds a different {meta.get('stage')} output "
+            f"({meta.get('plugin')}); writing this {what} there would mix the two:\n  {diff}")
+
+    def _start(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / RECORD, self.record.to_json())
+
+    def publish(self) -> Path:
+        """Swap a finished replacement into place (a no-op when writing in place)."""
+        if self.replacing and self.path.is_dir():
+            publish_dir(self.path, self.final)
+            self.path = self.final
+        return self.final
+
+
+# -- input identities ---------------------------------------------------------------------------
+def folder_identity(path: str | Path) -> str:
+    """An input folder or file by its absolute path."""
+    return str(Path(path).expanduser().resolve())
+
+
+def dataset_identity(root: str | Path) -> dict[str, Any]:
+    """A dataset by path, kind, image size and its objects and splits (not by run timings)."""
+    from aist_app.dataset.contract import read_json
+
+    root = Path(root)
+    meta = read_json(root / "dataset.json")
+    splits = meta.get("splits", {})
+    digest = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
+    return {"path": folder_identity(root), "kind": meta.get("kind"),
+            "image_size": meta.get("image_size"), "objects": digest}
+
+
+def content_config(config: dict[str, Any], ignore: tuple[str, ...]) -> dict[str, Any]:
+    """``config`` without the fields that do not change what is written (device, logging)."""
+    return {k: v for k, v in config.items() if k not in ignore}
+
+
+def run_folder(run_dir: str | Path, record: OutputRecord, *, checkpoint: str, resume: bool,
+               overwrite: bool, what: str) -> tuple[OutputFolder, bool]:
+    """A trainer's run folder and whether to resume from its ``checkpoint`` (a path inside
+    it). A folder made by the same training (record matches) continues from its checkpoint;
+    ``resume`` demands one; a run made before output records is adopted when resumed."""
+    run_dir = Path(run_dir)
+    if resume and (run_dir / checkpoint).is_file() and read_record(run_dir) is None:
+        atomic_write_json(run_dir / RECORD, record.to_json())
+    out = OutputFolder(run_dir, record, overwrite=overwrite, what=what)
+    has_checkpoint = (out.path / checkpoint).is_file()
+    if resume and not has_checkpoint:
+        raise OutputConflict(f"{out.path}: no checkpoint ({checkpoint}) to resume from.",
+                             "Start the run without --resume.")
+    return out, has_checkpoint
