@@ -57,13 +57,27 @@ def _size(value: str) -> tuple[int, int]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aist")
 def main() -> None:
-    """AIST: realistic renders of 3D models that keep their shape and pose annotations."""
+    """AIST: realistic renders of 3D models that keep their shape and pose annotations.
+
+    Outputs: commands that write a dataset (render, segment, stylize, import-dpc) take it as
+    the positional OUT; commands that write a run or a report (train-*, evaluate, reconstruct,
+    experiment) take --out. Every output folder records what made it: running the same
+    command again resumes it; a different command or other settings are refused before
+    anything is written, unless --overwrite (which swaps the new output in once complete).
+    --device everywhere: auto (a GPU when torch sees one), cpu, cuda[:N] or mps; a device
+    that is not there is an error, never a silent fall back."""
 
 
 @main.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_cmd(as_json: bool) -> None:
-    """List installed stages (renderers, segmenters, stylizers, pose models)."""
+    """List installed stages (renderers, segmenters, stylizers, pose models).
+
+    \b
+    Examples:
+      aist plugins
+      aist plugins --json
+    """
     stages = _pm().registry.list()
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in stages], indent=2))
@@ -81,7 +95,13 @@ def plugins_cmd(as_json: bool) -> None:
 @click.option("--check", type=click.Choice(["meta", "full"]), default="full", show_default=True,
               help="How much to validate before summarizing.")
 def info_cmd(dataset: Path, as_json: bool, check: str) -> None:
-    """Validate a dataset and summarize it."""
+    """Validate a dataset and summarize it.
+
+    \b
+    Examples:
+      aist info out/synthetic
+      aist info out/synthetic --json --check meta
+    """
     from aist_app.dataset import Dataset, DatasetError
 
     try:
@@ -157,12 +177,14 @@ def render_options(f):
                           "file:PATH."),
         click.option("--elevation", default="-20:40", show_default=True,
                      help="Elevation distribution (same forms as --azimuth), e.g. 0:40."),
-        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--seed", default=0, show_default=True, type=int,
+                     help="Seed of viewpoints, lights and points (per object: seed + id)."),
         click.option("--points", default=100_000, show_default=True, type=int,
                      help="Ground-truth surface points per object."),
         click.option("--depth/--no-depth", default=False, show_default=True,
                      help="Also write 16-bit depth maps."),
-        click.option("--distance", default=2.0, show_default=True, type=float),
+        click.option("--distance", default=2.0, show_default=True, type=float,
+                     help="Camera distance from the object centre (object: bbox diagonal 1)."),
         click.option("--focal-length", default=1.875, show_default=True, type=float,
                      help="Focal length relative to the image width (pixels = value * W; "
                           "the reference's 1.875: 240 px at 128^2)."),
@@ -170,7 +192,8 @@ def render_options(f):
                      help="Up axis of the meshes' frame."),
         click.option("--samples", default=16, show_default=True, type=int,
                      help="Path-tracing samples per pixel (blender)."),
-        click.option("--random-lights/--fixed-lights", default=True, show_default=True),
+        click.option("--random-lights/--fixed-lights", default=True, show_default=True,
+                     help="Random point lights per view, or one fixed set."),
         click.option("--allow-missing-textures", is_flag=True,
                      help="Render meshes whose textures are missing (flat colour) instead "
                           "of skipping them."),
@@ -212,7 +235,13 @@ def _config(**kw):
 @overwrite_option
 def render_cmd(meshes: Path, out: Path, workers: int, overwrite: bool, **kw) -> None:
     """Render a mesh collection (ShapeNet v1/v2 layout or a folder of OBJ/GLB/PLY/STL) into
-    a synthetic dataset at OUT. Objects already complete in OUT are skipped."""
+    a synthetic dataset at OUT. Objects already complete in OUT are skipped.
+
+    \b
+    Examples:
+      aist render meshes/ out/synthetic --views 24 --elevation 0:40
+      aist render ShapeNetCore.v1/02958343 out/cars --renderer blender --workers 4
+    """
     config = _config(**kw)
     if workers > 1:
         if overwrite:
@@ -305,19 +334,28 @@ def _classes(value: str) -> tuple[str, ...]:
 @click.option("--variant", help="Model variant (maskrcnn: v2 [default] or v1).")
 @click.option("--classes", default="car,truck", show_default=True,
               callback=lambda c, p, v: _classes(v), help="Classes to keep.")
-@click.option("--min-score", default=0.7, show_default=True, type=float)
+@click.option("--min-score", default=0.7, show_default=True, type=float,
+              help="Minimum detection score of a kept instance.")
 @click.option("--min-side", default=128.0, show_default=True, type=float,
               help="Minimum sqrt(box area) in pixels.")
 @click.option("--min-fill", default=0.5, show_default=True, type=float,
               help="Minimum mask area / box area.")
 @click.option("--input-size", type=int, help="Network input size (plugin default).")
-@click.option("--batch", "batch_size", default=2, show_default=True, type=int)
+@click.option("--batch", "batch_size", default=2, show_default=True, type=int,
+              help="Photos per network batch.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the train/test split by photo.")
 @overwrite_option
 def segment_cmd(photos: Path, out: Path, synthetic: Path, overwrite: bool, **kw) -> None:
     """Segment real photos into a `real` dataset of normalized RGBA cut-outs (every accepted
-    instance of every photo), with a rejection summary and ratio histograms in OUT/report."""
+    instance of every photo), with a rejection summary and ratio histograms in OUT/report.
+
+    \b
+    Examples:
+      aist segment photos/ out/real --synthetic out/synthetic
+      aist segment photos/ out/real --synthetic out/synthetic --segmenter deeplab-lite
+    """
     from aist_app.segment.pipeline import SegmentConfig
 
     config = SegmentConfig(**kw)
@@ -387,22 +425,30 @@ def _report_segment(summary) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
               help="Continue this run from its last checkpoint (full state).")
-@click.option("--stylizer", default="aist-cyclegan", show_default=True)
+@click.option("--stylizer", default="aist-cyclegan", show_default=True,
+              help="Stylizer stage (see `aist plugins`).")
 @click.option("--preset", default="constrained", show_default=True,
+              help="Loss weights of the report's Table 6.1.",
               type=click.Choice(["constrained", "less-constrained", "cyclegan"]))
-@click.option("--lambda-a", type=float)
-@click.option("--lambda-b", type=float)
-@click.option("--lambda-idt", type=float)
-@click.option("--lambda-alpha", type=float)
-@click.option("--lambda-resdist", type=float)
+@click.option("--lambda-a", type=float, help="Cycle weight X->Y->X (default: the preset's).")
+@click.option("--lambda-b", type=float, help="Cycle weight Y->X->Y (default: the preset's).")
+@click.option("--lambda-idt", type=float,
+              help="Identity weight, times lambda-a/b (default: the preset's).")
+@click.option("--lambda-alpha", type=float, help="Alpha (mask) loss weight (default: the "
+              "preset's).")
+@click.option("--lambda-resdist", type=float,
+              help="Feature-distance (ResDist) weight (default: the preset's).")
 @click.option("--feature-net", default="resnet18", show_default=True,
+              help="Feature network of ResDist and KID (efficientnet-lite0 works offline).",
               type=click.Choice(["resnet18", "efficientnet-lite0"]))
 @click.option("--feature-weights", help="Weights file of the feature network.")
-@click.option("--size", default=256, show_default=True, type=int)
-@click.option("--batch", default=4, show_default=True, type=int)
-@click.option("--epochs", default=44, show_default=True, type=int)
+@click.option("--size", default=256, show_default=True, type=int,
+              help="Network image size (views are padded/resized to it).")
+@click.option("--batch", default=4, show_default=True, type=int, help="Images per step.")
+@click.option("--epochs", default=44, show_default=True, type=int,
+              help="Epochs over the larger domain (the report: 44).")
 @click.option("--steps", type=int, help="Stop after N optimizer steps (smoke runs).")
-@click.option("--lr", default=2e-4, show_default=True, type=float)
+@click.option("--lr", default=2e-4, show_default=True, type=float, help="Adam learning rate.")
 @click.option("--decay-epochs", default=0, show_default=True, type=int,
               help="Linear lr decay to 0 over the last N epochs.")
 @click.option("--clip-grad-value", type=float,
@@ -411,19 +457,29 @@ def _report_segment(summary) -> None:
 @click.option("--clip-grad-norm", type=float,
               help="Clip the generators' and the discriminators' joint gradient norms to N "
                    "(default: no clipping).")
-@click.option("--checkpoint-every", default=500, show_default=True, type=int)
-@click.option("--sample-every", default=200, show_default=True, type=int)
-@click.option("--eval-every", default=500, show_default=True, type=int)
+@click.option("--checkpoint-every", default=500, show_default=True, type=int,
+              help="Steps between full-state checkpoints.")
+@click.option("--sample-every", default=200, show_default=True, type=int,
+              help="Steps between sample grids (RUN/samples).")
+@click.option("--eval-every", default=500, show_default=True, type=int,
+              help="Steps between mask-IoU and KID evaluations.")
 @click.option("--amp", is_flag=True,
               help="bfloat16 autocast (float16 + gradient scaling on cards without bf16). "
                    "Default fp32, as the report; parity measured in docs/mixed-precision.md. "
                    "Slower on most CPUs.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of initialization, batches and the history pool.")
 @overwrite_option
 def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, feature_net,
                        feature_weights, amp, overwrite, **kw) -> None:
-    """Train the AIST stylizer (synthetic -> real) with full-state checkpoints."""
+    """Train the AIST stylizer (synthetic -> real) with full-state checkpoints.
+
+    \b
+    Examples:
+      aist train-stylizer --synthetic out/synthetic --real out/real --out runs/sty
+      aist train-stylizer --resume runs/sty --steps 20000
+    """
 
     from aist_app.stylize.checkpoint import CheckpointError
     from aist_app.stylize.config import StylizerConfig
@@ -488,14 +544,20 @@ def _drive_training(run, total: int, initial: int, desc: str, keys: tuple[str, .
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--stylizer", default="aist-cyclegan", show_default=True)
-@click.option("--batch", default=32, show_default=True, type=int)
+@click.option("--stylizer", default="aist-cyclegan", show_default=True,
+              help="Stylizer stage (see `aist plugins`).")
+@click.option("--batch", default=32, show_default=True, type=int, help="Views per batch.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @overwrite_option
 def stylize_cmd(run: Path, dataset: Path, out: Path, stylizer: str, batch: int,
                 device: str, overwrite: bool) -> None:
     """Stylize a synthetic dataset with a trained stylizer (a run folder or a checkpoint):
-    new RGB, the same masks, cameras and points."""
+    new RGB, the same masks, cameras and points.
+
+    \b
+    Examples:
+      aist stylize runs/sty out/synthetic out/stylized
+    """
     summary = _run_stylize(run, dataset, out, stylizer=stylizer, batch=batch, device=device,
                            overwrite=overwrite)
     click.echo(f"dataset: {summary.out}")
@@ -536,13 +598,19 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
               help="Continue this run from its last checkpoint (full state).")
-@click.option("--model", "model_name", default="dpc", show_default=True)
-@click.option("--steps", default=600_000, show_default=True, type=int)
-@click.option("--batch-objects", default=8, show_default=True, type=int)
-@click.option("--views-per-object", default=4, show_default=True, type=int)
-@click.option("--points", "num_points", default=8000, show_default=True, type=int)
-@click.option("--vox-size", default=64, show_default=True, type=int)
-@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--model", "model_name", default="dpc", show_default=True,
+              help="Pose-model stage (see `aist plugins`).")
+@click.option("--steps", default=600_000, show_default=True, type=int,
+              help="Training steps (the reference: 600k).")
+@click.option("--batch-objects", default=8, show_default=True, type=int,
+              help="Objects per batch.")
+@click.option("--views-per-object", default=4, show_default=True, type=int,
+              help="Views of each object per batch (the dataset needs at least as many).")
+@click.option("--points", "num_points", default=8000, show_default=True, type=int,
+              help="Points of each predicted shape.")
+@click.option("--vox-size", default=64, show_default=True, type=int,
+              help="Projection grid size (masks are resized to it).")
+@click.option("--lr", default=1e-4, show_default=True, type=float, help="Adam learning rate.")
 @click.option("--clip-grad", default=0.0, show_default=True, type=float,
               help="Gradient-norm clipping (0: off, as the reference).")
 @click.option("--objective", default="reference", show_default=True,
@@ -550,16 +618,25 @@ def _run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, devic
               help="reference: one view's shape per object projected with every view's "
                    "poses (DPC's model_pc.py); all-pairs: every view's shape with every "
                    "view's poses.")
-@click.option("--checkpoint-every", default=5000, show_default=True, type=int)
-@click.option("--val-every", default=1000, show_default=True, type=int)
+@click.option("--checkpoint-every", default=5000, show_default=True, type=int,
+              help="Steps between full-state checkpoints.")
+@click.option("--val-every", default=1000, show_default=True, type=int,
+              help="Steps between validation losses.")
 @click.option("--amp", is_flag=True, help="bfloat16 autocast of the network (default fp32, "
               "as the reference; the projection stays fp32). See docs/mixed-precision.md.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of initialization and batches.")
 @overwrite_option
 def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwrite, **kw
                    ) -> None:
-    """Train the unsupervised shape-and-pose model on a synthetic or stylized dataset."""
+    """Train the unsupervised shape-and-pose model on a synthetic or stylized dataset.
+
+    \b
+    Examples:
+      aist train-pose out/stylized --out runs/pose
+      aist train-pose --resume runs/pose
+    """
 
     from aist_app.pose.config import PoseConfig
     from aist_app.pose.train import PoseCheckpointError, load_checkpoint
@@ -590,7 +667,8 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwri
 @click.argument("test_sets", nargs=-1, required=True, type=click.Path(exists=True,
                                                                       path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Report folder.")
-@click.option("--model", "model_name", default="dpc", show_default=True)
+@click.option("--model", "model_name", default="dpc", show_default=True,
+              help="Pose-model stage (see `aist plugins`).")
 @click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True,
               help="Objects to evaluate in each set: its test split (an empty one is an "
                    "error), or all of them on purpose.")
@@ -599,7 +677,12 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwri
 def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, device: str,
                  overwrite: bool) -> None:
     """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth, the
-    normalized mask XOR on real sets; metrics.json/csv, plots and report.html in --out."""
+    normalized mask XOR on real sets; metrics.json/csv, plots and report.html in --out.
+
+    \b
+    Examples:
+      aist evaluate runs/pose out/synthetic out/stylized out/real --out reports/pose
+    """
     from aist_app.dataset import DatasetError
     from aist_app.pose.train import PoseCheckpointError
     from aist_app.registry import StageNotFoundError
@@ -625,7 +708,12 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
     """Predict the point cloud and camera of one view with a pose-model run (in the frame of
-    its training data's ground truth)."""
+    its training data's ground truth).
+
+    \b
+    Examples:
+      aist reconstruct runs/pose photo_view.png --out cloud.npz
+    """
     from aist_app.pose.reconstruct import reconstruct
     from aist_app.pose.train import PoseCheckpointError
 
@@ -642,7 +730,8 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
 
 @main.command("experiment")
 @click.argument("config", required=False, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Experiment folder (resumes stage by stage).")
 @click.option("--preset", type=click.Choice(["small", "full", "full-0to40"]),
               help="Without CONFIG, or to override its preset. full / full-0to40 need "
                    "--meshes and --photos.")
@@ -654,7 +743,21 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
 def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, photos,
                    overwrite: bool) -> None:
     """The report's experiment: baseline vs AIST (constrained, less-constrained) pose models,
-    each evaluated on the original, stylized and real test sets. Resumable stage by stage.
+    each evaluated on the original, stylized and real test sets. Resumable stage by stage: a
+    stage whose config changed is redone (its old output replaced), the others are skipped.
+
+    CONFIG is a TOML file; every key is optional and overrides the preset (small unless
+    `preset` says otherwise). Sections and keys (all in docs/experiment-config.md):
+
+    \b
+      preset = "small" | "full" | "full-0to40"
+      seed = 0            device = "auto" | "cpu" | "cuda[:N]"
+      [data]      meshes, photos (folders; full presets need both)
+      [render]    views, size, elevation, renderer, splits
+      [segment]   segmenter, min_side
+      [stylizer]  variants (list of presets), size, batch, epochs | steps, feature_net
+      [pose]      any train-pose setting: steps, batch_objects, views_per_object, lr, ...
+      [evaluate]  split = "test" | "all"
 
     \b
     Examples:
@@ -700,7 +803,13 @@ def _run_experiment(config: Path | None, out: Path, preset: str | None, *,
               help="With --screenshot: the view to select in the browser.")
 def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select: int) -> None:
     """The desktop app: browse datasets, run stages, look at runs and reconstructions.
-    PATH is a dataset, or a stylizer/pose run or evaluation report."""
+    PATH is a dataset, or a stylizer/pose run or evaluation report.
+
+    \b
+    Examples:
+      aist gui out/synthetic
+      aist gui runs/pose --screenshot shot.png --page Runs
+    """
     from aist_app.gui.app import run
 
     sys.exit(run(str(path) if path else None, screenshot=str(screenshot) if screenshot
@@ -717,7 +826,12 @@ def blender_addon() -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 def blender_addon_build_cmd(out: Path) -> None:
     """Build the installable extension zip (Blender: Preferences > Get Extensions > Install
-    from Disk, or `blender --command extension install-file OUT.zip`)."""
+    from Disk, or `blender --command extension install-file OUT.zip`).
+
+    \b
+    Examples:
+      aist blender-addon build dist/aist_blender.zip
+    """
     from aist_app.addon_package import build_addon
 
     try:
@@ -756,7 +870,13 @@ def farm() -> None:
 @render_options
 def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, workers: int, **kw) -> None:
     """Create a render job (OUT/.farm/job.json lists every object with its seed) and queue a
-    task per unfinished object."""
+    task per unfinished object.
+
+    \b
+    Examples:
+      aist farm submit meshes/ /shared/out --broker redis://farm-host:6379/0
+      aist farm submit meshes/ out/ds   # no broker: a local process pool
+    """
     import os
 
     config = _config(**kw)
@@ -792,11 +912,18 @@ def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, workers: int, *
 @click.option("--max-tasks-per-child", default=0, type=int,
               help="Replace a pool process after N tasks (default: never; 50 for blender).")
 @click.option("--name", help="Worker name (Celery hostname), e.g. w1@%h.")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True,
+              help="Celery log level: DEBUG, INFO, WARNING or ERROR.")
 def farm_worker_cmd(broker, renderer, concurrency, gpu, threads, max_tasks_per_child, name,
                     loglevel) -> None:
     """Start a Celery worker that renders tasks from the broker (Ctrl-C stops it; a task in
-    progress then goes back to the queue)."""
+    progress then goes back to the queue).
+
+    \b
+    Examples:
+      aist farm worker --broker redis://farm-host:6379/0 --concurrency 2
+      aist farm worker --renderer blender --gpu 0
+    """
     from aist_farm.celery_app import DEFAULT_BROKER, run_worker
 
     _stage("renderer", renderer)
@@ -816,7 +943,12 @@ def farm_worker_cmd(broker, renderer, concurrency, gpu, threads, max_tasks_per_c
 @click.option("--broker", help="For re-queueing (default: $AIST_BROKER or the job's).")
 def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
                     broker: str | None) -> None:
-    """Show a job's progress; the last line is `done=N running=N pending=N failed=N`."""
+    """Show a job's progress; the last line is `done=N running=N pending=N failed=N`.
+
+    \b
+    Examples:
+      aist farm status /shared/out --wait
+    """
     import time
 
     from tqdm import tqdm
@@ -879,7 +1011,12 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
 @click.option("--all-pending", is_flag=True,
               help="Also re-queue pending tasks (e.g. after the broker lost its queue).")
 def farm_retry_cmd(out: Path, broker: str | None, all_pending: bool) -> None:
-    """Re-queue failed and lost tasks of a job (their failure counts start again)."""
+    """Re-queue failed and lost tasks of a job (their failure counts start again).
+
+    \b
+    Examples:
+      aist farm retry /shared/out
+    """
     from aist_farm.celery_app import submit
     from aist_farm.job import Job, JobError
 
@@ -904,7 +1041,7 @@ def farm_retry_cmd(out: Path, broker: str | None, all_pending: bool) -> None:
 
 
 @farm.command("broker")
-@click.option("--port", default=6379, show_default=True, type=int)
+@click.option("--port", default=6379, show_default=True, type=int, help="TCP port.")
 @click.option("--bind", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback only unless you change it).")
 @click.option("--dir", "data_dir", default=".aist-redis", show_default=True,
@@ -912,7 +1049,13 @@ def farm_retry_cmd(out: Path, broker: str | None, all_pending: bool) -> None:
 @click.option("--password-env", default=None,
               help="Name of an environment variable holding a password to require.")
 def farm_broker_cmd(port: int, bind: str, data_dir: Path, password_env: str | None) -> None:
-    """Run a Redis broker for the farm in the foreground (persistent, loopback by default)."""
+    """Run a Redis broker for the farm in the foreground (persistent, loopback by default).
+
+    \b
+    Examples:
+      aist farm broker --port 6379
+      AIST_PW=secret aist farm broker --bind 0.0.0.0 --password-env AIST_PW
+    """
     import os
 
     from aist_farm.broker import redis_command
@@ -947,7 +1090,12 @@ def farm_broker_cmd(port: int, bind: str, data_dir: Path, password_env: str | No
 def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed,
                    overwrite) -> None:
     """Import the original DPC renders (render_k.png, camera_k.mat, depth_k.png) and ground
-    truth into a synthetic dataset."""
+    truth into a synthetic dataset.
+
+    \b
+    Examples:
+      aist import-dpc renders/ out/dpc --gt gt/downsampled --views 5 --size 128
+    """
     from tqdm import tqdm
 
     from aist_app.dpc_import import DPCImportError, import_dpc
@@ -978,13 +1126,20 @@ def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed,
 
 
 @main.command("demo")
-@click.option("--out", default="aist-demo", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", default="aist-demo", show_default=True, type=click.Path(path_type=Path),
+              help="Folder of every output of the demo.")
 @click.option("--meshes", type=click.Path(exists=True, path_type=Path),
               help="Mesh collection (default: the bundled CC0 toy car).")
-@click.option("--views", default=5, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--views", default=5, show_default=True, type=int, help="Views per object.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every stage.")
 def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
-    """Run every stage that exists end to end on the bundled sample data, on the CPU."""
+    """Run every stage that exists end to end on the bundled sample data, on the CPU.
+
+    \b
+    Examples:
+      aist demo
+      aist demo --out /tmp/aist-demo
+    """
     from aist_app.dataset import Dataset
     from aist_app.render.pipeline import RenderConfig
     from aist_app.samples import sample_meshes

@@ -100,6 +100,7 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
     user.pop("preset", None)
     if name not in PRESETS:
         raise ValueError(f"preset {name!r}: use one of {sorted(PRESETS)}")
+    _check_keys(user, path)
     cfg = _merge(PRESETS[name], user)
     cfg["preset"] = name
     missing = [k for k in ("meshes", "photos") if not cfg["data"][k]]
@@ -113,6 +114,42 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
     cfg["data"]["meshes"] = cfg["data"]["meshes"] or str(sample_meshes())
     cfg["data"]["photos"] = cfg["data"]["photos"] or str(sample_photos())
     return cfg
+
+
+#: Keys each section accepts (beyond the presets' own, [pose] and [stylizer] take their
+#: configs' fields).
+SECTIONS: dict[str, set[str]] = {
+    "data": {"meshes", "photos"},
+    "render": {"views", "size", "elevation", "azimuth", "renderer", "splits"},
+    "segment": {"segmenter", "min_side"},
+    "evaluate": {"split"},
+}
+
+
+def _check_keys(user: dict[str, Any], path) -> None:
+    """Unknown keys are errors (a typo must not silently run the preset's value)."""
+    from dataclasses import fields
+
+    from aist_app.pose.config import PoseConfig
+    from aist_app.stylize.config import StylizerConfig
+
+    allowed = {**SECTIONS,
+               "pose": {f.name for f in fields(PoseConfig)} - {"device", "seed"},
+               "stylizer": {f.name for f in fields(StylizerConfig)} - {"device", "seed"}
+               | {"variants"}}
+    where = path or "the config"
+    for key, value in user.items():
+        if key in ("seed", "device"):
+            continue
+        if key not in allowed:
+            raise ValueError(f"{where}: unknown key {key!r}; top-level keys are preset, seed, "
+                             f"device and the sections {sorted(allowed)}")
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: [{key}] must be a section (a TOML table)")
+        for k in value:
+            if k not in allowed[key]:
+                raise ValueError(f"{where}: unknown key {k!r} in [{key}]; see "
+                                 "docs/experiment-config.md")
 
 
 def _digest(obj: Any) -> str:
@@ -183,6 +220,7 @@ class Experiment:
             r = c["render"]
             cfg = RenderConfig(renderer=r["renderer"], views=r["views"],
                                image_size=(r["size"], r["size"]), elevation=r["elevation"],
+                               azimuth=r.get("azimuth", "0:360"),
                                splits=r.get("splits", "80/10/10"),
                                seed=seed, device="cpu" if device == "cpu" else "auto")
             return render_collection(c["data"]["meshes"], syn, cfg,

@@ -16,17 +16,18 @@ class WeightsNotFoundError(FileNotFoundError):
     """Model weights are not on this machine; the message says which file and where."""
 
 
-def find_weights(filename: str, explicit: str | None, what: str) -> Path:
+def find_weights(filename: str, explicit: str | None, what: str, *,
+                 option: str = "--weights") -> Path:
     """``explicit`` (a file, or a folder holding ``filename``), else ``$AIST_WEIGHTS_DIR``,
-    else the torch hub cache. Raises :class:`WeightsNotFoundError` naming the file and the
-    places looked at."""
+    else the torch hub cache. Raises :class:`WeightsNotFoundError` naming the file, the
+    places looked at and the command's ``option`` that gives a file."""
     looked: list[Path] = []
     if explicit:
         p = Path(explicit).expanduser()
         p = p / filename if p.is_dir() else p
         if p.is_file():
             return p
-        raise WeightsNotFoundError(f"{p}: weights file not found ({what})")
+        raise WeightsNotFoundError(f"{option} {p}: weights file not found ({what})")
     if os.environ.get(WEIGHTS_ENV):
         looked.append(Path(os.environ[WEIGHTS_ENV]).expanduser() / filename)
     try:
@@ -42,6 +43,6 @@ def find_weights(filename: str, explicit: str | None, what: str) -> Path:
     raise WeightsNotFoundError(
         f"{what}: weights file {filename!r} not found. Looked at:\n  {places}\n"
         f"Download it on a machine with internet and put it in ${WEIGHTS_ENV} (or the torch "
-        f"cache above), or pass --weights PATH. AIST never falls back to random weights.")
+        f"cache above), or pass {option} PATH. AIST never falls back to random weights.")
 
 

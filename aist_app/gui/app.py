@@ -22,7 +22,10 @@ def run(path: str | None = None, *, screenshot: str | None = None, page: str | N
     if path:
         ok = win.open_path(path)
     if screenshot:
-        return _screenshot(app, win, Path(screenshot), page, select) if ok else 1
+        if not ok:  # the dialog is invisible offscreen: say it on the terminal
+            print(f"error: {win.last_error}", file=sys.stderr)
+            return 1
+        return _screenshot(app, win, Path(screenshot), page, select)
     win.show()
     return app.exec()
 

@@ -135,10 +135,7 @@ def segment_photos(
     t = summary.timings
     for k in ("load", "network", "filters", "normalize", "write"):
         t[k] = 0.0
-    synthetic_id = dataset_identity(synthetic)
-    if synthetic_id["kind"] == "real":
-        raise ValueError(f"--synthetic {synthetic}: a real dataset; give the synthetic dataset "
-                         "whose image size and car-to-frame ratios the photos are matched to")
+    synthetic_id = dataset_identity(synthetic)  # RatioModel.fit checked its kind
     record = OutputRecord("segment", config.segmenter,
                           content_config(config.as_dict(), ("device", "batch_size")),
                           {"photos": folder_identity(root),

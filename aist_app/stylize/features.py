@@ -54,7 +54,8 @@ def resnet18_features(weights: str | None = None) -> FeatureNet:
     from torchvision.models import resnet18
 
     path = find_weights(RESNET18_FILE, weights, "ImageNet ResNet-18 (the ResDist feature "
-                        "network; or use --feature-net efficientnet-lite0, which works offline)")
+                        "network; or use --feature-net efficientnet-lite0, which works offline)",
+                        option="--feature-weights")
     model = resnet18(weights=None)
     try:
         model.load_state_dict(_load_state(path))

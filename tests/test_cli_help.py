@@ -1,0 +1,90 @@
+"""CLI help for people: every option says what it does and its default, every command ends
+its description with examples, and docs/experiment-config.md lists every config key."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import click
+import pytest
+
+from aist_app.cli import main
+from aist_app.experiment import SECTIONS, load_config
+from aist_app.pose.config import PoseConfig
+from aist_app.stylize.config import StylizerConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _commands(cmd=main, prefix=()):
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from _commands(sub, (*prefix, name))
+    else:
+        yield " ".join(prefix), cmd
+
+
+COMMANDS = dict(_commands())
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_option_has_help_and_its_default(name):
+    cmd = COMMANDS[name]
+    for p in cmd.params:
+        if not isinstance(p, click.Option) or p.name == "help":
+            continue
+        assert p.help, f"aist {name} {p.opts[0]}: no help text"
+        has_default = (isinstance(p.default, (int, float, str, tuple, list, Path))
+                       and p.default not in (None, False, ()) and not p.is_flag)
+        if has_default:
+            assert p.show_default or "default" in p.help.lower(), (
+                f"aist {name} {p.opts[0]}: default {p.default!r} not shown")
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_ends_with_examples(name):
+    text = COMMANDS[name].help or ""
+    tail = text.rsplit("Examples:", 1)
+    assert len(tail) == 2, f"aist {name}: no examples"
+    examples = [line.strip() for line in tail[1].strip().splitlines() if line.strip()]
+    assert 1 <= len(examples) and all(e.startswith(("aist ", "AIST_")) for e in examples[:2])
+
+
+def test_out_is_positional_for_datasets_and_an_option_for_runs():
+    """The deliberate difference, documented in `aist --help`."""
+    datasets = ("render", "segment", "stylize", "import-dpc", "farm submit")
+    runs = ("train-stylizer", "train-pose", "evaluate", "reconstruct", "experiment")
+    for name in datasets:
+        assert any(isinstance(p, click.Argument) and p.name == "out"
+                   for p in COMMANDS[name].params), name
+    for name in runs:
+        assert any(isinstance(p, click.Option) and p.name == "out"
+                   for p in COMMANDS[name].params), name
+    assert "positional OUT" in main.help and "take --out" in main.help
+    writers = (*datasets[:-1], *runs[:-2], "experiment")
+    for name in writers:
+        assert any(p.name == "overwrite" for p in COMMANDS[name].params), name
+
+
+def test_experiment_config_documented_key_by_key():
+    doc = (ROOT / "docs" / "experiment-config.md").read_text()
+    keys = set(re.findall(r"^\| `([a-z_0-9]+)` \|", doc, flags=re.M))
+    wanted = {"preset", "seed", "device", "variants"} | set().union(*SECTIONS.values())
+    wanted |= {f.name for f in fields(PoseConfig)} - {"seed", "device"}
+    wanted |= {f.name for f in fields(StylizerConfig)} - {"seed", "device"}
+    assert wanted <= keys, sorted(wanted - keys)
+    assert "[pose]" in (COMMANDS["experiment"].help or "")
+
+
+def test_unknown_config_keys_are_errors(tmp_path):
+    cfg = tmp_path / "x.toml"
+    cfg.write_text("[pose]\nstpes = 10\n")
+    with pytest.raises(ValueError, match="unknown key 'stpes' in \\[pose\\]"):
+        load_config(cfg)
+    cfg.write_text("[rendr]\nviews = 3\n")
+    with pytest.raises(ValueError, match="unknown key 'rendr'"):
+        load_config(cfg)
+    cfg.write_text("[pose]\nsteps = 10\n[render]\nviews = 3\n")
+    assert load_config(cfg)["pose"]["steps"] == 10

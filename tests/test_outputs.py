@@ -1,0 +1,280 @@
+"""Outputs you can trust, inputs that are checked: every command that writes refuses a folder
+made by something else (nothing on disk changes), resumes its own, replaces atomically with
+--overwrite; inputs, ranges and devices are checked before any work; files follow the umask.
+Each scenario runs the real `aist` command and compares file hashes before and after."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from aist_app.dataset import Dataset
+from aist_app.outputs import RECORD, OutputConflict, staging_path
+from aist_app.progress import drain
+from aist_app.samples import sample_meshes, sample_photos
+
+AIST = str(Path(sys.executable).with_name("aist"))
+RENDER = ["--views", "3", "--size", "32", "--points", "500", "--device", "cpu"]
+
+
+def aist(*args, cwd=None, umask: int | None = None, env=None, timeout=600):
+    env = {**os.environ, "PYOPENGL_PLATFORM": "egl", **(env or {})}
+    pre = (lambda: os.umask(umask)) if umask is not None else None
+    return subprocess.run([AIST, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=timeout, preexec_fn=pre)
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("outputs") / "synthetic"
+    p = aist("render", sample_meshes(), out, *RENDER)
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def real(synthetic, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("outputs") / "real"
+    p = aist("segment", sample_photos(), out, "--synthetic", synthetic, "--segmenter",
+             "deeplab-lite", "--min-side", "32", "--device", "cpu")
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+# -- 1. the output-folder contract --------------------------------------------------------------
+def test_render_with_other_settings_is_refused_and_overwrite_replaces(synthetic, tmp_path):
+    out = tmp_path / "ds"
+    assert aist("render", sample_meshes(), out, *RENDER).returncode == 0
+    before = hashes(out)
+    p = aist("render", sample_meshes(), out, *RENDER[:2], "--size", "48", *RENDER[4:])
+    assert p.returncode == 2
+    assert "already holds a different render output" in p.stderr
+    assert "config.image_size: [32, 32] in the folder, [48, 48] now" in p.stderr
+    assert "--overwrite" in p.stderr
+    (tmp_path / "el.txt").write_text("10\n20\n")
+    p = aist("render", sample_meshes(), out, *RENDER, "--elevation", f"file:{tmp_path}/el.txt")
+    assert p.returncode == 2 and "config.elevation: '-20:40' in the folder" in p.stderr
+    assert hashes(out) == before
+    # The same command resumes: nothing to do, nothing rewritten but the index.
+    p = aist("render", sample_meshes(), out, *RENDER)
+    assert p.returncode == 0 and "1 already complete" in p.stdout
+    # --overwrite replaces it; the result is a valid 48x48 dataset, no staging left.
+    p = aist("render", sample_meshes(), out, *RENDER[:2], "--size", "48", *RENDER[4:],
+             "--overwrite")
+    assert p.returncode == 0, p.stderr
+    assert Dataset.open(out).image_size == (48, 48)
+    assert not staging_path(out).exists()
+    assert json.loads((out / RECORD).read_text())["config"]["image_size"] == [48, 48]
+
+
+def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(synthetic, tmp_path):
+    from aist_app.plugins import create_plugin_manager
+    from aist_app.render.pipeline import RenderConfig, render_collection
+
+    out = tmp_path / "ds"
+    cls = create_plugin_manager().stage("renderer", "pyrender").factory
+    cfg = dict(views=2, image_size=(32, 32), device="cpu", points=300)
+    drain(render_collection(sample_meshes(), out, RenderConfig(**cfg), cls))
+    before = hashes(out)
+    new = RenderConfig(**{**cfg, "views": 3})
+    with pytest.raises(OutputConflict, match="config.views: 2 in the folder, 3 now"):
+        next(render_collection(sample_meshes(), out, new, cls))
+    gen = render_collection(sample_meshes(), out, new, cls, overwrite=True)
+    next(gen)  # one object written into the staging folder, then a "crash"
+    gen.close()
+    assert hashes(out) == before and Dataset.open(out).image_size == (32, 32)
+    assert staging_path(out).is_dir()
+    summary = drain(render_collection(sample_meshes(), out, new, cls, overwrite=True))
+    assert summary.rendered or summary.skipped
+    ds = Dataset.open(out)
+    assert all(len(ds.view_files(o)) == 3 for o in ds.object_ids())
+    assert not staging_path(out).exists()
+
+
+def test_no_command_writes_into_another_kind_of_dataset(synthetic, real, tmp_path):
+    syn_before, real_before = hashes(synthetic), hashes(real)
+    # render into a real dataset
+    p = aist("render", sample_meshes(), real, *RENDER)
+    assert p.returncode == 2 and "already holds a different segment output" in p.stderr
+    # segment into a synthetic dataset
+    p = aist("segment", sample_photos(), synthetic, "--synthetic", synthetic, "--segmenter",
+             "deeplab-lite", "--min-side", "32", "--device", "cpu")
+    assert p.returncode == 2 and "already holds a different render output" in p.stderr
+    # a folder of files AIST did not record
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    p = aist("render", sample_meshes(), foreign, *RENDER)
+    assert p.returncode == 2 and "no AIST output record describes" in p.stderr
+    assert hashes(synthetic) == syn_before and hashes(real) == real_before
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_stylize_and_training_outputs_follow_the_contract(synthetic, real, tmp_path):
+    from aist_app.stylize.apply import stylize_dataset
+    from aist_app.stylize.config import StylizerConfig
+    from aist_app.stylize.train import Trainer
+
+    tiny = dict(size=32, batch=1, ngf=8, ndf=8, n_blocks=1, steps=1, device="cpu",
+                feature_net="efficientnet-lite0", checkpoint_every=1)
+    run = tmp_path / "sty"
+    drain(Trainer(StylizerConfig.from_preset("constrained", **tiny), synthetic, real,
+                  run).run())
+    # Training into the run again with other settings: refused, the run unchanged.
+    before = hashes(run)
+    p = aist("train-stylizer", "--synthetic", synthetic, "--real", real, "--out", run,
+             "--size", "32", "--batch", "1", "--steps", "1", "--feature-net",
+             "efficientnet-lite0", "--device", "cpu")
+    assert p.returncode == 2 and "already holds a different train-stylizer output" in p.stderr
+    assert hashes(run) == before
+    # The same settings with more steps continue the run (resume), from step 1.
+    t = Trainer(StylizerConfig.from_preset("constrained", **{**tiny, "steps": 2}), synthetic,
+                real, run)
+    assert t.step == 1
+    # Stylized datasets: one made from another input is not continued.
+    styled = tmp_path / "styled"
+    drain(stylize_dataset(run, synthetic, styled, device="cpu"))
+    other = tmp_path / "synthetic2"
+    assert aist("render", sample_meshes(), other, *RENDER, "--seed", "1").returncode == 0
+    before = hashes(styled)
+    p = aist("stylize", run, other, styled, "--device", "cpu")
+    assert p.returncode == 2 and "inputs.input.path" in p.stderr
+    assert hashes(styled) == before
+
+
+def test_train_pose_into_a_different_run_is_refused(synthetic, tmp_path):
+    args = ["train-pose", synthetic, "--out", tmp_path / "pose", "--steps", "1",
+            "--batch-objects", "1", "--views-per-object", "2", "--points", "200",
+            "--vox-size", "16", "--device", "cpu"]
+    assert aist(*args).returncode == 0
+    before = hashes(tmp_path / "pose")
+    p = aist(*args[:-4], "--vox-size", "24", "--device", "cpu")
+    assert p.returncode == 2 and "config.vox_size: 16 in the folder, 24 now" in p.stderr
+    assert hashes(tmp_path / "pose") == before
+
+
+# -- 2. inputs checked before work --------------------------------------------------------------
+def test_inputs_are_checked_before_anything_is_written(synthetic, real, tmp_path):
+    out = tmp_path / "out"
+    cases = [
+        (["train-stylizer", "--synthetic", real, "--real", synthetic, "--out", out,
+          "--device", "cpu"], "is a real dataset and --real"),
+        (["train-pose", real, "--out", out, "--device", "cpu"], "a real dataset without cameras"),
+        (["train-pose", synthetic, "--out", out, "--views-per-object", "5", "--device", "cpu"],
+         r"has 3 view\(s\); training takes 5"),
+        (["segment", tmp_path, out, "--synthetic", synthetic, "--segmenter", "deeplab-lite"],
+         "no photos found"),
+        (["segment", sample_photos(), out, "--synthetic", real, "--segmenter", "deeplab-lite"],
+         "--synthetic must be a synthetic or stylized dataset"),
+        (["render", sample_meshes(), out, "--elevation", "0-40"],
+         "--elevation '0-40': not a range A:B .* valid forms"),
+        (["render", sample_meshes(), out, "--elevation", "0:400"],
+         "--elevation '0:400': 400 is outside \\[-90, 90\\]"),
+        (["render", sample_meshes(), out, "--points", "0"], "--points 0: must be at least 1"),
+        (["render", sample_meshes(), out, "--size", "0"], "--size"),
+    ]
+    import re
+
+    for args, message in cases:
+        p = aist(*args)
+        assert p.returncode == 2, (args, p.stdout, p.stderr)
+        assert re.search(message, p.stderr), (args, p.stderr)
+        assert not out.exists(), args
+
+
+def test_evaluate_refuses_an_empty_test_split(synthetic, real, tmp_path):
+    assert aist("train-pose", synthetic, "--out", tmp_path / "pose", "--steps", "1",
+                "--batch-objects", "1", "--views-per-object", "2", "--points", "200",
+                "--vox-size", "16", "--device", "cpu").returncode == 0
+    ds = Dataset.open(synthetic)
+    assert not ds.object_ids("test")  # one bundled car: no test object
+    p = aist("evaluate", tmp_path / "pose", synthetic, "--out", tmp_path / "rep",
+             "--device", "cpu")
+    assert p.returncode == 2 and "its test split is empty" in p.stderr
+    assert not (tmp_path / "rep").exists()
+    p = aist("evaluate", tmp_path / "pose", synthetic, "--out", tmp_path / "rep",
+             "--split", "all", "--device", "cpu")
+    assert p.returncode == 0, p.stderr
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert "asked with --split all" in json.dumps(metrics)
+
+
+# -- 3. devices ---------------------------------------------------------------------------------
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+@pytest.mark.parametrize("args,message", [
+    (["render", "{meshes}", "{out}", "--renderer", "pyrender"], "EGL has no GPU device"),
+    (["render", "{meshes}", "{out}", "--renderer", "blender"], "Blender found no GPU"),
+    (["train-pose", "{synthetic}", "--out", "{out}"], "torch sees no CUDA GPU"),
+])
+def test_an_absent_gpu_is_an_error_before_any_work(args, message, synthetic, tmp_path):
+    out = tmp_path / "out"
+    args = [a.format(meshes=sample_meshes(), out=out, synthetic=synthetic) for a in args]
+    p = aist(*args, "--device", "cuda")
+    assert p.returncode == 2 and message in p.stderr, p.stderr
+    assert not out.exists()
+
+
+def test_auto_records_the_device_it_used(synthetic):
+    meta = json.loads((synthetic / "dataset.json").read_text())
+    assert meta["source"]["device_used"].startswith(("cpu (", "gpu ("))
+
+
+# -- 6. file modes ------------------------------------------------------------------------------
+def test_files_follow_the_umask(tmp_path):
+    out = tmp_path / "ds"
+    p = aist("render", sample_meshes(), out, *RENDER, umask=0o002)
+    assert p.returncode == 0, p.stderr
+    oid = Dataset.open(out).object_ids()[0]
+    for rel in ("dataset.json", RECORD, f"objects/{oid}/cameras.json",
+                f"objects/{oid}/view_000.png", f"objects/{oid}/points.npz"):
+        assert stat.S_IMODE((out / rel).stat().st_mode) == 0o664, rel
+    assert stat.S_IMODE((out / "objects" / oid).stat().st_mode) == 0o775
+    p = aist("render", sample_meshes(), tmp_path / "job", *RENDER, "--workers", "2",
+             umask=0o022)
+    assert p.returncode == 0, p.stderr
+    assert stat.S_IMODE((tmp_path / "job" / ".farm" / "job.json").stat().st_mode) == 0o644
+
+
+def test_broker_password_file_stays_private(tmp_path):
+    from aist_farm.broker import redis_command
+
+    conf = tmp_path / "aist-redis-auth.conf"
+    conf.write_text("old")
+    conf.chmod(0o644)
+    try:
+        redis_command(6399, data_dir=tmp_path, password="s3cret")
+    except FileNotFoundError:
+        pytest.skip("redis-server not installed")
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+
+
+# -- errors that name the right thing -----------------------------------------------------------
+def test_weights_errors_name_the_commands_option(synthetic, real, tmp_path):
+    env = {"AIST_WEIGHTS_DIR": str(tmp_path / "none"), "TORCH_HOME": str(tmp_path / "th")}
+    p = aist("train-stylizer", "--synthetic", synthetic, "--real", real, "--out",
+             tmp_path / "run", "--device", "cpu", env=env)
+    assert p.returncode == 2 and "pass --feature-weights PATH" in p.stderr, p.stderr
+    assert not (tmp_path / "run").exists()
+    p = aist("segment", sample_photos(), tmp_path / "seg", "--synthetic", synthetic,
+             "--device", "cpu", env=env)
+    assert p.returncode == 2 and "pass --weights PATH" in p.stderr, p.stderr
+    assert not (tmp_path / "seg").exists()  # a failed Mask R-CNN run leaves nothing
+
+
+def test_gui_screenshot_of_a_missing_path_says_why(tmp_path):
+    p = aist("gui", "--screenshot", tmp_path / "x.png", tmp_path / "nonexistent",
+             env={"QT_QPA_PLATFORM": "offscreen"})
+    assert p.returncode == 1 and "error:" in p.stderr and "nonexistent" in p.stderr
