@@ -8,7 +8,9 @@ Run from a script or in background mode, ``execute`` waits for the subprocess in
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -161,9 +163,16 @@ class AIST_OT_render_views(_JobOperator, bpy.types.Operator):
             raise ValueError("no mesh among the objects to render")
         cli = _cli(context)
         out = _output(context, s.output, "aist-dataset")
-        folder = Path(tempfile.mkdtemp(prefix="aist-meshes-"))
+        # One export folder per output (the render's input identity stays the same, so a
+        # second render into the output continues it), emptied before each export.
+        key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:12]
+        folder = Path(tempfile.gettempdir()) / f"aist-meshes-{key}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
         self._export(context, meshes, folder)
-        return [cli, "render", str(folder), str(out), "--renderer", "blender",
+        overwrite = ["--overwrite"] if s.overwrite else []
+        return [cli, "render", str(folder), str(out), "--renderer", "blender", *overwrite,
+                "--device", s.device,
                 "--views", str(s.views), "--size", str(s.size),
                 "--azimuth", f"{s.azimuth_min:g}:{s.azimuth_max:g}",
                 "--elevation", f"{s.elevation_min:g}:{s.elevation_max:g}",
@@ -208,7 +217,7 @@ class AIST_OT_stylize(_JobOperator, bpy.types.Operator):
             raise FileNotFoundError(f"no dataset at {dataset}: render views first")
         out = _output(context, s.stylized, "aist-stylized")
         return [_cli(context), "stylize", str(ckpt), str(dataset), str(out),
-                "--device", s.device]
+                "--device", s.device, *(["--overwrite"] if s.overwrite else [])]
 
 
 class AIST_OT_reconstruct(_JobOperator, bpy.types.Operator):

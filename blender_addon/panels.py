@@ -35,6 +35,7 @@ class AIST_PT_render(_AistSidebar, bpy.types.Panel):
         col.prop(s, "random_lights")
         col.prop(s, "seed")
         col.prop(s, "output")
+        col.prop(s, "overwrite")
         _job_row(self.layout, context, operators.AIST_OT_render_views.bl_idname, "RENDER_STILL")
 
 
@@ -46,6 +47,7 @@ class AIST_PT_stylize(_AistSidebar, bpy.types.Panel):
         s = context.scene.aist
         self.layout.prop(s, "checkpoint")
         self.layout.prop(s, "stylized")
+        self.layout.prop(s, "overwrite")
         self.layout.prop(s, "device")
         _job_row(self.layout, context, operators.AIST_OT_stylize.bl_idname, "BRUSH_DATA")
 

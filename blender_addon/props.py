@@ -27,6 +27,10 @@ class AIST_PG_settings(bpy.types.PropertyGroup):
     seed: IntProperty(name="Seed", default=0, min=0)
     random_lights: BoolProperty(name="Random lights", default=True)
     output: StringProperty(name="Dataset", subtype="DIR_PATH", default="")
+    overwrite: BoolProperty(name="Replace output", default=False,
+                            description="Replace what the output folder holds when other "
+                                        "settings made it (else such a folder is refused; "
+                                        "the same settings continue it)")
     checkpoint: StringProperty(name="Stylizer", subtype="FILE_PATH",
                                description="A stylizer run folder or checkpoint (.pt)")
     stylized: StringProperty(name="Stylized dataset", subtype="DIR_PATH", default="")

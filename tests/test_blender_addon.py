@@ -97,6 +97,15 @@ def test_render_operator_matches_the_cli(addon, tmp_path):
     pa, pb = ds.points(obj.name)[0], Dataset.open(cli).points(obj.name)[0]
     assert np.allclose(pa.min(0), pb.min(0), atol=0.01) and np.allclose(pa.max(0), pb.max(0),
                                                                         atol=0.01)
+    # Rendering again into the output continues it (the export folder is the same input);
+    # other settings are refused until "Replace output" is ticked.
+    assert bpy.ops.aist.render_views() == {"FINISHED"}
+    s.size = 64
+    with pytest.raises(RuntimeError, match="already holds a different render output"):
+        bpy.ops.aist.render_views()
+    s.overwrite = True
+    assert bpy.ops.aist.render_views() == {"FINISHED"}
+    assert Dataset.open(tmp_path / "ds").image_size == (64, 64)
 
 
 def test_render_errors_are_reported(addon, tmp_path, monkeypatch):

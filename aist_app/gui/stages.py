@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -44,22 +45,25 @@ def _config_class(kind: str):
     return PoseConfig, ("dataset", "out")
 
 
-def make_job(kind: str, stage, config, paths: dict[str, str]):
-    """A generator factory running ``stage`` with ``config`` on ``paths``."""
+def make_job(kind: str, stage, config, paths: dict[str, str], *, overwrite: bool = False):
+    """A generator factory running ``stage`` with ``config`` on ``paths`` (``overwrite``: the
+    output-folder contract's --overwrite)."""
     factory = stage.factory
     if kind == "renderer":
         from aist_app.render.pipeline import render_collection
 
-        return lambda: render_collection(paths["meshes"], paths["out"], config, factory)
+        return lambda: render_collection(paths["meshes"], paths["out"], config, factory,
+                                         overwrite=overwrite)
     if kind == "segmenter":
         from aist_app.segment.pipeline import segment_photos
 
         return lambda: segment_photos(paths["photos"], paths["out"], paths["synthetic"],
-                                      config, factory)
+                                      config, factory, overwrite=overwrite)
     if kind == "stylizer":
         return lambda: factory.trainer(config, paths["synthetic"], paths["real"],
-                                       paths["out"]).run()
-    return lambda: factory.trainer(config, paths["dataset"], paths["out"]).run()
+                                       paths["out"], overwrite=overwrite).run()
+    return lambda: factory.trainer(config, paths["dataset"], paths["out"],
+                                   overwrite=overwrite).run()
 
 
 class StagePanel(QWidget):
@@ -87,12 +91,17 @@ class StagePanel(QWidget):
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.device.setCurrentText(device)
+        self.overwrite = QCheckBox("replace what the output folder holds")
+        self.overwrite.setToolTip("A folder made by another stage or other settings is "
+                                  "refused; checked, it is replaced once the new output is "
+                                  "complete.")
         top = QFormLayout()
         top.addRow("plugin", self.plugin)
         top.addRow(self.description)
         for name, w in self.paths.items():
             top.addRow(name, w)
         top.addRow("device", self.device)
+        top.addRow("overwrite", self.overwrite)
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
@@ -134,7 +143,8 @@ class StagePanel(QWidget):
             for k, v in paths.items():
                 if k != "out" and not Path(v).exists():
                     raise ValueError(f"{k}: {v} does not exist")
-            make = make_job(self.kind, self.stages[self.plugin.currentText()], config, paths)
+            make = make_job(self.kind, self.stages[self.plugin.currentText()], config, paths,
+                            overwrite=self.overwrite.isChecked())
         except (ValueError, TypeError) as e:
             self.log.appendPlainText(f"error: {e}")
             self.finished.emit("failed", str(e))
