@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from aist_app import __version__
+from aist_app.doctor import STAGES as DOCTOR_STAGES  # stdlib only: cheap
 
 DEVICE_HELP = "auto | cpu | cuda[:N] | mps; auto takes a GPU when torch sees one."
 
@@ -493,8 +494,7 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, featu
             config = StylizerConfig.from_dict(ck["config"])
             if kw.get("steps"):
                 config.steps = kw["steps"]
-            if kw.get("device") != "auto":
-                config.device = kw["device"]
+            config.device = kw["device"]  # this machine's, not the checkpoint's
             synthetic, real = ck["data"]["synthetic"], ck["data"]["real"]
             out = resume_run
             trainer = stage.trainer(config, synthetic, real, out, resume=True)
@@ -648,6 +648,7 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwri
             config = PoseConfig.from_dict(ck["config"])
             if kw["steps"] != 600_000:
                 config.steps = kw["steps"]
+            config.device = kw["device"]  # this machine's, not the checkpoint's
             trainer = stage.trainer(config, ck["dataset"], resume_run, resume=True)
             out = resume_run
             click.echo(f"resuming {out} at step {trainer.step} of {config.steps}")
@@ -740,8 +741,13 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
 @click.option("--photos", type=click.Path(exists=True, path_type=Path),
               help="Folder of real photos (overrides [data] photos).")
 @overwrite_option
+@click.option("--dry-run", is_flag=True,
+              help="Print the plan and run nothing: every stage, its steps, its GPU memory at "
+                   "its batch size and the batch sizes that fit 8/12/24 GB cards, and its time "
+                   "from a short measured run here.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: the plan as JSON.")
 def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, photos,
-                   overwrite: bool) -> None:
+                   overwrite: bool, dry_run: bool, as_json: bool) -> None:
     """The report's experiment: baseline vs AIST (constrained, less-constrained) pose models,
     each evaluated on the original, stylized and real test sets. Resumable stage by stage: a
     stage whose config changed is redone (its old output replaced), the others are skipped.
@@ -764,9 +770,35 @@ def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, p
       aist experiment --preset small --out runs/small
       aist experiment --preset full --meshes ShapeNetCore.v1/02958343 --photos cars/ --out x
     """
+    if dry_run:
+        _plan_experiment(config, preset, meshes, photos, as_json)
+        return
     html = _run_experiment(config, out, preset, meshes=meshes, photos=photos,
                            overwrite=overwrite)
     click.echo(f"report: {html}")
+
+
+def _plan_experiment(config, preset, meshes, photos, as_json: bool) -> None:
+    from aist_app.experiment import load_config
+    from aist_app.plan import format_plan, make_plan, plan_json
+
+    try:
+        cfg = load_config(config, preset, meshes=meshes, photos=photos, require_data=False)
+    except ValueError as e:
+        _fail(str(e))
+    objects = n_photos = None
+    if cfg["data"].get("meshes"):
+        from aist_app.meshes import discover
+
+        objects = len(discover(cfg["data"]["meshes"]))
+    if cfg["data"].get("photos"):
+        from aist_app.segment.photos import discover_photos
+
+        n_photos = len(discover_photos(cfg["data"]["photos"]))
+    click.echo(f"plan of the {cfg['preset']} preset ({objects or 'the reference scale, 7497'} "
+               f"objects, {n_photos or 0} photos); measuring...", err=True)
+    plans = make_plan(cfg, objects=objects, photos=n_photos)
+    click.echo(json.dumps(plan_json(plans), indent=2) if as_json else format_plan(plans))
 
 
 def _run_experiment(config: Path | None, out: Path, preset: str | None, *,
@@ -1073,6 +1105,97 @@ def farm_broker_cmd(port: int, bind: str, data_dir: Path, password_env: str | No
         _fail(str(e))
     click.echo(f"redis broker on {bind}:{port}, data in {data_dir}", err=True)
     os.execv(cmd[0], cmd)
+
+
+@main.command("doctor")
+@click.option("--stage", type=click.Choice(["all", *DOCTOR_STAGES]),
+              help="Check only what this stage needs, and exit 1 if any of it is missing "
+                   "(default: check everything; exit 1 only when Python or the packages are "
+                   "wrong; all: exit 1 when anything is missing).")
+@click.option("--out", default=".", show_default=True, type=click.Path(path_type=Path),
+              help="Output folder whose free disk space to check.")
+@click.option("--broker", help="Broker URL to reach (default: $AIST_BROKER).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def doctor_cmd(stage: str | None, out: Path, broker: str | None, as_json: bool) -> None:
+    """Check this machine for every stage: Python and packages against constraints.txt,
+    torch devices and memory, EGL for pyrender, Blender Cycles devices, model weights (where,
+    hash-checked), redis-server and the broker, the Qt platform, free disk space. Each line
+    is ok / warn / missing, with how to fix it.
+
+    \b
+    Examples:
+      aist doctor
+      aist doctor --stage segment-maskrcnn --json
+    """
+    from aist_app.doctor import STAGES, failing, run_checks, to_json
+
+    only = None
+    if stage and stage != "all":
+        only = set(STAGES[stage])
+    results = run_checks(out=out, broker=broker, only=only)
+    if as_json:
+        click.echo(to_json(results, stage))
+    else:
+        colours = {"ok": "green", "warn": "yellow", "missing": "red"}
+        for c in results:
+            click.echo(click.style(f"{c.status:<8}", fg=colours[c.status]) + f"{c.name:<28} "
+                       f"{c.detail}")
+            if c.fix and c.status != "ok":
+                click.echo(f"{'':8}{'':28} fix: {c.fix}")
+    bad = failing(results, stage)
+    if bad:
+        if not as_json:
+            click.echo(f"missing for {stage or 'the core'}: {', '.join(c.name for c in bad)}",
+                       err=True)
+        sys.exit(1)
+
+
+@main.group("weights")
+def weights_group() -> None:
+    """Model weights: what is on this machine, and an explicit download for users with
+    internet (runs never download)."""
+
+
+@weights_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def weights_list_cmd(as_json: bool) -> None:
+    """The weights AIST knows: present or missing, where, and whether the hash matches.
+
+    \b
+    Examples:
+      aist weights list
+      aist weights list --json
+    """
+    from aist_app.weights import KNOWN, weights_status
+
+    rows = [weights_status(n) for n in KNOWN]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = ("missing" if not r["present"] else "ok" if r["hash_ok"] else
+                 "HASH MISMATCH" if r["hash_ok"] is False else "present")
+        click.echo(f"{r['name']:<12} {state:<14} {r['path'] or r['file']}  ({r['what']})")
+
+
+@weights_group.command("fetch")
+@click.argument("names", nargs=-1, required=True)
+def weights_fetch_cmd(names: tuple[str, ...]) -> None:
+    """Download weights into the torch cache through torchvision (hash checked): NAMES are
+    maskrcnn, maskrcnn-v1, resnet18.
+
+    \b
+    Examples:
+      aist weights fetch maskrcnn resnet18
+    """
+    from aist_app.weights import fetch
+
+    for name in names:
+        try:
+            path = fetch(name)
+        except (ValueError, ConnectionError, RuntimeError) as e:
+            _fail(str(e))
+        click.echo(f"{name}: {path}")
 
 
 @main.command("make-cars")

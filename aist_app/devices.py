@@ -103,3 +103,17 @@ def memory_format(device: torch.device | str, channels_last: bool | None = None)
     if channels_last is None:
         channels_last = torch.device(device).type == "cuda"
     return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def to_device(x: torch.Tensor, device: torch.device | str, *, memory_format=None
+              ) -> torch.Tensor:
+    """A host batch onto ``device``. On CUDA the copy goes through pinned memory with
+    ``non_blocking`` (overlapping the next batch's loading); that path needs a CUDA device and
+    is the only line here that cannot run on the CPU, where this is a plain ``.to``."""
+    import torch
+
+    device = torch.device(device)
+    kw = {} if memory_format is None else {"memory_format": memory_format}
+    if device.type == "cuda":  # GPU only: pinned host memory needs the CUDA runtime
+        return x.pin_memory().to(device, non_blocking=True, **kw)
+    return x.to(device, **kw)

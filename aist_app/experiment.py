@@ -63,6 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": _FULL,
     "full-0to40": {**_FULL, "render": {**_FULL["render"], "elevation": "0:40"}},
 }
+#: Objects of the reference's car splits (5247 / 750 / 1500), the full preset's scale.
+REFERENCE_OBJECTS = 5247 + 750 + 1500
 #: Presets that run on the bundled sample data when no data is named.
 SAMPLE_DATA_PRESETS = ("small",)
 
@@ -83,8 +85,8 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def load_config(path: str | Path | None, preset: str | None = None, *,
-                meshes: str | Path | None = None, photos: str | Path | None = None
-                ) -> dict[str, Any]:
+                meshes: str | Path | None = None, photos: str | Path | None = None,
+                require_data: bool = True) -> dict[str, Any]:
     """A TOML file (``preset = "small"`` plus any overrides) or just a preset name; ``meshes``
     and ``photos`` override ``[data]``."""
     user: dict[str, Any] = {}
@@ -104,6 +106,8 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
     cfg = _merge(PRESETS[name], user)
     cfg["preset"] = name
     missing = [k for k in ("meshes", "photos") if not cfg["data"][k]]
+    if missing and name not in SAMPLE_DATA_PRESETS and not require_data:
+        return cfg  # a plan (--dry-run) of the report's scale needs no data
     if missing and name not in SAMPLE_DATA_PRESETS:
         raise ValueError(
             f"preset {name!r} is the report's experiment and needs your data: give "

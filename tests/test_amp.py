@@ -158,3 +158,39 @@ def test_one_device_resolver():
     assert amp_dtype("cpu", True) == torch.bfloat16 and amp_dtype("cpu", False) is None
     assert memory_format("cpu") == torch.contiguous_format
     assert memory_format("cpu", True) == torch.channels_last
+
+
+def test_checkpoint_saved_for_one_device_resumes_on_another(datasets, tmp_path):
+    """A run whose checkpoint names cuda:1 (trained on a workstation) resumes and stylizes on
+    this CPU: tensors load to the CPU, the device comes from the command, not the file."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from aist_app.checkpoints import save
+    from aist_app.stylize import checkpoint as ckpt_io
+    from aist_app.stylize.apply import Stylizer
+    from aist_app.stylize.train import Trainer
+
+    syn, real = datasets
+    run = tmp_path / "run"
+    drain(Trainer(tiny_stylizer(steps=2), syn, real, run).run())
+    ck = ckpt_io.load(run)
+    path = ck.pop("path")
+    ck["config"]["device"] = "cuda:1"
+    save(path, ck.pop("format"), ck)
+    aist = str(Path(sys.executable).with_name("aist"))
+    p = subprocess.run([aist, "train-stylizer", "--resume", str(run), "--steps", "3"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "resuming" in p.stdout and ckpt_io.load(run)["step"] == 3
+    assert Stylizer(run, device="cpu").G is not None
+    assert to_device_roundtrip()
+
+
+def to_device_roundtrip() -> bool:
+    from aist_app.devices import to_device
+
+    x = torch.arange(24.0).view(1, 2, 3, 4)
+    y = to_device(x, "cpu", memory_format=torch.channels_last)
+    return torch.equal(x, y) and y.is_contiguous(memory_format=torch.channels_last)

@@ -18,7 +18,7 @@ import torch
 
 from aist_app import checkpoints
 from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_state
-from aist_app.devices import amp_dtype, autocast, resolve_device
+from aist_app.devices import amp_dtype, autocast, resolve_device, to_device
 from aist_app.io_utils import atomic_write_json, atomic_write_jsonl
 from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.pose.config import PoseConfig
@@ -106,9 +106,9 @@ class PoseTrainer:
         oids, files = data.sample(c.batch_objects, c.views_per_object, generator)
         rgba = torch.cat([data.load(o, f) for o, f in zip(oids, files, strict=True)])
         images, masks = images_and_masks(rgba, c.image_size, c.vox_size)
-        return (images.to(self.device),
-                masks.view(len(oids), c.views_per_object, c.vox_size, c.vox_size)
-                .to(self.device))
+        return (to_device(images, self.device),
+                to_device(masks.view(len(oids), c.views_per_object, c.vox_size, c.vox_size),
+                          self.device))
 
     def _forward(self, images: torch.Tensor, objects: int) -> dict[str, torch.Tensor]:
         c = self.config

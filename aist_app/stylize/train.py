@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from aist_app.checkpoints import restore_rng, rng_state
-from aist_app.devices import amp_dtype, autocast, grad_scaler, memory_format, resolve_device
+from aist_app.devices import (
+    amp_dtype,
+    autocast,
+    grad_scaler,
+    memory_format,
+    resolve_device,
+    to_device,
+)
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.stylize import checkpoint as ckpt_io
@@ -150,7 +157,7 @@ class Trainer:
         x = to_input(views.batch(idx), self.config.size)[0]
         if self.config.flip:
             x = random_flip(x, self.gen)
-        return x.to(self.device).contiguous(memory_format=self.memory_format)
+        return to_device(x, self.device).contiguous(memory_format=self.memory_format)
 
     # -- one step ------------------------------------------------------------------------
     def _autocast(self):

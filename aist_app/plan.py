@@ -1,0 +1,279 @@
+"""``aist experiment --dry-run``: the plan of an experiment before it runs: every stage, its
+steps, its expected GPU memory at its batch size, the batch sizes that fit 8, 12 and 24 GB
+cards, and its time from a short measured run on this machine.
+
+Memory is counted on the CPU, without a GPU: parameters, their gradients and Adam's two
+moments (training), plus every tensor autograd saves for the backward pass during one real
+forward and loss at batch sizes 1 and 2 (activations grow linearly with the batch, so two
+points give the line), plus 10 % for the allocator's fragmentation and workspaces. Inference
+stages (segmentation, stylizing) count parameters plus the largest input + output of any one
+layer, twice (two layers' tensors are alive at once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GB = 2**30
+CARDS_GB = (8, 12, 24)
+OVERHEAD = 1.10  # allocator fragmentation, cuDNN workspaces
+CUDA_CONTEXT_GB = 0.5  # the CUDA context itself, outside PyTorch's accounting
+
+
+@dataclass
+class StagePlan:
+    stage: str
+    work: str  # what it does, in numbers
+    batch: int | None = None
+    memory_gb: float | None = None  # at ``batch``
+    fits: dict[str, int | None] = field(default_factory=dict)  # card -> largest batch
+    seconds_per_unit: float | None = None  # measured here
+    unit: str = ""
+    units: int = 0
+    measured_on: str = ""
+    note: str = ""
+
+    @property
+    def hours(self) -> float | None:
+        if self.seconds_per_unit is None:
+            return None
+        return self.seconds_per_unit * self.units / 3600
+
+
+def saved_bytes(run: Callable[[], Any]) -> int:
+    """Bytes of the distinct tensors autograd saves for backward while ``run()`` builds the
+    graph (its activations at training time)."""
+    import torch
+
+    seen: dict[tuple, int] = {}
+
+    def pack(t):
+        try:
+            key = (t.untyped_storage().data_ptr(), t.dtype)
+            seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
+        except RuntimeError:
+            pass
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = run()
+    del out
+    return sum(seen.values())
+
+
+def param_bytes(*modules) -> int:
+    return sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
+
+
+def _fits(fixed: float, per_item: float) -> dict[str, int | None]:
+    out = {}
+    for card in CARDS_GB:
+        room = card * GB / OVERHEAD - fixed - CUDA_CONTEXT_GB * GB
+        out[f"{card} GB"] = int(room // per_item) if room >= per_item else None
+    return out
+
+
+def _linear(measure: Callable[[int], int]) -> tuple[float, float]:
+    a1, a2 = measure(1), measure(2)
+    per = max(a2 - a1, 1)
+    return a1 - per, per
+
+
+def plan_stylizer(cfg: dict, steps: int) -> StagePlan:
+    import torch
+
+    from aist_app.stylize.config import StylizerConfig
+    from aist_app.stylize.losses import l1, lsgan
+    from aist_app.stylize.models import build
+
+    c = StylizerConfig.from_preset("constrained", **{k: v for k, v in cfg.items()
+                                                     if k in StylizerConfig.__dataclass_fields__
+                                                     and k != "preset"})
+    nets = build(c)
+    G, F_, D_X, D_Y = (nets[k] for k in ("G", "F", "D_X", "D_Y"))
+    feature = 46e6 if c.feature_net == "resnet18" else 19e6  # frozen, fp32 bytes (approx.)
+
+    def step(b: int):
+        x = torch.rand(b, 3, c.size, c.size) * 2 - 1
+        y = torch.rand(b, 3, c.size, c.size) * 2 - 1
+
+        def run():
+            fy, fx = G(x), F_(y)
+            return (lsgan(D_Y(fy), True) + lsgan(D_X(fx), True) + l1(F_(fy), x)
+                    + l1(G(fx), y) + l1(G(y), y) + l1(F_(x), x))
+        return saved_bytes(run)
+
+    base, per = _linear(step)
+    params = param_bytes(*nets.values())
+    fixed = params * 4 + feature + max(base, 0)  # weights, grads, Adam m and v
+    t0 = time.perf_counter()
+    x = torch.rand(1, 3, c.size, c.size) * 2 - 1
+    loss = l1(F_(G(x)), x) + lsgan(D_Y(G(x)), True)
+    loss.backward()
+    one = time.perf_counter() - t0
+    return StagePlan(
+        "train-stylizer", f"{steps} steps at {c.size}^2, batch {c.batch}, ngf {c.ngf}",
+        batch=c.batch, memory_gb=round((fixed + per * c.batch) * OVERHEAD / GB
+                                       + CUDA_CONTEXT_GB, 2),
+        fits=_fits(fixed, per), seconds_per_unit=one * 2.5 * c.batch, unit="step",
+        units=steps, measured_on="this CPU",
+        note="time: one G/F/D forward-backward at batch 1 measured, x2.5 for the full step "
+             "(both generators, both discriminators, identity terms), x batch")
+
+
+def plan_pose(cfg: dict, steps: int) -> StagePlan:
+    import torch
+
+    from aist_app.pose.config import PoseConfig
+    from aist_app.pose.loss import dpc_loss, shape_views
+    from aist_app.pose.model import dpc_model
+
+    keys = {k: v for k, v in cfg.items() if k in PoseConfig.__dataclass_fields__}
+    c = PoseConfig(**{**keys, "device": "cpu"})
+    model = dpc_model(config=c)
+    gen = torch.Generator().manual_seed(0)
+
+    def step(b: int):
+        images = torch.rand(b * c.views_per_object, 3, c.image_size, c.image_size)
+        masks = (torch.rand(b, c.views_per_object, c.vox_size, c.vox_size) > 0.5).float()
+
+        def run():
+            out = model(images, shape_views(b, c.views_per_object, c))
+            return dpc_loss(out, masks, c, 0, gen)["total"]
+        return saved_bytes(run)
+
+    base, per = _linear(step)
+    fixed = param_bytes(model) * 4 + max(base, 0)
+    t0 = time.perf_counter()
+    images = torch.rand(c.views_per_object, 3, c.image_size, c.image_size)
+    masks = (torch.rand(1, c.views_per_object, c.vox_size, c.vox_size) > 0.5).float()
+    dpc_loss(model(images, shape_views(1, c.views_per_object, c)), masks, c, 0, gen
+             )["total"].backward()
+    one = time.perf_counter() - t0
+    return StagePlan(
+        "train-pose", f"{steps} steps, {c.batch_objects} objects x {c.views_per_object} views, "
+        f"{c.num_points} points, {c.vox_size}^3 grid, ensemble {c.ensemble}",
+        batch=c.batch_objects,
+        memory_gb=round((fixed + per * c.batch_objects) * OVERHEAD / GB + CUDA_CONTEXT_GB, 2),
+        fits=_fits(fixed, per), seconds_per_unit=one * c.batch_objects, unit="step",
+        units=steps, measured_on="this CPU",
+        note="time: one forward-backward at 1 object measured, x objects per batch")
+
+
+def _segment_maskrcnn(photos: int) -> StagePlan:
+    import torch
+
+    from aist_plugins.maskrcnn_segmenter import build_model
+
+    model = build_model("v2").eval()  # architecture only: memory does not need the weights
+    peaks: list[int] = []
+
+    def hook(_m, inp, out):
+        def size(t):
+            if isinstance(t, torch.Tensor):
+                return t.numel() * t.element_size()
+            if isinstance(t, (list, tuple)):
+                return sum(size(u) for u in t)
+            if isinstance(t, dict):
+                return sum(size(u) for u in t.values())
+            return 0
+        peaks.append(size(inp) + size(out))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if not list(m.children())]
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        model([torch.rand(3, 600, 800)])
+    one = time.perf_counter() - t0
+    for h in handles:
+        h.remove()
+    per = 2 * max(peaks)
+    fixed = param_bytes(model)
+    return StagePlan("segment", f"{photos} photos, Mask R-CNN v2 at 800 px", batch=2,
+                     memory_gb=round((fixed + per * 2) * OVERHEAD / GB + CUDA_CONTEXT_GB, 2),
+                     fits=_fits(fixed, per), seconds_per_unit=one, unit="photo",
+                     units=photos, measured_on="this CPU (architecture, random weights)")
+
+
+def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
+    import tempfile
+    from pathlib import Path
+
+    from aist_app.plugins import create_plugin_manager
+    from aist_app.progress import drain
+    from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.samples import sample_meshes
+
+    name = cfg.get("renderer", "pyrender")
+    views = int(cfg.get("views", 5))
+    size = int(cfg.get("size", 128))
+    with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:
+        rc = RenderConfig(renderer=name, views=views, image_size=(size, size), device="cpu",
+                          seed=seed, points=100_000)
+        factory = create_plugin_manager().stage("renderer", name).factory
+        summary = drain(render_collection(sample_meshes(), Path(tmp) / "ds", rc, factory))
+    per_object = summary.seconds / max(1, len(summary.rendered))
+    return StagePlan("render", f"{objects} objects x {views} views at {size}^2 with {name}",
+                     seconds_per_unit=per_object, unit="object", units=objects,
+                     measured_on="this CPU (the bundled car)",
+                     note="GPU memory: the renderer's scene only (well under 1 GB)")
+
+
+def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
+              ) -> list[StagePlan]:
+    """Every stage of the experiment ``cfg`` (see :mod:`aist_app.experiment`)."""
+    from aist_app.experiment import REFERENCE_OBJECTS
+
+    objects = objects or REFERENCE_OBJECTS
+    photos = photos or 0
+    st, po = cfg["stylizer"], cfg["pose"]
+    variants = list(st.get("variants", []))
+    plans = [plan_render(cfg["render"], objects, cfg.get("seed", 0))]
+    if cfg["segment"].get("segmenter") == "maskrcnn":
+        plans.append(_segment_maskrcnn(photos))
+    else:
+        plans.append(StagePlan("segment", f"{photos} photos with "
+                               f"{cfg['segment'].get('segmenter')}", note="CPU (TFLite)"))
+    views = objects * int(cfg["render"].get("views", 5))
+    if st.get("steps"):
+        sty_steps = int(st["steps"])
+    else:
+        sty_steps = int(st.get("epochs", 44)) * -(-max(views, photos) // int(st.get("batch", 4)))
+    sty = plan_stylizer(st, sty_steps)
+    sty.stage = f"train-stylizer x{len(variants)}"
+    sty.units *= len(variants)
+    plans.append(sty)
+    plans.append(StagePlan(f"stylize x{len(variants)}", f"{views} views each",
+                           note="inference: G alone, well under the training memory"))
+    pose = plan_pose(po, int(po.get("steps", 600_000)))
+    pose.stage = f"train-pose x{1 + len(variants)}"
+    pose.units *= 1 + len(variants)
+    plans.append(pose)
+    return plans
+
+
+def format_plan(plans: list[StagePlan]) -> str:
+    lines = []
+    for p in plans:
+        lines.append(f"{p.stage}: {p.work}")
+        if p.memory_gb is not None:
+            fits = ", ".join(f"{card}: batch {b}" if b else f"{card}: does not fit"
+                             for card, b in p.fits.items())
+            lines.append(f"    GPU memory at batch {p.batch}: {p.memory_gb:.2f} GB; largest "
+                         f"batch that fits {fits}")
+        if p.hours is not None:
+            lines.append(f"    time: {p.seconds_per_unit:.2f} s/{p.unit} x {p.units} = "
+                         f"{p.hours:.1f} h on {p.measured_on}")
+        if p.note:
+            lines.append(f"    ({p.note})")
+    total = sum(p.hours or 0 for p in plans)
+    lines.append(f"total measured on this machine: {total:.1f} h (a GPU is many times faster; "
+                 "memory figures are for a GPU)")
+    return "\n".join(lines)
+
+
+def plan_json(plans: list[StagePlan]) -> list[dict]:
+    return [{**asdict(p), "hours": p.hours} for p in plans]

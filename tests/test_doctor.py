@@ -1,0 +1,110 @@
+"""`aist doctor` and `aist weights`: the real state of this machine, a missing or corrupt
+weight file, a missing redis-server, and the offline fetch error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aist_app.weights import KNOWN, hash_ok
+
+AIST = str(Path(sys.executable).with_name("aist"))
+
+
+def aist(*args, env=None):
+    return subprocess.run([AIST, *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_doctor_reports_this_machine():
+    p = aist("doctor", "--json")
+    assert p.returncode == 0, p.stderr
+    checks = {c["name"]: c for c in json.loads(p.stdout)["checks"]}
+    assert checks["python"]["status"] == "ok" and checks["packages"]["status"] == "ok"
+    assert checks["egl"]["status"] == "ok" and "renders on" in checks["egl"]["detail"]
+    assert checks["blender"]["status"] == "ok" and "Cycles devices" in checks["blender"]["detail"]
+    assert checks["weights:deeplab-lite"]["status"] == "ok"
+    assert {"torch", "redis-server", "broker", "qt", "disk"} <= set(checks)
+
+
+def test_doctor_fails_a_stage_whose_weights_are_missing_or_corrupt(tmp_path):
+    env = {"AIST_WEIGHTS_DIR": str(tmp_path / "w"), "TORCH_HOME": str(tmp_path / "th")}
+    p = aist("doctor", "--stage", "segment-maskrcnn", "--json", env=env)
+    assert p.returncode == 1
+    out = json.loads(p.stdout)
+    assert out["failing"] == ["weights:maskrcnn"]
+    (c,) = [c for c in out["checks"] if c["name"] == "weights:maskrcnn"]
+    assert "aist weights fetch maskrcnn" in c["fix"]
+    # A truncated file under the right name: its hash does not match.
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / KNOWN["maskrcnn"].filename).write_bytes(b"truncated")
+    p = aist("doctor", "--stage", "segment-maskrcnn", env=env)
+    assert p.returncode == 1 and "sha256 does not match" in p.stdout
+    assert "missing for segment-maskrcnn: weights:maskrcnn" in p.stderr
+    # The stage that works offline passes.
+    assert aist("doctor", "--stage", "segment-deeplab", env=env).returncode == 0
+
+
+def test_doctor_fails_the_farm_without_redis_server(tmp_path):
+    env = {"PATH": str(Path(sys.executable).parent)}  # the venv only: no redis-server
+    p = aist("doctor", "--stage", "farm", env=env)
+    assert p.returncode == 1
+    assert "redis-server is not on PATH" in p.stdout and "apt-get install redis-server" in p.stdout
+
+
+def test_weights_list_hash_check_and_offline_fetch(tmp_path):
+    env = {"AIST_WEIGHTS_DIR": str(tmp_path), "TORCH_HOME": str(tmp_path / "th")}
+    good = b"weights bytes"
+    import hashlib
+
+    prefix = hashlib.sha256(good).hexdigest()[:8]
+    f = tmp_path / f"something-{prefix}.pth"
+    f.write_bytes(good)
+    assert hash_ok(f) is True
+    f.write_bytes(b"other")
+    assert hash_ok(f) is False
+    (tmp_path / "noprefix.pth").write_bytes(good)
+    assert hash_ok(tmp_path / "noprefix.pth") is None
+    p = aist("weights", "list", "--json", env=env)
+    rows = {r["name"]: r for r in json.loads(p.stdout)}
+    assert set(rows) == set(KNOWN) and not any(r["present"] for r in rows.values())
+    p = aist("weights", "fetch", "resnet18", env={**env, "https_proxy": "http://127.0.0.1:9",
+                                                   "HTTPS_PROXY": "http://127.0.0.1:9"})
+    assert p.returncode == 2 and "cannot download" in p.stderr
+    assert KNOWN["resnet18"].filename in p.stderr
+    assert not list((tmp_path / "th").rglob("*.pth"))  # nothing half-written
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN))
+def test_known_weights_match_torchvision(name):
+    assert KNOWN[name].torchvision_weights().url == KNOWN[name].url
+
+
+def test_experiment_dry_run_prints_a_plan_and_runs_nothing(tmp_path):
+    p = aist("experiment", "--preset", "small", "--out", tmp_path / "x", "--dry-run", "--json")
+    assert p.returncode == 0, p.stderr
+    plan = {s["stage"].split()[0]: s for s in json.loads(p.stdout)}
+    assert {"render", "segment", "train-stylizer", "stylize", "train-pose"} <= set(plan)
+    for stage in ("train-stylizer", "train-pose"):
+        s = plan[stage]
+        assert s["memory_gb"] > 0.5 and s["hours"] > 0 and set(s["fits"]) == {
+            "8 GB", "12 GB", "24 GB"}
+    assert not (tmp_path / "x").exists()
+
+
+def test_saved_tensor_accounting_counts_activations():
+    """The plan's memory model: a linear layer's saved input is what it counts."""
+    import torch
+
+    from aist_app.plan import saved_bytes
+
+    lin = torch.nn.Linear(1000, 1000)
+    x = torch.rand(64, 1000)
+    counted = saved_bytes(lambda: torch.relu(lin(x)).sum())
+    assert 64 * 1000 * 4 <= counted <= 3 * 64 * 1000 * 4
+    assert saved_bytes(lambda: torch.relu(lin(torch.rand(128, 1000))).sum()) > counted
