@@ -396,3 +396,27 @@ def test_broker_loopback_and_password(tmp_path):
         proc.wait(10)
     p = _aist("farm", "broker", "--bind", "0.0.0.0", "--port", str(port), check=False)
     assert p.returncode != 0 and "password" in p.stderr
+
+
+def test_a_missing_mesh_fails_naming_the_absolute_path(tmp_path):
+    """Submitted with a relative path from another folder; the mesh is gone when the task
+    runs: the failure names the absolute path it looked for, not just "file is missing"."""
+    from aist_farm import tasks
+
+    src = tmp_path / "meshes" / "cars"
+    src.mkdir(parents=True)
+    (src / "car.glb").symlink_to(MESHES / "toycar" / "ToyCar.glb")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        job = Job.create("ds", discover("meshes"), RenderConfig(views=1, image_size=(32, 32),
+                                                                points=100, device="cpu"),
+                         "meshes")
+    finally:
+        os.chdir(cwd)
+    assert job.root.is_absolute() and Path(job.meshes).is_absolute()
+    (src / "car.glb").unlink()
+    oid = job.items[0].object_id
+    assert tasks.run_task(tmp_path / "ds", oid, worker="w1", threads=1) == "failed"
+    reason = job.failure(oid)["reason"]
+    assert reason == f"{src / 'car.glb'}: file is missing", reason
