@@ -207,3 +207,34 @@ def test_cli_train_evaluate_report(renders, tmp_path):
     p = subprocess.run([AIST, "evaluate", str(bad), str(renders), "--out", str(tmp_path / "r2")],
                        capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 2 and "not an AIST pose-model checkpoint" in p.stderr
+
+
+def test_chance_baselines_of_the_evaluator():
+    from aist_app.pose.evaluate import chance_baselines
+
+    same = np.tile([1.0, 0.0, 0.0, 0.0], (50, 1))
+    b = chance_baselines(same)
+    assert b["acc30_constant"] == 1.0 and b["median_err_constant"] < 1e-3
+    assert b["acc30_random"] < 0.1 and 100 < b["median_err_random"] < 150
+    # Azimuth-only poses spread over 360 degrees: a constant rotation is right ~1/6 of the time.
+    az = np.radians(np.linspace(0, 360, 360, endpoint=False))
+    ring = np.stack([np.cos(az / 2), np.zeros_like(az), np.sin(az / 2), np.zeros_like(az)], 1)
+    b = chance_baselines(ring)
+    assert abs(b["acc30_constant"] - 60 / 360) < 0.01
+    assert abs(b["median_err_constant"] - 90) < 1.5
+
+
+def test_learning_curves_are_recorded_against_chance(renders, tmp_path):
+    """Periodic pose evaluation on validation objects: the untrained model at step 0, then
+    every N steps, each with the chance baselines of the same views, and the curves plot."""
+    from aist_app.pose.train import PoseTrainer
+
+    t = PoseTrainer(tiny(steps=4, pose_eval_every=2, pose_eval_objects=2), renders,
+                    tmp_path / "run")
+    drain(t.run())
+    pose = [h for h in t.history if h["kind"] == "val_pose"]
+    assert [h["step"] for h in pose] == [0, 2, 4]
+    for h in pose:
+        assert 0 <= h["val_acc30"] <= 1 and h["val_chamfer"] > 0
+        assert h["val_acc30_random"] <= h["val_acc30_constant"] <= 1
+    assert (tmp_path / "run" / "learning_curves.png").stat().st_size > 10_000

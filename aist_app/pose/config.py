@@ -48,6 +48,10 @@ class PoseConfig:
     amp: bool = False  # bf16 autocast of the network on CUDA (the reference is fp32)
     checkpoint_every: int = 5000
     val_every: int = 1000
+    # Pose metrics (acc@30, median error, Chamfer, with chance baselines) on validation
+    # objects every N steps, for learning curves (0: off; costs an alignment each time).
+    pose_eval_every: int = 0
+    pose_eval_objects: int = 20
     log_every: int = 10
 
     def as_dict(self) -> dict[str, Any]:

@@ -75,11 +75,20 @@ class SetResult:
 
 
 class Evaluator:
-    def __init__(self, run: str | Path, *, device: str = "auto", batch: int = 32) -> None:
-        self.ck = load_checkpoint(run)
-        self.config = PoseConfig.from_dict(self.ck["config"])
+    def __init__(self, run: str | Path | None, *, device: str = "auto", batch: int = 32,
+                 model: torch.nn.Module | None = None, config: PoseConfig | None = None
+                 ) -> None:
+        """A run's last checkpoint, or (``run`` None) a ``model`` in memory with its
+        ``config`` (the trainer's periodic evaluation)."""
         self.device = torch.device(resolve_device(device))
-        self.model = load_model(self.ck, self.device)
+        if run is None:
+            if model is None or config is None:
+                raise ValueError("Evaluator: give a run, or a model and its config")
+            self.ck, self.config, self.model = {}, config, model
+        else:
+            self.ck = load_checkpoint(run)
+            self.config = PoseConfig.from_dict(self.ck["config"])
+            self.model = load_model(self.ck, self.device)
         self.batch = batch
 
     @torch.no_grad()
@@ -138,9 +147,10 @@ class Evaluator:
                 "from": str(data.ds.root), "split": data.split}
         return Q.conjugate(torch.from_numpy(q_align)).numpy(), info
 
-    def evaluate_set(self, data: PoseData, align: np.ndarray | None) -> SetResult:
+    def evaluate_set(self, data: PoseData, align: np.ndarray | None, *,
+                     limit: int | None = None) -> SetResult:
         res = SetResult(data.name, data.ds.kind)
-        preds = self.predict(data, render=True)
+        preds = self.predict(data, render=True, limit=limit)
         res.samples = preds[:: max(1, len(preds) // 8)][:8]
         if data.has_gt:
             A = torch.from_numpy(align)
@@ -161,6 +171,8 @@ class Evaluator:
                            "acc30": float(np.mean(e < 30.0)),
                            "median_err_deg": float(np.median(e)), "views": len(preds)}
             res.metrics["chamfer"] = res.metrics["precision"] + res.metrics["coverage"]
+            gts = np.stack([data.gt_quaternions(p.oid)[p.file] for p in preds])
+            res.metrics.update(chance_baselines(gts))
         else:
             res.metrics = {"views": len(preds)}
         for p in preds:
@@ -169,6 +181,27 @@ class Evaluator:
                                  / max(1, p.mask.sum())))
         res.metrics["xor_median"] = float(np.median(res.xor))
         return res
+
+
+def chance_baselines(gt_quaternions: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """What pose accuracy means nothing, on the same views, by the same error: a uniformly
+    random rotation per view (seeded), and the best single rotation predicted for every view
+    (the ground-truth pose that maximizes acc@30, ties broken by the median error) -- what a
+    model that ignores its input can reach on this view distribution."""
+    q = torch.from_numpy(np.asarray(gt_quaternions, dtype=np.float64))
+    rng = np.random.default_rng(seed)
+    rand = Q.normalize(torch.from_numpy(rng.normal(size=q.shape)))
+    err_rand = Q.angle_deg(rand, q).numpy()
+    # Pairwise angles between the views' poses: |<q_i, q_j>| = cos(angle / 2).
+    cand = q[:: max(1, len(q) // 256)]  # at most 256 candidates
+    dots = (cand @ q.T).abs().clamp(max=1.0)
+    ang = np.degrees(2 * np.arccos(dots.numpy()))
+    acc = (ang < 30.0).mean(1)
+    med = np.median(ang, axis=1)
+    best = int(np.lexsort((med, -acc))[0])
+    return {"acc30_random": float(np.mean(err_rand < 30.0)),
+            "median_err_random": float(np.median(err_rand)),
+            "acc30_constant": float(acc[best]), "median_err_constant": float(med[best])}
 
 
 def xor_cdf_plot(results: list[SetResult]) -> bytes:

@@ -19,7 +19,7 @@ import torch
 from aist_app import checkpoints
 from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_state
 from aist_app.devices import amp_dtype, autocast, resolve_device, to_device
-from aist_app.io_utils import atomic_write_json, atomic_write_jsonl
+from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
@@ -29,7 +29,8 @@ from aist_app.stylize.train import TrainProgress
 
 FORMAT = "aist-pose"
 #: Config fields that do not change what the run computes (a resume may change them).
-NOT_CONTENT = ("device", "checkpoint_every", "val_every", "log_every")
+NOT_CONTENT = ("device", "checkpoint_every", "val_every", "log_every", "pose_eval_every",
+               "pose_eval_objects")
 
 
 PoseCheckpointError = CheckpointError
@@ -149,6 +150,27 @@ class PoseTrainer:
         return {"val_projection": float(losses["projection"]),
                 "val_student": float(losses["student"])}
 
+    @torch.no_grad()
+    def evaluate_pose(self) -> dict[str, float]:
+        """acc@30, median error and Chamfer on the first validation objects (aligned on
+        them, as the reference aligns on validation objects), with the chance baselines of
+        the same views: one point of the learning curves."""
+        from aist_app.pose.evaluate import Evaluator
+
+        n = self.config.pose_eval_objects
+        self.model.eval()
+        try:
+            ev = Evaluator(None, device=str(self.device), model=self.model,
+                           config=self.config)
+            preds = ev.predict(self.val_data, limit=n)
+            align, _ = ev.alignment(self.val_data, preds)
+            res = ev.evaluate_set(self.val_data, align, limit=n)
+        finally:
+            self.model.train()
+        keys = ("acc30", "median_err_deg", "chamfer", "acc30_random", "median_err_random",
+                "acc30_constant", "median_err_constant")
+        return {f"val_{k}": float(res.metrics[k]) for k in keys}
+
     def state(self) -> dict:
         return {"config": self.config.as_dict(), "step": self.step, "dataset": self.dataset,
                 "model": self.model.state_dict(), "optim": self.opt.state_dict(),
@@ -167,6 +189,11 @@ class PoseTrainer:
         path = self.run_dir / "checkpoints" / "last.pt"
         save_checkpoint(path, self.state())
         atomic_write_jsonl(self.run_dir / "metrics.jsonl", self.history)
+        if any(h.get("kind") == "val_pose" for h in self.history):
+            from aist_app.pose.plots import learning_curves
+
+            atomic_write_bytes(self.run_dir / "learning_curves.png",
+                               learning_curves(self.history, self.run_dir.name))
         return path
 
     def run(self) -> Generator[TrainProgress, None, Path]:
@@ -177,6 +204,10 @@ class PoseTrainer:
             "amp": str(self.amp_dtype)})
         last = None
         window: list[dict] = []
+        if c.pose_eval_every and self.step == 0:  # the untrained model: where curves start
+            pose = self.evaluate_pose()
+            self.history.append({"kind": "val_pose", "step": 0, **pose})
+            yield TrainProgress(0, c.steps, {}, "eval", pose)
         while self.step < c.steps:
             t0 = time.perf_counter()
             losses = self.train_step()
@@ -191,6 +222,11 @@ class PoseTrainer:
                 val = self.validate()
                 self.history.append({"kind": "val", "step": self.step, **val})
                 yield TrainProgress(self.step, c.steps, losses, "eval", val)
+            if c.pose_eval_every and (self.step % c.pose_eval_every == 0
+                                      or self.step == c.steps):
+                pose = self.evaluate_pose()
+                self.history.append({"kind": "val_pose", "step": self.step, **pose})
+                yield TrainProgress(self.step, c.steps, losses, "eval", pose)
             if self.step % c.checkpoint_every == 0 or self.step == c.steps:
                 last = self.save()
                 yield TrainProgress(self.step, c.steps, losses, "checkpoint",
