@@ -322,9 +322,14 @@ class Job:
             os.rename(aside, path)  # a live claim was written in between: leave it
             return False
         aside.unlink(missing_ok=True)
+        return self.count_lost(oid, claim, "; re-queued")
+
+    def count_lost(self, oid: str, claim: dict, note: str = "") -> bool:
+        """Record a dead worker's claim on ``oid`` as a failed attempt; False when that was
+        the last allowed one (the task is then failed)."""
         n = self.record_attempt(oid, claim.get("worker", "?"), "worker-lost",
                                 f"worker {claim.get('worker')} (pid {claim.get('pid')} on "
-                                f"{claim.get('host')}) stopped while rendering; re-queued")
+                                f"{claim.get('host')}) stopped while rendering{note}")
         if n >= MAX_ATTEMPTS:
             self.mark_failed(oid, "worker-lost",
                              f"lost {n} times: the renderer crashes or is killed on it")

@@ -133,15 +133,8 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
     if claim is not None:
         if job.claim_alive(claim) and claim.get("pid") != os.getpid():
             return "duplicate"
-        if not job.claim_alive(claim):  # its worker died mid-task: that was an attempt
-            n = job.record_attempt(object_id, claim.get("worker", "?"), "worker-lost",
-                                   f"worker {claim.get('worker')} (pid {claim.get('pid')} on "
-                                   f"{claim.get('host')}) stopped while rendering")
-            if n >= MAX_ATTEMPTS:
-                job.mark_failed(object_id, "worker-lost",
-                                f"lost {n} times: the renderer crashes or is killed on it")
-                job.maybe_finalize()
-                return "failed"
+        if not job.claim_alive(claim) and not job.count_lost(object_id, claim):
+            return "failed"  # its worker died mid-task: an attempt, and it was the last
     item = job.item(object_id)
     status = "rendered"
     with job.claim(object_id, worker):
