@@ -207,6 +207,11 @@ def render_options(f):
                      default="80/10/10", show_default=True,
                      help="Object splits: seeded 80/10/10, or the reference's (DPC's car "
                           "lists where the ids match, the rest cut 5247:750:1500)."),
+        click.option("--look", type=click.Choice(["as-is", "varied"]), default="as-is",
+                     show_default=True,
+                     help="as-is: the meshes' own materials; varied: per object a random car "
+                          "paint, dirt and sky light (blender only; cameras and lights stay "
+                          "those of as-is): a target domain with ground truth."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -223,7 +228,7 @@ def _config(**kw):
         seed=kw["seed"], up_axis=kw["up_axis"], randomize_lights=kw["random_lights"],
         samples=kw["samples"], device=kw["device"],
         allow_missing_textures=kw["allow_missing_textures"],
-        recycle_every=kw["recycle_every"], splits=kw["splits"],
+        recycle_every=kw["recycle_every"], splits=kw["splits"], look=kw["look"],
     )
 
 

@@ -124,7 +124,7 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
 #: configs' fields).
 SECTIONS: dict[str, set[str]] = {
     "data": {"meshes", "photos"},
-    "render": {"views", "size", "elevation", "azimuth", "renderer", "splits"},
+    "render": {"views", "size", "elevation", "azimuth", "renderer", "splits", "look"},
     "segment": {"segmenter", "min_side"},
     "evaluate": {"split"},
 }
@@ -224,7 +224,7 @@ class Experiment:
             r = c["render"]
             cfg = RenderConfig(renderer=r["renderer"], views=r["views"],
                                image_size=(r["size"], r["size"]), elevation=r["elevation"],
-                               azimuth=r.get("azimuth", "0:360"),
+                               azimuth=r.get("azimuth", "0:360"), look=r.get("look", "as-is"),
                                splits=r.get("splits", "80/10/10"),
                                seed=seed, device="cpu" if device == "cpu" else "auto")
             return render_collection(c["data"]["meshes"], syn, cfg,

@@ -62,6 +62,7 @@ class BlenderRenderer:
     name = "blender"
     description = "Blender Cycles path tracer (bpy) with realistic materials; CPU or GPU"
     needs_gpu = False
+    supports_looks = True  # --look varied: paint, dirt and sky per object (aist_app.looks)
 
     def __init__(self, options: RenderOptions) -> None:
         import bpy
@@ -151,9 +152,76 @@ class BlenderRenderer:
                 obj.data.energy = light.intensity * _WATTS_PER_UNIT
             else:
                 obj.hide_render = True
-        a = job.lights.ambient
-        self._background.inputs["Color"].default_value = (a, a, a, 1.0)
-        self._background.inputs["Strength"].default_value = 1.0
+        if job.look is None:
+            a = job.lights.ambient
+            self._background.inputs["Color"].default_value = (a, a, a, 1.0)
+            self._background.inputs["Strength"].default_value = 1.0
+
+    def _set_world(self, look) -> None:
+        """A uniform ambient (as-is), or the look's sky: a ground / horizon / zenith gradient
+        over the view direction's height, lighting the object (the film stays transparent)."""
+        nodes = self.scene.world.node_tree.nodes
+        links = self.scene.world.node_tree.links
+        for n in [n for n in nodes if n.name.startswith("aist-sky")]:
+            nodes.remove(n)
+        if look is None:
+            return
+        coord = nodes.new("ShaderNodeTexCoord")
+        coord.name = "aist-sky-coord"
+        xyz = nodes.new("ShaderNodeSeparateXYZ")
+        xyz.name = "aist-sky-xyz"
+        ramp = nodes.new("ShaderNodeValToRGB")
+        ramp.name = "aist-sky-ramp"
+        span = nodes.new("ShaderNodeMapRange")  # height -1..1 -> 0..1
+        span.name = "aist-sky-span"
+        span.inputs["From Min"].default_value = -1.0
+        elements = ramp.color_ramp.elements
+        elements[0].position, elements[0].color = 0.0, (*look.ground, 1.0)
+        elements[1].position, elements[1].color = 1.0, (*look.zenith, 1.0)
+        for pos, col in ((0.49, look.ground), (0.52, look.horizon)):
+            e = elements.new(pos)
+            e.color = (*col, 1.0)
+        # World "Generated" coordinates are the view direction; z is up in Blender.
+        links.new(coord.outputs["Generated"], xyz.inputs["Vector"])
+        links.new(xyz.outputs["Z"], span.inputs["Value"])
+        links.new(span.outputs["Result"], ramp.inputs["Fac"])
+        links.new(ramp.outputs["Color"], self._background.inputs["Color"])
+        self._background.inputs["Strength"].default_value = look.env_strength
+
+    def _dress(self, mesh, look) -> None:
+        """Paint the body (the parts named body/paint, else the largest part), soil it with
+        procedural noise, and jitter the other parts' roughness."""
+        areas = [float(getattr(p, "area", len(p.faces))) for p in mesh.parts]
+        named = [k for k, m in enumerate(mesh.materials)
+                 if any(w in (m.name or "").lower() for w in ("body", "paint"))]
+        body = set(named or [int(np.argmax(areas))])
+        for k, obj in enumerate(self._objects):
+            bsdf = obj.data.materials[0].node_tree.nodes.get("Principled BSDF")
+            tree = obj.data.materials[0].node_tree
+            if k in body:
+                for link in list(bsdf.inputs["Base Color"].links):
+                    tree.links.remove(link)
+                bsdf.inputs["Metallic"].default_value = look.metallic
+                bsdf.inputs["Roughness"].default_value = look.roughness
+                if "Coat Weight" in bsdf.inputs:
+                    bsdf.inputs["Coat Weight"].default_value = look.coat
+                noise = tree.nodes.new("ShaderNodeTexNoise")
+                noise.inputs["Scale"].default_value = look.dirt_scale
+                mix = tree.nodes.new("ShaderNodeMix")
+                mix.data_type = "RGBA"
+                mix.blend_type = "MULTIPLY"
+                mix.inputs["A"].default_value = (*look.paint, 1.0)
+                dirt = tree.nodes.new("ShaderNodeMath")
+                dirt.operation = "MULTIPLY"
+                dirt.inputs[1].default_value = look.dirt
+                tree.links.new(noise.outputs["Fac"], dirt.inputs[0])
+                tree.links.new(dirt.outputs["Value"], mix.inputs["Factor"])
+                mix.inputs["B"].default_value = (0.25, 0.2, 0.15, 1.0)  # road dust
+                tree.links.new(mix.outputs["Result"], bsdf.inputs["Base Color"])
+            else:
+                r = bsdf.inputs["Roughness"].default_value
+                bsdf.inputs["Roughness"].default_value = float(np.clip(
+                    r * (0.6 + 0.8 * look.dirt), 0.05, 1.0))
 
     def _material(self, mat, index: int):
         bpy = self.bpy
@@ -238,6 +306,10 @@ class BlenderRenderer:
 
         for k, (part, mat) in enumerate(zip(mesh.parts, mesh.materials, strict=True)):
             self._mesh(part, mat, k)
+        look = views[0].look if views else None
+        if look is not None:
+            self._dress(mesh, look)
+        self._set_world(look)
         bvh = self._bvh(mesh) if self.options.depth else None
         out = self._tmp / "view.png"
         try:

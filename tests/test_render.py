@@ -1,6 +1,7 @@
 """Both renderers on the real shared meshes: the annotation-consistency promise and more."""
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -202,3 +203,37 @@ def test_pyrender_merged_parts_draw_as_drawn_apart():
     for a, b in zip(merged, apart, strict=True):
         assert (a[..., 3] > 0).sum() > 150
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_varied_look_changes_appearance_not_geometry(tmp_path):
+    """--look varied (Blender): per object a paint, dirt and sky; the cameras, lights' draws
+    and silhouettes are those of as-is, so the target domain keeps the same ground truth."""
+    from aist_app.plugins import create_plugin_manager
+    from aist_app.progress import drain
+    from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.samples import sample_meshes
+
+    pm = create_plugin_manager()
+    out = {}
+    for look in ("as-is", "varied"):
+        cfg = RenderConfig(renderer="blender", views=2, image_size=(48, 48), points=300,
+                           device="cpu", samples=8, look=look)
+        drain(render_collection(sample_meshes(), tmp_path / look, cfg,
+                                pm.stage("renderer", "blender").factory))
+        out[look] = Dataset.open(tmp_path / look)
+    a, b = out["as-is"], out["varied"]
+    (oid,) = a.object_ids()
+    assert [c["world_to_camera"] for c in a.cameras(oid)] == [
+        c["world_to_camera"] for c in b.cameras(oid)]
+    diff = []
+    for f in a.view_files(oid):
+        va, vb = a.load_view(oid, f), b.load_view(oid, f)
+        assert np.array_equal(va[..., 3], vb[..., 3])
+        diff.append(np.abs(va[..., :3].astype(int) - vb[..., :3]).mean())
+    assert min(diff) > 2.0, diff
+    prov = json.loads((tmp_path / "varied" / "objects" / oid / "provenance.json").read_text())
+    assert set(prov["look"]) >= {"paint", "metallic", "dirt", "zenith", "env_strength"}
+    with pytest.raises(ValueError, match="--look varied: the pyrender renderer"):
+        next(render_collection(sample_meshes(), tmp_path / "py",
+                               RenderConfig(look="varied", device="cpu"),
+                               pm.stage("renderer", "pyrender").factory))

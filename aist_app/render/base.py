@@ -16,6 +16,7 @@ import numpy as np
 
 from aist_app.cameras import Camera
 from aist_app.lights import LightSetup
+from aist_app.looks import Look
 from aist_app.meshes import LoadedMesh
 
 
@@ -36,6 +37,7 @@ class RenderOptions:
 class ViewJob:
     camera: Camera
     lights: LightSetup
+    look: Look | None = None  # aist_app.looks: None renders the mesh's own materials
 
 
 @dataclass

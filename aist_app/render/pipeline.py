@@ -23,6 +23,7 @@ from aist_app.cameras import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH, orbit_camer
 from aist_app.dataset.splits import split_objects
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.lights import random_lights
+from aist_app.looks import LOOKS, sample_look
 from aist_app.meshes import MeshError, MeshItem, discover, load, sample_surface
 from aist_app.outputs import OutputRecord, content_config, folder_identity
 from aist_app.render.base import RenderOptions, ViewJob
@@ -52,6 +53,7 @@ class RenderConfig:
     png_compress_level: int = 3
     recycle_every: int = 0  # reopen the renderer every N objects (0: never)
     splits: str = "80/10/10"  # or "reference" (DPC's lists, else 5247:750:1500)
+    look: str = "as-is"  # or "varied" (aist_app.looks: random paint, dirt, sky per object)
 
     def options(self) -> RenderOptions:
         return RenderOptions(image_size=tuple(self.image_size), depth=self.depth,
@@ -74,6 +76,8 @@ class RenderConfig:
         if self.distance <= 0.87:  # the unit-diagonal object must stay in front of the camera
             raise ValueError(f"--distance {self.distance}: the camera would be inside the "
                              "object (normalized to a bounding-box diagonal of 1); use > 0.87")
+        if self.look not in LOOKS:
+            raise ValueError(f"--look {self.look!r}: use one of {', '.join(LOOKS)}")
         self.sampler()
 
     def sampler(self) -> ViewpointSampler:
@@ -143,14 +147,16 @@ def object_seed(seed: int, object_id: str) -> np.random.SeedSequence:
 
 def plan_views(config: RenderConfig, object_id: str) -> tuple[list[ViewJob], np.random.Generator]:
     """The cameras and lights of one object's views, and the generator for its points."""
-    ss_views, ss_points = object_seed(config.seed, object_id).spawn(2)
+    # Children 0 and 1 as before looks existed: as-is renders keep their bytes.
+    ss_views, ss_points, ss_look = object_seed(config.seed, object_id).spawn(3)
     rng = np.random.default_rng(ss_views)
+    look = sample_look(np.random.default_rng(ss_look)) if config.look == "varied" else None
     jobs = []
     for az, el in config.sampler().sample(rng):
         cam = orbit_camera(az, el, distance=config.distance, focal_length=config.focal_length,
                            image_size=tuple(config.image_size), up_axis=config.up_axis)
         jobs.append(ViewJob(cam, random_lights(rng, config.up_axis,
-                                               randomize=config.randomize_lights)))
+                                               randomize=config.randomize_lights), look))
     return jobs, np.random.default_rng(ss_points)
 
 
@@ -181,6 +187,8 @@ def render_object(renderer, item: MeshItem, writer: DatasetWriter, config: Rende
                       "normalization_matrix": mesh.normalization.tolist()}
         if mesh.warnings:
             provenance["warnings"] = mesh.warnings
+        if jobs and jobs[0].look is not None:
+            provenance["look"] = jobs[0].look.as_dict()
         obj.set_provenance(provenance)
     write_s += time.perf_counter() - w0  # includes waiting for background PNG encoding
     for key, val in (("load", t1 - t0), ("sample", t2 - t1), ("render", render_s),
@@ -234,6 +242,9 @@ def render_collection(
         raise ValueError("render_collection: give root= (the meshes' folder) with a list")
     label = root if root is not None else meshes
     config.validate()  # a bad option fails before the folder is touched
+    if config.look != "as-is" and not getattr(renderer_cls, "supports_looks", False):
+        raise ValueError(f"--look {config.look}: the {config.renderer} renderer draws the "
+                         "meshes' own materials only; use --renderer blender")
     # Open the renderer first too: a device that is not there fails before any work.
     renderer = renderer_cls(config.options())
     try:
