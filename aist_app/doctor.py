@@ -130,16 +130,10 @@ def check_egl() -> Check:
 
 _BLENDER = """
 import bpy
-prefs = bpy.context.preferences.addons['cycles'].preferences
-found = []
-for backend in ('OPTIX', 'CUDA', 'HIP', 'ONEAPI', 'METAL'):
-    try:
-        prefs.compute_device_type = backend
-        prefs.get_devices()
-    except (TypeError, ValueError):
-        continue
-    found += [f'{backend}:{d.name}' for d in prefs.devices if d.type == backend]
-print(bpy.app.version_string + ' | ' + (', '.join(found) or 'CPU only'))
+from aist_plugins.blender_renderer import cycles_gpus
+backend, gpus = cycles_gpus(bpy)
+print(bpy.app.version_string + ' | ' + (', '.join(f'{backend}:{d.name}' for d in gpus)
+                                        or 'CPU only'))
 """
 
 

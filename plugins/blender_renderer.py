@@ -25,15 +25,17 @@ from aist_app.render.base import RenderedView, RenderOptions, ViewJob
 _WATTS_PER_UNIT = 4.0 * math.pi * 9.0
 
 
-def _cycles_device(bpy, device: str) -> str:
-    """Configure Cycles for ``device`` (auto|cpu|cuda[:N]); returns "CPU" or "GPU"."""
-    if device == "cpu":
-        return "CPU"
+CYCLES_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
+
+
+def cycles_gpus(bpy) -> tuple[str | None, list]:
+    """The first Cycles GPU backend with devices here, and its devices (None, [] on a
+    machine without one). Leaves that backend selected in the preferences."""
     try:
         prefs = bpy.context.preferences.addons["cycles"].preferences
     except KeyError:
-        return "CPU"
-    for backend in ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL"):
+        return None, []
+    for backend in CYCLES_BACKENDS:
         try:
             prefs.compute_device_type = backend
             prefs.get_devices()
@@ -41,13 +43,23 @@ def _cycles_device(bpy, device: str) -> str:
             continue
         gpus = [d for d in prefs.devices if d.type == backend]
         if gpus:
-            index = int(device.partition(":")[2] or -1) if device.startswith("cuda") else -1
-            for k, d in enumerate(gpus):
-                d.use = index < 0 or k == index
-            for d in prefs.devices:
-                if d.type == "CPU":
-                    d.use = False
-            return "GPU"
+            return backend, gpus
+    return None, []
+
+
+def _cycles_device(bpy, device: str) -> str:
+    """Configure Cycles for ``device`` (auto|cpu|cuda[:N]); returns "CPU" or "GPU"."""
+    if device == "cpu":
+        return "CPU"
+    backend, gpus = cycles_gpus(bpy)
+    if gpus:
+        index = int(device.partition(":")[2] or -1) if device.startswith("cuda") else -1
+        for k, d in enumerate(gpus):
+            d.use = index < 0 or k == index
+        for d in bpy.context.preferences.addons["cycles"].preferences.devices:
+            if d.type == "CPU":
+                d.use = False
+        return "GPU"
     if device.startswith("cuda"):
         from aist_app.devices import DeviceError
 
