@@ -1322,6 +1322,9 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
                "stylize, train baseline and AIST pose models, evaluate on original, stylized "
                "and real test sets ==")
     html = _run_experiment(None, out / "experiment", "small")
+    from aist_app.experiment import PIPELINE_ONLY
+
+    click.echo(f"\n{PIPELINE_ONLY}")
     click.echo(f"\ndemo outputs are in {out.resolve()}")
     click.echo(f"experiment report: {html.resolve()}")
 

@@ -40,6 +40,10 @@ def test_experiment_small_preset_and_resume(tmp_path):
         assert {"chamfer", "acc30", "median_err_deg"} <= set(model["synthetic"])
         assert "xor_median" in model["real"]
     assert html.read_text().count("<tr>") == 1 + 3 * 4
+    text = html.read_text()
+    assert "chance: acc@30" in text and "demonstrate the pipeline" in text
+    assert text.count('<img src="curves-pose-') == 3  # every model's learning curves
+    assert (out / "report" / "curves-pose-baseline.png").is_file()
     stages = sorted(p.stem for p in (out / ".stages").glob("*.json"))
     assert len(stages) == 2 + 4 + 3 + 3  # render, segment, 2x(train, stylize), 3 pose, 3 eval
     # A second run does nothing but rebuild the summary.
