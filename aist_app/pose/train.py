@@ -193,7 +193,7 @@ class PoseTrainer:
             from aist_app.pose.plots import learning_curves
 
             atomic_write_bytes(self.run_dir / "learning_curves.png",
-                               learning_curves(self.history, self.run_dir.name))
+                               learning_curves(self.history, self.output.final.name))
         return path
 
     def run(self) -> Generator[TrainProgress, None, Path]:
