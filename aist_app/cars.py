@@ -13,7 +13,6 @@ listing every car's style and parameters. Generated geometry: no licence restric
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Generator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -123,8 +122,7 @@ def _loft(rings: list[np.ndarray]) -> Mesh:
     last = (len(rings) - 1) * k
     for j in range(1, k - 1):  # caps: outward is away from the neighbouring ring
         faces += [(0, j + 1, j), (last, last + j, last + j + 1)]
-        refs += [2 * centres[0] - centres[1] + (centres[1] - centres[0]) * 1.5,
-                 2 * centres[-1] - centres[-2] + (centres[-2] - centres[-1]) * 1.5]
+        refs += [(centres[0] + centres[1]) / 2, (centres[-1] + centres[-2]) / 2]
     faces = np.asarray(faces, dtype=np.int64)
     tri = verts[faces]
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
@@ -147,7 +145,6 @@ def _cylinder(center, radius: float, width: float, segments: int = 20) -> Mesh:
     cx, cy, cz = center
     rings = [np.stack([cx + radius * np.cos(t), cy + radius * np.sin(t), np.full_like(t, z)],
                       axis=1) for z in (cz - width / 2, cz + width / 2)]
-    # _loft runs along the ring list; the cap fans are the wheel's faces.
     return _loft(rings)
 
 
@@ -286,6 +283,3 @@ def make_cars(out: str | Path, count: int = 40, *, seed: int = 0,
     atomic_write_json(Path(out) / "cars.json", manifest)
     return root
 
-
-def read_manifest(out: str | Path) -> dict:
-    return json.loads((Path(out) / "cars.json").read_text())

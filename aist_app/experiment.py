@@ -303,10 +303,8 @@ class Experiment:
             reports[model] = json.loads((rep / "metrics.json").read_text())
         html = write_summary(self.out / "report", reports, self.out, c,
                              {model: run_dir for model, (_, run_dir) in trained.items()})
-        if self.output.replacing:
-            rel = html.relative_to(self.out)
-            self.out = self.output.publish()
-            html = self.out / rel
+        html = self.output.publish_with(html)
+        self.out = self.output.final
         yield StageEvent("report", "done", str(html))
         return html
 

@@ -94,6 +94,11 @@ def differences(old: dict[str, Any], new: dict[str, Any], limit: int = 8) -> lis
     return lines
 
 
+def _key(meta: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a record that decide whether a command may continue its folder."""
+    return {k: meta.get(k) for k in ("stage", "plugin", "config", "inputs")}
+
+
 def _is_empty(folder: Path) -> bool:
     return not any(folder.iterdir())
 
@@ -136,21 +141,20 @@ class OutputFolder:
             meta = read_record(folder)
         except OutputConflict:
             return False
-        return meta is not None and {k: meta.get(k) for k in ("stage", "plugin", "config",
-                                                              "inputs")} == self.record.key()
+        return meta is not None and _key(meta) == self.record.key()
 
     def _check(self, folder: Path, what: str, overwrite: bool) -> str:
         if not folder.exists() or _is_empty(folder):
             return "new"
-        meta = read_record(folder) if not overwrite else None
         if overwrite:
             return "replace"
+        meta = read_record(folder)
         if meta is None:
             raise OutputConflict(
                 f"{folder}: already holds files that no AIST output record describes (written "
                 f"by an older AIST or by something else), so AIST cannot tell whether this "
                 f"{what} belongs with them.")
-        old = {k: meta.get(k) for k in ("stage", "plugin", "config", "inputs")}
+        old = _key(meta)
         if old == self.record.key():
             return "resume"
         diff = "\n  ".join(differences(old, self.record.key()))
@@ -168,6 +172,12 @@ class OutputFolder:
             publish_dir(self.path, self.final)
             self.path = self.final
         return self.final
+
+    def publish_with(self, inside: str | Path) -> Path:
+        """:meth:`publish`, and where ``inside`` (a path under the folder written to) now
+        is."""
+        rel = Path(inside).relative_to(self.path)
+        return self.publish() / rel
 
 
 # -- input identities ---------------------------------------------------------------------------

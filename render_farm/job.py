@@ -145,10 +145,9 @@ class Job:
                 return it
         raise JobError(f"{self.manifest_path}: no object {oid!r} in this job")
 
-    def maybe_finalize(self) -> bool:
-        """:meth:`finalize_if_complete`, after a cheap check (two directory listings, not a
-        stat and claim read per object): tasks call this after each object, so a job of N
-        objects costs O(N) per task only at its very end, not throughout."""
+    def settled(self) -> bool:
+        """Whether every task may be done or failed, by a cheap check (two directory
+        listings, not a stat and claim read per object)."""
         def count(folder: Path, suffix: str = "") -> int:
             try:
                 return sum(1 for e in os.scandir(folder)
@@ -156,8 +155,13 @@ class Job:
             except FileNotFoundError:
                 return 0
 
-        settled = count(self.root / "objects") + count(self.farm_dir / "failed", ".json")
-        return settled >= len(self.items) and self.finalize_if_complete()
+        return count(self.root / "objects") + count(self.farm_dir / "failed",
+                                                      ".json") >= len(self.items)
+
+    def maybe_finalize(self) -> bool:
+        """:meth:`finalize_if_complete` once :meth:`settled`: tasks call this after each
+        object, so a job of N objects costs O(N) per task only at its very end."""
+        return self.settled() and self.finalize_if_complete()
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -99,7 +99,7 @@ def _watch_loop() -> None:
         for root, requeue in items:
             try:
                 job = Job.load(root)
-                if job.status().finished:
+                if job.settled():  # cheap: polled every few seconds by every process
                     with _watch_lock:
                         _watched.pop(root, None)
                     continue

@@ -233,9 +233,7 @@ class PoseTrainer:
                                     {"path": str(last)})
         if last is None:
             last = self.save()
-        if self.output.replacing:  # --overwrite: the finished run takes the old one's place
-            final = self.output.publish()
-            last = final / Path(last).relative_to(self.run_dir)
-            self.run_dir = final
+        last = self.output.publish_with(last)  # --overwrite: takes the old run's place
+        self.run_dir = self.output.final
         yield TrainProgress(self.step, c.steps, {}, "done", {"path": str(last)})
         return last

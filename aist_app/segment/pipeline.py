@@ -206,7 +206,7 @@ def segment_photos(
         writer.source = {
             "stage": "segment",
             "plugin": config.segmenter,
-            "model": segmenter.describe() if segmenter is not None else None,
+            "model": segmenter.describe(),
             "seed": config.seed,
             "config": config.as_dict(),
             "photos": str(root),
@@ -222,8 +222,7 @@ def segment_photos(
         write_report(writer.root, summary)
     finally:
         writer.close()
-        if segmenter is not None:
-            segmenter.close()
+        segmenter.close()
     return summary
 
 

@@ -350,9 +350,7 @@ class Trainer:
         if last is None:  # resumed a finished run
             last = self.save_checkpoint()
             self._write_metrics()
-        if self.output.replacing:  # --overwrite: the finished run takes the old one's place
-            final = self.output.publish()
-            last = final / Path(last).relative_to(self.run_dir)
-            self.run_dir = final
+        last = self.output.publish_with(last)  # --overwrite: takes the old run's place
+        self.run_dir = self.output.final
         yield TrainProgress(self.step, self.total, {}, "done", {"path": str(last)})
         return last
