@@ -172,6 +172,8 @@ def test_inputs_are_checked_before_anything_is_written(synthetic, real, tmp_path
     cases = [
         (["train-stylizer", "--synthetic", real, "--real", synthetic, "--out", out,
           "--device", "cpu"], "is a real dataset and --real"),
+        (["train-stylizer", "--synthetic", synthetic, "--real", synthetic, "--out", out,
+          "--device", "cpu"], "the same dataset as --synthetic"),
         (["train-pose", real, "--out", out, "--device", "cpu"], "a real dataset without cameras"),
         (["train-pose", synthetic, "--out", out, "--views-per-object", "5", "--device", "cpu"],
          r"has 3 view\(s\); training takes 5"),

@@ -72,6 +72,9 @@ class SetResult:
     metrics: dict[str, float] = field(default_factory=dict)
     xor: list[float] = field(default_factory=list)
     samples: list[Prediction] = field(default_factory=list)
+    #: One row per view: object, view, angle_err_deg / precision / coverage / chamfer (with
+    #: ground truth), xor -- for intervals over objects and view-by-view comparisons.
+    per_view: list[dict] = field(default_factory=list)
 
 
 class Evaluator:
@@ -166,6 +169,10 @@ class Evaluator:
                 q_al = Q.multiply(torch.from_numpy(p.quaternion.astype(np.float64)), A)
                 errs.append(float(Q.angle_deg(q_al, q_gt)))
             e = np.asarray(errs)
+            res.per_view = [{"object": p.oid, "view": p.file, "angle_err_deg": err,
+                             "precision": 100 * pr, "coverage": 100 * co,
+                             "chamfer": 100 * (pr + co)}
+                            for p, err, pr, co in zip(preds, errs, prec, cov, strict=True)]
             res.metrics = {"precision": 100 * float(np.mean(prec)),
                            "coverage": 100 * float(np.mean(cov)),
                            "acc30": float(np.mean(e < 30.0)),
@@ -173,14 +180,38 @@ class Evaluator:
             res.metrics["chamfer"] = res.metrics["precision"] + res.metrics["coverage"]
             gts = np.stack([data.gt_quaternions(p.oid)[p.file] for p in preds])
             res.metrics.update(chance_baselines(gts))
+            res.metrics.update(best_alignment_metrics(
+                np.stack([p.quaternion for p in preds]), gts))
         else:
             res.metrics = {"views": len(preds)}
-        for p in preds:
+            res.per_view = [{"object": p.oid, "view": p.file} for p in preds]
+        for p, row in zip(preds, res.per_view, strict=True):
             pred_mask = p.proj > 0.5
             res.xor.append(float(np.logical_xor(pred_mask, p.mask).sum()
                                  / max(1, p.mask.sum())))
+            row["xor"] = res.xor[-1]
         res.metrics["xor_median"] = float(np.median(res.xor))
         return res
+
+
+def best_alignment_metrics(pred_quaternions: np.ndarray, gt_quaternions: np.ndarray
+                           ) -> dict[str, float]:
+    """acc@30 and median error of the model's poses under the single rotation that fits them
+    best, chosen with the ground truth among the rotations each view implies
+    (``A_i = conj(q_pred_i) q_gt_i``): the footing of the best-constant baseline (a constant
+    prediction under the best rotation), so the two compare whether the poses are
+    consistent across views, whatever the reference's alignment finds."""
+    p = Q.normalize(torch.from_numpy(np.asarray(pred_quaternions, dtype=np.float64)))
+    g = torch.from_numpy(np.asarray(gt_quaternions, dtype=np.float64))
+    step = max(1, len(p) // 256)  # at most 256 candidate rotations
+    cand = Q.multiply(Q.conjugate(p[::step]), g[::step])  # (C, 4)
+    aligned = Q.multiply(p.unsqueeze(0), cand.unsqueeze(1))  # (C, N, 4)
+    ang = Q.angle_deg(aligned, g.unsqueeze(0).expand_as(aligned)).numpy()
+    acc = (ang < 30.0).mean(1)
+    med = np.median(ang, axis=1)
+    best = int(np.lexsort((med, -acc))[0])
+    return {"acc30_best_align": float(acc[best]),
+            "median_err_best_align": float(med[best])}
 
 
 def chance_baselines(gt_quaternions: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -286,6 +317,14 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
         cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in vals)
         rows.append(f"<tr><td>{model_name}</td><td>{r.name}</td>{cells}</tr>")
     atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+    for r in results:  # view by view, for intervals over objects and comparisons
+        cols = list(dict.fromkeys(k for row in r.per_view for k in row))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, cols)
+        w.writeheader()
+        w.writerows({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}
+                    for row in r.per_view)
+        atomic_write_bytes(out / f"per_view_{r.name}.csv", buf.getvalue().encode())
     real = [r for r in results if r.xor]
     xor_html = ""
     if real:
@@ -305,7 +344,8 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
     return metrics
 
 
-def evaluate(run: str | Path, test_sets: list[str | Path], out: str | Path, *,
+def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str]],
+             out: str | Path, *,
              device: str = "auto", model_name: str | None = None, split: str = "test",
              overwrite: bool = False) -> dict:
     """Evaluate a run on each set's ``split`` (``test``; ``all`` only when asked, e.g. for
@@ -315,14 +355,21 @@ def evaluate(run: str | Path, test_sets: list[str | Path], out: str | Path, *,
         raise ValueError(f"--split {split!r}: use test or all")
     ev = Evaluator(run, device=device)
     sets = []
-    for ts in test_sets:
+    # A (path, "all") item evaluates that set whole: photos the models never trained on.
+    chosen = [(ts[0], ts[1]) if isinstance(ts, tuple) else (ts, split) for ts in test_sets]
+    test_sets = [ts for ts, _ in chosen]
+    for ts, sp in chosen:
+        if sp not in ("test", "all"):
+            raise ValueError(f"{ts}: split {sp!r}: use test or all")
         try:
-            sets.append(PoseData(ts, "test" if split == "test" else None))
+            sets.append(PoseData(ts, "test" if sp == "test" else None))
         except ValueError:
             raise ValueError(f"{ts}: its test split is empty, so there is nothing to evaluate "
                              "on (evaluating training objects would flatter the model); pass "
                              "--split all to evaluate every object on purpose") from None
-    record = OutputRecord("evaluate", model_name or "dpc", {"split": split}, {
+    splits = {"split": split} if all(sp == split for _, sp in chosen) else {
+        "split": split, "per_set": [sp for _, sp in chosen]}
+    record = OutputRecord("evaluate", model_name or "dpc", splits, {
         "run": folder_identity(ev.ck["path"]), "step": int(ev.ck["step"]),
         "test_sets": [dataset_identity(ts) for ts in test_sets]})
     output = OutputFolder(out, record, overwrite=overwrite, what="evaluation report")

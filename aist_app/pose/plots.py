@@ -7,9 +7,10 @@ import io
 
 
 def learning_curves(history: list[dict], title: str = "") -> bytes:
-    """Three panels: training and validation projection loss; validation acc@30 with the
-    random-rotation and best-constant-rotation baselines; validation median error and
-    Chamfer, likewise."""
+    """Three panels: training and validation projection loss; validation acc@30 (after the
+    reference's alignment, and under the best single rotation: the footing of the constant
+    baseline) with the random-rotation and best-constant-rotation baselines; validation
+    median error, likewise."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -37,7 +38,12 @@ def learning_curves(history: list[dict], title: str = "") -> bytes:
         ax = fig.add_subplot(1, 3, i + 2)
         if pose:
             steps = [h["step"] for h in pose]
-            ax.plot(steps, [h[key] for h in pose], "o-", lw=1.5, label="model")
+            ax.plot(steps, [h[key] for h in pose], "o-", lw=1.5,
+                    label="model (reference alignment)")
+            best = f"val_{base}_best_align"
+            if all(best in h for h in pose):
+                ax.plot(steps, [h[best] for h in pose], "s-", lw=1, ms=3,
+                        label="model (best single rotation)")
             ax.plot(steps, [h[f"val_{base}_constant"] for h in pose], "--", lw=1,
                     label="best constant rotation")
             ax.plot(steps, [h[f"val_{base}_random"] for h in pose], ":", lw=1,

@@ -48,7 +48,9 @@ NOT_CONTENT = ("device", "steps", "epochs", "checkpoint_every", "sample_every", 
 
 def check_domains(synthetic: str | Path, real: str | Path) -> dict:
     """Both datasets' identities, after checking they are the right way round: domain X has
-    cameras (synthetic or stylized), domain Y is real (photos, no cameras)."""
+    cameras (synthetic or stylized); domain Y is the target look: real photos, or a
+    ground-truthed target domain (a synthetic dataset of another renderer or look, whose
+    cameras the stylizer ignores), never domain X itself."""
     x, y = dataset_identity(synthetic), dataset_identity(real)
     if x["kind"] == "real" and y["kind"] != "real":
         raise ValueError(f"--synthetic {synthetic} is a real dataset and --real {real} a "
@@ -56,9 +58,13 @@ def check_domains(synthetic: str | Path, real: str | Path) -> dict:
     if x["kind"] == "real":
         raise ValueError(f"--synthetic {synthetic}: a real dataset (photos without cameras); "
                          "domain X is a synthetic or stylized dataset")
-    if y["kind"] != "real":
-        raise ValueError(f"--real {real}: a {y['kind']} dataset; domain Y is a real dataset "
-                         "(from `aist segment`)")
+    if y["kind"] == "stylized":
+        raise ValueError(f"--real {real}: a stylized dataset; domain Y is real photos (from "
+                         "`aist segment`) or a target-domain render (`aist render --look "
+                         "varied`)")
+    if y["kind"] != "real" and Path(real).resolve() == Path(synthetic).resolve():
+        raise ValueError(f"--real {real}: the same dataset as --synthetic; domain Y is real "
+                         "photos or a target-domain render of another look")
     return {"synthetic": x, "real": y}
 
 

@@ -1,0 +1,321 @@
+"""The experiment's HTML report: the report's Table 6.2 with chance baselines, intervals over
+test objects for the target-domain comparison, the stylizer's KID, learning curves, stylized
+samples beside source and target, reconstructions of the same held-out views side by side,
+and a paragraph in plain words on what the numbers show."""
+
+from __future__ import annotations
+
+import csv
+import html as html_lib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+
+_NAMES = {"synthetic": "original", "real": "real", "target": "target"}
+#: The report's pose training (the reference's car config): steps, batch, points, grid.
+REPORT_SCALE = {"steps": 600_000, "batch": "8 x 4", "points": 8000, "grid": 64,
+                "image": 128, "objects": 5247}
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _figure(*size):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, dpi=90)
+
+
+def domain_samples_figure(sets: dict[str, Path], views: int = 6) -> bytes:
+    """The same held-out views (test objects) in every set: one column per set."""
+    from aist_app.dataset import Dataset
+
+    opened = {name: Dataset.open(root, check="meta") for name, root in sets.items()}
+    first = next(iter(opened.values()))
+    picks = []
+    ids = first.object_ids("test") or first.object_ids()
+    for oid in ids:
+        files = first.view_files(oid)
+        picks += [(oid, f) for f in files[:: max(1, len(files) // 2)][:2]]
+    picks = picks[:views]
+    fig = _figure(1.6 * len(opened), 1.6 * len(picks) + 0.4)
+    for r, (oid, f) in enumerate(picks):
+        for c, (name, ds) in enumerate(opened.items()):
+            ax = fig.add_subplot(len(picks), len(opened), r * len(opened) + c + 1)
+            rgba = np.asarray(ds.load_view(oid, f)).astype(np.float32) / 255.0
+            checker = ((np.indices(rgba.shape[:2]) // 8).sum(0) % 2) * 0.15 + 0.75
+            rgb = rgba[..., :3] * rgba[..., 3:] + checker[..., None] * (1 - rgba[..., 3:])
+            ax.imshow(rgb)
+            ax.set_axis_off()
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def reconstructions_figure(runs: dict[str, Path], aligns: dict[str, np.ndarray],
+                           dataset: Path, views: int = 4) -> bytes:
+    """The same held-out views (one per test object) for every model: the input, the ground
+    truth cloud, and each model's cloud in the ground-truth frame (after its alignment) with
+    its pose error, all seen from the side."""
+    import torch
+
+    from aist_app.pose import quaternion as Q
+    from aist_app.pose.data import PoseData
+    from aist_app.pose.evaluate import Evaluator, gt_trees
+
+    data = PoseData(dataset, "test")
+    oids = data.ids[:views]
+    preds = {}
+    for model, run in runs.items():
+        ev = Evaluator(run, device="cpu")
+        got = ev.predict(data, limit=len(oids))
+        preds[model] = {p.oid: p for p in reversed(got)}  # the first view of each object
+    trees = gt_trees(data, oids)
+    cols = 2 + len(runs)
+    fig = _figure(2.1 * cols, 2.0 * len(oids) + 0.4)
+
+    def side(ax, pts, title, color):
+        span = pts.max(0) - pts.min(0)
+        h = 0 if span[0] >= span[2] else 2  # the longer horizontal axis
+        pts = pts[:: max(1, len(pts) // 1500)]
+        ax.scatter(pts[:, h], pts[:, 1], s=0.3, c=color)  # y up
+        ax.set_aspect("equal")
+        ax.set_xlim(-0.55, 0.55)
+        ax.set_ylim(-0.4, 0.4)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=7)
+
+    for r, oid in enumerate(oids):
+        first = preds[next(iter(runs))][oid]
+        ax = fig.add_subplot(len(oids), cols, r * cols + 1)
+        rgba = np.asarray(data.ds.load_view(oid, first.file)).astype(np.float32) / 255.0
+        ax.imshow(rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:]))
+        ax.set_axis_off()
+        ax.set_title(f"{oid[:8]} {first.file}", fontsize=7)
+        gt = trees[oid][1]
+        side(fig.add_subplot(len(oids), cols, r * cols + 2), gt, "ground truth", "k")
+        q_gt = torch.from_numpy(data.gt_quaternions(oid)[first.file])
+        for c, model in enumerate(runs):
+            p = preds[model][oid]
+            A = torch.from_numpy(aligns[model])
+            R_inv = Q.to_matrix(Q.conjugate(A)).numpy()
+            err = float(Q.angle_deg(Q.multiply(torch.from_numpy(
+                p.quaternion.astype(np.float64)), A), q_gt))
+            side(fig.add_subplot(len(oids), cols, r * cols + 3 + c), p.points @ R_inv.T,
+                 f"{model}: pose err {err:.0f}°", f"C{c}")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _interval_rows(intervals: dict) -> str:
+    rows = []
+    for model, figs in intervals.items():
+        if model.startswith("_"):
+            continue
+        cells = []
+        for k in ("acc30", "median_err_deg", "chamfer", "xor_median"):
+            v = figs.get(k)
+            cells.append("<td></td>" if v is None else
+                         f"<td>{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]</td>")
+        rows.append(f"<tr><td>{html_lib.escape(model)}</td>{''.join(cells)}</tr>")
+    return "".join(rows)
+
+
+def _final_curve_point(run: Path) -> tuple[dict, dict] | None:
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    pose = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    pose = [h for h in pose if h.get("kind") == "val_pose"]
+    return (pose[0], pose[-1]) if len(pose) >= 2 else None
+
+
+def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
+                kid_result: dict | None, intervals: dict | None) -> str:
+    """What the numbers show, said from the numbers themselves."""
+    out = []
+    po = cfg.get("pose", {})
+    for model, run in runs.items():
+        curve = _final_curve_point(run)
+        if curve is None:
+            continue
+        first, last = curve
+        out.append(
+            f"<b>{html_lib.escape(model)}</b> after {last['step']} steps, on its validation "
+            f"objects: acc@30 {last['val_acc30']:.2f} (untrained {first['val_acc30']:.2f}; "
+            f"best constant rotation {last['val_acc30_constant']:.2f}, random "
+            f"{last['val_acc30_random']:.2f}), median error {last['val_median_err_deg']:.0f}° "
+            f"(constant {last['val_median_err_constant']:.0f}°), Chamfer "
+            f"{last['val_chamfer']:.1f} (untrained {first['val_chamfer']:.1f}, ratio "
+            f"{last['val_chamfer'] / max(first['val_chamfer'], 1e-9):.2f})"
+            + (f"; under the best single rotation acc@30 {last['val_acc30_best_align']:.2f}, "
+               f"median {last['val_median_err_best_align']:.0f}°"
+               if "val_acc30_best_align" in last else "") + ".")
+    base = reports.get("baseline", {}).get("synthetic")
+    if base and "acc30" in base:
+        above = base["acc30"] > base["acc30_constant"]
+        out.append(
+            f"On held-out source objects the baseline's acc@30 is {base['acc30']:.2f} against "
+            f"{base['acc30_constant']:.2f} for the best constant rotation: the pose "
+            + ("is learned beyond chance" if above else "is not yet learned beyond chance")
+            + f"; its shapes score Chamfer {base['chamfer']:.1f}.")
+    if kid_result:
+        for variant, v in kid_result["stylized_closer_than_source"].items():
+            src = kid_result["kid"]["source vs target"]["mean"]
+            sty = kid_result["kid"][f"stylized {variant} vs target"]["mean"]
+            out.append(
+                f"The {variant} stylizer moves source renders "
+                + ("toward" if v["closer"] else "not measurably toward")
+                + f" the target look: KID to target {src:.4f} before, {sty:.4f} after "
+                f"(margin {v['margin']:.4f} against a spread of {v['spread']:.4f} over "
+                f"{len(kid_result['kid']['source vs target']['per_seed'])} evaluation seeds).")
+    if intervals:
+        meta = intervals["_meta"]
+        for name, figs in intervals.items():
+            if " - " not in name or "acc30" not in figs:
+                continue
+            d = figs["acc30"]
+            m = figs.get("median_err_deg")
+            sign = ("better" if d["lo"] > 0 else "worse" if d["hi"] < 0
+                    else "not distinguishable from the baseline")
+            out.append(
+                f"On the target domain's {meta['objects']} test objects, {name.split(' - ')[0]} "
+                f"minus the baseline: acc@30 {d['value']:+.3f} "
+                f"[{d['lo']:+.3f}, {d['hi']:+.3f}]"
+                + (f", median error {m['value']:+.1f}° [{m['lo']:+.1f}, {m['hi']:+.1f}]"
+                   if m else "")
+                + f" ({int(meta['level'] * 100)}% bootstrap over objects): {sign}.")
+    steps = po.get("steps")
+    if steps:
+        r = REPORT_SCALE
+        out.append(
+            f"Scale: this run trains {steps} steps at batch {po.get('batch_objects')} x "
+            f"{po.get('views_per_object')} views, {po.get('num_points')} points, a "
+            f"{po.get('vox_size')}³ grid and {po.get('image_size')}² images; the report "
+            f"trained {r['steps']:,} steps at batch {r['batch']}, {r['points']} points, "
+            f"{r['grid']}³, {r['image']}² images on {r['objects']:,} ShapeNet cars "
+            f"({r['steps'] // max(1, steps)}x the steps).")
+    return "".join(f"<p>{p}</p>" for p in out)
+
+
+def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
+                  runs: dict[str, Path] | None = None) -> Path:
+    """One table for every (model, test set), as the report's Table 6.2, with the chance
+    baselines of the same views; with a target domain, bootstrap intervals over its test
+    objects, the stylizer's KID, stylized samples and reconstructions side by side; each
+    model's learning curves; the paragraph of :func:`plain_words`."""
+    from aist_app.experiment import PIPELINE_ONLY
+
+    runs = runs or {}
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ["precision", "coverage", "chamfer", "acc30", "median_err_deg", "xor_median",
+            "acc30_constant", "acc30_random", "median_err_constant", "acc30_best_align",
+            "median_err_best_align"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "test_set", *keys])
+    rows = []
+    for model, metrics in reports.items():
+        for ts, m in metrics.items():
+            name = _NAMES.get(ts, ts.replace("stylized-", "stylized "))
+            vals = [m.get(k) for k in keys]
+            w.writerow([model, name, *["" if v is None else f"{v:.4f}" for v in vals]])
+            cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in vals)
+            rows.append(f"<tr><td>{model}</td><td>{name}</td>{cells}</tr>")
+    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+    atomic_write_json(out / "metrics.json", reports)
+    links = "".join(f'<li><a href="../eval/{p.name}/report.html">{p.name}</a></li>'
+                    for p in sorted((root / "eval").iterdir()) if p.is_dir())
+    sections = []
+
+    # The target domain: intervals over its test objects, KID, samples, reconstructions.
+    intervals = None
+    target = root / "target"
+    evals = {model: root / "eval" / Path(run).name for model, run in runs.items()}
+    if (target / "dataset.json").is_file() and all(
+            (e / "per_view_target.csv").is_file() for e in evals.values()):
+        from aist_app.pose.intervals import object_bootstrap, read_per_view
+
+        ev_cfg = cfg.get("evaluate", {})
+        intervals = object_bootstrap(
+            {m: read_per_view(e / "per_view_target.csv") for m, e in evals.items()},
+            resamples=ev_cfg.get("bootstrap", 1000), seed=cfg.get("seed", 0))
+        atomic_write_json(out / "target_intervals.json", intervals)
+        meta = intervals["_meta"]
+        sections.append(
+            f"<h2>Target domain: baseline against AIST, with {int(meta['level'] * 100)}% "
+            f"intervals ({meta['resamples']} bootstrap resamples of the "
+            f"{meta['objects']} test objects)</h2><table><tr><th>model</th><th>acc@30&deg;"
+            "</th><th>median err&deg;</th><th>Chamfer</th><th>XOR median</th></tr>"
+            f"{_interval_rows(intervals)}</table>")
+        aligns = {m: np.asarray(json.loads((e / "alignment.json").read_text())[
+            "quaternion_wxyz"]) for m, e in evals.items()}
+        atomic_write_bytes(out / "reconstructions.png",
+                           reconstructions_figure(runs, aligns, target))
+        sections.append("<h2>Reconstructions of the same held-out target views (side "
+                        "view, ground-truth frame)</h2><img src=\"reconstructions.png\" "
+                        "style=\"max-width:100%\">")
+        styl = {f"stylized {p.name[len('stylized-'):]}": p
+                for p in sorted(root.glob("stylized-*")) if (p / "dataset.json").is_file()}
+        atomic_write_bytes(out / "domains.png", domain_samples_figure(
+            {"source": root / "synthetic", **styl, "target": target}))
+        sections.append("<h2>Held-out views: source, stylized, target</h2>"
+                        "<img src=\"domains.png\">")
+    kid_result = None
+    if (root / "kid.json").is_file():
+        kid_result = json.loads((root / "kid.json").read_text())
+        krows = "".join(
+            f"<tr><td>{html_lib.escape(k)}</td><td>{v['mean']:.4f}</td><td>"
+            f"{', '.join(f'{x:.4f}' for x in v['per_seed'])}</td><td>{v['spread']:.4f}</td>"
+            "</tr>" for k, v in kid_result["kid"].items())
+        sections.append(
+            f"<h2>Stylizer: KID to the target look (held-out views, features of "
+            f"{kid_result['feature_net']})</h2><table><tr><th>pair</th><th>mean</th>"
+            f"<th>per seed</th><th>spread</th></tr>{krows}</table>")
+    curves = ""
+    for model, run in runs.items():
+        png = Path(run) / "learning_curves.png"
+        if png.is_file():
+            name = f"curves-{Path(run).name}.png"
+            shutil.copyfile(png, out / name)
+            curves += f'<h3>{model}</h3><img src="{name}" style="max-width:100%">'
+    if curves:
+        sections.append("<h2>Learning curves (validation objects, against the chance "
+                        "baselines of the same views)</h2>" + curves)
+    notice = f"<p><b>{PIPELINE_ONLY}</b></p>" if cfg.get("preset") == "small" else ""
+    words = plain_words(cfg, reports, runs, kid_result, intervals)
+    html = f"""<!doctype html><html><head><meta charset="utf-8"><title>AIST experiment</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #999;padding:4px 10px;text-align:right}}th{{background:#eee}}
+td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>
+<h1>AIST experiment ({cfg['preset']} preset)</h1>
+<p>Baseline: pose model trained on synthetic (source) renders. AIST: trained on stylized
+renders. Chamfer terms are x100; acc@30&deg; is a fraction; XOR is the normalized mask
+disagreement (lower is better). "Best single rotation": the model's poses under the one
+rotation that fits them best, the footing of the best-constant baseline.</p>
+{notice}
+<h2>What the numbers show</h2>{words}
+<h2>Table (layout of the report's Table 6.2)</h2>
+<table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
+<th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th>
+<th>chance: acc@30&deg; constant</th><th>random</th><th>median err&deg; constant</th>
+<th>acc@30&deg; best single rotation</th><th>median err&deg; best single rotation</th></tr>
+{''.join(rows)}</table>
+{''.join(sections)}
+<h2>Per-model reports</h2><ul>{links}</ul>
+<h2>Configuration</h2><pre>{html_lib.escape(json.dumps(cfg, indent=2))}</pre></body></html>"""
+    atomic_write_bytes(out / "report.html", html.encode())
+    return out / "report.html"
