@@ -90,11 +90,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": _FULL,
     "full-0to40": {**_FULL, "render": {**_FULL["render"], "elevation": "0:40"}},
 }
+#: Presets whose numbers demonstrate the pipeline only.
+PIPELINE_ONLY_PRESETS = ("small", "demo")
 #: Objects of the reference's car splits (5247 / 750 / 1500), the full preset's scale.
 REFERENCE_OBJECTS = 5247 + 750 + 1500
 #: Presets that run on the bundled sample data when no data is named (the cpu preset
 #: generates its cars when no meshes are named, and takes the bundled photos).
-SAMPLE_DATA_PRESETS = ("small", "cpu")
+SAMPLE_DATA_PRESETS = ("small", "cpu", "demo")
 
 
 @dataclass
@@ -110,6 +112,16 @@ def _merge(base: dict, over: dict) -> dict:
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
             else v
     return out
+
+
+#: ``aist demo``: the cpu preset's pipeline shortened to minutes (its numbers show the
+#: pipeline, not learning; the report says so).
+PRESETS["demo"] = _merge(PRESETS["cpu"], {
+    "cars": {"count": 12}, "render": {"views": 8}, "target": {"views": 3, "samples": 4},
+    "stylizer": {"steps": 40},
+    "pose": {"steps": 200, "checkpoint_every": 100, "val_every": 100, "pose_eval_every": 100,
+             "pose_eval_objects": 1},
+    "evaluate": {"bootstrap": 200}})
 
 
 def load_config(path: str | Path | None, preset: str | None = None, *,

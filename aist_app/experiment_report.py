@@ -217,7 +217,7 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
     baselines of the same views; with a target domain, bootstrap intervals over its test
     objects, the stylizer's KID, stylized samples and reconstructions side by side; each
     model's learning curves; the paragraph of :func:`plain_words`."""
-    from aist_app.experiment import PIPELINE_ONLY
+    from aist_app.experiment import PIPELINE_ONLY, PIPELINE_ONLY_PRESETS
 
     runs = runs or {}
     out.mkdir(parents=True, exist_ok=True)
@@ -295,7 +295,8 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
     if curves:
         sections.append("<h2>Learning curves (validation objects, against the chance "
                         "baselines of the same views)</h2>" + curves)
-    notice = f"<p><b>{PIPELINE_ONLY}</b></p>" if cfg.get("preset") == "small" else ""
+    notice = (f"<p><b>{PIPELINE_ONLY}</b></p>" if cfg.get("preset") in PIPELINE_ONLY_PRESETS
+              else "")
     words = plain_words(cfg, reports, runs, kid_result, intervals)
     html = f"""<!doctype html><html><head><meta charset="utf-8"><title>AIST experiment</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse}}
