@@ -171,7 +171,9 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
             f"On held-out source objects the baseline's acc@30 is {base['acc30']:.2f} against "
             f"{base['acc30_constant']:.2f} for the best constant rotation: the pose "
             + ("is learned beyond chance" if above else "is not yet learned beyond chance")
-            + f"; its shapes score Chamfer {base['chamfer']:.1f}.")
+            + f"; its shapes score Chamfer {base['chamfer']:.1f}."
+            + ("" if above else " What limits the pose at small scale is measured in "
+               "docs/learning.md (the silhouette objective's front/back local minimum)."))
     if kid_result:
         for variant, v in kid_result["stylized_closer_than_source"].items():
             src = kid_result["kid"]["source vs target"]["mean"]
