@@ -197,3 +197,26 @@ def matrix_from_quaternion(q_wxyz) -> np.ndarray:
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def camera_summary(view: dict, image_size: tuple[int, int]) -> dict[str, float | list]:
+    """A view's camera as people read it: azimuth, elevation, distance, focal length in
+    pixels and horizontal / vertical field of view, principal point, quaternion (w x y z),
+    and the camera centre in the object frame. ``image_size`` is (H, W)."""
+    K = np.asarray(view["K"], dtype=np.float64)
+    h, w = image_size
+    fx, fy = float(K[0, 0]), float(K[1, 1])
+    cam = Camera.from_json(view)
+    return {
+        "azimuth_deg": float(view["azimuth_deg"]),
+        "elevation_deg": float(view["elevation_deg"]),
+        "distance": float(view["distance"]),
+        "focal_px": fx if abs(fx - fy) < 1e-9 else [fx, fy],
+        "focal_relative": fx / w,
+        "fov_h_deg": float(np.degrees(2 * np.arctan(w / (2 * fx)))),
+        "fov_v_deg": float(np.degrees(2 * np.arctan(h / (2 * fy)))),
+        "principal_point_px": [float(K[0, 2]), float(K[1, 2])],
+        "quaternion_wxyz": [float(x) for x in view.get(
+            "quaternion_wxyz", quaternion_from_matrix(cam.R))],
+        "centre": [float(x) for x in cam.centre],
+    }

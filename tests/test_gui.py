@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -51,6 +52,24 @@ def test_open_filter_select(window, qtbot, pyrender_dataset):
     assert rec.object_id in b.detail.title.text() and rec.file in b.detail.title.text()
     shown = json.loads(b.detail.annotations.toPlainText())
     assert shown["file"] == rec.file and len(shown["world_to_camera"]) == 4
+    # The camera as labelled values, computed independently here from K and the pose.
+    cam = b.detail.camera_values
+    assert b.detail.camera_box.isVisibleTo(b.detail)
+    assert float(cam["azimuth_deg"].text()) == pytest.approx(shown["azimuth_deg"], abs=1e-2)
+    assert float(cam["elevation_deg"].text()) == pytest.approx(shown["elevation_deg"],
+                                                               abs=1e-2)
+    K = np.asarray(shown["K"])
+    w = json.loads((pyrender_dataset / "dataset.json").read_text())["image_size"][1]
+    assert float(cam["focal_px"].text()) == pytest.approx(K[0, 0], rel=1e-3)
+    fov = np.degrees(2 * np.arctan(w / (2 * K[0, 0])))
+    assert float(cam["fov_h_deg"].text()) == pytest.approx(fov, rel=1e-3)
+    centre = -np.asarray(shown["world_to_camera"])[:3, :3].T @ np.asarray(
+        shown["world_to_camera"])[:3, 3]
+    assert np.linalg.norm(centre) == pytest.approx(float(cam["distance"].text()), rel=1e-3)
+    b.detail.copy_json.click()
+    from PySide6.QtGui import QGuiApplication
+
+    assert json.loads(QGuiApplication.clipboard().text())["file"] == rec.file
     assert not b.detail.view_label.pixmap().isNull()
     assert not b.detail.overlay_label.pixmap().isNull()
     # Thumbnails arrive from worker threads.

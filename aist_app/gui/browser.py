@@ -12,11 +12,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
     QPlainTextEdit,
+    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -100,6 +102,20 @@ def mask_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The camera's labelled values in the detail pane: (key of camera_summary, label).
+CAMERA_FIELDS = (("azimuth_deg", "azimuth (°)"), ("elevation_deg", "elevation (°)"),
+                 ("distance", "distance"), ("focal_px", "focal length (px)"),
+                 ("fov_h_deg", "field of view H (°)"), ("fov_v_deg", "field of view V (°)"),
+                 ("principal_point_px", "principal point (px)"),
+                 ("quaternion_wxyz", "quaternion (w x y z)"))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, list):
+        return "  ".join(f"{x:.6g}" for x in v)
+    return f"{v:.6g}"
+
+
 class DetailPane(QWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -111,10 +127,40 @@ class DetailPane(QWidget):
         for w in (self.view_label, self.overlay_label, self.source_label, self.diff_label):
             self.images.addWidget(w)
         self.annotations = QPlainTextEdit(readOnly=True)
+        # The camera as labelled values (issue: "a 4x4 matrix across 30 lines").
+        self.camera_box = QGroupBox("camera")
+        self.camera_form = QFormLayout(self.camera_box)
+        self.camera_values: dict[str, QLabel] = {}
+        for key, label in CAMERA_FIELDS:
+            value = QLabel()
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.camera_values[key] = value
+            self.camera_form.addRow(label, value)
+        self.copy_json = QPushButton("Copy as JSON")
+        self.copy_json.clicked.connect(self._copy_json)
+        self.camera_form.addRow(self.copy_json)
+        self.camera_box.setVisible(False)
+        self.camera: dict | None = None
         lay.addWidget(self.title)
         lay.addLayout(self.images)
+        lay.addWidget(self.camera_box)
         lay.addWidget(self.annotations, 1)
         self.record: ViewRecord | None = None
+
+    def _copy_json(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.clipboard().setText(self.annotations.toPlainText())
+
+    def _show_camera(self, view: dict | None, image_size) -> None:
+        self.camera = None
+        if view and "K" in view and "world_to_camera" in view:
+            from aist_app.cameras import camera_summary
+
+            self.camera = camera_summary(view, tuple(image_size))
+        self.camera_box.setVisible(self.camera is not None)
+        for key, value in self.camera_values.items():
+            value.setText("" if self.camera is None else _fmt(self.camera[key]))
 
     def show_view(self, index: DatasetIndex, r: ViewRecord) -> None:
         self.record = r
@@ -130,6 +176,7 @@ class DetailPane(QWidget):
             self.diff_label.clear()
             self.annotations.setPlainText(json.dumps({"rejected": r.reason,
                                                       "file": str(r.path(index.root))}))
+            self._show_camera(None, None)
             return
         rgba = ds.load_view(r.object_id, r.file)
         self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {ds.kind})")
@@ -150,6 +197,7 @@ class DetailPane(QWidget):
         if ds.kind != "real":
             views = {v["file"]: v for v in ds.cameras(r.object_id)}
             info = views.get(r.file, {})
+        self._show_camera(info, ds.image_size)
         prov = ds.provenance(r.object_id)
         if prov:
             info = {**info, "provenance": prov}
