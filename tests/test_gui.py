@@ -22,11 +22,18 @@ AIST = str(Path(sys.executable).with_name("aist"))
 
 
 @pytest.fixture
-def window(qtbot):
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "aist-gui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
     from aist_app.gui.window import MainWindow
     from aist_app.plugins import create_plugin_manager
 
-    win = MainWindow(create_plugin_manager())
+    win = MainWindow(create_plugin_manager(), settings=settings)
     qtbot.addWidget(win)
     win.show()
     return win
@@ -252,3 +259,36 @@ def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_da
     assert "rejected (cropping)" in b.detail.title.text()
     b.reasons.setCurrentIndex(0)
     assert b.model.rowCount() == accepted
+
+
+def test_background_choice_for_rgba_views_is_remembered(window, qtbot, settings,
+                                                       pyrender_dataset):
+    from aist_app.gui.browser import BrowserPage
+    from aist_app.gui.thumbnails import composite
+
+    b = window.browser
+    assert b.background.currentText() == "checkerboard"  # the default
+    assert window.open_dataset(pyrender_dataset)
+    rec = b.model.rows[0]
+    assert b.select(rec.object_id, rec.file)
+    path = str(rec.path(b.index_.root))
+    qtbot.waitUntil(lambda: b.cache.get(path) is not None, timeout=5000)
+    corner = b.cache.get(path).pixelColor(0, 0)
+    assert (corner.red(), corner.green(), corner.blue()) == (153, 153, 153)  # a dark square
+    b.background.setCurrentText("white")
+    qtbot.waitUntil(lambda: b.cache.get(path) is not None, timeout=5000)
+    corner = b.cache.get(path).pixelColor(0, 0)
+    assert (corner.red(), corner.green(), corner.blue()) == (255, 255, 255)
+    shown = b.detail.view_label.pixmap().toImage().pixelColor(0, 0)
+    assert (shown.red(), shown.green(), shown.blue()) == (255, 255, 255)
+    # The object keeps its colours; only transparent pixels take the background.
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (10, 20, 30, 255)
+    out = composite(rgba, "black")
+    assert out[0, 0].tolist() == [10, 20, 30, 255] and out[1, 1].tolist() == [0, 0, 0, 255]
+    # Remembered: a new browser with the same settings starts on white.
+    again = BrowserPage(settings=settings)
+    qtbot.addWidget(again)
+    assert again.background.currentText() == "white" and again.cache.background == "white"
+    again.cache.close()
+

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from aist_app.dataset.index import DatasetIndex, ViewFilter, ViewRecord
-from aist_app.gui.thumbnails import THUMB, ThumbnailCache
+from aist_app.gui.thumbnails import BACKGROUNDS, THUMB, ThumbnailCache, composite
 
 
 class ViewListModel(QAbstractListModel):
@@ -146,6 +146,13 @@ class DetailPane(QWidget):
         lay.addWidget(self.camera_box)
         lay.addWidget(self.annotations, 1)
         self.record: ViewRecord | None = None
+        self.background = "checkerboard"
+        self._index: DatasetIndex | None = None
+
+    def set_background(self, background: str) -> None:
+        self.background = background
+        if self.record is not None and self._index is not None:
+            self.show_view(self._index, self.record)
 
     def _copy_json(self) -> None:
         from PySide6.QtGui import QGuiApplication
@@ -164,13 +171,14 @@ class DetailPane(QWidget):
 
     def show_view(self, index: DatasetIndex, r: ViewRecord) -> None:
         self.record = r
+        self._index = index
         ds = index.ds
         if r.reason is not None:  # a rejected candidate's cut-out
             from PIL import Image
 
             rgba = np.asarray(Image.open(r.path(index.root)).convert("RGBA"))
             self.title.setText(f"{r.object_id}: rejected ({r.reason})")
-            self.view_label.setPixmap(_pixmap(rgba))
+            self.view_label.setPixmap(_pixmap(composite(rgba, self.background)))
             self.overlay_label.setPixmap(_pixmap(overlay(rgba)))
             self.source_label.clear()
             self.diff_label.clear()
@@ -180,14 +188,14 @@ class DetailPane(QWidget):
             return
         rgba = ds.load_view(r.object_id, r.file)
         self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {ds.kind})")
-        self.view_label.setPixmap(_pixmap(rgba))
+        self.view_label.setPixmap(_pixmap(composite(np.asarray(rgba), self.background)))
         self.overlay_label.setPixmap(_pixmap(overlay(rgba)))
         src = index.source_view(r)
         if src is not None:
             from PIL import Image
 
             source = np.asarray(Image.open(src).convert("RGBA"))
-            self.source_label.setPixmap(_pixmap(source))
+            self.source_label.setPixmap(_pixmap(composite(source, self.background)))
             self.diff_label.setPixmap(_pixmap(mask_difference(source, rgba)))
             self.source_label.setToolTip("source (synthetic) view")
         else:
@@ -209,9 +217,16 @@ class BrowserPage(QWidget):
 
     view_selected = Signal(object)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, settings=None) -> None:
+        """``settings``: a QSettings (default: the user's) remembering the background."""
         super().__init__(parent)
-        self.cache = ThumbnailCache(parent=self)
+        from PySide6.QtCore import QSettings
+
+        self.settings = settings if settings is not None else QSettings("aist", "aist-gui")
+        background = str(self.settings.value("browser/background", "checkerboard"))
+        if background not in BACKGROUNDS:
+            background = "checkerboard"
+        self.cache = ThumbnailCache(parent=self, background=background)
         self.model = ViewListModel(self.cache, self)
         self.index_: DatasetIndex | None = None
         self.grid = QListView()
@@ -237,7 +252,13 @@ class BrowserPage(QWidget):
             hi.setValue(bound)
         self.reasons = QComboBox()
         self.count = QLabel()
+        self.background = QComboBox()
+        self.background.addItems(BACKGROUNDS)
+        self.background.setCurrentText(background)
+        self.background.setToolTip("Background of RGBA views and thumbnails (remembered)")
+        self.background.currentTextChanged.connect(self.set_background)
         form = QFormLayout()
+        form.addRow("background", self.background)
         form.addRow("split", self.split)
         form.addRow("object", self.text)
         form.addRow("azimuth from", self.az[0])
@@ -254,6 +275,7 @@ class BrowserPage(QWidget):
         for sb in (*self.az, *self.el):
             sb.valueChanged.connect(self.apply_filter)
         self.detail = DetailPane()
+        self.detail.background = background
         split = QSplitter()
         split.addWidget(filters)
         split.addWidget(self.grid)
@@ -261,6 +283,17 @@ class BrowserPage(QWidget):
         split.setSizes([220, 700, 420])
         lay = QVBoxLayout(self)
         lay.addWidget(split)
+
+    def set_background(self, background: str) -> None:
+        """Show RGBA views on ``background`` (checkerboard, grey, white, black), thumbnails
+        included, and remember it."""
+        self.settings.setValue("browser/background", background)
+        self.cache.set_background(background)
+        self.detail.set_background(background)
+        if self.model.rowCount():
+            self.model.dataChanged.emit(self.model.index(0),
+                                        self.model.index(self.model.rowCount() - 1),
+                                        [Qt.ItemDataRole.DecorationRole])
 
     def set_index(self, index: DatasetIndex) -> None:
         self.index_ = index

@@ -18,16 +18,40 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 THUMB = 96
-BACKGROUND = (60, 60, 60)
+#: Backgrounds RGBA views are shown on (a toolbar choice, remembered).
+BACKGROUNDS = ("checkerboard", "grey", "white", "black")
+_FLAT = {"grey": (60, 60, 60), "white": (255, 255, 255), "black": (0, 0, 0)}
 
 
-def thumbnail_array(path: Path, size: int = THUMB) -> np.ndarray:
-    """(size, size, 4) uint8: the view composited on a dark background, fitted and centred
+def background_array(h: int, w: int, background: str = "checkerboard") -> np.ndarray:
+    """(h, w, 3) uint8 of a background: a light checkerboard (8-pixel squares) or a flat
+    colour."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background {background!r}: use one of {BACKGROUNDS}")
+    if background == "checkerboard":
+        squares = (np.indices((h, w)) // 8).sum(0) % 2
+        return np.where(squares[..., None] == 1, 204, 153).astype(np.uint8).repeat(3, -1)
+    return np.broadcast_to(np.asarray(_FLAT[background], np.uint8), (h, w, 3)).copy()
+
+
+def composite(rgba: np.ndarray, background: str = "checkerboard") -> np.ndarray:
+    """(H, W, 4) uint8 RGBA -> opaque RGBA on ``background``."""
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    bg = background_array(*rgba.shape[:2], background).astype(np.float32)
+    out = np.empty_like(rgba)
+    out[..., :3] = (rgba[..., :3] * a + bg * (1 - a) + 0.5).astype(np.uint8)
+    out[..., 3] = 255
+    return out
+
+
+def thumbnail_array(path: Path, size: int = THUMB, background: str = "checkerboard"
+                    ) -> np.ndarray:
+    """(size, size, 4) uint8: the view composited on ``background``, fitted and centred
     (red when the file cannot be read)."""
     from PIL import Image
 
     out = np.empty((size, size, 4), np.uint8)
-    out[..., :3] = BACKGROUND
+    out[..., :3] = background_array(size, size, background)
     out[..., 3] = 255
     try:
         with Image.open(path) as im:
@@ -56,9 +80,11 @@ class ThumbnailCache(QObject):
 
     ready = Signal(str)
 
-    def __init__(self, capacity: int = 1000, parent=None) -> None:
+    def __init__(self, capacity: int = 1000, parent=None,
+                 background: str = "checkerboard") -> None:
         super().__init__(parent)
         self.capacity = capacity
+        self.background = background
         self._cache: OrderedDict[str, QImage] = OrderedDict()
         self._pending: dict[str, object] = {}
         self._done: queue.SimpleQueue = queue.SimpleQueue()
@@ -68,8 +94,17 @@ class ThumbnailCache(QObject):
         self._timer.setInterval(15)
         self._timer.timeout.connect(self._collect)
 
-    def _load(self, path: str, generation: int) -> None:
-        self._done.put((path, thumbnail_array(Path(path)), generation))
+    def _load(self, path: str, generation: int, background: str) -> None:
+        self._done.put((path, thumbnail_array(Path(path), background=background),
+                        generation))
+
+    def set_background(self, background: str) -> None:
+        """Redraw every thumbnail on ``background`` (those on screen are asked again)."""
+        if background not in BACKGROUNDS:
+            raise ValueError(f"background {background!r}: use one of {BACKGROUNDS}")
+        self.background = background
+        self.clear_pending()
+        self._cache.clear()
 
     def get(self, path: str) -> QImage | None:
         img = self._cache.get(path)
@@ -77,7 +112,8 @@ class ThumbnailCache(QObject):
             self._cache.move_to_end(path)
             return img
         if path not in self._pending:
-            self._pending[path] = self.pool.submit(self._load, path, self._generation)
+            self._pending[path] = self.pool.submit(self._load, path, self._generation,
+                                                   self.background)
             if not self._timer.isActive():
                 self._timer.start()
         return None

@@ -19,13 +19,14 @@ from aist_app.gui.view3d import PointCloudView, frustum
 class MainWindow(QMainWindow):
     """Takes the plugin manager (the model of installed stages) in its constructor."""
 
-    def __init__(self, plugin_manager, parent=None) -> None:
+    def __init__(self, plugin_manager, parent=None, settings=None) -> None:
+        """``settings``: a QSettings for what the app remembers (default: the user's)."""
         super().__init__(parent)
         self.pm = plugin_manager
         self.setWindowTitle("AIST")
         self.resize(1400, 860)
         self.tabs = QTabWidget()
-        self.browser = BrowserPage()
+        self.browser = BrowserPage(settings=settings)
         self.view3d = PointCloudView()
         self.stages = StagesPage(plugin_manager.registry)
         self.runs = RunsPage()
