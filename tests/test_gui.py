@@ -292,3 +292,41 @@ def test_background_choice_for_rgba_views_is_remembered(window, qtbot, settings,
     assert again.background.currentText() == "white" and again.cache.background == "white"
     again.cache.close()
 
+
+def test_keyboard_and_recent_folders(window, qtbot, settings, pyrender_dataset):
+    from PySide6.QtCore import Qt
+
+    from aist_app.gui.window import MainWindow
+    from aist_app.plugins import create_plugin_manager
+
+    assert window.open_dataset(pyrender_dataset)
+    b = window.browser
+    b.grid.setFocus()
+    b.grid.setCurrentIndex(b.model.index(0))
+    first = b.detail.record
+    qtbot.keyClick(b.grid, Qt.Key.Key_Right)  # arrows move through the views
+    assert b.detail.record is not None and b.detail.record != first
+    assert b.detail.overlay_label.isVisible()
+    qtbot.keyClick(b.grid, Qt.Key.Key_Space)  # space toggles the overlay
+    assert not b.detail.overlay_label.isVisible()
+    qtbot.keyClick(b.grid, Qt.Key.Key_Space)
+    assert b.detail.overlay_label.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_3)  # numbers switch pages
+    assert window.tabs.currentWidget() is window.stages
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    assert window.tabs.currentWidget() is window.browser
+    b.text.setFocus()  # typing digits and spaces into a field stays typing
+    qtbot.keyClicks(b.text, "2 3")
+    assert b.text.text() == "2 3" and window.tabs.currentWidget() is window.browser
+    assert b.detail.overlay_label.isVisible()
+    b.text.setText("")
+    # Recent folders: remembered across windows, newest first, in File > Open recent.
+    assert window.recent() == [str(pyrender_dataset.resolve())]
+    again = MainWindow(create_plugin_manager(), settings=settings)
+    qtbot.addWidget(again)
+    actions = again.recent_menu.actions()
+    assert [a.text() for a in actions] == [str(pyrender_dataset.resolve())]
+    actions[0].trigger()
+    assert again.index is not None and again.index.root.resolve() == pyrender_dataset.resolve()
+    again.browser.cache.close()
+

@@ -284,6 +284,11 @@ class BrowserPage(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
+    def toggle_overlay(self) -> None:
+        """Show or hide the detail pane's mask overlay (the space key)."""
+        label = self.detail.overlay_label
+        label.setVisible(not label.isVisible())
+
     def set_background(self, background: str) -> None:
         """Show RGBA views on ``background`` (checkerboard, grey, white, black), thumbnails
         included, and remember it."""

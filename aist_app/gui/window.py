@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtGui import QAction
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from aist_app.dataset import DatasetError
@@ -14,6 +15,8 @@ from aist_app.gui.browser import BrowserPage
 from aist_app.gui.runs import RunsPage
 from aist_app.gui.stages import StagesPage
 from aist_app.gui.view3d import PointCloudView, frustum
+
+RECENT = 10  # folders remembered in File > Open recent
 
 
 class MainWindow(QMainWindow):
@@ -52,6 +55,15 @@ class MainWindow(QMainWindow):
             action = QAction(text, self)
             action.triggered.connect(slot)
             menu.addAction(action)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self._fill_recent()
+        # Keys: 1-4 switch pages; space toggles the mask overlay (arrows move through the
+        # views in the grid, Qt's own).
+        for i in range(self.tabs.count()):
+            key = QShortcut(QKeySequence(str(i + 1)), self)
+            key.activated.connect(lambda i=i: self.tabs.setCurrentIndex(i))
+        space = QShortcut(QKeySequence(Qt.Key.Key_Space), self.browser)
+        space.activated.connect(self.browser.toggle_overlay)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.browser.cache.close()
@@ -85,11 +97,30 @@ class MainWindow(QMainWindow):
             self.error("Cannot open dataset", str(e))
             return False
         self.index = index
+        self._remember(index.root)
         self.browser.set_index(index)
         self.setWindowTitle(f"AIST — {index.root}")
         self.statusBar().showMessage(f"{index.root}: {index.ds.kind}, "
                                      f"{len(index.records)} views")
         return True
+
+    def recent(self) -> list[str]:
+        """Recently opened folders, newest first (remembered in the settings)."""
+        value = self.browser.settings.value("recent", [])
+        return [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+
+    def _remember(self, path: Path) -> None:
+        paths = [str(Path(path).resolve())]
+        paths += [p for p in self.recent() if p != paths[0]]
+        self.browser.settings.setValue("recent", paths[:RECENT])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent():
+            action = self.recent_menu.addAction(p)
+            action.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent()))
 
     def error(self, title: str, message: str) -> None:
         """A non-blocking error dialog (the app goes on)."""
