@@ -45,8 +45,9 @@ def domain_samples_figure(sets: dict[str, Path], views: int = 6) -> bytes:
     first = next(iter(opened.values()))
     picks = []
     ids = first.object_ids("test") or first.object_ids()
-    for oid in ids:
-        files = first.view_files(oid)
+    for oid in ids:  # views every set has (the target may render fewer per object)
+        common = set.intersection(*(set(ds.view_files(oid)) for ds in opened.values()))
+        files = [f for f in first.view_files(oid) if f in common]
         picks += [(oid, f) for f in files[:: max(1, len(files) // 2)][:2]]
     picks = picks[:views]
     fig = _figure(1.6 * len(opened), 1.6 * len(picks) + 0.4)
@@ -191,15 +192,23 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
                 continue
             d = figs["acc30"]
             m = figs.get("median_err_deg")
-            sign = ("better" if d["lo"] > 0 else "worse" if d["hi"] < 0
-                    else "not distinguishable from the baseline")
+
+            def verdict(iv: dict, higher_is_better: bool) -> str:
+                if iv["lo"] > 0:
+                    return "better" if higher_is_better else "worse"
+                if iv["hi"] < 0:
+                    return "worse" if higher_is_better else "better"
+                return "not distinguishable"
+
             out.append(
                 f"On the target domain's {meta['objects']} test objects, {name.split(' - ')[0]} "
-                f"minus the baseline: acc@30 {d['value']:+.3f} "
-                f"[{d['lo']:+.3f}, {d['hi']:+.3f}]"
-                + (f", median error {m['value']:+.1f}° [{m['lo']:+.1f}, {m['hi']:+.1f}]"
-                   if m else "")
-                + f" ({int(meta['level'] * 100)}% bootstrap over objects): {sign}.")
+                f"minus the baseline ({int(meta['level'] * 100)}% bootstrap over objects): "
+                f"acc@30 {d['value']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}], "
+                f"{verdict(d, True)}"
+                + (f"; median error {m['value']:+.1f}° [{m['lo']:+.1f}, {m['hi']:+.1f}], "
+                   f"{verdict(m, False)}" if m else "")
+                + (". With this few test objects the intervals are wide."
+                   if meta["objects"] < 10 else "."))
     steps = po.get("steps")
     if steps:
         r = REPORT_SCALE
