@@ -407,6 +407,7 @@ class Experiment:
 PIPELINE_ONLY = ("These numbers demonstrate the pipeline (a few minutes of CPU training on "
                  "very little data), not learning: compare each model's acc@30 and median "
                  "error with the chance columns (a random rotation, the best constant "
-                 "rotation) computed on the same views. The command that shows learning is "
+                 "rotation) computed on the same views. The command that measures learning is "
                  "`aist experiment --preset cpu --out cpu-experiment` (40 generated cars, a "
-                 "ground-truthed target domain, under an hour on 2 CPU cores).")
+                 "ground-truthed target domain, learning curves against these baselines, "
+                 "under an hour on 2 CPU cores; docs/learning.md).")
