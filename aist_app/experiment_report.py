@@ -121,6 +121,82 @@ def reconstructions_figure(runs: dict[str, Path], aligns: dict[str, np.ndarray],
     return _png(fig)
 
 
+def where_it_helps_figure(runs: dict[str, Path], aligns: dict[str, np.ndarray],
+                          dataset: Path, picks: list[tuple[str, str, str]]) -> bytes:
+    """One row per picked view (label, object, file): the input, then each model's predicted
+    silhouette at its predicted pose outlined over it (the mask filled in grey), titled with
+    its pose error and XOR."""
+    import torch
+
+    from aist_app.pose import quaternion as Q
+    from aist_app.pose.data import PoseData
+    from aist_app.pose.evaluate import Evaluator
+
+    data = PoseData(dataset, "test")
+    views = [(o, f) for _, o, f in picks]
+    preds = {}
+    for model, run in runs.items():
+        got = Evaluator(run, device="cpu").predict(data, render=True, views=views)
+        preds[model] = {(p.oid, p.file): p for p in got}
+    cols = 1 + len(runs)
+    fig = _figure(2.3 * cols, 2.3 * len(picks) + 0.3)
+    for r, (label, oid, f) in enumerate(picks):
+        rgba = np.asarray(data.ds.load_view(oid, f)).astype(np.float32) / 255.0
+        rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
+        ax = fig.add_subplot(len(picks), cols, r * cols + 1)
+        ax.imshow(rgb)
+        ax.set_axis_off()
+        ax.set_title(f"{label}\n{oid[:8]} {f}", fontsize=7)
+        q_gt = torch.from_numpy(data.gt_quaternions(oid)[f])
+        for c, model in enumerate(runs):
+            p = preds[model][(oid, f)]
+            err = float(Q.angle_deg(Q.multiply(torch.from_numpy(
+                p.quaternion.astype(np.float64)), torch.from_numpy(aligns[model])), q_gt))
+            pred = p.proj > 0.5
+            xor = float(np.logical_xor(pred, p.mask).sum() / max(1, p.mask.sum()))
+            ax = fig.add_subplot(len(picks), cols, r * cols + 2 + c)
+            g = p.mask.shape[0]
+            ax.imshow(rgb, extent=(0, g, g, 0))
+            ax.imshow(np.where(p.mask, 0.5, np.nan), cmap="gray", alpha=0.35, vmin=0, vmax=1,
+                      extent=(0, g, g, 0))
+            centres = np.arange(g) + 0.5  # pixel centres, rows downwards as imshow's
+            ax.contour(centres, centres, p.proj, levels=[0.5], colors=[f"C{c}"],
+                       linewidths=1.5)
+            ax.set_axis_off()
+            ax.set_title(f"{model}\nerr {err:.0f}°, XOR {xor:.2f}", fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def where_it_helps(root: Path, runs: dict[str, Path], aligns: dict[str, np.ndarray],
+                   test_set: str, dataset: Path, out: Path) -> str:
+    """For each model against the baseline: the test views where it helps most, the median
+    view and where it hurts most, by the pose error's difference (XOR's without ground
+    truth), as overlays; returns the HTML section."""
+    from aist_app.compare import experiment_evaluations, load_comparison
+
+    evals = experiment_evaluations(root)
+    models = [m for m in runs if m in evals]
+    if len(models) < 2:
+        return ""
+    comp = load_comparison({m: evals[m] for m in models}, test_set)
+    figure = "angle_err_deg" if "angle_err_deg" in comp.figures() else "xor"
+    html = ""
+    for model in models[1:]:
+        order = comp.sorted_by(figure, model, minus=models[0], descending=False)
+        picks = [(f"helps most ({comp.value(order[0], figure, model, models[0]):+.2f})",
+                  order[0]), ("median", order[len(order) // 2]),
+                 (f"hurts most ({comp.value(order[-1], figure, model, models[0]):+.2f})",
+                  order[-1])]
+        name = f"where-{Path(runs[model]).name}-{test_set}.png"
+        pair = {m: runs[m] for m in (models[0], model)}
+        atomic_write_bytes(out / name, where_it_helps_figure(
+            pair, aligns, dataset, [(label, r["object"], r["view"]) for label, r in picks]))
+        html += (f"<h3>{html_lib.escape(model)} against {html_lib.escape(models[0])} on "
+                 f"{test_set} ({figure} difference)</h3><img src=\"{name}\">")
+    return html
+
+
 def _interval_rows(intervals: dict) -> str:
     rows = []
     for model, figs in intervals.items():
@@ -276,6 +352,11 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
             "quaternion_wxyz"]) for m, e in evals.items()}
         atomic_write_bytes(out / "reconstructions.png",
                            reconstructions_figure(runs, aligns, target))
+        helps = where_it_helps(root, runs, aligns, "target", target, out)
+        if helps:
+            sections.append("<h2>Where AIST helps and where it hurts (held-out target "
+                            "views: the best, median and worst by the difference of pose "
+                            "errors; each model's predicted silhouette outlined)</h2>" + helps)
         sections.append("<h2>Reconstructions of the same held-out target views (side "
                         "view, ground-truth frame)</h2><img src=\"reconstructions.png\" "
                         "style=\"max-width:100%\">")

@@ -132,7 +132,8 @@ bootstrap = 50
     assert len(per_view.splitlines()) == 1 + 2  # one test object, two target views
     html = (out / "report" / "report.html").read_text()
     for piece in ("What the numbers show", "bootstrap", "KID to the target look",
-                  "reconstructions.png", "domains.png", "Scale: this run trains 4 steps"):
+                  "reconstructions.png", "domains.png", "Scale: this run trains 4 steps",
+                  "where-pose-constrained-target.png", "helps most"):
         assert piece in html, piece
     assert "demonstrate the pipeline" not in html
 

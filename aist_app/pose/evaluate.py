@@ -95,13 +95,19 @@ class Evaluator:
         self.batch = batch
 
     @torch.no_grad()
-    def predict(self, data: PoseData, *, render: bool = False, limit: int | None = None
-                ) -> list[Prediction]:
+    def predict(self, data: PoseData, *, render: bool = False, limit: int | None = None,
+                views: list[tuple[str, str]] | None = None) -> list[Prediction]:
+        """Every view of the first ``limit`` objects, or just ``views`` (object, file)."""
         c = self.config
         focal = data.focal_length() or c.focal_length
         preds: list[Prediction] = []
-        for oid in data.ids[:limit]:
-            files = data.views[oid]
+        wanted: dict[str, list[str]] | None = None
+        if views is not None:
+            wanted = {}
+            for oid, f in views:
+                wanted.setdefault(oid, []).append(f)
+        for oid in (list(wanted) if wanted is not None else data.ids[:limit]):
+            files = wanted[oid] if wanted is not None else data.views[oid]
             for i in range(0, len(files), self.batch):
                 chunk = files[i:i + self.batch]
                 images, masks = images_and_masks(data.load(oid, chunk), c.image_size,
