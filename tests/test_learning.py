@@ -133,7 +133,7 @@ bootstrap = 50
     html = (out / "report" / "report.html").read_text()
     for piece in ("What the numbers show", "bootstrap", "KID to the target look",
                   "reconstructions.png", "domains.png", "Scale: this run trains 4 steps",
-                  "where-pose-constrained-target.png", "helps most"):
+                  "where-pose-constrained-target.png", "Where AIST helps"):
         assert piece in html, piece
     assert "demonstrate the pipeline" not in html
 
