@@ -682,8 +682,10 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwri
 @overwrite_option
 def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, device: str,
                  overwrite: bool) -> None:
-    """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth, the
-    normalized mask XOR on real sets; metrics.json/csv, plots and report.html in --out.
+    """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth (after
+    the reference's alignment, and under the best single rotation, beside the chance
+    baselines), the normalized mask XOR on every set; metrics.json/csv, per_view_<set>.csv
+    (one row per view), plots and report.html in --out.
 
     \b
     Examples:
