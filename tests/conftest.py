@@ -54,3 +54,46 @@ def pyrender_dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def blender_dataset(tmp_path_factory) -> Path:
     return _rendered(tmp_path_factory, "blender")
+
+
+#: The cpu preset shrunk for CI: generated cars, a Blender target, one stylizer, two pose
+#: models, evaluations with per-view figures, the report.
+CPU_EXPERIMENT = """preset = "cpu"
+[cars]
+count = 10
+[render]
+views = 4
+[target]
+views = 2
+samples = 2
+supersample = 1
+[stylizer]
+steps = 2
+[pose]
+steps = 4
+checkpoint_every = 2
+val_every = 2
+pose_eval_every = 2
+pose_eval_objects = 1
+batch_objects = 2
+views_per_object = 2
+[evaluate]
+bootstrap = 50
+"""
+
+
+@pytest.fixture(scope="session")
+def cpu_experiment(tmp_path_factory) -> tuple[Path, object]:
+    """(experiment folder, the finished `aist experiment` process)."""
+    import subprocess
+    import sys
+
+    tmp = tmp_path_factory.mktemp("cpu-experiment")
+    cfg = tmp / "cpu.toml"
+    cfg.write_text(CPU_EXPERIMENT)
+    out = tmp / "exp"
+    aist = str(Path(sys.executable).with_name("aist"))
+    p = subprocess.run([aist, "experiment", str(cfg), "--out", str(out)], capture_output=True,
+                       text=True, env={**os.environ, "PYOPENGL_PLATFORM": "egl"}, timeout=900)
+    return out, p
+

@@ -330,3 +330,61 @@ def test_keyboard_and_recent_folders(window, qtbot, settings, pyrender_dataset):
     assert again.index is not None and again.index.root.resolve() == pyrender_dataset.resolve()
     again.browser.cache.close()
 
+
+
+def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experiment):
+    """Sort by the gap between two runs (top row checked against values computed here),
+    the overlay of a model's prediction against a projection computed here, and the
+    exports."""
+    import csv
+
+    import torch
+
+    from aist_app.pose.data import PoseData, images_and_masks
+    from aist_app.pose.projection import project
+    from aist_app.pose.train import load_checkpoint, load_model
+
+    out, p = cpu_experiment
+    assert p.returncode == 0, p.stderr
+    page = window.compare
+    page.open_experiment(out)
+    assert page.sets.currentText() == "target"
+    assert page.comparison.models == ["baseline", "AIST constrained"]
+    # Independently: each view's pose-error gap from the two evaluations' CSVs.
+    rows = {}
+    for model, folder in (("baseline", "pose-baseline"), ("AIST", "pose-constrained")):
+        with open(out / "eval" / folder / "per_view_target.csv") as f:
+            for r in csv.DictReader(f):
+                rows.setdefault((r["object"], r["view"]), {})[model] = float(r["angle_err_deg"])
+    gaps = {k: v["AIST"] - v["baseline"] for k, v in rows.items()}
+    page.sort_by_difference("AIST constrained", descending=True)  # where AIST hurts most
+    top = page.model.rows[0]
+    assert (top["object"], top["view"]) == max(gaps, key=gaps.get)
+    page.sort_by_difference("AIST constrained")  # where it helps most
+    top = page.model.rows[0]
+    assert (top["object"], top["view"]) == min(gaps, key=gaps.get)
+    page.select_row(0)
+    qtbot.waitUntil(lambda: len(page.overlays) == 2, timeout=60_000)
+    # The baseline's overlay: its prediction projected here, from its checkpoint.
+    ck = load_checkpoint(out / "pose-baseline")
+    model = load_model(ck, "cpu")
+    c = model_config = ck["config"]
+    data = PoseData(out / "target", None)
+    images, _ = images_and_masks(data.load(top["object"], [top["view"]]),
+                                 model_config["image_size"], model_config["vox_size"])
+    with torch.no_grad():
+        o = model(images)
+        sil = project(o["points"], o["student"], size=c["vox_size"], sigma=c["sigma_end"],
+                      kernel_size=c["kernel_size"], scale=o["scale"],
+                      focal_length=data.focal_length(),
+                      distance=c["camera_distance"])["silhouette"][0].numpy()
+    assert np.abs(page.overlays["baseline"] - sil).max() < 1e-5
+    # Exports: the CSV holds the table's numbers in its order; the PNG is written.
+    page.export_csv(tmp_path / "t.csv")
+    with open(tmp_path / "t.csv") as f:
+        table = list(csv.reader(f))
+    assert table[0][-1] == "AIST constrained − baseline:angle_err_deg"
+    assert [r[:2] for r in table[1:]] == [[r["object"], r["view"]] for r in page.model.rows]
+    assert float(table[1][-1]) == pytest.approx(min(gaps.values()), abs=1e-2)
+    page.export_png(tmp_path / "v.png")
+    assert (tmp_path / "v.png").stat().st_size > 1000

@@ -5,9 +5,6 @@ cpu preset's ground-truthed target domain end to end (shrunk for CI)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +15,6 @@ from aist_app.pose import quaternion as Q
 from aist_app.pose.evaluate import best_alignment_metrics, chance_baselines
 from aist_app.pose.intervals import object_bootstrap
 from aist_app.stylize.domain_kid import moves_toward
-
-AIST = str(Path(sys.executable).with_name("aist"))
 
 
 def _yaw(deg: np.ndarray) -> np.ndarray:
@@ -81,36 +76,11 @@ def test_kid_verdict_needs_a_margin_beyond_the_seed_spread():
     assert not moves_toward(kid, "source vs target", "stylized vs target")["closer"]
 
 
-def test_cpu_preset_shrunk_end_to_end(tmp_path):
+def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
     """Generated cars, a pyrender source and a Blender target of another look, a stylizer
     source -> target, two pose models evaluated on the target's held-out objects with
     intervals, KID over seeds, and the report's figures and paragraph."""
-    cfg = tmp_path / "cpu.toml"
-    cfg.write_text("""preset = "cpu"
-[cars]
-count = 10
-[render]
-views = 4
-[target]
-views = 2
-samples = 2
-supersample = 1
-[stylizer]
-steps = 2
-[pose]
-steps = 4
-checkpoint_every = 2
-val_every = 2
-pose_eval_every = 2
-pose_eval_objects = 1
-batch_objects = 2
-views_per_object = 2
-[evaluate]
-bootstrap = 50
-""")
-    out = tmp_path / "exp"
-    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
-                       text=True, env={**os.environ, "PYOPENGL_PLATFORM": "egl"}, timeout=900)
+    out, p = cpu_experiment
     assert p.returncode == 0, p.stderr
     assert len(list((out / "cars" / "02958343").iterdir())) == 10
     target = json.loads((out / "target" / "dataset.json").read_text())

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 from aist_app.dataset import DatasetError
 from aist_app.dataset.index import DatasetIndex
 from aist_app.gui.browser import BrowserPage
+from aist_app.gui.compare import ComparePage
 from aist_app.gui.runs import RunsPage
 from aist_app.gui.stages import StagesPage
 from aist_app.gui.view3d import PointCloudView, frustum
@@ -33,10 +34,12 @@ class MainWindow(QMainWindow):
         self.view3d = PointCloudView()
         self.stages = StagesPage(plugin_manager.registry)
         self.runs = RunsPage()
+        self.compare = ComparePage()
         self.tabs.addTab(self.browser, "Browser")
         self.tabs.addTab(self.view3d, "3D view")
         self.tabs.addTab(self.stages, "Stages")
         self.tabs.addTab(self.runs, "Runs")
+        self.tabs.addTab(self.compare, "Compare")
         self.setCentralWidget(self.tabs)
         self.index: DatasetIndex | None = None
         self.last_error: str | None = None

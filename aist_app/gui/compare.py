@@ -1,0 +1,289 @@
+"""The Compare page: two or more pose runs on one test set, view by view. A sortable table
+of every view's figures per model and each model's difference to the first (the baseline),
+so the views where a model helps or hurts most are one click away; the selected view with
+each model's predicted silhouette outlined (computed off the GUI thread); export of the
+table (CSV) and of the view (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from aist_app.compare import Comparison, experiment_evaluations, load_comparison
+
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+
+
+class CompareModel(QAbstractTableModel):
+    """Rows of a :class:`Comparison` for one figure: object, view, each model's value, each
+    model minus the first. Sorting is numeric (NaN last)."""
+
+    def __init__(self, comparison: Comparison, figure: str, parent=None) -> None:
+        super().__init__(parent)
+        self.comparison, self.figure = comparison, figure
+        self.rows = list(comparison.rows)
+        base = comparison.models[0]
+        self.columns: list[tuple[str, str, str | None]] = [("object", "", None),
+                                                           ("view", "", None)]
+        self.columns += [(m, m, None) for m in comparison.models]
+        self.columns += [(f"{m} − {base}", m, base) for m in comparison.models[1:]]
+
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+        return 0 if parent is not None and parent.isValid() else len(self.columns)
+
+    def value(self, row: int, column: int):
+        name, model, minus = self.columns[column]
+        r = self.rows[row]
+        if column < 2:
+            return r[name]
+        return self.comparison.value(r, self.figure, model, minus)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        v = self.value(index.row(), index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return v if isinstance(v, str) else f"{v:.4g}"
+        if role == Qt.ItemDataRole.UserRole:
+            return v
+        return None
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.columns[section][0]
+        return None
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        desc = order == Qt.SortOrder.DescendingOrder
+
+        def key(r: dict):
+            name, model, minus = self.columns[column]
+            if column < 2:
+                return (0, r[name])
+            v = self.comparison.value(r, self.figure, model, minus)
+            return (1, 0.0) if np.isnan(v) else (0, -v if desc else v)
+
+        self.rows.sort(key=key)
+        self.layoutChanged.emit()
+
+    def to_csv(self) -> bytes:
+        """The table as shown (its order, its columns, its numbers)."""
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow([f"{c[0]}" if i < 2 else f"{c[0]}:{self.figure}"
+                    for i, c in enumerate(self.columns)])
+        for i in range(len(self.rows)):
+            w.writerow([self.data(self.index(i, j)) for j in range(len(self.columns))])
+        return buf.getvalue().encode()
+
+
+def outline(rgba: np.ndarray, silhouette: np.ndarray, colour) -> np.ndarray:
+    """The view on white with the predicted silhouette's outline drawn in ``colour``
+    (the silhouette, any square size, is scaled to the image with nearest neighbours)."""
+    h, w = rgba.shape[:2]
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    out = np.empty((h, w, 4), np.uint8)
+    out[..., :3] = (rgba[..., :3] * a + 255 * (1 - a)).astype(np.uint8)
+    out[..., 3] = 255
+    g = silhouette.shape[0]
+    rows = (np.arange(h) * g // h).clip(0, g - 1)
+    cols = (np.arange(w) * g // w).clip(0, g - 1)
+    m = silhouette[rows][:, cols] > 0.5
+    inner = m.copy()
+    inner[1:] &= m[:-1]
+    inner[:-1] &= m[1:]
+    inner[:, 1:] &= m[:, :-1]
+    inner[:, :-1] &= m[:, 1:]
+    out[m & ~inner, :3] = colour
+    return out
+
+
+class ComparePage(QWidget):
+    """``open_experiment(folder)`` (or ``open_evaluations({model: eval folder}, root)``);
+    the table sorts by any column; selecting a view shows the overlays."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.root: Path | None = None
+        self.evaluations: dict[str, Path] = {}
+        self.comparison: Comparison | None = None
+        self.model: CompareModel | None = None
+        self.status = QLabel("Open an experiment folder to compare its pose runs.")
+        self.sets = QComboBox()
+        self.figures = QComboBox()
+        self.sets.currentTextChanged.connect(self._load)
+        self.figures.currentTextChanged.connect(self._set_figure)
+        open_btn = QPushButton("Open experiment…")
+        open_btn.clicked.connect(self._ask)
+        self.export_csv_btn = QPushButton("Export table (CSV)…")
+        self.export_csv_btn.clicked.connect(lambda: self._ask_export("csv"))
+        self.export_png_btn = QPushButton("Export view (PNG)…")
+        self.export_png_btn.clicked.connect(lambda: self._ask_export("png"))
+        bar = QHBoxLayout()
+        for w in (open_btn, QLabel("test set"), self.sets, QLabel("figure"), self.figures,
+                  self.export_csv_btn, self.export_png_btn):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        self.table = QTableView()
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.view = QWidget()
+        self.view_layout = QHBoxLayout(self.view)
+        self.view_title = QLabel()
+        lay = QVBoxLayout(self)
+        lay.addLayout(bar)
+        lay.addWidget(self.status)
+        lay.addWidget(self.table, 3)
+        lay.addWidget(self.view_title)
+        lay.addWidget(self.view, 2)
+        self._job = None
+        self._evaluators: dict[str, object] = {}
+        self.overlays: dict[str, np.ndarray] = {}
+
+    # -- opening --------------------------------------------------------------------------
+    def _ask(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open experiment")
+        if path:
+            self.open_experiment(path)
+
+    def open_experiment(self, root: str | Path) -> None:
+        self.open_evaluations(experiment_evaluations(root), root)
+
+    def open_evaluations(self, evaluations: dict[str, Path], root: str | Path) -> None:
+        """Evaluations by model name (the first is the baseline); ``root`` holds the test
+        sets and the runs (an experiment folder)."""
+        self.root, self.evaluations = Path(root), {m: Path(p) for m, p in evaluations.items()}
+        names = [set(p.name[len("per_view_"):-4] for p in Path(e).glob("per_view_*.csv"))
+                 for e in self.evaluations.values()]
+        common = sorted(set.intersection(*names)) if names else []
+        self.sets.blockSignals(True)
+        self.sets.clear()
+        self.sets.addItems(common)
+        self.sets.blockSignals(False)
+        if "target" in common:
+            self.sets.setCurrentText("target")
+        self._load(self.sets.currentText())
+
+    def _load(self, test_set: str) -> None:
+        if not test_set:
+            return
+        self.comparison = load_comparison(self.evaluations, test_set)
+        figs = self.comparison.figures()
+        self.figures.blockSignals(True)
+        self.figures.clear()
+        self.figures.addItems(figs)
+        self.figures.blockSignals(False)
+        self._set_figure(figs[0])
+        self.status.setText(f"{len(self.comparison.rows)} views of {test_set}, "
+                            f"{len(self.evaluations)} models (differences to "
+                            f"{self.comparison.models[0]})")
+
+    def _set_figure(self, figure: str) -> None:
+        if not figure or self.comparison is None:
+            return
+        self.model = CompareModel(self.comparison, figure, self)
+        self.table.setModel(self.model)
+        self.table.resizeColumnsToContents()
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+
+    def sort_by_difference(self, model: str, descending: bool = False) -> None:
+        """Sort by ``model`` minus the baseline (ascending: where it helps most first)."""
+        col = [c[0] for c in self.model.columns].index(
+            f"{model} − {self.comparison.models[0]}")
+        self.table.sortByColumn(col, Qt.SortOrder.DescendingOrder if descending
+                                else Qt.SortOrder.AscendingOrder)
+
+    # -- the selected view ----------------------------------------------------------------
+    def select_row(self, row: int) -> None:
+        self.table.selectRow(row)
+
+    def _row_changed(self, current, _previous) -> None:
+        if current.isValid():
+            self.show_view(self.model.rows[current.row()])
+
+    def show_view(self, r: dict) -> None:
+        from aist_app.dataset import Dataset
+        from aist_app.gui.browser import _pixmap
+        from aist_app.gui.jobs import JobThread
+
+        test_set = self.comparison.test_set
+        ds = Dataset.open(self.root / test_set, check="meta")
+        rgba = np.asarray(ds.load_view(r["object"], r["view"]))
+        self.current, self.current_rgba = r, rgba
+        figs = " | ".join(f"{m}: " + ", ".join(f"{k} {v:.3g}" for k, v in f.items())
+                          for m, f in r["figures"].items())
+        self.view_title.setText(f"{r['object']} / {r['view']}   {figs}")
+        while self.view_layout.count():
+            w = self.view_layout.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        image = QLabel()
+        image.setPixmap(_pixmap(outline(rgba, np.zeros((1, 1)), (0, 0, 0)), 3))
+        self.view_layout.addWidget(image)
+        self.overlays = {}
+        runs = {m: self.root / Path(e).name for m, e in self.evaluations.items()}
+
+        def job():
+            from aist_app.pose.data import PoseData
+            from aist_app.pose.evaluate import Evaluator
+
+            data = PoseData(self.root / test_set, None)
+            out = {}
+            for m, run in runs.items():
+                if m not in self._evaluators:
+                    self._evaluators[m] = Evaluator(run, device="cpu")
+                p = self._evaluators[m].predict(data, render=True,
+                                                views=[(r["object"], r["view"])])[0]
+                out[m] = p.proj
+            return out
+
+        def show(projs: dict) -> None:
+            if getattr(self, "current", None) is not r:
+                return  # another view was selected meanwhile
+            for i, (m, proj) in enumerate(projs.items()):
+                self.overlays[m] = proj
+                label = QLabel()
+                label.setPixmap(_pixmap(outline(rgba, proj, COLOURS[i % len(COLOURS)]), 3))
+                label.setToolTip(f"{m}: predicted silhouette at its predicted pose")
+                self.view_layout.addWidget(label)
+
+        self._job = JobThread(job, self)
+        self._job.succeeded.connect(show)
+        self._job.failed.connect(lambda m: self.status.setText(
+            "overlays unavailable: " + m.splitlines()[0][:200]))
+        self._job.start()
+
+    # -- export ---------------------------------------------------------------------------
+    def _ask_export(self, kind: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind.upper()}",
+                                              f"comparison.{kind}")
+        if path:
+            (self.export_csv if kind == "csv" else self.export_png)(path)
+
+    def export_csv(self, path: str | Path) -> None:
+        from aist_app.io_utils import atomic_write_bytes
+
+        atomic_write_bytes(Path(path), self.model.to_csv())
+
+    def export_png(self, path: str | Path) -> None:
+        if not self.view.grab().save(str(path), "PNG"):
+            raise OSError(f"{path}: could not write the PNG")
