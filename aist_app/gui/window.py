@@ -60,7 +60,7 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
         self.recent_menu = menu.addMenu("Open &recent")
         self._fill_recent()
-        # Keys: 1-4 switch pages; space toggles the mask overlay (arrows move through the
+        # Keys: 1-5 switch pages; space toggles the mask overlay (arrows move through the
         # views in the grid, Qt's own).
         for i in range(self.tabs.count()):
             key = QShortcut(QKeySequence(str(i + 1)), self)
