@@ -379,6 +379,16 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
                       focal_length=data.focal_length(),
                       distance=c["camera_distance"])["silhouette"][0].numpy()
     assert np.abs(page.overlays["baseline"] - sil).max() < 1e-5
+    # The 3D view: the ground truth, and each model's cloud in the truth's frame (the
+    # evaluation's alignment applied here) with its camera.
+    from aist_app.pose import quaternion as Q
+
+    align = json.loads((out / "eval" / "pose-baseline" / "alignment.json").read_text())
+    A = torch.tensor(align["quaternion_wxyz"], dtype=torch.float64)
+    mine = o["points"][0].double() @ Q.to_matrix(Q.conjugate(A)).T
+    assert len(page.view3d.models) == 2 and len(page.view3d.points) > 0
+    assert np.abs(page.clouds["baseline"][0] - mine.numpy()).max() < 1e-5
+    assert page.view3d.models[0][1].shape == (5, 3)  # a frustum: centre and 4 corners
     # Exports: the CSV holds the table's numbers in its order; the PNG is written.
     page.export_csv(tmp_path / "t.csv")
     with open(tmp_path / "t.csv") as f:

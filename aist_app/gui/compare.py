@@ -148,16 +148,25 @@ class ComparePage(QWidget):
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.view = QWidget()
         self.view_layout = QHBoxLayout(self.view)
+        from aist_app.gui.view3d import PointCloudView
+
+        self.view3d = PointCloudView()  # ground truth (grey) and each model's aligned cloud
+        self.view3d.setToolTip("ground truth (grey) and each model's cloud and camera, "
+                               "aligned to the ground-truth frame (drag to orbit)")
         self.view_title = QLabel()
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
         lay.addWidget(self.status)
         lay.addWidget(self.table, 3)
         lay.addWidget(self.view_title)
-        lay.addWidget(self.view, 2)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.view, 3)
+        bottom.addWidget(self.view3d, 2)
+        lay.addLayout(bottom, 2)
         self._job = None
         self._evaluators: dict[str, object] = {}
         self.overlays: dict[str, np.ndarray] = {}
+        self.clouds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- opening --------------------------------------------------------------------------
     def _ask(self) -> None:
@@ -242,23 +251,61 @@ class ComparePage(QWidget):
         self.overlays = {}
         runs = {m: self.root / Path(e).name for m, e in self.evaluations.items()}
 
+        aligns = {m: Path(e) / "alignment.json" for m, e in self.evaluations.items()}
+
         def job():
+            import json
+
+            import torch
+
+            from aist_app.gui.view3d import frustum
+            from aist_app.pose import quaternion as Q
             from aist_app.pose.data import PoseData
             from aist_app.pose.evaluate import Evaluator
 
             data = PoseData(self.root / test_set, None)
-            out = {}
+            out, clouds = {}, {}
             for m, run in runs.items():
                 if m not in self._evaluators:
                     self._evaluators[m] = Evaluator(run, device="cpu")
-                p = self._evaluators[m].predict(data, render=True,
-                                                views=[(r["object"], r["view"])])[0]
+                ev = self._evaluators[m]
+                p = ev.predict(data, render=True, views=[(r["object"], r["view"])])[0]
                 out[m] = p.proj
-            return out
+                if aligns[m].is_file():  # the evaluation's rotation to the truth's frame
+                    A = torch.tensor(json.loads(aligns[m].read_text())["quaternion_wxyz"],
+                                     dtype=torch.float64)
+                    pts = p.points @ Q.to_matrix(Q.conjugate(A)).numpy().T
+                    w2c = np.eye(4)
+                    w2c[:3, :3] = Q.to_matrix(Q.multiply(torch.from_numpy(
+                        p.quaternion.astype(np.float64)), A)).numpy()
+                    w2c[2, 3] = ev.config.camera_distance
+                    from aist_app.cameras import intrinsics
 
-        def show(projs: dict) -> None:
+                    size = tuple(ds.image_size)
+                    K = intrinsics(size, data.focal_length() or ev.config.focal_length)
+                    clouds[m] = (pts, frustum(w2c, K, size))
+            truth = None
+            if data.has_gt:
+                views = {v["file"]: v for v in ds.cameras(r["object"])}
+                v = views[r["view"]]
+                truth = (data.gt_points(r["object"]),
+                         frustum(np.asarray(v["world_to_camera"]), np.asarray(v["K"]),
+                                 tuple(ds.image_size)))
+            return out, clouds, truth
+
+        def show(result) -> None:
             if getattr(self, "current", None) is not r:
                 return  # another view was selected meanwhile
+            projs, clouds, truth = result
+            self.clouds = clouds
+            if truth is not None:
+                self.view3d.set_cloud(truth[0], [truth[1]], up=ds.meta.get("up_axis", "y"))
+                self.view3d.highlight = 0  # the true camera in yellow
+            else:
+                self.view3d.set_cloud(np.zeros((0, 3)), [])
+            self.view3d.models = [(clouds[m][0], clouds[m][1], COLOURS[i % len(COLOURS)])
+                                  for i, m in enumerate(projs) if m in clouds]
+            self.view3d.update()
             for i, (m, proj) in enumerate(projs.items()):
                 self.overlays[m] = proj
                 label = QLabel()

@@ -44,6 +44,8 @@ class PointCloudView(QWidget):
         self.predicted = np.zeros((0, 3))
         self.frusta: list[np.ndarray] = []
         self.predicted_frustum: np.ndarray | None = None  # the pose model's camera
+        #: More models' clouds and cameras, each in its colour (the Compare page).
+        self.models: list[tuple[np.ndarray, np.ndarray | None, tuple[int, int, int]]] = []
         self.highlight = -1
         self.yaw, self.pitch, self.zoom = 0.6, 0.35, 1.0
         self._drag = None
@@ -83,6 +85,18 @@ class PointCloudView(QWidget):
             if len(cloud):
                 p.setPen(QPen(colour, 1.5))
                 p.drawPoints([QPointF(x, y) for x, y in self.project(cloud)])
+        for cloud, cam, rgb in self.models:
+            colour = QColor(*rgb)
+            p.setPen(QPen(colour, 1.5))
+            if len(cloud):
+                p.drawPoints([QPointF(x, y) for x, y in self.project(cloud)])
+            if cam is not None:
+                xy = self.project(cam)
+                c = QPointF(*xy[0])
+                corners = [QPointF(*q) for q in xy[1:]]
+                for i, q in enumerate(corners):
+                    p.drawLine(c, q)
+                    p.drawLine(q, corners[(i + 1) % 4])
         frusta = list(enumerate(self.frusta))
         if self.predicted_frustum is not None:
             frusta.append((-2, self.predicted_frustum))
