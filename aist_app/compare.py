@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from aist_app.pose.intervals import read_per_view
 
 #: Per-view figures and whether lower is better.
@@ -83,16 +85,20 @@ def load_comparison(evaluations: dict[str, str | Path], test_set: str) -> Compar
 
 
 def experiment_evaluations(root: str | Path) -> dict[str, Path]:
-    """An experiment folder's evaluations by model name (from its report), baseline first."""
+    """An experiment folder's evaluations by model name, baseline first (those it has)."""
+    from aist_app.experiment import pose_runs
+
     root = Path(root)
-    report = root / "report" / "metrics.json"
-    if not report.is_file():
-        raise ValueError(f"{root}: not a finished experiment (no report/metrics.json)")
-    names = list(json.loads(report.read_text()))
-    folders = {"baseline": "pose-baseline"}
-    out = {}
-    for name in names:
-        folder = folders.get(name, "pose-" + name.removeprefix("AIST ").replace(" ", "-"))
-        if (root / "eval" / folder).is_dir():
-            out[name] = root / "eval" / folder
-    return out
+    try:
+        cfg = json.loads((root / "experiment.json").read_text())
+    except (OSError, ValueError):
+        raise ValueError(f"{root}: not an experiment folder (no readable experiment.json)"
+                         ) from None
+    out = {model: root / "eval" / run.name for model, (_, run) in pose_runs(cfg, root).items()}
+    return {model: folder for model, folder in out.items() if folder.is_dir()}
+
+
+def evaluation_alignment(folder: str | Path) -> np.ndarray:
+    """The rotation an ``aist evaluate`` report aligned its run's frame with (w x y z)."""
+    return np.asarray(json.loads((Path(folder) / "alignment.json").read_text())[
+        "quaternion_wxyz"], dtype=np.float64)

@@ -203,6 +203,16 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def pose_runs(cfg: dict[str, Any], root: str | Path) -> dict[str, tuple[Path, Path]]:
+    """The experiment's pose models by name: (training set, run folder), the baseline
+    first (its eval report is ``root/eval/<run folder name>``)."""
+    root = Path(root)
+    runs = {"baseline": (root / "synthetic", root / "pose-baseline")}
+    for variant in cfg["stylizer"]["variants"]:
+        runs[f"AIST {variant}"] = (root / f"stylized-{variant}", root / f"pose-{variant}")
+    return runs
+
+
 class Experiment:
     def __init__(self, config: dict[str, Any], out: str | Path, *,
                  overwrite: bool = False) -> None:
@@ -361,9 +371,7 @@ class Experiment:
                                    kid_stage)
 
         po = c["pose"]
-        trained: dict[str, tuple[Path, Path]] = {"baseline": (syn, self.out / "pose-baseline")}
-        for variant in st["variants"]:
-            trained[f"AIST {variant}"] = (stylized[variant], self.out / f"pose-{variant}")
+        trained = pose_runs(c, self.out)
         for train_set, run_dir in trained.values():
             def train_pose(overwrite: bool, train_set=train_set, run_dir=run_dir):
                 from aist_app.pose.config import PoseConfig

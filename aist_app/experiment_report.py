@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aist_app.images import composite
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 
 _NAMES = {"synthetic": "original", "real": "real", "target": "target"}
@@ -54,10 +55,7 @@ def domain_samples_figure(sets: dict[str, Path], views: int = 6) -> bytes:
     for r, (oid, f) in enumerate(picks):
         for c, (name, ds) in enumerate(opened.items()):
             ax = fig.add_subplot(len(picks), len(opened), r * len(opened) + c + 1)
-            rgba = np.asarray(ds.load_view(oid, f)).astype(np.float32) / 255.0
-            checker = ((np.indices(rgba.shape[:2]) // 8).sum(0) % 2) * 0.15 + 0.75
-            rgb = rgba[..., :3] * rgba[..., 3:] + checker[..., None] * (1 - rgba[..., 3:])
-            ax.imshow(rgb)
+            ax.imshow(composite(np.asarray(ds.load_view(oid, f)))[..., :3])
             ax.set_axis_off()
             if r == 0:
                 ax.set_title(name, fontsize=8)
@@ -65,26 +63,24 @@ def domain_samples_figure(sets: dict[str, Path], views: int = 6) -> bytes:
     return _png(fig)
 
 
-def reconstructions_figure(runs: dict[str, Path], aligns: dict[str, np.ndarray],
-                           dataset: Path, views: int = 4) -> bytes:
-    """The same held-out views (one per test object) for every model: the input, the ground
-    truth cloud, and each model's cloud in the ground-truth frame (after its alignment) with
-    its pose error, all seen from the side."""
+def reconstructions_figure(evaluators: dict, aligns: dict[str, np.ndarray], data,
+                           views: int = 4) -> bytes:
+    """The same held-out views (one per test object of ``data``, a PoseData) for every
+    model (its Evaluator): the input, the ground truth cloud, and each model's cloud in the
+    ground-truth frame (after its alignment) with its pose error, all seen from the side."""
     import torch
 
     from aist_app.pose import quaternion as Q
-    from aist_app.pose.data import PoseData
-    from aist_app.pose.evaluate import Evaluator, gt_trees
+    from aist_app.pose.evaluate import gt_trees
+    from aist_app.pose.reconstruct import to_truth_frame
 
-    data = PoseData(dataset, "test")
     oids = data.ids[:views]
     preds = {}
-    for model, run in runs.items():
-        ev = Evaluator(run, device="cpu")
+    for model, ev in evaluators.items():
         got = ev.predict(data, limit=len(oids))
         preds[model] = {p.oid: p for p in reversed(got)}  # the first view of each object
     trees = gt_trees(data, oids)
-    cols = 2 + len(runs)
+    cols = 2 + len(evaluators)
     fig = _figure(2.1 * cols, 2.0 * len(oids) + 0.4)
 
     def side(ax, pts, title, color):
@@ -100,58 +96,52 @@ def reconstructions_figure(runs: dict[str, Path], aligns: dict[str, np.ndarray],
         ax.set_title(title, fontsize=7)
 
     for r, oid in enumerate(oids):
-        first = preds[next(iter(runs))][oid]
+        first = preds[next(iter(evaluators))][oid]
         ax = fig.add_subplot(len(oids), cols, r * cols + 1)
-        rgba = np.asarray(data.ds.load_view(oid, first.file)).astype(np.float32) / 255.0
-        ax.imshow(rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:]))
+        ax.imshow(composite(np.asarray(data.ds.load_view(oid, first.file)), "white")[..., :3])
         ax.set_axis_off()
         ax.set_title(f"{oid[:8]} {first.file}", fontsize=7)
         gt = trees[oid][1]
         side(fig.add_subplot(len(oids), cols, r * cols + 2), gt, "ground truth", "k")
         q_gt = torch.from_numpy(data.gt_quaternions(oid)[first.file])
-        for c, model in enumerate(runs):
+        for c, model in enumerate(evaluators):
             p = preds[model][oid]
-            A = torch.from_numpy(aligns[model])
-            R_inv = Q.to_matrix(Q.conjugate(A)).numpy()
-            err = float(Q.angle_deg(Q.multiply(torch.from_numpy(
-                p.quaternion.astype(np.float64)), A), q_gt))
-            side(fig.add_subplot(len(oids), cols, r * cols + 3 + c), p.points @ R_inv.T,
+            pts, q, _ = to_truth_frame(p.points, p.quaternion, aligns[model], 0.0)
+            err = float(Q.angle_deg(torch.from_numpy(q), q_gt))
+            side(fig.add_subplot(len(oids), cols, r * cols + 3 + c), pts,
                  f"{model}: pose err {err:.0f}°", f"C{c}")
     fig.tight_layout()
     return _png(fig)
 
 
-def where_it_helps_figure(runs: dict[str, Path], aligns: dict[str, np.ndarray],
-                          dataset: Path, picks: list[tuple[str, str, str]]) -> bytes:
-    """One row per picked view (label, object, file): the input, then each model's predicted
-    silhouette at its predicted pose outlined over it (the mask filled in grey), titled with
-    its pose error and XOR."""
+def where_it_helps_figure(evaluators: dict, aligns: dict[str, np.ndarray], data,
+                          picks: list[tuple[str, str, str]]) -> bytes:
+    """One row per picked view (label, object, file) of ``data``: the input, then each
+    model's predicted silhouette at its predicted pose outlined over it (the mask filled in
+    grey), titled with its pose error and XOR."""
     import torch
 
     from aist_app.pose import quaternion as Q
-    from aist_app.pose.data import PoseData
-    from aist_app.pose.evaluate import Evaluator
+    from aist_app.pose.reconstruct import to_truth_frame
 
-    data = PoseData(dataset, "test")
     views = [(o, f) for _, o, f in picks]
     preds = {}
-    for model, run in runs.items():
-        got = Evaluator(run, device="cpu").predict(data, render=True, views=views)
+    for model, ev in evaluators.items():
+        got = ev.predict(data, render=True, views=views)
         preds[model] = {(p.oid, p.file): p for p in got}
-    cols = 1 + len(runs)
+    cols = 1 + len(evaluators)
     fig = _figure(2.3 * cols, 2.3 * len(picks) + 0.3)
     for r, (label, oid, f) in enumerate(picks):
-        rgba = np.asarray(data.ds.load_view(oid, f)).astype(np.float32) / 255.0
-        rgb = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
+        rgb = composite(np.asarray(data.ds.load_view(oid, f)), "white")[..., :3]
         ax = fig.add_subplot(len(picks), cols, r * cols + 1)
         ax.imshow(rgb)
         ax.set_axis_off()
         ax.set_title(f"{label}\n{oid[:8]} {f}", fontsize=7)
         q_gt = torch.from_numpy(data.gt_quaternions(oid)[f])
-        for c, model in enumerate(runs):
+        for c, model in enumerate(evaluators):
             p = preds[model][(oid, f)]
-            err = float(Q.angle_deg(Q.multiply(torch.from_numpy(
-                p.quaternion.astype(np.float64)), torch.from_numpy(aligns[model])), q_gt))
+            _, q, _ = to_truth_frame(p.points, p.quaternion, aligns[model], 0.0)
+            err = float(Q.angle_deg(torch.from_numpy(q), q_gt))
             pred = p.proj > 0.5
             xor = float(np.logical_xor(pred, p.mask).sum() / max(1, p.mask.sum()))
             ax = fig.add_subplot(len(picks), cols, r * cols + 2 + c)
@@ -168,18 +158,19 @@ def where_it_helps_figure(runs: dict[str, Path], aligns: dict[str, np.ndarray],
     return _png(fig)
 
 
-def where_it_helps(root: Path, runs: dict[str, Path], aligns: dict[str, np.ndarray],
-                   test_set: str, dataset: Path, out: Path) -> str:
-    """For each model against the baseline: the test views where it helps most, the median
-    view and where it hurts most, by the pose error's difference (XOR's without ground
-    truth), as overlays; returns the HTML section."""
-    from aist_app.compare import experiment_evaluations, load_comparison
+def where_it_helps(evals: dict[str, Path], evaluators: dict, aligns: dict[str, np.ndarray],
+                   data, out: Path) -> str:
+    """For each model against the baseline (the first of ``evals``, its evaluation folders):
+    the views of ``data`` where it helps most, the median view and where it hurts most, by
+    the pose error's difference (XOR's without ground truth), as overlays; returns the HTML
+    section."""
+    from aist_app.compare import load_comparison
 
-    evals = experiment_evaluations(root)
-    models = [m for m in runs if m in evals]
+    models = list(evals)
     if len(models) < 2:
         return ""
-    comp = load_comparison({m: evals[m] for m in models}, test_set)
+    test_set = data.name
+    comp = load_comparison(evals, test_set)
     figure = "angle_err_deg" if "angle_err_deg" in comp.figures() else "xor"
     html = ""
     for model in models[1:]:
@@ -188,10 +179,10 @@ def where_it_helps(root: Path, runs: dict[str, Path], aligns: dict[str, np.ndarr
                   order[0]), ("median", order[len(order) // 2]),
                  (f"hurts most ({comp.value(order[-1], figure, model, models[0]):+.2f})",
                   order[-1])]
-        name = f"where-{Path(runs[model]).name}-{test_set}.png"
-        pair = {m: runs[m] for m in (models[0], model)}
+        name = f"where-{evals[model].name}-{test_set}.png"
+        pair = {m: evaluators[m] for m in (models[0], model)}
         atomic_write_bytes(out / name, where_it_helps_figure(
-            pair, aligns, dataset, [(label, r["object"], r["view"]) for label, r in picks]))
+            pair, aligns, data, [(label, r["object"], r["view"]) for label, r in picks]))
         html += (f"<h3>{html_lib.escape(model)} against {html_lib.escape(models[0])} on "
                  f"{test_set} ({figure} difference)</h3><img src=\"{name}\">")
     return html
@@ -348,11 +339,16 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
             f"{meta['objects']} test objects)</h2><table><tr><th>model</th><th>acc@30&deg;"
             "</th><th>median err&deg;</th><th>Chamfer</th><th>XOR median</th></tr>"
             f"{_interval_rows(intervals)}</table>")
-        aligns = {m: np.asarray(json.loads((e / "alignment.json").read_text())[
-            "quaternion_wxyz"]) for m, e in evals.items()}
+        from aist_app.compare import evaluation_alignment
+        from aist_app.pose.data import PoseData
+        from aist_app.pose.evaluate import Evaluator
+
+        aligns = {m: evaluation_alignment(e) for m, e in evals.items()}
+        evaluators = {m: Evaluator(run, device="cpu") for m, run in runs.items()}
+        data = PoseData(target, "test")
         atomic_write_bytes(out / "reconstructions.png",
-                           reconstructions_figure(runs, aligns, target))
-        helps = where_it_helps(root, runs, aligns, "target", target, out)
+                           reconstructions_figure(evaluators, aligns, data))
+        helps = where_it_helps(evals, evaluators, aligns, data, out)
         if helps:
             sections.append("<h2>Where AIST helps and where it hurts (held-out target "
                             "views: the best, median and worst by the difference of pose "

@@ -52,17 +52,18 @@ def make_dataset(out: Path, views: int, per_object: int = 10) -> Path:
 
 
 def make_evaluations(root: Path, views: int, models: int) -> Path:
-    """An experiment folder holding only what the Compare page reads: the report's model
-    names and each model's per-view figures on a real test set."""
+    """An experiment folder holding only what the Compare page reads: its config (which
+    names its pose runs) and each run's per-view figures on a real test set."""
     import json
 
+    from aist_app.experiment import pose_runs
+
     rng = np.random.default_rng(1)
-    names = ["baseline"] + [f"AIST v{i}" for i in range(1, models)]
-    (root / "report").mkdir(parents=True, exist_ok=True)
-    (root / "report" / "metrics.json").write_text(json.dumps({n: {} for n in names}))
-    for n in names:
-        folder = root / "eval" / ("pose-baseline" if n == "baseline"
-                                  else "pose-" + n.removeprefix("AIST "))
+    cfg = {"stylizer": {"variants": [f"v{i}" for i in range(1, models)]}}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "experiment.json").write_text(json.dumps(cfg))
+    for _, run in pose_runs(cfg, root).values():
+        folder = root / "eval" / run.name
         folder.mkdir(parents=True, exist_ok=True)
         lines = ["object,view,xor"] + [f"photo{k:05d},view_000.png,{x:.5f}"
                                        for k, x in enumerate(rng.uniform(0, 1, views))]

@@ -21,7 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from aist_app.compare import Comparison, experiment_evaluations, load_comparison
+from aist_app.compare import (
+    Comparison,
+    evaluation_alignment,
+    experiment_evaluations,
+    load_comparison,
+)
+from aist_app.images import composite
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 
@@ -100,10 +106,7 @@ def outline(rgba: np.ndarray, silhouette: np.ndarray, colour) -> np.ndarray:
     """The view on white with the predicted silhouette's outline drawn in ``colour``
     (the silhouette, any square size, is scaled to the image with nearest neighbours)."""
     h, w = rgba.shape[:2]
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    out = np.empty((h, w, 4), np.uint8)
-    out[..., :3] = (rgba[..., :3] * a + 255 * (1 - a)).astype(np.uint8)
-    out[..., 3] = 255
+    out = composite(rgba, "white")
     g = silhouette.shape[0]
     rows = (np.arange(h) * g // h).clip(0, g - 1)
     cols = (np.arange(w) * g // w).clip(0, g - 1)
@@ -165,6 +168,9 @@ class ComparePage(QWidget):
         lay.addLayout(bottom, 2)
         self._job = None
         self._evaluators: dict[str, object] = {}
+        self.runs: dict[str, Path] = {}
+        self.aligns: dict[str, np.ndarray] = {}
+        self.data = None
         self.overlays: dict[str, np.ndarray] = {}
         self.clouds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -181,6 +187,11 @@ class ComparePage(QWidget):
         """Evaluations by model name (the first is the baseline); ``root`` holds the test
         sets and the runs (an experiment folder)."""
         self.root, self.evaluations = Path(root), {m: Path(p) for m, p in evaluations.items()}
+        # Each evaluation's run (its folder name) and its rotation to the truth's frame.
+        self.runs = {m: self.root / e.name for m, e in self.evaluations.items()}
+        self.aligns = {m: evaluation_alignment(e) for m, e in self.evaluations.items()
+                       if (e / "alignment.json").is_file()}
+        self._evaluators = {}
         names = [set(p.name[len("per_view_"):-4] for p in Path(e).glob("per_view_*.csv"))
                  for e in self.evaluations.values()]
         common = sorted(set.intersection(*names)) if names else []
@@ -196,6 +207,7 @@ class ComparePage(QWidget):
         if not test_set:
             return
         self.comparison = load_comparison(self.evaluations, test_set)
+        self.data = None  # the test set, opened at the first view shown (once per set)
         figs = self.comparison.figures()
         self.figures.blockSignals(True)
         self.figures.clear()
@@ -230,14 +242,16 @@ class ComparePage(QWidget):
             self.show_view(self.model.rows[current.row()])
 
     def show_view(self, r: dict) -> None:
-        from aist_app.dataset import Dataset
         from aist_app.gui.browser import _pixmap
         from aist_app.gui.jobs import JobThread
 
-        test_set = self.comparison.test_set
-        ds = Dataset.open(self.root / test_set, check="meta")
+        if self.data is None:
+            from aist_app.pose.data import PoseData
+
+            self.data = PoseData(self.root / self.comparison.test_set, None)
+        data, ds = self.data, self.data.ds
         rgba = np.asarray(ds.load_view(r["object"], r["view"]))
-        self.current, self.current_rgba = r, rgba
+        self.current = r
         figs = " | ".join(f"{m}: " + ", ".join(f"{k} {v:.3g}" for k, v in f.items())
                           for m, f in r["figures"].items())
         self.view_title.setText(f"{r['object']} / {r['view']}   {figs}")
@@ -249,21 +263,15 @@ class ComparePage(QWidget):
         image.setPixmap(_pixmap(outline(rgba, np.zeros((1, 1)), (0, 0, 0)), 3))
         self.view_layout.addWidget(image)
         self.overlays = {}
-        runs = {m: self.root / Path(e).name for m, e in self.evaluations.items()}
-
-        aligns = {m: Path(e) / "alignment.json" for m, e in self.evaluations.items()}
+        runs, aligns = self.runs, self.aligns
 
         def job():
-            import json
-
-            import torch
-
+            from aist_app.cameras import intrinsics
             from aist_app.gui.view3d import frustum
-            from aist_app.pose import quaternion as Q
-            from aist_app.pose.data import PoseData
             from aist_app.pose.evaluate import Evaluator
+            from aist_app.pose.reconstruct import to_truth_frame
 
-            data = PoseData(self.root / test_set, None)
+            size = tuple(ds.image_size)
             out, clouds = {}, {}
             for m, run in runs.items():
                 if m not in self._evaluators:
@@ -271,26 +279,16 @@ class ComparePage(QWidget):
                 ev = self._evaluators[m]
                 p = ev.predict(data, render=True, views=[(r["object"], r["view"])])[0]
                 out[m] = p.proj
-                if aligns[m].is_file():  # the evaluation's rotation to the truth's frame
-                    A = torch.tensor(json.loads(aligns[m].read_text())["quaternion_wxyz"],
-                                     dtype=torch.float64)
-                    pts = p.points @ Q.to_matrix(Q.conjugate(A)).numpy().T
-                    w2c = np.eye(4)
-                    w2c[:3, :3] = Q.to_matrix(Q.multiply(torch.from_numpy(
-                        p.quaternion.astype(np.float64)), A)).numpy()
-                    w2c[2, 3] = ev.config.camera_distance
-                    from aist_app.cameras import intrinsics
-
-                    size = tuple(ds.image_size)
+                if m in aligns:
+                    pts, _, w2c = to_truth_frame(p.points, p.quaternion, aligns[m],
+                                                 ev.config.camera_distance)
                     K = intrinsics(size, data.focal_length() or ev.config.focal_length)
                     clouds[m] = (pts, frustum(w2c, K, size))
             truth = None
             if data.has_gt:
-                views = {v["file"]: v for v in ds.cameras(r["object"])}
-                v = views[r["view"]]
+                v = {v["file"]: v for v in ds.cameras(r["object"])}[r["view"]]
                 truth = (data.gt_points(r["object"]),
-                         frustum(np.asarray(v["world_to_camera"]), np.asarray(v["K"]),
-                                 tuple(ds.image_size)))
+                         frustum(np.asarray(v["world_to_camera"]), np.asarray(v["K"]), size))
             return out, clouds, truth
 
         def show(result) -> None:

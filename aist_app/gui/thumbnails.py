@@ -17,33 +17,11 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from aist_app.images import BACKGROUNDS, background_array, composite
+
+__all__ = ["BACKGROUNDS", "THUMB", "ThumbnailCache", "composite", "thumbnail_array"]
+
 THUMB = 96
-#: Backgrounds RGBA views are shown on (a toolbar choice, remembered).
-BACKGROUNDS = ("checkerboard", "grey", "white", "black")
-_FLAT = {"grey": (60, 60, 60), "white": (255, 255, 255), "black": (0, 0, 0)}
-
-
-def background_array(h: int, w: int, background: str = "checkerboard") -> np.ndarray:
-    """(h, w, 3) uint8 of a background: a light checkerboard (8-pixel squares) or a flat
-    colour."""
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background {background!r}: use one of {BACKGROUNDS}")
-    if background == "checkerboard":
-        squares = (np.indices((h, w)) // 8).sum(0) % 2
-        return np.where(squares[..., None] == 1, 204, 153).astype(np.uint8).repeat(3, -1)
-    return np.broadcast_to(np.asarray(_FLAT[background], np.uint8), (h, w, 3)).copy()
-
-
-def composite(rgba: np.ndarray, background: str = "checkerboard") -> np.ndarray:
-    """(H, W, 4) uint8 RGBA -> opaque RGBA on ``background``."""
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    bg = background_array(*rgba.shape[:2], background).astype(np.float32)
-    out = np.empty_like(rgba)
-    out[..., :3] = (rgba[..., :3] * a + bg * (1 - a) + 0.5).astype(np.uint8)
-    out[..., 3] = 255
-    return out
-
-
 def thumbnail_array(path: Path, size: int = THUMB, background: str = "checkerboard"
                     ) -> np.ndarray:
     """(size, size, 4) uint8: the view composited on ``background``, fitted and centred

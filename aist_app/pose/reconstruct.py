@@ -29,6 +29,20 @@ def run_alignment(ev) -> np.ndarray:
     return align
 
 
+def to_truth_frame(points, quaternion, align: np.ndarray, distance: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A prediction in the ground-truth frame given by ``align`` (float64): points (N, 3),
+    the quaternion (4,) and the camera's world_to_camera (4, 4) at ``distance``."""
+    A = torch.as_tensor(np.asarray(align), dtype=torch.float64)
+    pts = torch.as_tensor(np.asarray(points), dtype=torch.float64) @ Q.to_matrix(
+        Q.conjugate(A)).T
+    q = Q.multiply(torch.as_tensor(np.asarray(quaternion), dtype=torch.float64), A)
+    w2c = np.eye(4)
+    w2c[:3, :3] = Q.to_matrix(q).numpy()
+    w2c[2, 3] = distance
+    return pts.numpy(), q.numpy(), w2c
+
+
 def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
     """Points (N, 3), quaternion and world_to_camera predicted from one (H, W, 4) view, in
     the ground-truth frame given by ``align``."""
@@ -37,13 +51,9 @@ def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
                             c.image_size, c.vox_size)
     with torch.no_grad():
         pred = ev.model(x.to(ev.device))
-    A = torch.from_numpy(align)
-    pts = pred["points"][0].double().cpu() @ Q.to_matrix(Q.conjugate(A)).T
-    q = Q.multiply(pred["student"][0].double().cpu(), A)
-    w2c = np.eye(4)
-    w2c[:3, :3] = Q.to_matrix(q).numpy()
-    w2c[2, 3] = c.camera_distance
-    return {"points": pts.float().numpy(), "quaternion_wxyz": q.float().numpy(),
+    pts, q, w2c = to_truth_frame(pred["points"][0].double().cpu(),
+                                 pred["student"][0].double().cpu(), align, c.camera_distance)
+    return {"points": pts.astype(np.float32), "quaternion_wxyz": q.astype(np.float32),
             "world_to_camera": w2c.astype(np.float32),
             "focal_length": np.float32(c.focal_length)}
 
