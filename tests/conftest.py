@@ -16,6 +16,12 @@ CHAIR = MESHES / "03001627" / "21bfb150cfc23accb01c58badc8bbc39"
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path_factory, monkeypatch) -> None:
+    """Caches (the Compare page's predictions) go to a temp folder, not the user's."""
+    monkeypatch.setenv("AIST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 def require_shared() -> Path:
     if not MESHES.is_dir():
         if os.environ.get("CI"):

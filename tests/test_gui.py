@@ -256,9 +256,56 @@ def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_da
     b.reasons.setCurrentIndex(k)
     assert b.model.rowCount() >= 1 and all(r.reason == "cropping" for r in b.model.rows)
     b.select(b.model.rows[0].object_id, b.model.rows[0].file)
-    assert "rejected (cropping)" in b.detail.title.text()
+    d = b.detail
+    assert "rejected (cropping)" in d.title.text()
+    # The photo it was cut from, with its box, and the figures the filters judged.
+    assert not d.photo_box.isHidden() and d.photo_values["rejected_by"].text() == "cropping"
+    record = json.loads(b.model.rows[0].path(out).with_suffix(".json").read_text())
+    assert d.photo_values["score"].text() == f"{record['score']:.4g}"
+    assert d.photo_label.rgba.shape[1] == 320
     b.reasons.setCurrentIndex(0)
     assert b.model.rowCount() == accepted
+    # An accepted view: its photo, box, score and padding; no rejection row.
+    r = b.model.rows[0]
+    b.select(r.object_id, r.file)
+    prov = json.loads((out / "objects" / r.object_id / "provenance.json").read_text())
+    assert not d.photo_box.isHidden() and Path(prov["photo"]).name in d.photo_box.title()
+    assert d.photo_values["score"].text() == f"{prov['score']:.4g}"
+    assert "square" in d.photo_values["padding"].text()
+    assert d.photo_values["rejected_by"].text() == ""
+    # A box drawn in green where the detector put it (scaled to the shown width).
+    from PIL import Image
+
+    with Image.open(prov["photo"]) as im:
+        s = 320 / im.width
+    x0, y0, x1 = (int(prov["box"][i] * s) for i in (0, 1, 2))
+    band = d.photo_label.rgba[y0:y0 + 2, x0 + 5:x1 - 5]
+    green = (band[..., 1] > 200) & (band[..., 0] < 80)
+    assert green.any(axis=0).mean() > 0.9
+
+
+def test_zoomable_full_size_view(window, qtbot, pyrender_dataset):
+    """Double-clicking an image opens it at full size; wheel/keys zoom, 0 is 1:1."""
+    from PySide6.QtCore import Qt
+
+    assert window.open_dataset(pyrender_dataset)
+    b = window.browser
+    r = b.model.rows[0]
+    b.select(r.object_id, r.file)
+    label = b.detail.view_label
+    qtbot.mouseDClick(label, Qt.MouseButton.LeftButton)
+    dlg = label.dialog
+    assert dlg is not None and dlg.isVisible()
+    h, w = label.rgba.shape[:2]
+    assert dlg.view.item.pixmap().size().width() == w and f"{w}×{h}" in dlg.windowTitle()
+    assert dlg.view.zoom > 1.5  # fitted: a 128-px view fills the window
+    qtbot.keyClick(dlg.view, Qt.Key.Key_0)
+    assert dlg.view.zoom == pytest.approx(1.0)
+    qtbot.keyClick(dlg.view, Qt.Key.Key_Plus)
+    assert dlg.view.zoom == pytest.approx(1.25)
+    qtbot.keyClick(dlg.view, Qt.Key.Key_F)
+    assert dlg.view.zoom > 1.5
+    dlg.close()
 
 
 def test_background_choice_for_rgba_views_is_remembered(window, qtbot, settings,
@@ -389,6 +436,26 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     assert len(page.view3d.models) == 2 and len(page.view3d.points) > 0
     assert np.abs(page.clouds["baseline"][0] - mine.numpy()).max() < 1e-5
     assert page.view3d.models[0][1].shape == (5, 3)  # a frustum: centre and 4 corners
+    # Every view is predicted in the background and kept on disk: the next view shown
+    # comes from the cache, and matches the model.
+    assert page.wait_for_predictions()
+    assert set(page.caches) == {"baseline", "AIST constrained"}
+    assert all(page.caches["baseline"].has(r["object"]) for r in page.model.rows)
+    last = page.model.rows[-1]
+    cached = page.caches["baseline"].get(last["object"], last["view"])
+    images, _ = images_and_masks(data.load(last["object"], [last["view"]]),
+                                 model_config["image_size"], model_config["vox_size"])
+    with torch.no_grad():
+        o2 = model(images)
+        sil2 = project(o2["points"], o2["student"], size=c["vox_size"], sigma=c["sigma_end"],
+                       kernel_size=c["kernel_size"], scale=o2["scale"],
+                       focal_length=data.focal_length(),
+                       distance=c["camera_distance"])["silhouette"][0].numpy()
+    assert np.abs(cached.proj - sil2).max() < 1e-5
+    page.select_row(page.model.rowCount() - 1)
+    qtbot.waitUntil(lambda: page.current is last and len(page.overlays) == 2,
+                    timeout=60_000)
+    assert np.abs(page.overlays["baseline"] - sil2).max() < 1e-5
     # Exports: the CSV holds the table's numbers in its order; the PNG is written.
     page.export_csv(tmp_path / "t.csv")
     with open(tmp_path / "t.csv") as f:

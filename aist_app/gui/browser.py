@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from aist_app.dataset.index import DatasetIndex, ViewFilter, ViewRecord
 from aist_app.gui.thumbnails import BACKGROUNDS, THUMB, ThumbnailCache, composite
+from aist_app.gui.zoom import ImageLabel
 
 
 class ViewListModel(QAbstractListModel):
@@ -73,11 +74,39 @@ class ViewListModel(QAbstractListModel):
             self.dataChanged.emit(i, i, [Qt.ItemDataRole.DecorationRole])
 
 
-def _pixmap(rgba: np.ndarray, scale: int = 2) -> QPixmap:
-    h, w = rgba.shape[:2]
-    img = QImage(np.ascontiguousarray(rgba).data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-    return QPixmap.fromImage(img.copy()).scaled(w * scale, h * scale,
-                                                Qt.AspectRatioMode.KeepAspectRatio)
+def photo_with_box(photo: str | Path, box, crop_box=None, width: int = 320) -> np.ndarray:
+    """The source photo of a real view, ``width`` px wide, with the detector's box (green)
+    and the crop actually taken (yellow, when it differs) drawn on it."""
+    from PIL import Image, ImageDraw
+
+    with Image.open(photo) as im:
+        im = im.convert("RGBA")
+    s = width / im.width
+    im = im.resize((width, max(1, round(im.height * s))))
+    draw = ImageDraw.Draw(im)
+    for b, colour in ((crop_box, (240, 200, 40, 255)), (box, (40, 220, 80, 255))):
+        if b is not None:
+            draw.rectangle([v * s for v in b], outline=colour, width=2)
+    return np.asarray(im)
+
+
+#: What the segmenter recorded about a real view, as labelled values: (key, label).
+PHOTO_FIELDS = (("rejected_by", "rejected by filter"), ("label", "class"), ("score", "score"),
+                ("box", "box (x0 y0 x1 y1)"), ("side", "box side √area (px)"),
+                ("fill", "mask fill of the box"),
+                ("crop_box", "crop"), ("padding", "padding"),
+                ("ratio_before", "object/image ratio: cut-out"),
+                ("ratio_padded", "… after square padding"),
+                ("ratio_after", "… after ratio padding"),
+                ("target_ratio", "… the synthetic set's"), ("segmenter", "segmenter"))
+
+
+def _fmt_field(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt_field(x)}" for k, x in v.items())
+    if isinstance(v, list | tuple):
+        return "  ".join(f"{x:.6g}" if isinstance(x, float | int) else str(x) for x in v)
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def overlay(rgba: np.ndarray) -> np.ndarray:
@@ -123,9 +152,24 @@ class DetailPane(QWidget):
         self.title = QLabel("no view selected")
         self.images = QHBoxLayout()
         self.view_label, self.overlay_label, self.source_label, self.diff_label = (
-            QLabel(), QLabel(), QLabel(), QLabel())
+            ImageLabel(), ImageLabel(), ImageLabel(), ImageLabel())
         for w in (self.view_label, self.overlay_label, self.source_label, self.diff_label):
             self.images.addWidget(w)
+        # A real view: the photo it was cut from, the box, and the figures that let it in.
+        self.photo_box = QGroupBox("source photo")
+        photo_lay = QHBoxLayout(self.photo_box)
+        self.photo_label = ImageLabel()
+        photo_lay.addWidget(self.photo_label)
+        self.photo_form = QFormLayout()
+        photo_lay.addLayout(self.photo_form, 1)
+        self.photo_values: dict[str, QLabel] = {}
+        for key, label in PHOTO_FIELDS:
+            value = QLabel()
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            self.photo_values[key] = value
+            self.photo_form.addRow(label, value)
+        self.photo_box.setVisible(False)
         self.annotations = QPlainTextEdit(readOnly=True)
         # The camera as labelled values (issue: "a 4x4 matrix across 30 lines").
         self.camera_box = QGroupBox("camera")
@@ -143,6 +187,7 @@ class DetailPane(QWidget):
         self.camera: dict | None = None
         lay.addWidget(self.title)
         lay.addLayout(self.images)
+        lay.addWidget(self.photo_box)
         lay.addWidget(self.camera_box)
         lay.addWidget(self.annotations, 1)
         self.record: ViewRecord | None = None
@@ -169,6 +214,25 @@ class DetailPane(QWidget):
         for key, value in self.camera_values.items():
             value.setText("" if self.camera is None else _fmt(self.camera[key]))
 
+    def _show_photo(self, prov: dict | None, root: Path | None = None) -> None:
+        """The source photo with its box and the segmenter's figures (real data)."""
+        photo = (prov or {}).get("photo")
+        if photo and root is not None and not Path(photo).is_absolute():
+            photo = root / photo
+        self.photo_box.setVisible(bool(photo))
+        if not photo:
+            return
+        try:
+            self.photo_label.set_image(photo_with_box(photo, prov.get("box"),
+                                                      prov.get("crop_box")), 1, str(photo))
+        except OSError as e:
+            self.photo_label.set_image(None)
+            self.photo_label.setText(f"{photo}: cannot be read ({e.__class__.__name__})")
+        self.photo_box.setTitle(f"source photo: {Path(photo).name}")
+        for key, value in self.photo_values.items():
+            value.setText(_fmt_field(prov[key]) if key in prov else "")
+            self.photo_form.setRowVisible(value, key in prov)
+
     def show_view(self, index: DatasetIndex, r: ViewRecord) -> None:
         self.record = r
         self._index = index
@@ -178,35 +242,43 @@ class DetailPane(QWidget):
 
             rgba = np.asarray(Image.open(r.path(index.root)).convert("RGBA"))
             self.title.setText(f"{r.object_id}: rejected ({r.reason})")
-            self.view_label.setPixmap(_pixmap(composite(rgba, self.background)))
-            self.overlay_label.setPixmap(_pixmap(overlay(rgba)))
-            self.source_label.clear()
-            self.diff_label.clear()
+            self.view_label.set_image(composite(rgba, self.background), title=r.object_id)
+            self.overlay_label.set_image(overlay(rgba), title=f"{r.object_id} mask")
+            self.source_label.set_image(None)
+            self.diff_label.set_image(None)
             self.annotations.setPlainText(json.dumps({"rejected": r.reason,
                                                       "file": str(r.path(index.root))}))
             self._show_camera(None, None)
+            sidecar = r.path(index.root).with_suffix(".json")
+            record = json.loads(sidecar.read_text()) if sidecar.is_file() else None
+            self._show_photo(record, index.root)
+            if record:
+                self.annotations.setPlainText(json.dumps(record, indent=2))
             return
         rgba = ds.load_view(r.object_id, r.file)
         self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {ds.kind})")
-        self.view_label.setPixmap(_pixmap(composite(np.asarray(rgba), self.background)))
-        self.overlay_label.setPixmap(_pixmap(overlay(rgba)))
+        name = f"{r.object_id} / {r.file}"
+        self.view_label.set_image(composite(np.asarray(rgba), self.background), title=name)
+        self.overlay_label.set_image(overlay(rgba), title=f"{name}: mask")
         src = index.source_view(r)
         if src is not None:
             from PIL import Image
 
             source = np.asarray(Image.open(src).convert("RGBA"))
-            self.source_label.setPixmap(_pixmap(composite(source, self.background)))
-            self.diff_label.setPixmap(_pixmap(mask_difference(source, rgba)))
-            self.source_label.setToolTip("source (synthetic) view")
+            self.source_label.set_image(composite(source, self.background),
+                                        title=f"{name}: source (synthetic) view")
+            self.diff_label.set_image(mask_difference(source, rgba),
+                                      title=f"{name}: mask difference to the source")
         else:
-            self.source_label.clear()
-            self.diff_label.clear()
+            self.source_label.set_image(None)
+            self.diff_label.set_image(None)
         info: dict = {}
         if ds.kind != "real":
             views = {v["file"]: v for v in ds.cameras(r.object_id)}
             info = views.get(r.file, {})
         self._show_camera(info, ds.image_size)
         prov = ds.provenance(r.object_id)
+        self._show_photo(prov if ds.kind == "real" else None, index.root)
         if prov:
             info = {**info, "provenance": prov}
         self.annotations.setPlainText(json.dumps(info, indent=2))

@@ -2,7 +2,10 @@
 of every view's figures per model and each model's difference to the first (the baseline),
 so the views where a model helps or hurts most are one click away; the selected view with
 each model's predicted silhouette outlined (computed off the GUI thread); export of the
-table (CSV) and of the view (PNG)."""
+table (CSV) and of the view (PNG). Every view's predictions are computed in the background
+when a test set opens and kept on disk per run and test set
+(:mod:`aist_app.pose.prediction_cache`), so a view shown again, or in the next session,
+costs a file read."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -124,8 +128,9 @@ class ComparePage(QWidget):
     """``open_experiment(folder)`` (or ``open_evaluations({model: eval folder}, root)``);
     the table sorts by any column; selecting a view shows the overlays."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, cache_root: str | Path | None = None) -> None:
         super().__init__(parent)
+        self.cache_root = cache_root  # None: the user's cache directory
         self.root: Path | None = None
         self.evaluations: dict[str, Path] = {}
         self.comparison: Comparison | None = None
@@ -159,7 +164,11 @@ class ComparePage(QWidget):
         self.view_title = QLabel()
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
+        self.fill_bar = QProgressBar()  # predictions of every view, computed in the background
+        self.fill_bar.setFormat("predicting views: %v / %m")
+        self.fill_bar.hide()
         lay.addWidget(self.status)
+        lay.addWidget(self.fill_bar)
         lay.addWidget(self.table, 3)
         lay.addWidget(self.view_title)
         bottom = QHBoxLayout()
@@ -167,6 +176,8 @@ class ComparePage(QWidget):
         bottom.addWidget(self.view3d, 2)
         lay.addLayout(bottom, 2)
         self._job = None
+        self._fill_job = None
+        self.caches: dict[str, object] = {}  # model -> PredictionCache of the open test set
         self._evaluators: dict[str, object] = {}
         self.runs: dict[str, Path] = {}
         self.aligns: dict[str, np.ndarray] = {}
@@ -208,6 +219,7 @@ class ComparePage(QWidget):
             return
         self.comparison = load_comparison(self.evaluations, test_set)
         self.data = None  # the test set, opened at the first view shown (once per set)
+        self._start_fill(test_set)
         figs = self.comparison.figures()
         self.figures.blockSignals(True)
         self.figures.clear()
@@ -217,6 +229,59 @@ class ComparePage(QWidget):
         self.status.setText(f"{len(self.comparison.rows)} views of {test_set}, "
                             f"{len(self.evaluations)} models (differences to "
                             f"{self.comparison.models[0]})")
+
+    def _start_fill(self, test_set: str) -> None:
+        """Predict every view of the set for every model in the background (what the disk
+        cache already holds is skipped), one object at a time."""
+        from aist_app.gui.jobs import JobThread
+
+        self.stop_background()
+        self.caches = {}
+        root, runs, cache_root = self.root / test_set, dict(self.runs), self.cache_root
+        views = [(r["object"], r["view"]) for r in self.comparison.rows]
+
+        def job():
+            from aist_app.pose.data import PoseData
+            from aist_app.pose.evaluate import Evaluator
+            from aist_app.pose.prediction_cache import PredictionCache
+            from aist_app.render.pipeline import Progress
+
+            data = PoseData(root, None)
+            computed = 0
+            for i, (m, run) in enumerate(runs.items()):
+                cache = PredictionCache(run, root, root=cache_root)
+                self.caches[m] = cache
+                if all(cache.has(oid) for oid, _ in views):
+                    continue
+                ev = Evaluator(run, device="cpu")  # its own: the view job may run meanwhile
+                for p in cache.fill(ev, data, views):
+                    computed += 1
+                    yield Progress(p.done, p.total, f"{m} ({i + 1}/{len(runs)})", "predicted")
+            return computed
+
+        self.fill_bar.setValue(0)
+        self._fill_job = JobThread(job, self)
+        self._fill_job.progress.connect(self._fill_progress)
+        self._fill_job.succeeded.connect(lambda _: self.fill_bar.hide())
+        self._fill_job.failed.connect(lambda m: (self.fill_bar.hide(), self.status.setText(
+            "background predictions stopped: " + m.splitlines()[0][:200])))
+        self._fill_job.start()
+
+    def stop_background(self) -> None:
+        """Stop the background predictions (what is cached stays)."""
+        if self._fill_job is not None and self._fill_job.isRunning():
+            self._fill_job.cancel()
+            self._fill_job.wait(30_000)
+
+    def _fill_progress(self, done: int, total: int, message: str) -> None:
+        self.fill_bar.show()
+        self.fill_bar.setMaximum(total)
+        self.fill_bar.setValue(done)
+        self.fill_bar.setToolTip(message)
+
+    def wait_for_predictions(self, timeout_ms: int = 600_000) -> bool:
+        """Block until the background predictions are done (tests, benchmarks)."""
+        return self._fill_job is None or self._fill_job.wait(timeout_ms)
 
     def _set_figure(self, figure: str) -> None:
         if not figure or self.comparison is None:
@@ -242,8 +307,8 @@ class ComparePage(QWidget):
             self.show_view(self.model.rows[current.row()])
 
     def show_view(self, r: dict) -> None:
-        from aist_app.gui.browser import _pixmap
         from aist_app.gui.jobs import JobThread
+        from aist_app.gui.zoom import ImageLabel
 
         if self.data is None:
             from aist_app.pose.data import PoseData
@@ -259,11 +324,12 @@ class ComparePage(QWidget):
             w = self.view_layout.takeAt(0).widget()
             if w is not None:
                 w.deleteLater()
-        image = QLabel()
-        image.setPixmap(_pixmap(outline(rgba, np.zeros((1, 1)), (0, 0, 0)), 3))
+        name = f"{r['object']} / {r['view']}"
+        image = ImageLabel()
+        image.set_image(outline(rgba, np.zeros((1, 1)), (0, 0, 0)), 3, name)
         self.view_layout.addWidget(image)
         self.overlays = {}
-        runs, aligns = self.runs, self.aligns
+        runs, aligns, caches = self.runs, self.aligns, self.caches
 
         def job():
             from aist_app.cameras import intrinsics
@@ -277,7 +343,9 @@ class ComparePage(QWidget):
                 if m not in self._evaluators:
                     self._evaluators[m] = Evaluator(run, device="cpu")
                 ev = self._evaluators[m]
-                p = ev.predict(data, render=True, views=[(r["object"], r["view"])])[0]
+                p = caches[m].get(r["object"], r["view"]) if m in caches else None
+                if p is None:  # not predicted in the background yet
+                    p = ev.predict(data, render=True, views=[(r["object"], r["view"])])[0]
                 out[m] = p.proj
                 if m in aligns:
                     pts, _, w2c = to_truth_frame(p.points, p.quaternion, aligns[m],
@@ -306,9 +374,9 @@ class ComparePage(QWidget):
             self.view3d.update()
             for i, (m, proj) in enumerate(projs.items()):
                 self.overlays[m] = proj
-                label = QLabel()
-                label.setPixmap(_pixmap(outline(rgba, proj, COLOURS[i % len(COLOURS)]), 3))
-                label.setToolTip(f"{m}: predicted silhouette at its predicted pose")
+                label = ImageLabel()
+                label.set_image(outline(rgba, proj, COLOURS[i % len(COLOURS)]), 3,
+                                f"{name}: {m}'s predicted silhouette at its predicted pose")
                 self.view_layout.addWidget(label)
 
         self._job = JobThread(job, self)

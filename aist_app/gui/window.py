@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.browser.cache.close()
+        self.compare.stop_background()
         for panel in self.stages.panels.values():
             if panel.job is not None and panel.job.isRunning():
                 panel.job.cancel()

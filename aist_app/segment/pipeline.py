@@ -26,7 +26,13 @@ from aist_app.io_utils import atomic_write_json
 from aist_app.outputs import OutputRecord, content_config, dataset_identity, folder_identity
 from aist_app.render.pipeline import Progress
 from aist_app.segment.base import SegmenterOptions
-from aist_app.segment.filters import REASONS, FilterConfig, first_rejection, is_grayscale
+from aist_app.segment.filters import (
+    REASONS,
+    FilterConfig,
+    fill_ratio,
+    first_rejection,
+    is_grayscale,
+)
 from aist_app.segment.normalize import normalize
 from aist_app.segment.photos import PhotoError, discover_photos, load_photo
 from aist_app.segment.ratios import RatioModel
@@ -226,9 +232,11 @@ def segment_photos(
     return summary
 
 
-def _save_rejected(path: Path, img: np.ndarray, mask: np.ndarray, size: int = 128) -> None:
+def _save_rejected(path: Path, img: np.ndarray, mask: np.ndarray, record: dict,
+                   size: int = 128) -> None:
     """A small cut-out of a rejected candidate, so its reason can be inspected (the GUI
-    lists them by reason)."""
+    lists them by reason), and beside it (``.json``) the photo, box and the figures the
+    filters judged."""
     from PIL import Image
 
     from aist_app.images import encode_png
@@ -241,6 +249,7 @@ def _save_rejected(path: Path, img: np.ndarray, mask: np.ndarray, size: int = 12
     im = Image.fromarray(rgba)
     im.thumbnail((size, size), Image.Resampling.BILINEAR)
     atomic_write_bytes(path, encode_png(np.asarray(im), compress_level=1))
+    atomic_write_bytes(path.with_suffix(".json"), json.dumps(record, indent=2).encode())
 
 
 def _read_state(path: Path) -> dict | None:
@@ -280,7 +289,14 @@ def _process_photo(path, key, img, instances, filt, ratio_model, size, writer, c
         if verdict is not None:
             t0 = time.perf_counter()
             _save_rejected(writer.root / "report" / "rejected" / verdict / f"{key}_{k:02d}.png",
-                           img, inst.mask)
+                           img, inst.mask, {
+                               "photo": str(path), "instance": k, "label": inst.label,
+                               "score": round(inst.score, 4),
+                               "box": [round(v, 2) for v in inst.box],
+                               "side": round(float(np.sqrt(max(0.0, (inst.box[2] - inst.box[0])
+                                                               * (inst.box[3] - inst.box[1])))), 2),
+                               "fill": round(fill_ratio(inst.mask, inst.box), 4),
+                               "rejected_by": verdict, "filters": asdict(filt)})
             t["write"] += time.perf_counter() - t0
             continue
         t0 = time.perf_counter()
