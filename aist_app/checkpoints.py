@@ -55,6 +55,19 @@ def load(run_or_checkpoint: str | Path, fmt: str, what: str) -> dict[str, Any]:
     return ck
 
 
+def recorded_path(ck: dict[str, Any], recorded: str) -> Path:
+    """A dataset path a checkpoint recorded. Runs before paths were recorded absolute hold
+    the path relative to where they were trained from: found by trying each folder above
+    the checkpoint (an experiment's runs sit beside its datasets); as recorded otherwise."""
+    p = Path(recorded)
+    if p.is_absolute() or p.exists() or "path" not in ck:
+        return p
+    for parent in Path(ck["path"]).resolve().parents:
+        if (parent / p).exists():
+            return parent / p
+    return p
+
+
 def load_module(module, state: dict, name: str, path: str) -> None:
     """Load a state dict, refusing one of another architecture with a clear message."""
     own = module.state_dict()

@@ -500,7 +500,9 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, featu
             if kw.get("steps"):
                 config.steps = kw["steps"]
             config.device = kw["device"]  # this machine's, not the checkpoint's
-            synthetic, real = ck["data"]["synthetic"], ck["data"]["real"]
+            from aist_app.checkpoints import recorded_path
+
+            synthetic, real = (recorded_path(ck, ck["data"][k]) for k in ("synthetic", "real"))
             out = resume_run
             trainer = stage.trainer(config, synthetic, real, out, resume=True)
             click.echo(f"resuming {out} at step {trainer.step} of {trainer.total}")
@@ -654,7 +656,10 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwri
             if kw["steps"] != 600_000:
                 config.steps = kw["steps"]
             config.device = kw["device"]  # this machine's, not the checkpoint's
-            trainer = stage.trainer(config, ck["dataset"], resume_run, resume=True)
+            from aist_app.checkpoints import recorded_path
+
+            trainer = stage.trainer(config, recorded_path(ck, ck["dataset"]), resume_run,
+                                    resume=True)
             out = resume_run
             click.echo(f"resuming {out} at step {trainer.step} of {config.steps}")
         else:

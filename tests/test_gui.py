@@ -394,7 +394,8 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     out, p = cpu_experiment
     assert p.returncode == 0, p.stderr
     page = window.compare
-    page.open_experiment(out)
+    assert window.open_path(out)  # an experiment folder opens on the Compare page
+    assert window.tabs.currentWidget() is page and str(out.resolve()) in window.recent()
     assert page.sets.currentText() == "target"
     assert page.comparison.models == ["baseline", "AIST constrained"]
     # Independently: each view's pose-error gap from the two evaluations' CSVs.

@@ -280,3 +280,17 @@ def test_gui_screenshot_of_a_missing_path_says_why(tmp_path):
     p = aist("gui", "--screenshot", tmp_path / "x.png", tmp_path / "nonexistent",
              env={"QT_QPA_PLATFORM": "offscreen"})
     assert p.returncode == 1 and "error:" in p.stderr and "nonexistent" in p.stderr
+
+
+def test_a_checkpoints_relative_dataset_path_is_found_from_anywhere(tmp_path, monkeypatch):
+    """Runs recorded their dataset as given (relative to where they were trained from): it
+    is found beside the run from any working folder; new runs record it absolute."""
+    from aist_app.checkpoints import recorded_path
+
+    exp = tmp_path / "work" / "exp"
+    (exp / "synthetic").mkdir(parents=True)
+    ck = {"path": str(exp / "pose-baseline" / "checkpoints" / "last.pt")}
+    monkeypatch.chdir(tmp_path)
+    assert recorded_path(ck, "exp/synthetic") == exp / "synthetic"
+    assert recorded_path(ck, str(exp / "synthetic")) == exp / "synthetic"
+    assert recorded_path(ck, "elsewhere/synthetic") == Path("elsewhere/synthetic")

@@ -339,15 +339,19 @@ class ComparePage(QWidget):
 
             size = tuple(ds.image_size)
             out, clouds = {}, {}
-            for m, run in runs.items():
-                if m not in self._evaluators:
-                    self._evaluators[m] = Evaluator(run, device="cpu")
-                ev = self._evaluators[m]
+            def evaluator(m: str):
+                if m not in self._evaluators:  # loaded once per model, when first needed
+                    self._evaluators[m] = Evaluator(runs[m], device="cpu")
+                return self._evaluators[m]
+
+            for m in runs:
                 p = caches[m].get(r["object"], r["view"]) if m in caches else None
                 if p is None:  # not predicted in the background yet
-                    p = ev.predict(data, render=True, views=[(r["object"], r["view"])])[0]
+                    p = evaluator(m).predict(data, render=True,
+                                             views=[(r["object"], r["view"])])[0]
                 out[m] = p.proj
                 if m in aligns:
+                    ev = evaluator(m)
                     pts, _, w2c = to_truth_frame(p.points, p.quaternion, aligns[m],
                                                  ev.config.camera_distance)
                     K = intrinsics(size, data.focal_length() or ev.config.focal_length)

@@ -79,10 +79,12 @@ class MainWindow(QMainWindow):
 
     # -- opening things ------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:
-        """A dataset (has dataset.json) or a run/report folder."""
+        """A dataset (has dataset.json), an experiment, or a run/report folder."""
         path = Path(path)
         if (path / "dataset.json").is_file() or not path.is_dir():
             return self.open_dataset(path)
+        if (path / "experiment.json").is_file():
+            return self.open_experiment(path)
         try:
             self.runs.open_run(path)
         except (OSError, ValueError) as e:
@@ -92,6 +94,23 @@ class MainWindow(QMainWindow):
                 and "dataset" in (path / "config.json").read_text():
             self.pose_run, self._predictor = path, None  # predictions in the 3D view
         self.tabs.setCurrentWidget(self.runs)
+        return True
+
+    def open_experiment(self, path: Path) -> bool:
+        """An experiment folder: its report on the Runs page, its pose runs compared."""
+        if (path / "report").is_dir():
+            try:
+                self.runs.open_run(path / "report")
+            except (OSError, ValueError):
+                pass  # not reported yet: the comparison alone
+        try:
+            self.compare.open_experiment(path)
+        except (OSError, ValueError) as e:
+            self.error("Cannot compare the experiment's runs", str(e))
+            return False
+        self._remember(path)
+        self.setWindowTitle(f"AIST — {path}")
+        self.tabs.setCurrentWidget(self.compare)
         return True
 
     def open_dataset(self, path: str | Path) -> bool:

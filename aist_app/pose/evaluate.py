@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from aist_app.checkpoints import recorded_path
 from aist_app.devices import resolve_device
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.outputs import OutputFolder, OutputRecord, dataset_identity, folder_identity
@@ -97,33 +98,35 @@ class Evaluator:
     @torch.no_grad()
     def predict(self, data: PoseData, *, render: bool = False, limit: int | None = None,
                 views: list[tuple[str, str]] | None = None) -> list[Prediction]:
-        """Every view of the first ``limit`` objects, or just ``views`` (object, file)."""
+        """Every view of the first ``limit`` objects, or just ``views`` (object, file), in
+        that order; batches span objects (a real set has one view per object)."""
         c = self.config
         focal = data.focal_length() or c.focal_length
+        if views is None:
+            views = [(oid, f) for oid in data.ids[:limit] for f in data.views[oid]]
         preds: list[Prediction] = []
-        wanted: dict[str, list[str]] | None = None
-        if views is not None:
-            wanted = {}
-            for oid, f in views:
-                wanted.setdefault(oid, []).append(f)
-        for oid in (list(wanted) if wanted is not None else data.ids[:limit]):
-            files = wanted[oid] if wanted is not None else data.views[oid]
-            for i in range(0, len(files), self.batch):
-                chunk = files[i:i + self.batch]
-                images, masks = images_and_masks(data.load(oid, chunk), c.image_size,
-                                                 c.vox_size)
-                out = self.model(images.to(self.device))
-                sil = None
-                if render:
-                    sil = project(out["points"], out["student"], size=c.vox_size,
-                                  sigma=c.sigma_end, kernel_size=c.kernel_size,
-                                  scale=out["scale"], focal_length=focal,
-                                  distance=c.camera_distance)["silhouette"].cpu().numpy()
-                for j, f in enumerate(chunk):
-                    preds.append(Prediction(
-                        oid, f, out["points"][j].float().cpu().numpy(),
-                        out["student"][j].float().cpu().numpy(), masks[j].numpy() > 0.5,
-                        None if sil is None else sil[j]))
+        for i in range(0, len(views), self.batch):
+            chunk = views[i:i + self.batch]
+            runs: dict[str, list[str]] = {}  # the chunk's files by object, in order
+            for oid, f in chunk:
+                runs.setdefault(oid, []).append(f)
+            rgba = torch.cat([data.load(oid, files) for oid, files in runs.items()])
+            order = [(oid, f) for oid, files in runs.items() for f in files]
+            images, masks = images_and_masks(rgba, c.image_size, c.vox_size)
+            out = self.model(images.to(self.device))
+            sil = None
+            if render:
+                sil = project(out["points"], out["student"], size=c.vox_size,
+                              sigma=c.sigma_end, kernel_size=c.kernel_size,
+                              scale=out["scale"], focal_length=focal,
+                              distance=c.camera_distance)["silhouette"].cpu().numpy()
+            at = {key: j for j, key in enumerate(order)}
+            for key in chunk:
+                j = at[key]
+                preds.append(Prediction(
+                    key[0], key[1], out["points"][j].float().cpu().numpy(),
+                    out["student"][j].float().cpu().numpy(), masks[j].numpy() > 0.5,
+                    None if sil is None else sil[j]))
         return preds
 
     def alignment(self, data: PoseData, preds: list[Prediction] | None = None
@@ -381,7 +384,7 @@ def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str
         "run": folder_identity(ev.ck["path"]), "step": int(ev.ck["step"]),
         "test_sets": [dataset_identity(ts) for ts in test_sets]})
     output = OutputFolder(out, record, overwrite=overwrite, what="evaluation report")
-    align, info = ev.alignment(alignment_data(ev.ck["dataset"]))
+    align, info = ev.alignment(alignment_data(recorded_path(ev.ck, ev.ck["dataset"])))
     results = []
     for data in sets:
         res = ev.evaluate_set(data, align)

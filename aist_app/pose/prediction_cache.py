@@ -114,17 +114,25 @@ class PredictionCache:
 
     def fill(self, evaluator, data, views: Iterable[tuple[str, str]]
              ) -> Generator[object, None, int]:
-        """Predict every object of ``views`` not cached yet (all its views at once), one
-        object per progress event; returns how many objects were computed."""
+        """Predict every object of ``views`` not cached yet, whole objects at a time in
+        batches of at least the evaluator's batch of views (a real set has one view per
+        object); a progress event per batch. Returns how many objects were computed."""
         from aist_app.render.pipeline import Progress
 
         by_object: dict[str, list[str]] = {}
         for oid, f in views:
             by_object.setdefault(oid, []).append(f)
         todo = [oid for oid in by_object if not self.has(oid)]
-        for i, oid in enumerate(todo):
-            preds = evaluator.predict(data, render=True, views=[(oid, f) for f in
-                                                                by_object[oid]])
-            self.put(oid, preds)
-            yield Progress(i + 1, len(todo), oid, "predicted")
+        done, group = 0, []
+        for k, oid in enumerate(todo):
+            group.append(oid)
+            if sum(len(by_object[o]) for o in group) < evaluator.batch and k < len(todo) - 1:
+                continue
+            preds = evaluator.predict(data, render=True,
+                                      views=[(o, f) for o in group for f in by_object[o]])
+            for o in group:
+                self.put(o, [p for p in preds if p.oid == o])
+            done += len(group)
+            yield Progress(done, len(todo), group[-1], "predicted")
+            group = []
         return len(todo)

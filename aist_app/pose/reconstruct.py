@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aist_app.checkpoints import recorded_path
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose import quaternion as Q
 from aist_app.pose.data import alignment_data, images_and_masks
@@ -23,7 +24,7 @@ def run_alignment(ev) -> np.ndarray:
         meta = json.loads(cache.read_text())
         if meta.get("step") == int(ev.ck["step"]):
             return np.asarray(meta["quaternion_wxyz"])
-    align, info = ev.alignment(alignment_data(ev.ck["dataset"]))
+    align, info = ev.alignment(alignment_data(recorded_path(ev.ck, ev.ck["dataset"])))
     atomic_write_json(cache, {"quaternion_wxyz": align.tolist(), "step": int(ev.ck["step"]),
                               **info})
     return align

@@ -56,7 +56,7 @@ class PoseTrainer:
                  resume: bool = False, overwrite: bool = False) -> None:
         """Train in ``run_dir``; a folder of the same training continues from its checkpoint
         (``resume`` demands one), any other is refused unless ``overwrite``."""
-        self.dataset = str(dataset)
+        self.dataset = str(Path(dataset).resolve())  # the checkpoint's, usable from anywhere
         self.device = torch.device(resolve_device(config.device))
         self.train_data = PoseData(dataset, "train")
         root, kind = self.train_data.ds.root, self.train_data.ds.kind

@@ -84,7 +84,8 @@ class Trainer:
         (``resume`` demands one), any other is refused unless ``overwrite``."""
         config.validate()
         self.config = config
-        self.synthetic, self.real = str(synthetic), str(real)
+        # Absolute: the checkpoint names its data wherever it is used from.
+        self.synthetic, self.real = str(Path(synthetic).resolve()), str(Path(real).resolve())
         self.device = torch.device(resolve_device(config.device))
         inputs = check_domains(synthetic, real)
         self.X, self.Y = ViewSet(synthetic, "train"), ViewSet(real, "train")
