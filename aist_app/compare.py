@@ -98,6 +98,22 @@ def experiment_evaluations(root: str | Path) -> dict[str, Path]:
     return {model: folder for model, folder in out.items() if folder.is_dir()}
 
 
+def evaluation_inputs(folder: str | Path) -> tuple[Path, dict[str, Path]]:
+    """What an ``aist evaluate`` folder evaluated: its run's checkpoint and its test sets by
+    name (the ``per_view_<name>.csv`` names), from the folder's output record."""
+    from aist_app.outputs import RECORD
+
+    path = Path(folder) / RECORD
+    try:
+        inputs = json.loads(path.read_text())["inputs"]
+        run = Path(inputs["run"])
+        sets = {Path(t["path"]).name: Path(t["path"]) for t in inputs["test_sets"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(f"{folder}: not an `aist evaluate` output (no readable {RECORD} "
+                         "naming its run and test sets)") from None
+    return run, sets
+
+
 def evaluation_alignment(folder: str | Path) -> np.ndarray:
     """The rotation an ``aist evaluate`` report aligned its run's frame with (w x y z)."""
     return np.asarray(json.loads((Path(folder) / "alignment.json").read_text())[

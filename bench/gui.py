@@ -110,6 +110,9 @@ def make_evaluations(root: Path, views: int, models: int) -> Path:
         lines = ["object,view,xor"] + [f"photo{k:05d},view_000.png,{x:.5f}"
                                        for k, x in enumerate(rng.uniform(0, 1, views))]
         (folder / "per_view_real.csv").write_text("\n".join(lines) + "\n")
+        (folder / ".aist-output.json").write_text(json.dumps({"inputs": {  # as aist evaluate
+            "run": str(run / "checkpoints" / "last.pt"),
+            "test_sets": [{"path": str(root / "real"), "kind": "real"}]}}))
     return root
 
 

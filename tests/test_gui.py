@@ -387,6 +387,7 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
 
     import torch
 
+    from aist_app.gui.compare import ComparePage
     from aist_app.pose.data import PoseData, images_and_masks
     from aist_app.pose.projection import project
     from aist_app.pose.train import load_checkpoint, load_model
@@ -466,3 +467,19 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     assert float(table[1][-1]) == pytest.approx(min(gaps.values()), abs=1e-2)
     page.export_png(tmp_path / "v.png")
     assert (tmp_path / "v.png").stat().st_size > 1000
+    # Any two evaluations, added one at a time (no experiment folder): each names its run
+    # and test sets.
+    page.stop_background()
+    other = ComparePage()
+    qtbot.addWidget(other)
+    with pytest.raises(ValueError, match="not an `aist evaluate` output"):
+        other.add_evaluation(tmp_path)
+    other.add_evaluation(out / "eval" / "pose-baseline")
+    assert other.comparison is None and "add another" in other.status.text()
+    other.add_evaluation(out / "eval" / "pose-constrained")
+    assert other.comparison.models == ["pose-baseline", "pose-constrained"]
+    assert other.set_paths["target"] == out / "target"
+    assert len(other.comparison.rows) == len(page.comparison.rows)
+    other.select_row(0)
+    qtbot.waitUntil(lambda: len(other.overlays) == 2, timeout=60_000)
+    other.stop_background()

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from aist_app.compare import (
     Comparison,
     evaluation_alignment,
+    evaluation_inputs,
     experiment_evaluations,
     load_comparison,
 )
@@ -125,13 +126,14 @@ def outline(rgba: np.ndarray, silhouette: np.ndarray, colour) -> np.ndarray:
 
 
 class ComparePage(QWidget):
-    """``open_experiment(folder)`` (or ``open_evaluations({model: eval folder}, root)``);
+    """``open_experiment(folder)``, ``open_evaluations({model: eval folder})`` or
+    ``add_evaluation(folder)`` one at a time;
     the table sorts by any column; selecting a view shows the overlays."""
 
     def __init__(self, parent=None, *, cache_root: str | Path | None = None) -> None:
         super().__init__(parent)
         self.cache_root = cache_root  # None: the user's cache directory
-        self.root: Path | None = None
+        self.set_paths: dict[str, Path] = {}  # test set name -> its dataset folder
         self.evaluations: dict[str, Path] = {}
         self.comparison: Comparison | None = None
         self.model: CompareModel | None = None
@@ -142,12 +144,15 @@ class ComparePage(QWidget):
         self.figures.currentTextChanged.connect(self._set_figure)
         open_btn = QPushButton("Open experiment…")
         open_btn.clicked.connect(self._ask)
+        add_btn = QPushButton("Add evaluation…")
+        add_btn.setToolTip("compare any runs: add their `aist evaluate` output folders")
+        add_btn.clicked.connect(self._ask_add)
         self.export_csv_btn = QPushButton("Export table (CSV)…")
         self.export_csv_btn.clicked.connect(lambda: self._ask_export("csv"))
         self.export_png_btn = QPushButton("Export view (PNG)…")
         self.export_png_btn.clicked.connect(lambda: self._ask_export("png"))
         bar = QHBoxLayout()
-        for w in (open_btn, QLabel("test set"), self.sets, QLabel("figure"), self.figures,
+        for w in (open_btn, add_btn, QLabel("test set"), self.sets, QLabel("figure"), self.figures,
                   self.export_csv_btn, self.export_png_btn):
             bar.addWidget(w)
         bar.addStretch(1)
@@ -192,20 +197,46 @@ class ComparePage(QWidget):
             self.open_experiment(path)
 
     def open_experiment(self, root: str | Path) -> None:
-        self.open_evaluations(experiment_evaluations(root), root)
+        self.open_evaluations(experiment_evaluations(root))
 
-    def open_evaluations(self, evaluations: dict[str, Path], root: str | Path) -> None:
-        """Evaluations by model name (the first is the baseline); ``root`` holds the test
-        sets and the runs (an experiment folder)."""
-        self.root, self.evaluations = Path(root), {m: Path(p) for m, p in evaluations.items()}
-        # Each evaluation's run (its folder name) and its rotation to the truth's frame.
-        self.runs = {m: self.root / e.name for m, e in self.evaluations.items()}
+    def _ask_add(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add an evaluation (aist evaluate --out)")
+        if path:
+            self.add_evaluation(path)
+
+    def add_evaluation(self, folder: str | Path, name: str | None = None) -> None:
+        """Add an ``aist evaluate`` output folder to the comparison (named ``name``, by
+        default its folder's); the comparison shows once there are two."""
+        folder = Path(folder)
+        evaluation_inputs(folder)  # refuses what is not an evaluation, naming the folder
+        name = name or folder.name
+        while name in self.evaluations:
+            name += "'"
+        evaluations = {**self.evaluations, name: folder}
+        if len(evaluations) < 2:
+            self.evaluations = evaluations
+            self.status.setText(f"{name} added: add another evaluation to compare")
+            return
+        self.open_evaluations(evaluations)
+
+    def open_evaluations(self, evaluations: dict[str, Path]) -> None:
+        """``aist evaluate`` output folders by model name (the first is the baseline); each
+        names its run and its test sets (an experiment's evaluations, or any)."""
+        self.evaluations = {m: Path(p) for m, p in evaluations.items()}
+        inputs = {m: evaluation_inputs(e) for m, e in self.evaluations.items()}
+        self.runs = {m: run for m, (run, _) in inputs.items()}
+        self.set_paths = {}
+        for _, sets in inputs.values():
+            for name, path in sets.items():
+                self.set_paths.setdefault(name, path)
+        # Each evaluation's rotation to the truth's frame.
         self.aligns = {m: evaluation_alignment(e) for m, e in self.evaluations.items()
                        if (e / "alignment.json").is_file()}
         self._evaluators = {}
         names = [set(p.name[len("per_view_"):-4] for p in Path(e).glob("per_view_*.csv"))
                  for e in self.evaluations.values()]
-        common = sorted(set.intersection(*names)) if names else []
+        common = sorted(n for n in set.intersection(*names) if n in self.set_paths) \
+            if names else []
         self.sets.blockSignals(True)
         self.sets.clear()
         self.sets.addItems(common)
@@ -237,7 +268,7 @@ class ComparePage(QWidget):
 
         self.stop_background()
         self.caches = {}
-        root, runs, cache_root = self.root / test_set, dict(self.runs), self.cache_root
+        root, runs, cache_root = self.set_paths[test_set], dict(self.runs), self.cache_root
         views = [(r["object"], r["view"]) for r in self.comparison.rows]
 
         def job():
@@ -313,7 +344,7 @@ class ComparePage(QWidget):
         if self.data is None:
             from aist_app.pose.data import PoseData
 
-            self.data = PoseData(self.root / self.comparison.test_set, None)
+            self.data = PoseData(self.set_paths[self.comparison.test_set], None)
         data, ds = self.data, self.data.ds
         rgba = np.asarray(ds.load_view(r["object"], r["view"]))
         self.current = r
