@@ -684,8 +684,18 @@ def train_pose_cmd(dataset, out, resume_run, model_name, amp, clip_grad, overwri
               help="Objects to evaluate in each set: its test split (an empty one is an "
                    "error), or all of them on purpose.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--refine", is_flag=True,
+              help="Also report every set refined at test time by render-and-compare "
+                   "(RenderNet supp. §1.2: silhouette + shape prior, grid restarts), as "
+                   "<set>+refine beside it. Slow on a CPU: see bench/refine.py.")
+@click.option("--refine-steps", type=int, default=2000, show_default=True,
+              help="Refinement: optimizer steps at most (it stops on convergence).")
+@click.option("--refine-azimuths", type=int, default=8, show_default=True,
+              help="Refinement: azimuths of the restart grid (x 3 elevations, + the run's "
+                   "own prediction).")
 @overwrite_option
 def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, device: str,
+                 refine: bool, refine_steps: int, refine_azimuths: int,
                  overwrite: bool) -> None:
     """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth (after
     the reference's alignment, and under the best single rotation, beside the chance
@@ -702,8 +712,15 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
 
     try:
         stage = _pm().stage("pose_model", model_name).factory
+        kw = {}
+        if refine or model_name == "refine":
+            from aist_app.pose.refine import RefineConfig
+
+            kw["refine"] = RefineConfig(steps=refine_steps, azimuths=refine_azimuths)
+            kw["progress"] = lambda name, done, total: click.echo(
+                f"refine {name}: {done}/{total}", err=True)
         metrics = stage.evaluate(run, list(test_sets), out, device=device, split=split,
-                                 overwrite=overwrite)
+                                 overwrite=overwrite, **kw)
     except (StageNotFoundError, PoseCheckpointError, DatasetError, ValueError,
             RuntimeError) as e:
         _fail(str(e))

@@ -25,13 +25,40 @@ class DPCPoseModel:
 
     @staticmethod
     def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None,
-                 split: str = "test", overwrite: bool = False):
+                 split: str = "test", overwrite: bool = False, refine=None, progress=None):
         from aist_app.pose.evaluate import evaluate
 
         return evaluate(run, test_sets, out, device=device, model_name=model_name,
-                        split=split, overwrite=overwrite)
+                        split=split, overwrite=overwrite, refine=refine, progress=progress)
+
+
+class RefinePoseModel:
+    """Render-and-compare refinement of a trained ``dpc`` run at test time."""
+
+    name = "refine"
+    description = ("Render-and-compare refinement (RenderNet supplementary): fits a dpc run's "
+                   "shape latent and pose to each input's silhouette under the run's shape "
+                   "prior, from its prediction and an azimuth x elevation grid of restarts; "
+                   "needs no training")
+    needs_gpu = False
+
+    @staticmethod
+    def trainer(config, dataset, run_dir, *, resume: bool = False, overwrite: bool = False):
+        raise ValueError("refine needs no training: train a dpc run, then evaluate it with "
+                         "`aist evaluate RUN SETS --model refine` (or --refine)")
+
+    @staticmethod
+    def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None,
+                 split: str = "test", overwrite: bool = False, refine=None, progress=None):
+        from aist_app.pose.evaluate import evaluate
+        from aist_app.pose.refine import RefineConfig
+
+        return evaluate(run, test_sets, out, device=device, model_name=model_name or "refine",
+                        split=split, overwrite=overwrite, refine=refine or RefineConfig(),
+                        progress=progress)
 
 
 @hookimpl
 def aist_register_stages(registry) -> None:
     registry.add_pose_model(DPCPoseModel)
+    registry.add_pose_model(RefinePoseModel)

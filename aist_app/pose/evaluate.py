@@ -160,9 +160,13 @@ class Evaluator:
         return Q.conjugate(torch.from_numpy(q_align)).numpy(), info
 
     def evaluate_set(self, data: PoseData, align: np.ndarray | None, *,
-                     limit: int | None = None) -> SetResult:
-        res = SetResult(data.name, data.ds.kind)
-        preds = self.predict(data, render=True, limit=limit)
+                     limit: int | None = None, preds: list[Prediction] | None = None,
+                     name: str | None = None) -> SetResult:
+        """The figures of the run's predictions of ``data`` (or of ``preds``, e.g. refined
+        ones, under ``name``)."""
+        res = SetResult(name or data.name, data.ds.kind)
+        if preds is None:
+            preds = self.predict(data, render=True, limit=limit)
         res.samples = preds[:: max(1, len(preds) // 8)][:8]
         if data.has_gt:
             A = torch.from_numpy(align)
@@ -358,10 +362,12 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
 def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str]],
              out: str | Path, *,
              device: str = "auto", model_name: str | None = None, split: str = "test",
-             overwrite: bool = False) -> dict:
+             overwrite: bool = False, refine=None, progress=None) -> dict:
     """Evaluate a run on each set's ``split`` (``test``; ``all`` only when asked, e.g. for
     the one-object demo) and write the report into ``out`` (the output-folder contract: a
-    report of another run or other sets is refused unless ``overwrite``)."""
+    report of another run or other sets is refused unless ``overwrite``). With ``refine``
+    (a :class:`~aist_app.pose.refine.RefineConfig`) each set is also reported refined, as
+    ``<set>+refine`` beside it (the same views)."""
     if split not in ("test", "all"):
         raise ValueError(f"--split {split!r}: use test or all")
     ev = Evaluator(run, device=device)
@@ -380,16 +386,35 @@ def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str
                              "--split all to evaluate every object on purpose") from None
     splits = {"split": split} if all(sp == split for _, sp in chosen) else {
         "split": split, "per_set": [sp for _, sp in chosen]}
+    if refine is not None:
+        splits = {**splits, "refine": refine.as_dict()}
     record = OutputRecord("evaluate", model_name or "dpc", splits, {
         "run": folder_identity(ev.ck["path"]), "step": int(ev.ck["step"]),
         "test_sets": [dataset_identity(ts) for ts in test_sets]})
     output = OutputFolder(out, record, overwrite=overwrite, what="evaluation report")
     align, info = ev.alignment(alignment_data(recorded_path(ev.ck, ev.ck["dataset"])))
     results = []
+    refiner = None
+    if refine is not None:
+        from aist_app.pose.refine import refine_predictions, run_refiner
+
+        refiner = run_refiner(ev, align, refine)
     for data in sets:
-        res = ev.evaluate_set(data, align)
+        preds = ev.predict(data, render=True)
+        res = ev.evaluate_set(data, align, preds=preds)
         res.metrics["split"] = data.split or "all (asked with --split all)"
         results.append(res)
+        if refiner is not None:
+            refiner.focal = data.focal_length() or ev.config.focal_length
+            refined, skipped = refine_predictions(
+                refiner, data, preds, progress=progress and (
+                    lambda done, total, n=data.name: progress(n, done, total)))
+            res = ev.evaluate_set(data, align, preds=refined, name=f"{data.name}+refine")
+            res.metrics["split"] = results[-1].metrics["split"]
+            res.metrics["refine_skipped"] = len(skipped)  # kept the run's own prediction
+            if skipped:
+                atomic_write_json(output.path / f"refine_skipped_{data.name}.json", skipped)
+            results.append(res)
     metrics = write_report(output.path, str(ev.ck["path"]), int(ev.ck["step"]), results,
                            model_name or Path(run).name)
     atomic_write_json(output.path / "alignment.json",

@@ -84,13 +84,23 @@ class DPC(nn.Module):
         reference decodes one view per object while training, ``pool_single_view``)."""
         h2 = self.fc2(self.fc1(self.conv(images)))
         pose = self.pose_fc(h2)
-        z = self.fc3(h2 if shape_views is None else h2[shape_views])
+        points, scale = self.decode(self.fc3(h2 if shape_views is None else h2[shape_views]))
         return {
-            "points": torch.tanh(self.points(z)).view(-1, self.num_points, 3) * 0.5,
-            "scale": torch.sigmoid(self.scale(z)).squeeze(-1) * self.scale_max,
+            "points": points,
+            "scale": scale,
             "candidates": normalize(torch.stack([h(pose) for h in self.ensemble], dim=1)),
             "student": normalize(self.student(pose)),
         }
+
+    def latent(self, images: Tensor) -> Tensor:
+        """The shape latent (B, z_dim) of (B, 3, H, W) images (the decoder's input)."""
+        return self.fc3(self.fc2(self.fc1(self.conv(images))))
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """Shape latents (S, z_dim) -> points (S, N, 3) in [-0.5, 0.5]^3 and the occupancy
+        scale (S,)."""
+        return (torch.tanh(self.points(z)).view(-1, self.num_points, 3) * 0.5,
+                torch.sigmoid(self.scale(z)).squeeze(-1) * self.scale_max)
 
 
 def dpc_model(*, config: PoseConfig, activation: Activation = leaky) -> DPC:
