@@ -736,7 +736,13 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="A .npz with points (N, 3), quaternion_wxyz, world_to_camera, focal_length.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
+@click.option("--refine", is_flag=True,
+              help="Refine the prediction by render-and-compare against the image's alpha "
+                   "(RenderNet supp. §1.2; see aist evaluate --refine).")
+@click.option("--refine-steps", type=int, default=2000, show_default=True,
+              help="Refinement: optimizer steps at most.")
+def reconstruct_cmd(run: Path, image: Path, out: Path, device: str, refine: bool,
+                    refine_steps: int) -> None:
     """Predict the point cloud and camera of one view with a pose-model run (in the frame of
     its training data's ground truth).
 
@@ -749,12 +755,19 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, device: str) -> None:
 
     click.echo("reconstruct: 0/1", err=True)
     try:
-        r = reconstruct(run, image, out, device=device)
+        cfg = None
+        if refine:
+            from aist_app.pose.refine import RefineConfig
+
+            cfg = RefineConfig(steps=refine_steps)
+        r = reconstruct(run, image, out, device=device, refine=cfg)
     except (PoseCheckpointError, ValueError, RuntimeError) as e:
         _fail(str(e))
     click.echo("reconstruct: 1/1", err=True)
     click.echo(f"points: {len(r['points'])}; pose (wxyz): "
                + ", ".join(f"{v:.3f}" for v in r["quaternion_wxyz"]))
+    if "refine_loss" in r:
+        click.echo(f"refined: objective {r['refine_loss_start']:.2f} -> {r['refine_loss']:.2f}")
     click.echo(f"saved: {out}")
 
 
@@ -797,7 +810,7 @@ def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, p
       [segment]   segmenter, min_side
       [stylizer]  variants (list of presets), size, batch, epochs | steps, feature_net
       [pose]      any train-pose setting: steps, batch_objects, views_per_object, lr, ...
-      [evaluate]  split = "test" | "all", kid_seeds, bootstrap
+      [evaluate]  split = "test" | "all", kid_seeds, bootstrap, refine, refine_config
 
     \b
     Examples:

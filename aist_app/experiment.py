@@ -169,7 +169,7 @@ SECTIONS: dict[str, set[str]] = {
     "data": {"meshes", "photos"},
     "render": {"views", "size", "elevation", "azimuth", "renderer", "splits", "look"},
     "segment": {"segmenter", "min_side"},
-    "evaluate": {"split", "kid_seeds", "bootstrap"},
+    "evaluate": {"split", "kid_seeds", "bootstrap", "refine", "refine_config"},
     "cars": {"count"},
     "target": {"renderer", "look", "views", "samples", "supersample"},
 }
@@ -394,13 +394,21 @@ class Experiment:
 
             def evaluate(overwrite: bool, run_dir=run_dir, rep=rep, model=model):
                 stage = pm.stage("pose_model", "dpc").factory
+                refine = {}
+                if ev_cfg.get("refine"):  # set names to refine at test time as well
+                    from aist_app.pose.refine import RefineConfig
+
+                    refine = {"refine": RefineConfig(**ev_cfg.get("refine_config", {})),
+                              "refine_sets": list(ev_cfg["refine"])}
                 return stage.evaluate(run_dir, test_sets, rep, device=device,
                                       model_name=model,
                                       split=ev_cfg.get("split", "test"),
-                                      overwrite=overwrite)
+                                      overwrite=overwrite, **refine)
 
             yield from self._stage(f"eval-{run_dir.name}",
-                                   [po, [str(t) for t in test_sets], ev_cfg.get("split")],
+                                   [po, [str(t) for t in test_sets], ev_cfg.get("split"),
+                                    *([ev_cfg["refine"], ev_cfg.get("refine_config", {})]
+                                      if ev_cfg.get("refine") else [])],
                                    evaluate)
             reports[model] = json.loads((rep / "metrics.json").read_text())
         from aist_app.experiment_report import write_summary

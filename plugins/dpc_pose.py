@@ -25,11 +25,13 @@ class DPCPoseModel:
 
     @staticmethod
     def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None,
-                 split: str = "test", overwrite: bool = False, refine=None, progress=None):
+                 split: str = "test", overwrite: bool = False, refine=None,
+                 refine_sets=None, progress=None):
         from aist_app.pose.evaluate import evaluate
 
         return evaluate(run, test_sets, out, device=device, model_name=model_name,
-                        split=split, overwrite=overwrite, refine=refine, progress=progress)
+                        split=split, overwrite=overwrite, refine=refine,
+                        refine_sets=refine_sets, progress=progress)
 
 
 class RefinePoseModel:
@@ -49,13 +51,14 @@ class RefinePoseModel:
 
     @staticmethod
     def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None,
-                 split: str = "test", overwrite: bool = False, refine=None, progress=None):
+                 split: str = "test", overwrite: bool = False, refine=None,
+                 refine_sets=None, progress=None):
         from aist_app.pose.evaluate import evaluate
         from aist_app.pose.refine import RefineConfig
 
         return evaluate(run, test_sets, out, device=device, model_name=model_name or "refine",
                         split=split, overwrite=overwrite, refine=refine or RefineConfig(),
-                        progress=progress)
+                        refine_sets=refine_sets, progress=progress)
 
 
 @hookimpl

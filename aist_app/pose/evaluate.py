@@ -362,12 +362,14 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
 def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str]],
              out: str | Path, *,
              device: str = "auto", model_name: str | None = None, split: str = "test",
-             overwrite: bool = False, refine=None, progress=None) -> dict:
+             overwrite: bool = False, refine=None, refine_sets: list[str] | None = None,
+             progress=None) -> dict:
     """Evaluate a run on each set's ``split`` (``test``; ``all`` only when asked, e.g. for
     the one-object demo) and write the report into ``out`` (the output-folder contract: a
     report of another run or other sets is refused unless ``overwrite``). With ``refine``
     (a :class:`~aist_app.pose.refine.RefineConfig`) each set is also reported refined, as
-    ``<set>+refine`` beside it (the same views)."""
+    ``<set>+refine`` beside it (the same views); ``refine_sets`` names the sets to refine
+    (default: all)."""
     if split not in ("test", "all"):
         raise ValueError(f"--split {split!r}: use test or all")
     ev = Evaluator(run, device=device)
@@ -387,7 +389,7 @@ def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str
     splits = {"split": split} if all(sp == split for _, sp in chosen) else {
         "split": split, "per_set": [sp for _, sp in chosen]}
     if refine is not None:
-        splits = {**splits, "refine": refine.as_dict()}
+        splits = {**splits, "refine": refine.as_dict(), "refine_sets": refine_sets}
     record = OutputRecord("evaluate", model_name or "dpc", splits, {
         "run": folder_identity(ev.ck["path"]), "step": int(ev.ck["step"]),
         "test_sets": [dataset_identity(ts) for ts in test_sets]})
@@ -404,7 +406,7 @@ def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str
         res = ev.evaluate_set(data, align, preds=preds)
         res.metrics["split"] = data.split or "all (asked with --split all)"
         results.append(res)
-        if refiner is not None:
+        if refiner is not None and (refine_sets is None or data.name in refine_sets):
             refiner.focal = data.focal_length() or ev.config.focal_length
             refined, skipped = refine_predictions(
                 refiner, data, preds, progress=progress and (

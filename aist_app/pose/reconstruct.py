@@ -59,8 +59,28 @@ def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
             "focal_length": np.float32(c.focal_length)}
 
 
+def refine_view(ev, rgba: np.ndarray, align: np.ndarray, config) -> dict:
+    """:func:`predict_view` refined by render-and-compare against the view's alpha
+    (:mod:`aist_app.pose.refine`), with the objective before and after."""
+    from aist_app.pose.refine import run_refiner
+
+    c = ev.config
+    x, mask = images_and_masks(torch.from_numpy(np.array(rgba)).permute(2, 0, 1)[None],
+                               c.image_size, c.vox_size)
+    res = run_refiner(ev, align, config).refine(x, mask)
+    pts, q, w2c = to_truth_frame(res.points[0].double().cpu(),
+                                 res.quaternion[0].double().cpu(), align, c.camera_distance)
+    return {"points": pts.astype(np.float32), "quaternion_wxyz": q.astype(np.float32),
+            "world_to_camera": w2c.astype(np.float32),
+            "focal_length": np.float32(c.focal_length),
+            "refine_loss": np.float32(res.loss[0]),
+            "refine_loss_start": np.float32(res.loss_start[0])}
+
+
 def reconstruct(run: str | Path, image: str | Path, out: str | Path, *,
-                device: str = "auto") -> dict:
+                device: str = "auto", refine=None) -> dict:
+    """One image's reconstruction into ``out`` (.npz); ``refine`` (a
+    :class:`~aist_app.pose.refine.RefineConfig`) refines it against the image's alpha."""
     from PIL import Image
 
     from aist_app.pose.evaluate import Evaluator
@@ -71,7 +91,13 @@ def reconstruct(run: str | Path, image: str | Path, out: str | Path, *,
             rgba = np.asarray(im.convert("RGBA"))
     except Exception as e:
         raise ValueError(f"{image}: not a readable image ({e})") from None
-    result = predict_view(ev, rgba, run_alignment(ev))
+    if refine is not None:
+        try:
+            result = refine_view(ev, rgba, run_alignment(ev), refine)
+        except ValueError as e:
+            raise ValueError(f"{image}: {e}") from None
+    else:
+        result = predict_view(ev, rgba, run_alignment(ev))
     buf = io.BytesIO()
     np.savez(buf, **result)
     atomic_write_bytes(Path(out), buf.getvalue())
