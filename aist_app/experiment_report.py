@@ -274,6 +274,11 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
                 f"{verdict(d, True)}"
                 + (f"; median error {m['value']:+.1f}° [{m['lo']:+.1f}, {m['hi']:+.1f}], "
                    f"{verdict(m, False)}" if m else "")
+                + "".join(f"; {label} {iv['value']:+.2f} [{iv['lo']:+.2f}, {iv['hi']:+.2f}], "
+                          f"{verdict(iv, False)}"
+                          for label, iv in (("Chamfer", figs.get("chamfer")),
+                                            ("mask XOR (median)", figs.get("xor_median")))
+                          if iv)
                 + (". With this few test objects the intervals are wide."
                    if meta["objects"] < 10 else "."))
     steps = po.get("steps")
