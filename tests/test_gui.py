@@ -417,16 +417,22 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     # The baseline's overlay: its prediction projected here, from its checkpoint.
     ck = load_checkpoint(out / "pose-baseline")
     model = load_model(ck, "cpu")
-    c = model_config = ck["config"]
+    c = ck["config"]
     data = PoseData(out / "target", None)
-    images, _ = images_and_masks(data.load(top["object"], [top["view"]]),
-                                 model_config["image_size"], model_config["vox_size"])
-    with torch.no_grad():
-        o = model(images)
-        sil = project(o["points"], o["student"], size=c["vox_size"], sigma=c["sigma_end"],
-                      kernel_size=c["kernel_size"], scale=o["scale"],
-                      focal_length=data.focal_length(),
-                      distance=c["camera_distance"])["silhouette"][0].numpy()
+
+    def predicted(row: dict):
+        """The model's output and its silhouette at its predicted pose, computed here."""
+        images, _ = images_and_masks(data.load(row["object"], [row["view"]]),
+                                     c["image_size"], c["vox_size"])
+        with torch.no_grad():
+            o = model(images)
+            sil = project(o["points"], o["student"], size=c["vox_size"],
+                          sigma=c["sigma_end"], kernel_size=c["kernel_size"],
+                          scale=o["scale"], focal_length=data.focal_length(),
+                          distance=c["camera_distance"])["silhouette"][0].numpy()
+        return o, sil
+
+    o, sil = predicted(top)
     assert np.abs(page.overlays["baseline"] - sil).max() < 1e-5
     # The 3D view: the ground truth, and each model's cloud in the truth's frame (the
     # evaluation's alignment applied here) with its camera.
@@ -445,14 +451,7 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     assert all(page.caches["baseline"].has(r["object"]) for r in page.model.rows)
     last = page.model.rows[-1]
     cached = page.caches["baseline"].get(last["object"], last["view"])
-    images, _ = images_and_masks(data.load(last["object"], [last["view"]]),
-                                 model_config["image_size"], model_config["vox_size"])
-    with torch.no_grad():
-        o2 = model(images)
-        sil2 = project(o2["points"], o2["student"], size=c["vox_size"], sigma=c["sigma_end"],
-                       kernel_size=c["kernel_size"], scale=o2["scale"],
-                       focal_length=data.focal_length(),
-                       distance=c["camera_distance"])["silhouette"][0].numpy()
+    _, sil2 = predicted(last)
     assert np.abs(cached.proj - sil2).max() < 1e-5
     page.select_row(page.model.rowCount() - 1)
     qtbot.waitUntil(lambda: page.current is last and len(page.overlays) == 2,

@@ -338,14 +338,13 @@ class ComparePage(QWidget):
             self.show_view(self.model.rows[current.row()])
 
     def show_view(self, r: dict) -> None:
+        from aist_app.dataset import Dataset
         from aist_app.gui.jobs import JobThread
         from aist_app.gui.zoom import ImageLabel
 
-        if self.data is None:
-            from aist_app.pose.data import PoseData
-
-            self.data = PoseData(self.set_paths[self.comparison.test_set], None)
-        data, ds = self.data, self.data.ds
+        path = self.set_paths[self.comparison.test_set]
+        # The set's full index (every object's views) is built off the GUI thread, once.
+        ds = self.data.ds if self.data is not None else Dataset.open(path, check="meta")
         rgba = np.asarray(ds.load_view(r["object"], r["view"]))
         self.current = r
         figs = " | ".join(f"{m}: " + ", ".join(f"{k} {v:.3g}" for k, v in f.items())
@@ -365,11 +364,16 @@ class ComparePage(QWidget):
         def job():
             from aist_app.cameras import intrinsics
             from aist_app.gui.view3d import frustum
+            from aist_app.pose.data import PoseData
             from aist_app.pose.evaluate import Evaluator
             from aist_app.pose.reconstruct import to_truth_frame
 
+            if self.data is None:
+                self.data = PoseData(path, None)
+            data = self.data
             size = tuple(ds.image_size)
             out, clouds = {}, {}
+
             def evaluator(m: str):
                 if m not in self._evaluators:  # loaded once per model, when first needed
                     self._evaluators[m] = Evaluator(runs[m], device="cpu")
