@@ -240,8 +240,9 @@ class AIST_OT_reconstruct(_JobOperator, bpy.types.Operator):
         if not image.is_file():
             raise FileNotFoundError(f"view not found: {image}")
         self._cloud = Path(tempfile.mkdtemp(prefix="aist-rec-")) / f"{image.stem}.npz"
+        refine = ["--refine", "--refine-steps", str(s.refine_steps)] if s.refine else []
         return [_cli(context), "reconstruct", str(run), str(image), "--out", str(self._cloud),
-                "--device", s.device]
+                "--device", s.device, *refine]
 
     def finished(self, context, job: Job) -> None:
         import_cloud(context, self._cloud)

@@ -60,6 +60,10 @@ class AIST_PT_reconstruct(_AistSidebar, bpy.types.Panel):
         s = context.scene.aist
         self.layout.prop(s, "pose_run")
         self.layout.prop(s, "view_image")
+        row = self.layout.row()
+        row.prop(s, "refine")
+        if s.refine:
+            row.prop(s, "refine_steps")
         _job_row(self.layout, context, operators.AIST_OT_reconstruct.bl_idname, "POINTCLOUD_DATA")
         self.layout.operator(operators.AIST_OT_import_point_cloud.bl_idname, icon="IMPORT")
 

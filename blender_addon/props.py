@@ -39,6 +39,11 @@ class AIST_PG_settings(bpy.types.PropertyGroup):
     view_image: StringProperty(name="View", subtype="FILE_PATH",
                                description="The view to reconstruct (default: the first "
                                            "view of the active object in the dataset)")
+    refine: BoolProperty(name="Refine", default=False,
+                         description="Fit the prediction's silhouette to the view by "
+                                     "render-and-compare (slow on a CPU: ~20-40 s a view)")
+    refine_steps: IntProperty(name="Refine steps", default=2000, min=1,
+                              description="Refinement: optimizer steps at most")
     device: EnumProperty(name="Device", items=[("auto", "Auto", ""), ("cpu", "CPU", ""),
                                                ("cuda", "GPU", "")], default="auto")
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")

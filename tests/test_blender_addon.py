@@ -194,6 +194,16 @@ def test_stylize_and_reconstruct_with_real_checkpoints(addon, tmp_path):
     lo = np.min([obj.matrix_world @ Vector(c) for c in obj.bound_box], 0)
     v = np.array([p.co[:] for p in cloud.data.vertices])
     assert (v.min(0) > np.asarray(lo) - 1.0).all()
+    # Refined against the view's silhouette (a few steps): a cloud again, from --refine.
+    s.refine, s.refine_steps = True, 4
+    from types import SimpleNamespace
+
+    from aist_blender_addon import operators
+
+    cmd = operators.AIST_OT_reconstruct.command(SimpleNamespace(), bpy.context)
+    assert cmd[-3:] == ["--refine", "--refine-steps", "4"]
+    assert bpy.ops.aist.reconstruct() == {"FINISHED"}
+    assert len(bpy.data.objects["AIST cloud view_000"].data.vertices) == 300
     s.checkpoint = str(tmp_path / "missing.pt")
     with pytest.raises(RuntimeError, match="stylizer checkpoint not found"):
         bpy.ops.aist.stylize()

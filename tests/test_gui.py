@@ -235,6 +235,17 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
     window.browser.select(rec.object_id, rec.file)
     qtbot.waitUntil(lambda: len(window.view3d.predicted) == 400, timeout=60_000)
     assert window.view3d.predicted_frustum is not None and len(window.view3d.points) > 1000
+    # Pose > Refine predictions: the same view refined by render-and-compare (a few steps).
+    from aist_app.pose.refine import RefineConfig
+
+    window.refine_config = RefineConfig(steps=4, reseed_every=2, azimuths=4,
+                                        elevations=(20.0,))
+    window.view3d.predicted = np.zeros((0, 3))
+    window.refine_action.setChecked(True)
+    qtbot.waitUntil(lambda: len(window.view3d.predicted) == 400, timeout=60_000)
+    pred = window.last_prediction
+    assert pred["refine_loss"] <= pred["refine_loss_start"]
+    assert "refined: objective" in window.statusBar().currentMessage()
 
 
 def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_dataset):

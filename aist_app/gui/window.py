@@ -59,6 +59,14 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             menu.addAction(action)
         self.recent_menu = menu.addMenu("Open &recent")
+        pose_menu = self.menuBar().addMenu("&Pose")
+        # The 3D view's prediction refined by render-and-compare (docs/refine.md).
+        self.refine_action = QAction("Refine predictions (render-and-compare)", self)
+        self.refine_action.setCheckable(True)
+        self.refine_action.toggled.connect(lambda _: self._refresh_prediction())
+        pose_menu.addAction(self.refine_action)
+        self.refine_config = None  # RefineConfig (None: the defaults), built at first use
+        self._refiner = None
         self._fill_recent()
         # Keys: 1-5 switch pages; space toggles the mask overlay (arrows move through the
         # views in the grid, Qt's own).
@@ -92,7 +100,8 @@ class MainWindow(QMainWindow):
             return False
         if (path / "checkpoints" / "last.pt").is_file() and (path / "config.json").is_file() \
                 and "dataset" in (path / "config.json").read_text():
-            self.pose_run, self._predictor = path, None  # predictions in the 3D view
+            # Predictions in the 3D view.
+            self.pose_run, self._predictor, self._refiner = path, None, None
         self.tabs.setCurrentWidget(self.runs)
         return True
 
@@ -190,18 +199,40 @@ class MainWindow(QMainWindow):
         rgba = self.index.ds.load_view(record.object_id, record.file)
         size = self.index.ds.image_size
 
+        refine = self.refine_action.isChecked()
+        focal = None
+        if self._views and "K" in self._views[0]:
+            from aist_app.cameras import relative_focal_length
+
+            focal = relative_focal_length(self._views[0]["K"], tuple(size))
+        if refine:
+            self.statusBar().showMessage(f"refining {record.object_id} / {record.file}…")
+
         def job():
             from aist_app.pose.evaluate import Evaluator
-            from aist_app.pose.reconstruct import predict_view, run_alignment
+            from aist_app.pose.reconstruct import predict_view, refine_view, run_alignment
 
             if self._predictor is None:
                 ev = Evaluator(self.pose_run, device="cpu")
                 self._predictor = (ev, run_alignment(ev))
             ev, align = self._predictor
-            return predict_view(ev, rgba, align)
+            if not refine:
+                return predict_view(ev, rgba, align)
+            if self._refiner is None:
+                from aist_app.pose.refine import RefineConfig, run_refiner
+
+                self._refiner = run_refiner(ev, align, self.refine_config or RefineConfig())
+            self._refiner.focal = focal or ev.config.focal_length  # this dataset's camera
+            return refine_view(ev, rgba, align, refiner=self._refiner)
 
         def show(pred) -> None:
             from aist_app.cameras import intrinsics
+
+            self.last_prediction = pred
+            if "refine_loss" in pred:
+                self.statusBar().showMessage(
+                    f"refined: objective {pred['refine_loss_start']:.1f} -> "
+                    f"{pred['refine_loss']:.1f}")
 
             K = intrinsics(size, float(pred["focal_length"]))
             self.view3d.predicted = pred["points"]
@@ -212,6 +243,12 @@ class MainWindow(QMainWindow):
         self._predict_job.succeeded.connect(show)
         self._predict_job.failed.connect(lambda m: self.statusBar().showMessage(m[:200]))
         self._predict_job.start()
+
+    def _refresh_prediction(self) -> None:
+        """Predict the selected view again (the refine setting changed)."""
+        r = self.browser.detail.record
+        if self.pose_run is not None and self.index is not None and r is not None:
+            self._show_object(r)
 
     def _camera_clicked(self, k: int) -> None:
         if self._object is not None and 0 <= k < len(self._views):

@@ -59,15 +59,17 @@ def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
             "focal_length": np.float32(c.focal_length)}
 
 
-def refine_view(ev, rgba: np.ndarray, align: np.ndarray, config) -> dict:
+def refine_view(ev, rgba: np.ndarray, align: np.ndarray, config=None, *,
+                refiner=None) -> dict:
     """:func:`predict_view` refined by render-and-compare against the view's alpha
-    (:mod:`aist_app.pose.refine`), with the objective before and after."""
+    (:mod:`aist_app.pose.refine`; ``refiner`` one built for this run, else one is built with
+    ``config``), with the objective before and after."""
     from aist_app.pose.refine import run_refiner
 
     c = ev.config
     x, mask = images_and_masks(torch.from_numpy(np.array(rgba)).permute(2, 0, 1)[None],
                                c.image_size, c.vox_size)
-    res = run_refiner(ev, align, config).refine(x, mask)
+    res = (refiner or run_refiner(ev, align, config)).refine(x, mask)
     pts, q, w2c = to_truth_frame(res.points[0].double().cpu(),
                                  res.quaternion[0].double().cpu(), align, c.camera_distance)
     return {"points": pts.astype(np.float32), "quaternion_wxyz": q.astype(np.float32),
