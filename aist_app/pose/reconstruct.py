@@ -44,19 +44,30 @@ def to_truth_frame(points, quaternion, align: np.ndarray, distance: float
     return pts.numpy(), q.numpy(), w2c
 
 
-def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
-    """Points (N, 3), quaternion and world_to_camera predicted from one (H, W, 4) view, in
-    the ground-truth frame given by ``align``."""
+def _view_input(ev, rgba: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """One (H, W, 4) view as the run's encoder image and mask."""
     c = ev.config
-    x, _ = images_and_masks(torch.from_numpy(np.array(rgba)).permute(2, 0, 1)[None],
+    return images_and_masks(torch.from_numpy(np.array(rgba)).permute(2, 0, 1)[None],
                             c.image_size, c.vox_size)
-    with torch.no_grad():
-        pred = ev.model(x.to(ev.device))
-    pts, q, w2c = to_truth_frame(pred["points"][0].double().cpu(),
-                                 pred["student"][0].double().cpu(), align, c.camera_distance)
+
+
+def _in_truth_frame(ev, points, quaternion, align: np.ndarray) -> dict:
+    """A predicted cloud and pose as the reconstruction record, in the truth's frame."""
+    c = ev.config
+    pts, q, w2c = to_truth_frame(points.double().cpu(), quaternion.double().cpu(), align,
+                                 c.camera_distance)
     return {"points": pts.astype(np.float32), "quaternion_wxyz": q.astype(np.float32),
             "world_to_camera": w2c.astype(np.float32),
             "focal_length": np.float32(c.focal_length)}
+
+
+def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
+    """Points (N, 3), quaternion and world_to_camera predicted from one (H, W, 4) view, in
+    the ground-truth frame given by ``align``."""
+    x, _ = _view_input(ev, rgba)
+    with torch.no_grad():
+        pred = ev.model(x.to(ev.device))
+    return _in_truth_frame(ev, pred["points"][0], pred["student"][0], align)
 
 
 def refine_view(ev, rgba: np.ndarray, align: np.ndarray, config=None, *,
@@ -66,15 +77,9 @@ def refine_view(ev, rgba: np.ndarray, align: np.ndarray, config=None, *,
     ``config``), with the objective before and after."""
     from aist_app.pose.refine import run_refiner
 
-    c = ev.config
-    x, mask = images_and_masks(torch.from_numpy(np.array(rgba)).permute(2, 0, 1)[None],
-                               c.image_size, c.vox_size)
+    x, mask = _view_input(ev, rgba)
     res = (refiner or run_refiner(ev, align, config)).refine(x, mask)
-    pts, q, w2c = to_truth_frame(res.points[0].double().cpu(),
-                                 res.quaternion[0].double().cpu(), align, c.camera_distance)
-    return {"points": pts.astype(np.float32), "quaternion_wxyz": q.astype(np.float32),
-            "world_to_camera": w2c.astype(np.float32),
-            "focal_length": np.float32(c.focal_length),
+    return {**_in_truth_frame(ev, res.points[0], res.quaternion[0], align),
             "refine_loss": np.float32(res.loss[0]),
             "refine_loss_start": np.float32(res.loss_start[0])}
 
