@@ -25,6 +25,7 @@ import numpy as np
 from aist_app.cameras import DEFAULT_FOCAL_LENGTH, Camera, intrinsics
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.outputs import OutputRecord, folder_identity
+from aist_app.stages.progress import ItemProgress
 
 #: Y-up object frame -> Blender Z-up world.
 Y_UP_TO_BLENDER = np.array([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
@@ -40,9 +41,14 @@ class DPCImportError(Exception):
 
 @dataclass
 class ImportSummary:
+    out: Path
     imported: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"written": len(self.imported), "skipped": len(self.skipped),
+                "failed": len(self.failed)}
 
 
 def camera_from_dpc(extrinsic: np.ndarray, image_size: tuple[int, int],
@@ -137,7 +143,8 @@ def import_dpc(
     image_size: tuple[int, int] | None = None, focal_length: float = DEFAULT_FOCAL_LENGTH,
     seed: int = 0, overwrite: bool = False,
 ) -> Generator[tuple[int, int, str, str], None, ImportSummary]:
-    """Import every model under ``src``; yields (done, total, model_id, status). A folder
+    """Import every model under ``src``; yields a
+    :class:`~aist_app.render.pipeline.Progress` per model. A folder
     holding another output is refused unless ``overwrite`` (the output-folder contract)."""
     src, out = Path(src), Path(out)
     gt_root = Path(gt) if gt is not None else None
@@ -150,7 +157,7 @@ def import_dpc(
     with Image.open(first) as im:
         native = (im.size[1], im.size[0])
     size = tuple(image_size) if image_size else native
-    summary = ImportSummary()
+    summary = ImportSummary(out)
     source = {"stage": "import-dpc", "plugin": "dpc", "seed": seed, "src": str(src),
               "gt": str(gt_root) if gt_root else None, "focal_length": focal_length,
               "convention": "world_to_camera = diag(1,-1,-1,1) @ extrinsic @ Yup_to_Blender"}
@@ -163,16 +170,16 @@ def import_dpc(
         for n, (mid, synset, folder) in enumerate(models, 1):
             if writer.is_complete(mid):
                 summary.skipped.append(mid)
-                yield n, len(models), mid, "skipped"
+                yield ItemProgress(n, len(models), mid, "skipped")
                 continue
             try:
                 _import_model(writer, mid, synset, folder, gt_root, views, size, focal_length)
                 summary.imported.append(mid)
-                yield n, len(models), mid, "imported"
+                yield ItemProgress(n, len(models), mid, "imported")
             except DPCImportError as e:
                 summary.failed.append({"object_id": mid, "path": str(e.path),
                                        "category": e.category, "reason": e.message})
-                yield n, len(models), mid, "failed"
+                yield ItemProgress(n, len(models), mid, "failed", f"[{e.category}] {e.message}")
         writer.finalize(seed=seed, source={"failures": summary.failed})
     return summary
 

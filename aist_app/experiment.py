@@ -16,13 +16,13 @@ import json
 import time
 import tomllib
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aist_app.io_utils import atomic_write_json
 from aist_app.outputs import OutputFolder, OutputRecord, folder_identity
-from aist_app.progress import drain
+from aist_app.stages.config import from_mapping
+from aist_app.stages.events import Event, Log
 
 #: ``small`` finishes on a 2-core CPU in minutes on the bundled sample data (its default
 #: data); ``full`` is the report's experiment (a GPU, and the ShapeNet cars and real photos
@@ -101,13 +101,6 @@ REFERENCE_OBJECTS = 5247 + 750 + 1500
 SAMPLE_DATA_PRESETS = ("small", "cpu", "demo")
 
 
-@dataclass
-class StageEvent:
-    stage: str
-    status: str  # start | done | skipped | progress
-    message: str = ""
-
-
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -128,7 +121,7 @@ PRESETS["demo"] = _merge(PRESETS["cpu"], {
 
 def load_config(path: str | Path | None, preset: str | None = None, *,
                 meshes: str | Path | None = None, photos: str | Path | None = None,
-                require_data: bool = True) -> dict[str, Any]:
+                require_data: bool = True, runner=None) -> dict[str, Any]:
     """A TOML file (``preset = "small"`` plus any overrides) or just a preset name; ``meshes``
     and ``photos`` override ``[data]``."""
     user: dict[str, Any] = {}
@@ -147,6 +140,7 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
     _check_keys(user, path)
     cfg = _merge(PRESETS[name], user)
     cfg["preset"] = name
+    check_config(cfg, str(path or f"preset {name!r}"), runner)
     missing = [k for k in ("meshes", "photos") if not cfg["data"][k]]
     if missing and name not in SAMPLE_DATA_PRESETS and not require_data:
         return cfg  # a plan (--dry-run) of the report's scale needs no data
@@ -163,42 +157,73 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
     return cfg
 
 
-#: Keys each section accepts (beyond the presets' own, [pose] and [stylizer] take their
-#: configs' fields).
+#: Keys of the sections that are not a stage's config (the others take their stage config's
+#: fields, typed: [render] and [target] RenderConfig's, [segment] SegmentConfig's, [stylizer]
+#: and [pose] those of the plugin they name).
 SECTIONS: dict[str, set[str]] = {
     "data": {"meshes", "photos"},
-    "render": {"views", "size", "elevation", "azimuth", "renderer", "splits", "look"},
-    "segment": {"segmenter", "min_side"},
     "evaluate": {"split", "kid_seeds", "bootstrap", "refine", "refine_config"},
     "cars": {"count"},
-    "target": {"renderer", "look", "views", "samples", "supersample"},
 }
+STAGE_SECTIONS = ("render", "target", "segment", "stylizer", "pose")
 
 
 def _check_keys(user: dict[str, Any], path) -> None:
-    """Unknown keys are errors (a typo must not silently run the preset's value)."""
-    from dataclasses import fields
-
-    from aist_app.pose.config import PoseConfig
-    from aist_app.stylize.config import StylizerConfig
-
-    allowed = {**SECTIONS,
-               "pose": {f.name for f in fields(PoseConfig)} - {"device", "seed"},
-               "stylizer": {f.name for f in fields(StylizerConfig)} - {"device", "seed"}
-               | {"variants"}}
+    """Unknown sections and keys of the plain sections are errors (a typo must not silently
+    run the preset's value); the stage sections are checked by :func:`check_config`."""
     where = path or "the config"
     for key, value in user.items():
         if key in ("seed", "device"):
             continue
-        if key not in allowed:
+        if key not in SECTIONS and key not in STAGE_SECTIONS:
             raise ValueError(f"{where}: unknown key {key!r}; top-level keys are preset, seed, "
-                             f"device and the sections {sorted(allowed)}")
+                             f"device and the sections {sorted([*SECTIONS, *STAGE_SECTIONS])}")
         if not isinstance(value, dict):
             raise ValueError(f"{where}: [{key}] must be a section (a TOML table)")
-        for k in value:
-            if k not in allowed[key]:
+        for k in value if key in SECTIONS else ():
+            if k not in SECTIONS[key]:
                 raise ValueError(f"{where}: unknown key {k!r} in [{key}]; see "
                                  "docs/experiment-config.md")
+
+
+def check_config(cfg: dict[str, Any], where: str = "the config", runner=None) -> None:
+    """Build every stage's typed config from its section: an unknown key or a value of the
+    wrong type is an error naming the key and the section."""
+    def config_class(kind: str, name: str, default: str, builtin):
+        if name == default:
+            return builtin()
+        nonlocal runner
+        if runner is None:
+            from aist_app.stages.runner import StageRunner
+
+            runner = StageRunner()
+        return runner.config_class(kind, name)
+
+    def builtin_stylizer():
+        from aist_app.stylize.config import StylizerConfig
+
+        return StylizerConfig
+
+    def builtin_pose():
+        from aist_app.pose.config import PoseConfig
+
+        return PoseConfig
+
+    seed, device = cfg["seed"], cfg["device"]
+    try:
+        render_config(cfg["render"], seed, device)
+        if cfg.get("target"):
+            render_config({**cfg["render"], **cfg["target"]}, seed, device)
+        segment_config(cfg["segment"], seed, device)
+        st, po = cfg["stylizer"], cfg["pose"]
+        cls = config_class("stylizer", st.get("plugin", "aist-cyclegan"), "aist-cyclegan",
+                           builtin_stylizer)
+        for variant in st["variants"]:
+            stylizer_config(cls, st, variant, seed, device)
+        pose_config(config_class("pose_model", po.get("plugin", "dpc"), "dpc", builtin_pose),
+                    po, seed, device)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _digest(obj: Any) -> str:
@@ -217,9 +242,16 @@ def pose_runs(cfg: dict[str, Any], root: str | Path) -> dict[str, tuple[Path, Pa
 
 class Experiment:
     def __init__(self, config: dict[str, Any], out: str | Path, *,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, runner=None) -> None:
         """An experiment in ``out``: a folder of the same experiment resumes stage by stage,
-        any other is refused unless ``overwrite`` (replaced when the new one completes)."""
+        any other is refused unless ``overwrite`` (replaced when the new one completes).
+        Every stage runs through ``runner`` (a :class:`~aist_app.stages.runner.StageRunner`;
+        by default one on the installed plugins)."""
+        if runner is None:
+            from aist_app.stages.runner import StageRunner
+
+            runner = StageRunner()
+        self.runner = runner
         self.cfg = config
         # Stage configs may change between runs (the changed stages are redone, below); the
         # data may not.
@@ -245,11 +277,12 @@ class Experiment:
                           {"digest": _digest(spec), "spec": spec, "seconds": round(seconds, 1)})
 
     def _stage(self, name: str, spec: Any, fn: Callable[[bool], Any]
-               ) -> Generator[StageEvent, None, None]:
-        """Run ``fn(overwrite)`` unless done with this ``spec``: a stage interrupted with the
-        same spec resumes in its folder; one whose spec changed replaces its old output."""
+               ) -> Generator[Event, None, None]:
+        """Run ``fn(overwrite)`` (a runner's events, or plain work) unless done with this
+        ``spec``: a stage interrupted with the same spec resumes in its folder; one whose
+        spec changed replaces its old output."""
         if self._done(name, spec):
-            yield StageEvent(name, "skipped", "already done")
+            yield Log(f"[{name}] skipped already done", "stage")
             return
         started = self.stages_dir / f"{name}.started"
         try:
@@ -257,20 +290,18 @@ class Experiment:
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
             same = False
         atomic_write_json(started, {"digest": _digest(spec), "spec": spec})
-        yield StageEvent(name, "start")
+        yield Log(f"[{name}] start", "stage")
         t0 = time.perf_counter()
         result = fn(not same)
         if isinstance(result, Generator):
-            result = drain(result)
+            yield from result
         self._mark(name, spec, time.perf_counter() - t0)
-        yield StageEvent(name, "done", f"{time.perf_counter() - t0:.1f} s")
+        yield Log(f"[{name}] done {time.perf_counter() - t0:.1f} s", "stage")
 
     # -- the pipeline ----------------------------------------------------------------------
-    def run(self) -> Generator[StageEvent, None, Path]:
-        from aist_app.plugins import create_plugin_manager
-
+    def run(self) -> Generator[Event, None, Path]:
         c = self.cfg
-        pm = create_plugin_manager()
+        runner = self.runner
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "experiment.json", c)
         seed, device = c["seed"], c["device"]
@@ -288,67 +319,44 @@ class Experiment:
             yield from self._stage("cars", [c["cars"], seed], cars)
             meshes = str(cars_dir)
 
-        def render_into(dest: Path, renderer: str, extra: dict):
-            from aist_app.render.pipeline import RenderConfig, render_collection
-
-            r = c["render"]
-            cfg = RenderConfig(renderer=renderer, views=r["views"],
-                               image_size=(r["size"], r["size"]), elevation=r["elevation"],
-                               azimuth=r.get("azimuth", "0:360"), look=r.get("look", "as-is"),
-                               splits=r.get("splits", "80/10/10"),
-                               seed=seed, device="cpu" if device == "cpu" else "auto")
-            cfg = dataclasses.replace(cfg, **extra)
-            return lambda overwrite: render_collection(
-                meshes, dest, cfg, pm.stage("renderer", renderer).factory,
-                overwrite=overwrite)
+        def render_into(dest: Path, section: dict):
+            cfg = render_config(section, seed, device)
+            return lambda overwrite: runner.render(meshes, dest, cfg, overwrite=overwrite)
 
         yield from self._stage("render", [c["data"]["meshes"], c["render"], seed],
-                               render_into(syn, c["render"]["renderer"], {}))
+                               render_into(syn, c["render"]))
         if target is not None:
             # The same meshes, cameras and splits in another look: ground truth on the
             # target side.
-            t = dict(c["target"])
             yield from self._stage(
-                "render-target", [c["data"]["meshes"], c["render"], t, seed],
-                render_into(target, t.pop("renderer"), t))
+                "render-target", [c["data"]["meshes"], c["render"], c["target"], seed],
+                render_into(target, {**c["render"], **c["target"]}))
 
         def segment(overwrite: bool):
-            from aist_app.segment.pipeline import SegmentConfig, segment_photos
-
-            s = c["segment"]
-            cfg = SegmentConfig(segmenter=s["segmenter"], min_side=s["min_side"], seed=seed,
-                                device=device)
-            return segment_photos(c["data"]["photos"], real, syn, cfg,
-                                  pm.stage("segmenter", s["segmenter"]).factory,
+            return runner.segment(c["data"]["photos"], real, syn,
+                                  segment_config(c["segment"], seed, device),
                                   overwrite=overwrite)
 
         yield from self._stage("segment", [c["data"]["photos"], c["segment"], seed], segment)
 
         st = c["stylizer"]
+        stylizer = st.get("plugin", "aist-cyclegan")
         stylized: dict[str, Path] = {}
         for variant in st["variants"]:
             run_dir = self.out / f"stylizer-{variant}"
             stylized[variant] = self.out / f"stylized-{variant}"
 
             def train_stylizer(overwrite: bool, variant=variant, run_dir=run_dir):
-                from aist_app.stylize.config import StylizerConfig
-
-                keys = {k: v for k, v in st.items() if k != "variants"}
-                steps = keys.pop("steps", None)
-                config = StylizerConfig.from_preset(
-                    variant, **keys, steps=steps, seed=seed, device=device,
-                    checkpoint_every=max(1, steps or 500), sample_every=max(1, steps or 200),
-                    eval_every=max(1, steps or 500))
-                stage = pm.stage("stylizer", "aist-cyclegan").factory
-                return stage.trainer(config, syn, target or real, run_dir,
-                                     overwrite=overwrite).run()
+                config = stylizer_config(runner.config_class("stylizer", stylizer), st,
+                                         variant, seed, device)
+                return runner.train_stylizer(stylizer, config, syn, target or real, run_dir,
+                                             overwrite=overwrite)
 
             yield from self._stage(f"stylizer-{variant}", [st, variant, seed], train_stylizer)
 
             def stylize(overwrite: bool, variant=variant, run_dir=run_dir):
-                stage = pm.stage("stylizer", "aist-cyclegan").factory
-                return stage.stylize(run_dir, syn, stylized[variant], device=device,
-                                     overwrite=overwrite)
+                return runner.stylize(stylizer, run_dir, syn, stylized[variant], device=device,
+                                      overwrite=overwrite)
 
             yield from self._stage(f"stylize-{variant}", [st, variant, seed], stylize)
 
@@ -373,14 +381,14 @@ class Experiment:
                                    kid_stage)
 
         po = c["pose"]
+        pose_model = po.get("plugin", "dpc")
         trained = pose_runs(c, self.out)
         for train_set, run_dir in trained.values():
             def train_pose(overwrite: bool, train_set=train_set, run_dir=run_dir):
-                from aist_app.pose.config import PoseConfig
-
-                config = PoseConfig(**po, seed=seed, device=device)
-                stage = pm.stage("pose_model", "dpc").factory
-                return stage.trainer(config, train_set, run_dir, overwrite=overwrite).run()
+                config = pose_config(runner.config_class("pose_model", pose_model), po, seed,
+                                     device)
+                return runner.train_pose(pose_model, config, train_set, run_dir,
+                                         overwrite=overwrite)
 
             yield from self._stage(f"pose-{run_dir.name[5:]}", [po, str(train_set), seed],
                                    train_pose)
@@ -393,17 +401,15 @@ class Experiment:
             rep = self.out / "eval" / run_dir.name
 
             def evaluate(overwrite: bool, run_dir=run_dir, rep=rep, model=model):
-                stage = pm.stage("pose_model", "dpc").factory
                 refine = {}
                 if ev_cfg.get("refine"):  # set names to refine at test time as well
                     from aist_app.pose.refine import RefineConfig
 
                     refine = {"refine": RefineConfig(**ev_cfg.get("refine_config", {})),
                               "refine_sets": list(ev_cfg["refine"])}
-                return stage.evaluate(run_dir, test_sets, rep, device=device,
-                                      model_name=model,
-                                      split=ev_cfg.get("split", "test"),
-                                      overwrite=overwrite, **refine)
+                return runner.evaluate(pose_model, run_dir, test_sets, rep, device=device,
+                                       model_name=model, split=ev_cfg.get("split", "test"),
+                                       overwrite=overwrite, **refine)
 
             yield from self._stage(f"eval-{run_dir.name}",
                                    [po, [str(t) for t in test_sets], ev_cfg.get("split"),
@@ -417,8 +423,57 @@ class Experiment:
                              {model: run_dir for model, (_, run_dir) in trained.items()})
         html = self.output.publish_with(html)
         self.out = self.output.final
-        yield StageEvent("report", "done", str(html))
+        yield Log(f"[report] done {html}", "stage")
         return html
+
+
+# -- the sections as the stages' typed configs ---------------------------------------------
+#: [render]/[target] keys that are not RenderConfig fields.
+_RENDER_ALIASES = {"size": "image_size"}
+
+
+def render_config(section: dict[str, Any], seed: int, device: str):
+    """A [render] (or [render] + [target]) section as the RenderConfig: any of its fields,
+    ``size = N`` for ``image_size``."""
+    from aist_app.render.pipeline import RenderConfig
+
+    values = {_RENDER_ALIASES.get(k, k): v for k, v in section.items()}
+    if isinstance(values.get("image_size"), int):
+        values["image_size"] = (values["image_size"], values["image_size"])
+    values.setdefault("seed", seed)
+    values.setdefault("device", "cpu" if device == "cpu" else "auto")
+    return from_mapping(RenderConfig, values, "[render]")
+
+
+def segment_config(section: dict[str, Any], seed: int, device: str):
+    from aist_app.segment.pipeline import SegmentConfig
+
+    return from_mapping(SegmentConfig, {"seed": seed, "device": device, **section},
+                        "[segment]")
+
+
+#: [stylizer] and [pose] keys that are the experiment's, not the stage config's.
+_STAGE_KEYS = ("plugin", "variants")
+
+
+def stylizer_config(cls: type, section: dict[str, Any], variant: str, seed: int, device: str):
+    """The stylizer's config for one variant: its preset (a stylizer with presets) and the
+    section's settings; checkpoints, samples and evaluations at the end of a short run."""
+    values = {k: v for k, v in section.items() if k not in _STAGE_KEYS}
+    steps = values.get("steps")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key, default in (("checkpoint_every", 500), ("sample_every", 200),
+                         ("eval_every", 500)):
+        if key in fields:
+            values.setdefault(key, max(1, steps or default))
+    base = cls.from_preset(variant) if hasattr(cls, "from_preset") else None
+    return from_mapping(cls, {**values, "seed": seed, "device": device}, "[stylizer]",
+                        base=base)
+
+
+def pose_config(cls: type, section: dict[str, Any], seed: int, device: str):
+    values = {k: v for k, v in section.items() if k not in _STAGE_KEYS}
+    return from_mapping(cls, {**values, "seed": seed, "device": device}, "[pose]")
 
 
 #: What the small preset's numbers mean, said in its report and by `aist demo`.

@@ -203,9 +203,9 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
     from pathlib import Path
 
     from aist_app.plugins import create_plugin_manager
-    from aist_app.progress import drain
     from aist_app.render.pipeline import RenderConfig, render_collection
     from aist_app.samples import sample_meshes
+    from aist_app.stages.progress import drain
 
     name = cfg.get("renderer", "pyrender")
     views = int(cfg.get("views", 5))

@@ -31,6 +31,11 @@ class StageInfo:
         """Instantiate the stage (this is where heavy modules get imported)."""
         return self.factory(*args, **kwargs)
 
+    @property
+    def module(self) -> str:
+        """The module the stage's code lives in."""
+        return self.factory.__module__
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -38,6 +43,7 @@ class StageInfo:
             "description": self.description,
             "needs_gpu": self.needs_gpu,
             "plugin": self.plugin,
+            "module": self.module,
         }
 
 

@@ -33,8 +33,8 @@ from aist_app.plugins import create_plugin_manager  # noqa: E402
 from aist_app.pose.config import PoseConfig  # noqa: E402
 from aist_app.pose.loss import dpc_loss  # noqa: E402
 from aist_app.pose.train import PoseTrainer  # noqa: E402
-from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
+from aist_app.stages.progress import drain  # noqa: E402
 from aist_app.stylize.config import StylizerConfig  # noqa: E402
 from aist_app.stylize.losses import alpha_loss, l1, lsgan, resdist_loss  # noqa: E402
 from aist_app.stylize.metrics import mask_iou  # noqa: E402

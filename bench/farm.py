@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aist_app.meshes import discover  # noqa: E402
-from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig  # noqa: E402
+from aist_app.stages.progress import drain  # noqa: E402
 from aist_farm.broker import free_port, start_redis  # noqa: E402
 from aist_farm.celery_app import submit  # noqa: E402
 from aist_farm.job import Job  # noqa: E402

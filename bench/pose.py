@@ -30,8 +30,8 @@ from aist_app.pose.config import PoseConfig  # noqa: E402
 from aist_app.pose.projection import project  # noqa: E402
 from aist_app.pose.quaternion import normalize  # noqa: E402
 from aist_app.pose.train import PoseTrainer  # noqa: E402
-from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
+from aist_app.stages.progress import drain  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from aist_app.meshes import discover  # noqa: E402
-from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, plan_views, render_collection  # noqa: E402
+from aist_app.stages.progress import drain  # noqa: E402
 from aist_plugins.pyrender_renderer import preload_triton  # noqa: E402
 
 preload_triton()  # before any Mesa context (the bare loop opens one first)

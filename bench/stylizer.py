@@ -27,8 +27,8 @@ import torch  # noqa: E402
 
 from aist_app.dataset.writer import DatasetWriter  # noqa: E402
 from aist_app.plugins import create_plugin_manager  # noqa: E402
-from aist_app.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
+from aist_app.stages.progress import drain  # noqa: E402
 from aist_app.stylize.apply import Stylizer  # noqa: E402
 from aist_app.stylize.config import StylizerConfig  # noqa: E402
 from aist_app.stylize.train import Trainer  # noqa: E402

@@ -1,7 +1,8 @@
 """``aist-cyclegan``: the report's stylizer, a CycleGAN with alpha and feature-distance terms.
 
-Training and stylizing live in :mod:`aist_app.stylize`; this module only registers the stage
-(and imports no torch at module level, so listing stages stays cheap).
+Training and stylizing live in :mod:`aist_app.stylize`; this module is the stage's
+:class:`~aist_app.stages.contracts.Stylizer` interface (and imports no torch at module level,
+so listing stages stays cheap).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ class AistCycleGAN:
     description = ("AIST CycleGAN: ResNet-9-block generators, PatchGAN, LSGAN + cycle + identity "
                    "+ alpha + ResNet-18 feature distance; presets constrained/less-constrained")
     needs_gpu = False  # trains on the CPU too (slowly); uses the GPU when there is one
+    progress_keys = ("G", "D_X", "D_Y", "alpha", "resdist")
+
+    @staticmethod
+    def config_class() -> type:
+        from aist_app.stylize.config import StylizerConfig
+
+        return StylizerConfig
 
     @staticmethod
     def trainer(config, synthetic, real, run_dir, *, resume: bool = False,
@@ -23,6 +31,21 @@ class AistCycleGAN:
         from aist_app.stylize.train import Trainer
 
         return Trainer(config, synthetic, real, run_dir, resume=resume, overwrite=overwrite)
+
+    @staticmethod
+    def resume(run, *, steps: int | None = None, device: str = "auto"):
+        from aist_app.checkpoints import recorded_path
+        from aist_app.stylize import checkpoint
+        from aist_app.stylize.config import StylizerConfig
+        from aist_app.stylize.train import Trainer
+
+        ck = checkpoint.load(run)
+        config = StylizerConfig.from_dict(ck["config"])
+        if steps:
+            config.steps = steps
+        config.device = device  # this machine's, not the checkpoint's
+        synthetic, real = (recorded_path(ck, ck["data"][k]) for k in ("synthetic", "real"))
+        return Trainer(config, synthetic, real, run, resume=True)
 
     @staticmethod
     def stylize(run_or_checkpoint, dataset, out, *, batch: int = 32, device: str = "auto",

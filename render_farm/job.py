@@ -163,6 +163,30 @@ class Job:
         object, so a job of N objects costs O(N) per task only at its very end."""
         return self.settled() and self.finalize_if_complete()
 
+    def announce(self, runner=None):
+        """Fire ``aist_dataset_written`` for the finished dataset once per job, whoever
+        finishes it (a task on any worker, the local pool, ``farm status``): the first
+        caller creates ``.farm/announced``. Returns the runner's artifact event, or None
+        when the dataset is not complete or was announced already."""
+        if not (self.root / "dataset.json").exists():
+            return None
+        marker = self.farm_dir / "announced"
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return None
+        try:
+            if runner is None:
+                from aist_app.stages.runner import StageRunner
+
+                runner = StageRunner()
+            st = self.status()
+            return runner.dataset_written(self.root, "synthetic", {
+                "written": len(st.done), "failed": len(st.failed), "job_id": self.job_id})
+        except BaseException:
+            marker.unlink(missing_ok=True)  # a later finisher tries again
+            raise
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -368,6 +392,7 @@ class Job:
         return len({f["object_id"] for f in failures}) >= MAX_WORKER_FAILURES
 
     def reset(self, oid: str) -> None:
+        (self.farm_dir / "announced").unlink(missing_ok=True)  # announced again when done
         """Forget a task's failures and a dead claim so it can run again (``farm retry``)."""
         for kind, suffix in (("failed", ".json"), ("attempts", ".jsonl")):
             self._state(kind, oid, suffix).unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from aist_app.render.pipeline import Progress
+from aist_app.stages.progress import ItemProgress
 
 from .job import Job, JobStatus
 from .tasks import THREADS_ENV, RetryTask, run_task
@@ -43,8 +43,23 @@ def _init_worker(threads: int, cores: list[int], counter) -> None:
         os.sched_setaffinity(0, {cores[k % len(cores)]})
 
 
-def run_local(job: Job, options: LocalOptions) -> Generator[Progress, None, JobStatus]:
-    """Run every unfinished task of ``job``; yields one :class:`Progress` per finished task
+def local_job_events(runner, job: Job, options: LocalOptions):
+    """:func:`run_local` through the stage runner: its events, and the hook once the dataset
+    is complete; returns the :class:`JobStatus`."""
+    from aist_app.stages.events import Done
+    from aist_app.stages.runner import item_events
+
+    st = yield from item_events(run_local(job, options), "obj")
+    artifact = job.announce(runner)
+    if artifact is not None:
+        yield artifact
+    yield Done(f"renderer:{job.config.renderer}:render", {"written": len(st.done),
+                                                          "failed": len(st.failed)})
+    return st
+
+
+def run_local(job: Job, options: LocalOptions) -> Generator[ItemProgress, None, JobStatus]:
+    """Run every unfinished task of ``job``; yields one :class:`ItemProgress` per finished task
     and returns the final :class:`JobStatus`."""
     st = job.status()
     todo = list(st.pending)
@@ -61,7 +76,7 @@ def run_local(job: Job, options: LocalOptions) -> Generator[Progress, None, JobS
             max_tasks_per_child=options.max_tasks_per_child or None,
             initializer=_init_worker, initargs=(threads, pin, counter))
         futures = {pool.submit(run_task, str(job.root), oid, job_id=job.job_id,
-                               device=options.device): oid for oid in todo}
+                               device=options.device, announce=False): oid for oid in todo}
         todo = []
         broken = False
         try:
@@ -76,8 +91,8 @@ def run_local(job: Job, options: LocalOptions) -> Generator[Progress, None, JobS
                             todo.append(oid)
                         else:
                             futures[pool.submit(run_task, str(job.root), oid, job_id=job.job_id,
-                                                device=options.device)] = oid
-                        yield Progress(done, total, oid, "retrying", str(e))
+                                                device=options.device, announce=False)] = oid
+                        yield ItemProgress(done, total, oid, "retrying", str(e))
                         continue
                     except BrokenProcessPool:
                         broken = True
@@ -89,10 +104,10 @@ def run_local(job: Job, options: LocalOptions) -> Generator[Progress, None, JobS
                     if status == "failed":
                         fail = job.failure(oid) or {}
                         message = f"[{fail.get('category')}] {fail.get('reason')}"
-                    yield Progress(done, total, oid, status, message)
+                    yield ItemProgress(done, total, oid, status, message)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         if broken:
-            yield Progress(done, total, "", "restarting", "a worker died; restarting the pool")
+            yield ItemProgress(done, total, "", "restarting", "a worker died; restarting the pool")
     job.finalize_if_complete()
     return job.status()

@@ -110,12 +110,14 @@ def _watch_loop() -> None:
 
 def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
              worker: str | None = None, device: str | None = None, threads: int | None = None,
-             block_workers: bool = False) -> str:
+             block_workers: bool = False, announce: bool = True) -> str:
     """Render ``object_id`` of the job at ``out``. Returns ``rendered``, ``skipped`` (already
     done), ``failed`` (bad input, or the last allowed attempt failed), ``duplicate`` (another
     live worker is rendering it now) or ``stale`` (a message of an older job). Raises
     :class:`RetryTask` when the attempt failed and may be retried, :class:`WorkerBlocked`
-    when this worker should leave the job's tasks to others."""
+    when this worker should leave the job's tasks to others. ``announce``: the task that
+    completes the dataset fires the ``aist_dataset_written`` hook (the local pool leaves that
+    to its parent, which runs the caller's plugins)."""
     worker = worker or f"local-{os.getpid()}"
     device = device or os.environ.get(DEVICE_ENV) or None
     threads = int(threads if threads is not None else os.environ.get(THREADS_ENV, 0))
@@ -123,7 +125,7 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
     if job_id is not None and job.job_id != job_id:
         return "stale"
     if job.is_done(object_id):
-        job.maybe_finalize()
+        _finalize(job, announce)
         return "skipped"
     if job.failure(object_id) is not None:
         return "failed"
@@ -158,5 +160,11 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
                 raise RetryTask(f"attempt {n} of {MAX_ATTEMPTS} failed: {reason}") from None
             job.mark_failed(object_id, "render-error", f"failed {n} times; last: {reason}")
             status = "failed"
-    job.maybe_finalize()
+    _finalize(job, announce)
     return status
+
+
+def _finalize(job: Job, announce: bool) -> None:
+    """Write the dataset once every task is settled, and announce it (the hook) once."""
+    if job.maybe_finalize() and announce:
+        job.announce()

@@ -37,8 +37,8 @@ def shared_meshes() -> Path:
 
 def _render(out: Path, renderer: str, views: int = 5, **kw):
     from aist_app.plugins import create_plugin_manager
-    from aist_app.progress import drain
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.progress import drain
 
     cls = create_plugin_manager().stage("renderer", renderer).factory
     cfg = RenderConfig(renderer=renderer, views=views, device="cpu", **kw)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aist_app.devices import DeviceError, amp_dtype, grad_scaler, memory_format, resolve_device
-from aist_app.progress import drain
+from aist_app.stages.progress import drain
 
 from .test_pose import tiny as tiny_pose
 from .test_stylizer import _real, _render

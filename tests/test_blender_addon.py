@@ -17,7 +17,7 @@ import pytest
 
 from aist_app.consistency import check_dataset
 from aist_app.dataset import Dataset
-from aist_app.progress import drain
+from aist_app.stages.progress import drain
 
 from .conftest import CHAIR, require_shared
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from aist_app.cars import STYLES, make_cars
 from aist_app.meshes import discover, load
-from aist_app.progress import drain
+from aist_app.stages.progress import drain
 
 
 def test_cars_are_seeded_distinct_and_loadable(tmp_path):

@@ -13,6 +13,8 @@ import pytest
 from aist_app.cli import main
 from aist_app.experiment import SECTIONS, load_config
 from aist_app.pose.config import PoseConfig
+from aist_app.render.pipeline import RenderConfig
+from aist_app.segment.pipeline import SegmentConfig
 from aist_app.stylize.config import StylizerConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +76,9 @@ def test_experiment_config_documented_key_by_key():
     wanted = {"preset", "seed", "device", "variants"} | set().union(*SECTIONS.values())
     wanted |= {f.name for f in fields(PoseConfig)} - {"seed", "device"}
     wanted |= {f.name for f in fields(StylizerConfig)} - {"seed", "device"}
+    wanted |= {f.name for f in fields(RenderConfig)} - {"seed", "device", "image_size"}
+    wanted |= {f.name for f in fields(SegmentConfig)} - {"seed", "device"}
+    wanted |= {"plugin", "size"}
     assert wanted <= keys, sorted(wanted - keys)
     assert "[pose]" in (COMMANDS["experiment"].help or "")
 
@@ -88,3 +93,14 @@ def test_unknown_config_keys_are_errors(tmp_path):
         load_config(cfg)
     cfg.write_text("[pose]\nsteps = 10\n[render]\nviews = 3\n")
     assert load_config(cfg)["pose"]["steps"] == 10
+    # Stage sections take their config's fields, typed.
+    cfg.write_text("[segment]\nmin_score = 0.5\n[render]\nazimuth = 'grid:4'\n")
+    assert load_config(cfg)["segment"]["min_score"] == 0.5
+    for bad, message in (("[segment]\nmin_scor = 0.5\n", "unknown key 'min_scor' in "
+                                                           "\\[segment\\]"),
+                         ("[render]\nviews = 'many'\n", "views = 'many' is not a valid int"),
+                         ("[pose]\nlr = true\n", "lr = True is not a valid float"),
+                         ("[stylizer]\nplugin = 'nope'\n", "no stylizer named 'nope'")):
+        cfg.write_text(bad)
+        with pytest.raises((ValueError, LookupError), match=message):
+            load_config(cfg)

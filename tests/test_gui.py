@@ -161,11 +161,11 @@ def test_cancel_a_running_job(window, qtbot, tmp_path):
     def slow():
         import time
 
-        from aist_app.render.pipeline import Progress
+        from aist_app.stages.progress import ItemProgress
 
         for k in range(1000):
             time.sleep(0.01)
-            yield Progress(k, 1000, f"item{k}", "rendered")
+            yield ItemProgress(k, 1000, f"item{k}", "rendered")
         return "finished"
 
     job = JobThread(slow)
@@ -223,7 +223,7 @@ def test_open_a_run_and_screenshot(window, tmp_path, pyrender_dataset):
 def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, pyrender_dataset):
     from aist_app.pose.config import PoseConfig
     from aist_app.pose.train import PoseTrainer
-    from aist_app.progress import drain
+    from aist_app.stages.progress import drain
 
     cfg = PoseConfig(num_points=400, vox_size=16, kernel_size=5, image_size=32, f_dim=4,
                      fc_dim=32, z_dim=32, batch_objects=1, views_per_object=2, steps=1,
@@ -250,8 +250,8 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
 
 def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_dataset):
     from aist_app.plugins import create_plugin_manager
-    from aist_app.progress import drain
     from aist_app.segment.pipeline import SegmentConfig, segment_photos
+    from aist_app.stages.progress import drain
 
     require_shared()
     out = tmp_path / "real"

@@ -157,8 +157,8 @@ def test_pose_model_learns_poses_beyond_chance(tmp_path):
     from aist_app.pose.evaluate import Evaluator
     from aist_app.pose.model import dpc_model
     from aist_app.pose.train import PoseTrainer
-    from aist_app.progress import drain
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.progress import drain
 
     from .conftest import CHAIR, require_shared
 

@@ -18,8 +18,8 @@ import torch
 
 from aist_app.dataset import Dataset
 from aist_app.outputs import RECORD, OutputConflict, staging_path
-from aist_app.progress import drain
 from aist_app.samples import sample_meshes, sample_photos
+from aist_app.stages.progress import drain
 
 AIST = str(Path(sys.executable).with_name("aist"))
 RENDER = ["--views", "3", "--size", "32", "--points", "500", "--device", "cpu"]

@@ -132,7 +132,8 @@ def test_third_party_plugin_through_the_cli(tmp_path, shared_meshes):
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run([str(AIST), "plugins"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert re.search(r"renderer\s+toy\s+splats surface samples.*\[toy\]", out.stdout)
+    assert re.search(r"renderer\s+toy\s+splats surface samples.*\[toy: aist_toy_plugin\]",
+                     out.stdout)
     ds = tmp_path / "ds"
     out = subprocess.run(
         [str(AIST), "render", str(shared_meshes / "03001627"), str(ds), "--renderer", "toy",

@@ -19,7 +19,7 @@ from aist_app.pose import quaternion as Q
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.evaluate import chamfer
 from aist_app.pose.projection import drc, project, smooth, splat
-from aist_app.progress import drain
+from aist_app.stages.progress import drain
 
 from .conftest import SHARED_DATA, require_shared
 

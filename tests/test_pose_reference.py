@@ -41,7 +41,7 @@ def test_training_takes_intrinsics_from_the_dataset(renders, tmp_path):  # noqa:
     _rewrite_k(old, 1.875 * 64 / 2)
     t = PoseTrainer(tiny(steps=1), old, tmp_path / "run-old")
     assert t.config.focal_length == pytest.approx(0.9375)
-    from aist_app.progress import drain
+    from aist_app.stages.progress import drain
 
     drain(t.run())
     saved = json.loads((tmp_path / "run-old" / "config.json").read_text())

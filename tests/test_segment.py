@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from aist_app.dataset import Dataset
-from aist_app.progress import drain
 from aist_app.segment import filters as F
 from aist_app.segment.photos import PhotoError, load_photo
 from aist_app.segment.pipeline import SegmentConfig, segment_photos
+from aist_app.stages.progress import drain
 
 from .conftest import SHARED_DATA, require_shared
 

@@ -14,7 +14,7 @@ import torch
 
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.progress import drain
+from aist_app.stages.progress import drain
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import PRESETS, StylizerConfig
 from aist_app.stylize.losses import (

@@ -275,7 +275,7 @@ class ComparePage(QWidget):
             from aist_app.pose.data import PoseData
             from aist_app.pose.evaluate import Evaluator
             from aist_app.pose.prediction_cache import PredictionCache
-            from aist_app.render.pipeline import Progress
+            from aist_app.stages.progress import ItemProgress
 
             data = PoseData(root, None)
             computed = 0
@@ -287,7 +287,7 @@ class ComparePage(QWidget):
                 ev = Evaluator(run, device="cpu")  # its own: the view job may run meanwhile
                 for p in cache.fill(ev, data, views):
                     computed += 1
-                    yield Progress(p.done, p.total, f"{m} ({i + 1}/{len(runs)})", "predicted")
+                    yield ItemProgress(p.done, p.total, f"{m} ({i + 1}/{len(runs)})", "predicted")
             return computed
 
         self.fill_bar.setValue(0)

@@ -9,14 +9,27 @@ from PySide6.QtCore import QThread, Signal
 
 
 def describe(event) -> tuple[int, int, str]:
-    """(done, total, message) of any progress event the core yields."""
+    """(done, total, message) of a stage runner's event, or of a core job's progress."""
+    from aist_app.stages import events as E
+
+    if isinstance(event, E.Progress):
+        figures = ", ".join(f"{k}={v:.3g}" for k, v in list(event.values.items())[:4])
+        what = figures or f"{event.item} {event.status} {event.message}".strip()
+        return event.done, event.total or 0, f"{event.unit} {event.done}: {what}"
+    if isinstance(event, E.Log):
+        return -1, -1, event.message
+    if isinstance(event, E.Metric):
+        return -1, -1, f"step {event.step}: " + ", ".join(
+            f"{k}={v:.4g}" for k, v in event.values.items())
+    if isinstance(event, E.Artifact):
+        return -1, -1, f"wrote {event.kind}: {event.path}"
+    if isinstance(event, E.Done):
+        return -1, -1, f"done: {event.stage}"
     if hasattr(event, "step"):  # a training step
         losses = ", ".join(f"{k}={v:.3g}" for k, v in list(event.losses.items())[:4])
         return event.step, event.total, f"step {event.step}: {event.event} {losses}"
     if hasattr(event, "done"):
         return event.done, event.total, f"{event.object_id} {event.status} {event.message}"
-    if hasattr(event, "stage"):
-        return 0, 0, f"[{event.stage}] {event.status} {event.message}"
     return 0, 0, str(event)
 
 

@@ -26,44 +26,23 @@ from PySide6.QtWidgets import (
 from aist_app.gui.forms import ConfigForm
 from aist_app.gui.jobs import JobThread
 
-
-def _config_class(kind: str):
-    if kind == "renderer":
-        from aist_app.render.pipeline import RenderConfig
-
-        return RenderConfig, ("meshes", "out")
-    if kind == "segmenter":
-        from aist_app.segment.pipeline import SegmentConfig
-
-        return SegmentConfig, ("photos", "synthetic", "out")
-    if kind == "stylizer":
-        from aist_app.stylize.config import StylizerConfig
-
-        return StylizerConfig, ("synthetic", "real", "out")
-    from aist_app.pose.config import PoseConfig
-
-    return PoseConfig, ("dataset", "out")
+#: The inputs (path fields) of the operation each kind's panel runs.
+PATHS: dict[str, tuple[str, ...]] = {
+    "renderer": ("meshes", "out"),
+    "segmenter": ("photos", "synthetic", "out"),
+    "stylizer": ("synthetic", "real", "out"),
+    "pose_model": ("dataset", "out"),
+}
+OPERATION = {"renderer": "render", "segmenter": "segment", "stylizer": "train",
+             "pose_model": "train"}
 
 
-def make_job(kind: str, stage, config, paths: dict[str, str], *, overwrite: bool = False):
-    """A generator factory running ``stage`` with ``config`` on ``paths`` (``overwrite``: the
-    output-folder contract's --overwrite)."""
-    factory = stage.factory
-    if kind == "renderer":
-        from aist_app.render.pipeline import render_collection
-
-        return lambda: render_collection(paths["meshes"], paths["out"], config, factory,
-                                         overwrite=overwrite)
-    if kind == "segmenter":
-        from aist_app.segment.pipeline import segment_photos
-
-        return lambda: segment_photos(paths["photos"], paths["out"], paths["synthetic"],
-                                      config, factory, overwrite=overwrite)
-    if kind == "stylizer":
-        return lambda: factory.trainer(config, paths["synthetic"], paths["real"],
-                                       paths["out"], overwrite=overwrite).run()
-    return lambda: factory.trainer(config, paths["dataset"], paths["out"],
-                                   overwrite=overwrite).run()
+def make_job(runner, kind: str, plugin: str, config, paths: dict[str, str], *,
+             overwrite: bool = False):
+    """A generator factory running ``plugin`` through the stage runner with ``config`` on
+    ``paths`` (``overwrite``: the output-folder contract's --overwrite)."""
+    return lambda: runner.run(kind, plugin, OPERATION[kind], config, overwrite=overwrite,
+                              **paths)
 
 
 class StagePanel(QWidget):
@@ -72,9 +51,11 @@ class StagePanel(QWidget):
     finished = Signal(str, object)  # status ("succeeded", "failed", "cancelled"), result
     job_progress_seen = Signal()
 
-    def __init__(self, kind: str, stages: list, device: str = "cpu", parent=None) -> None:
+    def __init__(self, kind: str, runner, device: str = "cpu", parent=None) -> None:
         super().__init__(parent)
         self.kind = kind
+        self.runner = runner
+        stages = runner.pm.registry.list(kind)
         self.stages = {s.name: s for s in stages}
         self.job: JobThread | None = None
         self.plugin = QComboBox()
@@ -83,11 +64,9 @@ class StagePanel(QWidget):
             self.plugin.setItemData(self.plugin.count() - 1, s.description, 3)  # tooltip
         self.description = QLabel(stages[0].description if stages else "none installed")
         self.description.setWordWrap(True)
-        self.plugin.currentTextChanged.connect(
-            lambda n: self.description.setText(self.stages[n].description))
-        cls, path_names = _config_class(kind)
-        self.form = ConfigForm(cls)
-        self.paths = {name: QLineEdit() for name in path_names}
+        self.plugin.currentTextChanged.connect(self._plugin_changed)
+        self.form = ConfigForm(self._config_class())
+        self.paths = {name: QLineEdit() for name in PATHS[kind]}
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.device.setCurrentText(device)
@@ -102,7 +81,7 @@ class StagePanel(QWidget):
             top.addRow(name, w)
         top.addRow("device", self.device)
         top.addRow("overwrite", self.overwrite)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
         self.run_button = QPushButton("Run")
@@ -122,6 +101,18 @@ class StagePanel(QWidget):
         lay.addWidget(scroll, 1)
         lay.addLayout(buttons)
         lay.addWidget(self.log, 1)
+
+    def _config_class(self) -> type:
+        name = self.plugin.currentText()
+        return self.runner.config_class(self.kind, name or None)
+
+    def _plugin_changed(self, name: str) -> None:
+        """Another plugin: its description, and the form of its config dataclass."""
+        self.description.setText(self.stages[name].description)
+        cls = self._config_class()
+        if cls is not self.form.cls:
+            self.form = ConfigForm(cls)
+            self.scroll.setWidget(self.form)
 
     def config(self):
         fixed = {"device": self.device.currentText()}
@@ -143,7 +134,7 @@ class StagePanel(QWidget):
             for k, v in paths.items():
                 if k != "out" and not Path(v).exists():
                     raise ValueError(f"{k}: {v} does not exist")
-            make = make_job(self.kind, self.stages[self.plugin.currentText()], config, paths,
+            make = make_job(self.runner, self.kind, self.plugin.currentText(), config, paths,
                             overwrite=self.overwrite.isChecked())
         except (ValueError, TypeError) as e:
             self.log.appendPlainText(f"error: {e}")
@@ -167,7 +158,7 @@ class StagePanel(QWidget):
 
     def _progress(self, done: int, total: int, message: str) -> None:
         self.job_progress_seen.emit()
-        if total:
+        if total > 0:
             self.bar.setRange(0, total)
             self.bar.setValue(done)
         self.log.appendPlainText(message)
@@ -182,11 +173,12 @@ class StagePanel(QWidget):
 
 
 class StagesPage(QTabWidget):
-    def __init__(self, registry, parent=None) -> None:
+    def __init__(self, runner, parent=None) -> None:
+        """One panel per stage kind; every stage runs through ``runner`` (the window's
+        :class:`~aist_app.stages.runner.StageRunner`)."""
         super().__init__(parent)
         self.panels: dict[str, StagePanel] = {}
         for kind in ("renderer", "segmenter", "stylizer", "pose_model"):
-            stages = registry.list(kind)
-            panel = StagePanel(kind, stages)
+            panel = StagePanel(kind, runner)
             self.panels[kind] = panel
             self.addTab(panel, kind.replace("_", " "))

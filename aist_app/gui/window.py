@@ -16,6 +16,7 @@ from aist_app.gui.compare import ComparePage
 from aist_app.gui.runs import RunsPage
 from aist_app.gui.stages import StagesPage
 from aist_app.gui.view3d import PointCloudView, frustum
+from aist_app.stages.runner import StageRunner
 
 RECENT = 10  # folders remembered in File > Open recent
 
@@ -32,7 +33,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.browser = BrowserPage(settings=settings)
         self.view3d = PointCloudView()
-        self.stages = StagesPage(plugin_manager.registry)
+        self.runner = StageRunner(plugin_manager)
+        self.stages = StagesPage(self.runner)
         self.runs = RunsPage()
         self.compare = ComparePage()
         self.tabs.addTab(self.browser, "Browser")

@@ -23,6 +23,10 @@ class PoseConfig:
     ensemble: int = 4  # pose candidates
     pose_hidden: int = 32
     student_weight: float = 20.0
+    # Training-time pose search (a deviation from the reference, off by default): every
+    # candidate is also tried composed with the three 180-degree turns about the model's
+    # axes, and each view keeps the best (docs/learning.md: the front/back minimum).
+    pose_flips: bool = False
     vox_size: int = 64
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.projection import project
-from aist_app.pose.quaternion import student_loss
+from aist_app.pose.quaternion import multiply, student_loss
 
 
 def dropout_points(points: Tensor, keep: float, generator: torch.Generator) -> Tensor:
@@ -26,6 +26,17 @@ def dropout_points(points: Tensor, keep: float, generator: torch.Generator) -> T
         return points
     idx = torch.argsort(torch.rand(b, n, generator=generator), dim=1)[:, :k]
     return torch.gather(points, 1, idx.to(points.device).unsqueeze(-1).expand(b, k, 3))
+
+
+_FLIPS = torch.eye(4)  # identity and the 180-degree turns about x, y and z
+
+
+def with_flips(candidates: Tensor) -> Tensor:
+    """(M, K, 4) camera-from-object candidates -> (M, 4K, 4): each also composed with the
+    object-frame 180-degree turns (``q * f``), the candidates of the pose search."""
+    m, k, _ = candidates.shape
+    flips = _FLIPS.to(candidates).view(1, 1, 4, 4).expand(m, k, 4, 4)
+    return multiply(candidates.unsqueeze(2).expand(m, k, 4, 4), flips).reshape(m, 4 * k, 4)
 
 
 def shape_views(objects: int, views: int, config: PoseConfig, device=None) -> Tensor | None:
@@ -44,13 +55,14 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     for :func:`shape_views`); ``masks`` (B, V, G, G) in [0, 1]."""
     c = config
     b, v, g = masks.shape[0], masks.shape[1], masks.shape[-1]
-    k = out["candidates"].shape[1]
+    candidates = with_flips(out["candidates"]) if c.pose_flips else out["candidates"]
+    k = candidates.shape[1]
     s = out["points"].shape[0] // b  # shapes per object: 1 (reference) or V (all-pairs)
     n = out["points"].shape[1]
     # (B, S shape, V pose, K candidate) projections, flattened object-major
     pts = out["points"].view(b, s, 1, 1, n, 3).expand(b, s, v, k, n, 3).reshape(-1, n, 3)
     pts = dropout_points(pts, c.keep_fraction(step), generator)
-    cand = out["candidates"].view(b, 1, v, k, 4).expand(b, s, v, k, 4).reshape(-1, 4)
+    cand = candidates.view(b, 1, v, k, 4).expand(b, s, v, k, 4).reshape(-1, 4)
     scale = out["scale"].view(b, s, 1, 1).expand(b, s, v, k).reshape(-1)
     proj = project(pts, cand, size=g, sigma=c.sigma(step), kernel_size=c.kernel_size,
                    scale=scale, focal_length=c.focal_length, distance=c.camera_distance,
@@ -62,7 +74,7 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     proj_loss = 0.5 * best_err.sum() / samples
     # The student learns each view's winning candidate (summed over the shapes tried).
     best = err.detach().sum(dim=1).argmin(dim=-1)  # (B, V)
-    teacher = out["candidates"].view(b, v, k, 4).gather(
+    teacher = candidates.view(b, v, k, 4).gather(
         2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).squeeze(2).detach()
     stud = student_loss(out["student"].view(b, v, 4), teacher).sum() / (b * v)
     total = proj_loss + c.student_weight * stud

@@ -117,7 +117,7 @@ class PredictionCache:
         """Predict every object of ``views`` not cached yet, whole objects at a time in
         batches of at least the evaluator's batch of views (a real set has one view per
         object); a progress event per batch. Returns how many objects were computed."""
-        from aist_app.render.pipeline import Progress
+        from aist_app.stages.progress import ItemProgress
 
         by_object: dict[str, list[str]] = {}
         for oid, f in views:
@@ -133,6 +133,6 @@ class PredictionCache:
             for o in group:
                 self.put(o, [p for p in preds if p.oid == o])
             done += len(group)
-            yield Progress(done, len(todo), group[-1], "predicted")
+            yield ItemProgress(done, len(todo), group[-1], "predicted")
             group = []
         return len(todo)

@@ -25,7 +25,7 @@ from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.loss import dpc_loss, shape_views
 from aist_app.pose.model import dpc_model, weight_decay_loss
-from aist_app.stylize.train import TrainProgress
+from aist_app.stages.progress import TrainProgress
 
 FORMAT = "aist-pose"
 #: Config fields that do not change what the run computes (a resume may change them).

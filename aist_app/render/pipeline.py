@@ -1,6 +1,6 @@
 """Render a mesh collection into a synthetic dataset, with any registered renderer.
 
-``render_collection`` is a generator: it yields :class:`Progress` after each object and
+``render_collection`` is a generator: it yields :class:`ItemProgress` after each object and
 returns a :class:`RenderSummary`, so the CLI (tqdm), the GUI (worker threads) and the farm
 drive the same code. Objects already complete on disk are skipped (resume after a crash);
 a bad mesh is recorded with its reason and the batch goes on.
@@ -27,6 +27,7 @@ from aist_app.looks import LOOKS, sample_look
 from aist_app.meshes import MeshError, MeshItem, discover, load, sample_surface
 from aist_app.outputs import OutputRecord, content_config, folder_identity
 from aist_app.render.base import RenderOptions, ViewJob
+from aist_app.stages.progress import ItemProgress
 from aist_app.viewpoints import ViewpointSampler
 
 
@@ -87,15 +88,6 @@ class RenderConfig:
         d = asdict(self)
         d["image_size"] = list(self.image_size)
         return d
-
-
-@dataclass
-class Progress:
-    done: int
-    total: int
-    object_id: str
-    status: str  # "rendered", "skipped", "failed"
-    message: str = ""
 
 
 @dataclass
@@ -229,7 +221,7 @@ def dataset_writer(out: str | Path, config: RenderConfig, items: list[MeshItem],
 def render_collection(
     meshes: str | Path | list[MeshItem], out: str | Path, config: RenderConfig, renderer_cls,
     *, root: str | Path | None = None, overwrite: bool = False,
-) -> Generator[Progress, None, RenderSummary]:
+) -> Generator[ItemProgress, None, RenderSummary]:
     """Render every mesh into the dataset at ``out``; see the module docstring. ``meshes`` is a
     collection folder or already discovered items (then ``root`` names their folder). A folder
     holding another output is refused (:class:`~aist_app.outputs.OutputConflict`) unless
@@ -258,7 +250,7 @@ def render_collection(
         for n, item in enumerate(items, 1):
             if writer.is_complete(item.object_id):
                 summary.skipped.append(item.object_id)
-                yield Progress(n, len(items), item.object_id, "skipped", "already complete")
+                yield ItemProgress(n, len(items), item.object_id, "skipped", "already complete")
                 continue
             try:
                 if renderer is not None and config.recycle_every and (
@@ -272,18 +264,18 @@ def render_collection(
                 summary.views += render_object(renderer, item, writer, config, summary.timings)
                 release_memory()
                 summary.rendered.append(item.object_id)
-                yield Progress(n, len(items), item.object_id, "rendered")
+                yield ItemProgress(n, len(items), item.object_id, "rendered")
             except MeshError as e:
                 summary.failed.append({"object_id": item.object_id, "path": str(item.path),
                                        "category": e.category, "reason": e.message})
-                yield Progress(n, len(items), item.object_id, "failed", str(e))
+                yield ItemProgress(n, len(items), item.object_id, "failed", str(e))
             except Exception as e:  # a renderer crash on one object must not end the batch
                 summary.failed.append({
                     "object_id": item.object_id, "path": str(item.path),
                     "category": "render-error", "reason": f"{type(e).__name__}: {e}",
                     "traceback": traceback.format_exc(limit=5),
                 })
-                yield Progress(n, len(items), item.object_id, "failed", f"{item.path}: {e}")
+                yield ItemProgress(n, len(items), item.object_id, "failed", f"{item.path}: {e}")
         summary.seconds = time.perf_counter() - start
         writer.finalize(splits=split_objects(writer.complete_ids(), config.splits,
                                              seed=config.seed),

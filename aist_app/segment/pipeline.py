@@ -1,6 +1,6 @@
 """Real photos -> a ``real`` dataset of normalized RGBA segmentations (SPEC §2).
 
-``segment_photos`` is a generator like the renderer's: it yields :class:`Progress` per photo
+``segment_photos`` is a generator like the renderer's: it yields :class:`ItemProgress` per photo
 and returns a :class:`SegmentSummary`. Every plugin's instances go through the same filters
 (:mod:`.filters`) and normalization (:mod:`.normalize`). Each photo's outcome is stored in
 ``OUT/.segment/<photo>.json`` after its segmentations are written, so an interrupted run
@@ -24,7 +24,6 @@ import numpy as np
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.io_utils import atomic_write_json
 from aist_app.outputs import OutputRecord, content_config, dataset_identity, folder_identity
-from aist_app.render.pipeline import Progress
 from aist_app.segment.base import SegmenterOptions
 from aist_app.segment.filters import (
     REASONS,
@@ -36,6 +35,7 @@ from aist_app.segment.filters import (
 from aist_app.segment.normalize import normalize
 from aist_app.segment.photos import PhotoError, discover_photos, load_photo
 from aist_app.segment.ratios import RatioModel
+from aist_app.stages.progress import ItemProgress
 
 PHOTO_REASONS = ("unreadable", "too-small", "too-large")
 
@@ -126,7 +126,7 @@ def _photo_splits(by_photo: dict[str, list[str]], seed: int, test_fraction: floa
 def segment_photos(
     photos: str | Path, out: str | Path, synthetic: str | Path, config: SegmentConfig,
     segmenter_cls, *, overwrite: bool = False,
-) -> Generator[Progress, None, SegmentSummary]:
+) -> Generator[ItemProgress, None, SegmentSummary]:
     """Segment every photo into a real dataset at ``out`` (resumes a matching folder; refuses
     one holding another output unless ``overwrite``)."""
     start = time.perf_counter()
@@ -168,7 +168,7 @@ def segment_photos(
                 _count(summary, state)
                 summary.resumed += 1
                 by_photo[key] = state["accepted"]
-                yield Progress(len(by_photo), len(paths), key, "skipped", "already done")
+                yield ItemProgress(len(by_photo), len(paths), key, "skipped", "already done")
             else:
                 todo.append((path, key))
         bs = max(1, config.batch_size)
@@ -187,7 +187,7 @@ def segment_photos(
                     _count(summary, state)
                     by_photo[key] = []
                     t["load"] += time.perf_counter() - t0
-                    yield Progress(len(by_photo), len(paths), key, "failed", str(e))
+                    yield ItemProgress(len(by_photo), len(paths), key, "failed", str(e))
                     continue
                 t["load"] += time.perf_counter() - t0
                 batch.append((path, key))
@@ -203,7 +203,7 @@ def segment_photos(
                 atomic_write_json(state_dir / f"{key}.json", state)
                 _count(summary, state)
                 by_photo[key] = state["accepted"]
-                yield Progress(len(by_photo), len(paths), key,
+                yield ItemProgress(len(by_photo), len(paths), key,
                                "rendered" if state["accepted"] else "rejected",
                                f"{len(state['accepted'])} of {state['candidates']} accepted")
         summary.ks = ratio_model.ks(summary.ratios_before, summary.ratios_after)

@@ -18,7 +18,7 @@ from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.devices import amp_dtype, autocast, memory_format, resolve_device
 from aist_app.outputs import OutputRecord, dataset_identity, folder_identity
-from aist_app.render.pipeline import Progress
+from aist_app.stages.progress import ItemProgress
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import to_input, to_rgba
@@ -67,7 +67,7 @@ class Stylizer:
 
 def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str | Path, *,
                     batch: int = 32, device: str = "auto", overwrite: bool = False
-                    ) -> Generator[Progress, None, StylizeSummary]:
+                    ) -> Generator[ItemProgress, None, StylizeSummary]:
     """Stylize every view of ``dataset`` into a stylized dataset at ``out`` (resumes a folder
     made from the same checkpoint and input; refuses any other unless ``overwrite``)."""
     start = time.perf_counter()
@@ -93,7 +93,7 @@ def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str
         for n, oid in enumerate(ids, 1):
             if writer.is_complete(oid):
                 summary.skipped.append(oid)
-                yield Progress(n, len(ids), oid, "skipped", "already complete")
+                yield ItemProgress(n, len(ids), oid, "skipped", "already complete")
                 continue
             files = src.view_files(oid)
             with writer.object(oid) as obj:
@@ -112,7 +112,7 @@ def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str
                     if p.exists():
                         obj.copy_file(p)
             summary.written.append(oid)
-            yield Progress(n, len(ids), oid, "rendered")
+            yield ItemProgress(n, len(ids), oid, "rendered")
         summary.seconds = time.perf_counter() - start
         writer.finalize(splits={k: src.object_ids(k) for k in ("train", "val", "test")},
                         source={"summary": summary.as_dict()})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from aist_app.devices import (
 )
 from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
+from aist_app.stages.progress import TrainProgress
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import ViewSet, random_flip, to_input
@@ -66,15 +66,6 @@ def check_domains(synthetic: str | Path, real: str | Path) -> dict:
         raise ValueError(f"--real {real}: the same dataset as --synthetic; domain Y is real "
                          "photos or a target-domain render of another look")
     return {"synthetic": x, "real": y}
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    total: int
-    losses: dict[str, float] = field(default_factory=dict)
-    event: str = "step"  # step | checkpoint | eval | done
-    info: dict = field(default_factory=dict)
 
 
 class Trainer:
@@ -249,6 +240,12 @@ class Trainer:
             "feature_net": {"name": self.phi.name, "weights": self.phi.weights}
             if self.phi is not None else None,
         }
+
+    def notes(self) -> list[str]:
+        """Lines for the user before training starts."""
+        if self.phi is not None:
+            return [f"feature network: {self.phi.name} ({self.phi.weights})"]
+        return [f"feature network unavailable, KID metric off: {self.phi_error}"]
 
     def _restore(self, ck: dict) -> None:
         path = ck["path"]

@@ -1,0 +1,174 @@
+"""Commands around the stages: plugins, gui, blender-addon, doctor, weights."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from aist_app.cli.common import fail, runner
+from aist_app.cli.main import main
+from aist_app.doctor import STAGES as DOCTOR_STAGES  # stdlib only: cheap
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_cmd(as_json: bool) -> None:
+    """List installed stages (renderers, segmenters, stylizers, pose models): each one's
+    plugin and the module its code lives in.
+
+    \b
+    Examples:
+      aist plugins
+      aist plugins --json
+    """
+    stages = runner().pm.registry.list()
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in stages], indent=2))
+        return
+    if not stages:
+        click.echo("no stages installed")
+    for s in stages:
+        gpu = " (GPU)" if s.needs_gpu else ""
+        click.echo(f"{s.kind:<10} {s.name:<16} {s.description}{gpu}  [{s.plugin}: "
+                   f"{s.module}]")
+
+
+@main.command("gui")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--screenshot", type=click.Path(path_type=Path),
+              help="Render the window to this PNG and exit (offscreen).")
+@click.option("--page", type=click.Choice(["Browser", "3D view", "Stages", "Runs"]),
+              help="With --screenshot: the page to show (default: the one PATH opens).")
+@click.option("--select", default=0, show_default=True, type=int,
+              help="With --screenshot: the view to select in the browser.")
+def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select: int) -> None:
+    """The desktop app: browse datasets, run stages, look at runs and reconstructions.
+    PATH is a dataset, or a stylizer/pose run or evaluation report.
+
+    \b
+    Examples:
+      aist gui out/synthetic
+      aist gui runs/pose --screenshot shot.png --page Runs
+    """
+    from aist_app.gui.app import run
+
+    sys.exit(run(str(path) if path else None, screenshot=str(screenshot) if screenshot
+                 else None, page=page, select=select))
+
+
+@main.group("blender-addon")
+def blender_addon() -> None:
+    """The AIST Blender add-on (a Blender 4.2+ extension)."""
+
+
+@blender_addon.command("build")
+@click.argument("out", type=click.Path(path_type=Path))
+def blender_addon_build_cmd(out: Path) -> None:
+    """Build the installable extension zip (Blender: Preferences > Get Extensions > Install
+    from Disk, or `blender --command extension install-file OUT.zip`).
+
+    \b
+    Examples:
+      aist blender-addon build dist/aist_blender.zip
+    """
+    from aist_app.addon_package import build_addon
+
+    try:
+        files = build_addon(out)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    click.echo(f"{out}: {len(files)} files ({', '.join(files)})")
+@main.command("doctor")
+@click.option("--stage", type=click.Choice(["all", *DOCTOR_STAGES]),
+              help="Check only what this stage needs, and exit 1 if any of it is missing "
+                   "(default: check everything; exit 1 only when Python or the packages are "
+                   "wrong; all: exit 1 when anything is missing).")
+@click.option("--out", default=".", show_default=True, type=click.Path(path_type=Path),
+              help="Output folder whose free disk space to check.")
+@click.option("--broker", help="Broker URL to reach (default: $AIST_BROKER).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def doctor_cmd(stage: str | None, out: Path, broker: str | None, as_json: bool) -> None:
+    """Check this machine for every stage: Python and packages against constraints.txt,
+    torch devices and memory, EGL for pyrender, Blender Cycles devices, model weights (where,
+    hash-checked), redis-server and the broker, the Qt platform, free disk space. Each line
+    is ok / warn / missing, with how to fix it.
+
+    \b
+    Examples:
+      aist doctor
+      aist doctor --stage segment-maskrcnn --json
+    """
+    from aist_app.doctor import STAGES, failing, run_checks, to_json
+
+    only = None
+    if stage and stage != "all":
+        only = set(STAGES[stage])
+    results = run_checks(out=out, broker=broker, only=only)
+    if as_json:
+        click.echo(to_json(results, stage))
+    else:
+        colours = {"ok": "green", "warn": "yellow", "missing": "red"}
+        for c in results:
+            click.echo(click.style(f"{c.status:<8}", fg=colours[c.status]) + f"{c.name:<28} "
+                       f"{c.detail}")
+            if c.fix and c.status != "ok":
+                click.echo(f"{'':8}{'':28} fix: {c.fix}")
+    bad = failing(results, stage)
+    if bad:
+        if not as_json:
+            click.echo(f"missing for {stage or 'the core'}: {', '.join(c.name for c in bad)}",
+                       err=True)
+        sys.exit(1)
+
+
+@main.group("weights")
+def weights_group() -> None:
+    """Model weights: what is on this machine, and an explicit download for users with
+    internet (runs never download)."""
+
+
+@weights_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def weights_list_cmd(as_json: bool) -> None:
+    """The weights AIST knows: present or missing, where, and whether the hash matches.
+
+    \b
+    Examples:
+      aist weights list
+      aist weights list --json
+    """
+    from aist_app.weights import KNOWN, weights_status
+
+    rows = [weights_status(n) for n in KNOWN]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = ("missing" if not r["present"] else "ok" if r["hash_ok"] else
+                 "HASH MISMATCH" if r["hash_ok"] is False else "present")
+        click.echo(f"{r['name']:<12} {state:<14} {r['path'] or r['file']}  ({r['what']})")
+
+
+@weights_group.command("fetch")
+@click.argument("names", nargs=-1, required=True)
+def weights_fetch_cmd(names: tuple[str, ...]) -> None:
+    """Download weights into the torch cache through torchvision (hash checked): NAMES are
+    maskrcnn, maskrcnn-v1, resnet18.
+
+    \b
+    Examples:
+      aist weights fetch maskrcnn resnet18
+    """
+    from aist_app.weights import fetch
+
+    for name in names:
+        try:
+            path = fetch(name)
+        except (ValueError, ConnectionError, RuntimeError) as e:
+            fail(str(e))
+        click.echo(f"{name}: {path}")
+
+

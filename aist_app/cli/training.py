@@ -1,0 +1,335 @@
+"""Commands of the learned stages: train-stylizer, stylize, train-pose, evaluate,
+reconstruct. The stage (``--stylizer``, ``--model``) is any installed plugin of its kind;
+its options default to its config dataclass's values, and ``--set KEY=VALUE`` sets any field
+of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aist_app.cli.common import (
+    DEVICE_HELP,
+    USER_ERRORS,
+    drive,
+    fail,
+    overwrite_option,
+    progress_option,
+    runner,
+    say,
+)
+from aist_app.cli.main import main
+from aist_app.pose.config import PoseConfig
+from aist_app.stylize.config import StylizerConfig
+
+
+def _default(cls: type, name: str) -> str:
+    return f"(default: {getattr(cls(), name)})"
+
+
+def set_option(f):
+    return click.option(
+        "--set", "settings", multiple=True, metavar="KEY=VALUE",
+        help="Set any field of the stage's config dataclass (repeatable), e.g. --set "
+             "pool_size=20; an unknown key is an error.")(f)
+
+
+def make_config(cls: type, options: dict, settings: tuple[str, ...], preset: str | None = None):
+    """The stage's config: its preset (when it has presets), the options given on the
+    command line that are fields of it, then ``--set``; strict."""
+    from aist_app.stages.config import from_mapping, parse_settings
+
+    given = {k: v for k, v in options.items() if v is not None}
+    fields_ = {f for f in cls.__dataclass_fields__}
+    not_fields = sorted(k for k in given if k not in fields_)
+    if not_fields:
+        raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in not_fields)}: not "
+                         f"a setting of this stage ({cls.__name__})")
+    base = cls.from_preset(preset) if preset and hasattr(cls, "from_preset") else None
+    config = from_mapping(cls, given, "options", base=base)
+    return from_mapping(cls, parse_settings(settings), "--set", base=config)
+
+
+@main.command("train-stylizer")
+@click.option("--synthetic", type=click.Path(exists=True, path_type=Path),
+              help="Synthetic dataset (domain X).")
+@click.option("--real", type=click.Path(exists=True, path_type=Path),
+              help="Real dataset (domain Y), e.g. from `aist segment`.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
+@click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
+              help="Continue this run from its last checkpoint (full state).")
+@click.option("--stylizer", default="aist-cyclegan", show_default=True,
+              help="Stylizer stage (see `aist plugins`).")
+@click.option("--preset", default="constrained", show_default=True,
+              help="Loss weights of the report's Table 6.1 (aist-cyclegan).",
+              type=click.Choice(["constrained", "less-constrained", "cyclegan"]))
+@click.option("--lambda-a", type=float, help="Cycle weight X->Y->X (default: the preset's).")
+@click.option("--lambda-b", type=float, help="Cycle weight Y->X->Y (default: the preset's).")
+@click.option("--lambda-idt", type=float,
+              help="Identity weight, times lambda-a/b (default: the preset's).")
+@click.option("--lambda-alpha", type=float, help="Alpha (mask) loss weight (default: the "
+              "preset's).")
+@click.option("--lambda-resdist", type=float,
+              help="Feature-distance (ResDist) weight (default: the preset's).")
+@click.option("--feature-net", type=click.Choice(["resnet18", "efficientnet-lite0"]),
+              help="Feature network of ResDist and KID (efficientnet-lite0 works offline) "
+                   + _default(StylizerConfig, "feature_net") + ".")
+@click.option("--feature-weights", help="Weights file of the feature network.")
+@click.option("--size", type=int, help="Network image size (views are padded/resized to it) "
+              + _default(StylizerConfig, "size") + ".")
+@click.option("--batch", type=int, help="Images per step " + _default(StylizerConfig, "batch")
+              + ".")
+@click.option("--epochs", type=int, help="Epochs over the larger domain (the report: 44) "
+              + _default(StylizerConfig, "epochs") + ".")
+@click.option("--steps", type=int, help="Stop after N optimizer steps (smoke runs).")
+@click.option("--lr", type=float, help="Adam learning rate " + _default(StylizerConfig, "lr")
+              + ".")
+@click.option("--decay-epochs", type=int, help="Linear lr decay to 0 over the last N epochs "
+              + _default(StylizerConfig, "decay_epochs") + ".")
+@click.option("--clip-grad-value", type=float,
+              help="Clip each gradient value to [-V, V] (the Unsup3D reproduction uses 5; "
+                   "default: no clipping, as the report).")
+@click.option("--clip-grad-norm", type=float,
+              help="Clip the generators' and the discriminators' joint gradient norms to N "
+                   "(default: no clipping).")
+@click.option("--checkpoint-every", type=int, help="Steps between full-state checkpoints "
+              + _default(StylizerConfig, "checkpoint_every") + ".")
+@click.option("--sample-every", type=int, help="Steps between sample grids (RUN/samples) "
+              + _default(StylizerConfig, "sample_every") + ".")
+@click.option("--eval-every", type=int, help="Steps between mask-IoU and KID evaluations "
+              + _default(StylizerConfig, "eval_every") + ".")
+@click.option("--amp", is_flag=True, default=None,
+              help="bfloat16 autocast (float16 + gradient scaling on cards without bf16). "
+                   "Default fp32, as the report; parity measured in docs/mixed-precision.md. "
+                   "Slower on most CPUs.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--seed", type=int, help="Seed of initialization, batches and the history pool "
+              "(default: 0).")
+@set_option
+@overwrite_option
+@progress_option
+def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, settings,
+                       overwrite, **kw) -> None:
+    """Train a stylizer (synthetic -> real) with full-state checkpoints.
+
+    \b
+    Examples:
+      aist train-stylizer --synthetic out/synthetic --real out/real --out runs/sty
+      aist train-stylizer --resume runs/sty --steps 20000
+    """
+    r = runner()
+    spec = r.stage("stylizer", stylizer) if _known(r, "stylizer", stylizer) else None
+    keys = getattr(spec.factory, "progress_keys", ()) if spec else ()
+    try:
+        if resume_run:
+            events = r.resume_stylizer(stylizer, resume_run, steps=kw.get("steps"),
+                                       device=kw["device"])
+            out = resume_run
+        else:
+            if not (synthetic and real and out):
+                fail("give --synthetic, --real and --out (or --resume RUN)")
+            config = make_config(r.config_class("stylizer", stylizer), kw, settings, preset)
+            events = r.train_stylizer(stylizer, config, synthetic, real, out,
+                                      overwrite=overwrite)
+    except USER_ERRORS as e:
+        fail(str(e))
+    last = drive(events, "train-stylizer", keys)
+    say(f"run: {out}\ncheckpoint: {last}")
+
+
+def _known(r, kind: str, name: str) -> bool:
+    try:
+        r.stage(kind, name)
+    except LookupError as e:
+        fail(str(e))
+    return True
+
+
+@main.command("stylize")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--stylizer", default="aist-cyclegan", show_default=True,
+              help="Stylizer stage (see `aist plugins`).")
+@click.option("--batch", default=32, show_default=True, type=int, help="Views per batch.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@overwrite_option
+@progress_option
+def stylize_cmd(run: Path, dataset: Path, out: Path, stylizer: str, batch: int,
+                device: str, overwrite: bool) -> None:
+    """Stylize a synthetic dataset with a trained stylizer (a run folder or a checkpoint):
+    new RGB, the same masks, cameras and points.
+
+    \b
+    Examples:
+      aist stylize runs/sty out/synthetic out/stylized
+    """
+    summary = run_stylize(run, dataset, out, stylizer=stylizer, batch=batch, device=device,
+                          overwrite=overwrite)
+    say(f"dataset: {summary.out}")
+    say(f"objects: {len(summary.written)} stylized, {len(summary.skipped)} already "
+        f"complete; {summary.views} views in {summary.seconds:.1f} s")
+
+
+def run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, device="auto",
+                overwrite=False):
+    _known(runner(), "stylizer", stylizer)
+    return drive(runner().stylize(stylizer, run, dataset, out, batch=batch, device=device,
+                                  overwrite=overwrite), "stylize")
+
+
+@main.command("train-pose")
+@click.argument("dataset", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
+@click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
+              help="Continue this run from its last checkpoint (full state).")
+@click.option("--model", "model_name", default="dpc", show_default=True,
+              help="Pose-model stage (see `aist plugins`).")
+@click.option("--steps", type=int,
+              help="Training steps (the reference: 600k) " + _default(PoseConfig, "steps")
+              + "; with --resume: train on to this step.")
+@click.option("--batch-objects", type=int,
+              help="Objects per batch " + _default(PoseConfig, "batch_objects") + ".")
+@click.option("--views-per-object", type=int,
+              help="Views of each object per batch (the dataset needs at least as many) "
+                   + _default(PoseConfig, "views_per_object") + ".")
+@click.option("--points", "num_points", type=int,
+              help="Points of each predicted shape " + _default(PoseConfig, "num_points") + ".")
+@click.option("--vox-size", type=int, help="Projection grid size (masks are resized to it) "
+              + _default(PoseConfig, "vox_size") + ".")
+@click.option("--lr", type=float, help="Adam learning rate " + _default(PoseConfig, "lr")
+              + ".")
+@click.option("--clip-grad", type=float,
+              help="Gradient-norm clipping (default: off, as the reference).")
+@click.option("--objective", type=click.Choice(["reference", "all-pairs"]),
+              help="reference (default): one view's shape per object projected with every "
+                   "view's poses (DPC's model_pc.py); all-pairs: every view's shape with "
+                   "every view's poses.")
+@click.option("--checkpoint-every", type=int, help="Steps between full-state checkpoints "
+              + _default(PoseConfig, "checkpoint_every") + ".")
+@click.option("--val-every", type=int, help="Steps between validation losses "
+              + _default(PoseConfig, "val_every") + ".")
+@click.option("--amp", is_flag=True, default=None,
+              help="bfloat16 autocast of the network (default fp32, as the reference; the "
+                   "projection stays fp32). See docs/mixed-precision.md.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--seed", type=int, help="Seed of initialization and batches (default: 0).")
+@set_option
+@overwrite_option
+@progress_option
+def train_pose_cmd(dataset, out, resume_run, model_name, settings, overwrite, **kw) -> None:
+    """Train a shape-and-pose model on a synthetic or stylized dataset.
+
+    \b
+    Examples:
+      aist train-pose out/stylized --out runs/pose
+      aist train-pose --resume runs/pose
+    """
+    r = runner()
+    _known(r, "pose_model", model_name)
+    keys = getattr(r.stage("pose_model", model_name).factory, "progress_keys", ())
+    try:
+        if resume_run:
+            events = r.resume_pose(model_name, resume_run, steps=kw.get("steps"),
+                                   device=kw["device"])
+            out = resume_run
+        else:
+            if not (dataset and out):
+                fail("give DATASET and --out (or --resume RUN)")
+            if kw.get("clip_grad") == 0:
+                kw["clip_grad"] = None
+            config = make_config(r.config_class("pose_model", model_name), kw, settings)
+            events = r.train_pose(model_name, config, dataset, out, overwrite=overwrite)
+    except USER_ERRORS as e:
+        fail(str(e))
+    last = drive(events, "train-pose", keys)
+    say(f"run: {out}\ncheckpoint: {last}")
+
+
+@main.command("evaluate")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("test_sets", nargs=-1, required=True, type=click.Path(exists=True,
+                                                                      path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Report folder.")
+@click.option("--model", "model_name", default="dpc", show_default=True,
+              help="Pose-model stage (see `aist plugins`).")
+@click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True,
+              help="Objects to evaluate in each set: its test split (an empty one is an "
+                   "error), or all of them on purpose.")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--refine", is_flag=True,
+              help="Also report every set refined at test time by render-and-compare "
+                   "(RenderNet supp. §1.2: silhouette + shape prior, grid restarts), as "
+                   "<set>+refine beside it. Slow on a CPU: see bench/refine.py.")
+@click.option("--refine-steps", type=int, default=2000, show_default=True,
+              help="Refinement: optimizer steps at most (it stops on convergence).")
+@click.option("--refine-azimuths", type=int, default=8, show_default=True,
+              help="Refinement: azimuths of the restart grid (x 3 elevations, + the run's "
+                   "own prediction).")
+@overwrite_option
+@progress_option
+def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, device: str,
+                 refine: bool, refine_steps: int, refine_azimuths: int,
+                 overwrite: bool) -> None:
+    """Evaluate a pose-model run: Chamfer and pose metrics on sets with ground truth (after
+    the reference's alignment, and under the best single rotation, beside the chance
+    baselines), the normalized mask XOR on every set; metrics.json/csv, per_view_<set>.csv
+    (one row per view), plots and report.html in --out.
+
+    \b
+    Examples:
+      aist evaluate runs/pose out/synthetic out/stylized out/real --out reports/pose
+    """
+    r = runner()
+    _known(r, "pose_model", model_name)
+    kw = {}
+    if refine or model_name == "refine":
+        from aist_app.pose.refine import RefineConfig
+
+        kw["refine"] = RefineConfig(steps=refine_steps, azimuths=refine_azimuths)
+    metrics = drive(r.evaluate(model_name, run, list(test_sets), out, device=device,
+                               split=split, overwrite=overwrite, **kw), "evaluate")
+    for name, m in metrics.items():
+        say(f"{name:24s} " + ", ".join(f"{k}={v:.3f}" for k, v in m.items()
+                                       if isinstance(v, float)))
+    say(f"report: {out / 'report.html'}")
+
+
+@main.command("reconstruct")
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.argument("image", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="A .npz with points (N, 3), quaternion_wxyz, world_to_camera, focal_length.")
+@click.option("--model", "model_name", default="dpc", show_default=True,
+              help="Pose-model stage (see `aist plugins`).")
+@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--refine", is_flag=True,
+              help="Refine the prediction by render-and-compare against the image's alpha "
+                   "(RenderNet supp. §1.2; see aist evaluate --refine).")
+@click.option("--refine-steps", type=int, default=2000, show_default=True,
+              help="Refinement: optimizer steps at most.")
+@progress_option
+def reconstruct_cmd(run: Path, image: Path, out: Path, model_name: str, device: str,
+                    refine: bool, refine_steps: int) -> None:
+    """Predict the point cloud and camera of one view with a pose-model run (in the frame of
+    its training data's ground truth).
+
+    \b
+    Examples:
+      aist reconstruct runs/pose photo_view.png --out cloud.npz
+    """
+    r = runner()
+    _known(r, "pose_model", model_name)
+    kw = {}
+    if refine:
+        from aist_app.pose.refine import RefineConfig
+
+        kw["refine"] = RefineConfig(steps=refine_steps)
+    res = drive(r.reconstruct(model_name, run, image, out, device=device, **kw),
+                "reconstruct")
+    say(f"points: {len(res['points'])}; pose (wxyz): "
+        + ", ".join(f"{v:.3f}" for v in res["quaternion_wxyz"]))
+    if "refine_loss" in res:
+        say(f"refined: objective {res['refine_loss_start']:.2f} -> {res['refine_loss']:.2f}")
+    say(f"saved: {out}")

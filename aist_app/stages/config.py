@@ -1,0 +1,93 @@
+"""Typed, strict stage configuration: a stage's config dataclass built from a mapping (an
+experiment's TOML section, ``--set KEY=VALUE`` options, a GUI form) with every value checked
+against the field's type, and an unknown key an error naming the key and where it was."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
+
+
+def _optional(hint) -> tuple[bool, Any]:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        return True, inner[0] if len(inner) == 1 else Any
+    return False, hint
+
+
+def coerce(hint, value: Any, name: str, where: str) -> Any:
+    """``value`` (a TOML value or text) as the field's type, or a ValueError saying which."""
+    optional, hint = _optional(hint)
+    if value is None or (optional and isinstance(value, str) and value.strip().lower()
+                         in ("", "none", "null")):
+        if optional:
+            return None
+        raise ValueError(f"{where}: {name} cannot be empty")
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                    raise ValueError
+                return low in ("true", "1", "yes", "on")
+            if not isinstance(value, bool | int):
+                raise ValueError
+            return bool(value)
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float)
+                                           and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        origin = typing.get_origin(hint)
+        if origin in (tuple, list):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            args = [a for a in typing.get_args(hint) if a is not Ellipsis] or [Any]
+            inner = [coerce(args[i] if i < len(args) else args[-1], v, name, where)
+                     for i, v in enumerate(items)]
+            return tuple(inner) if origin is tuple else inner
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name} = {value!r} is not a valid "
+                         f"{getattr(hint, '__name__', hint)}") from None
+    return value
+
+
+def from_mapping(cls: type, values: dict[str, Any], where: str, *, base: Any = None,
+                 ignore: tuple[str, ...] = ()) -> Any:
+    """``cls`` with ``values`` applied over ``base`` (or the defaults): unknown keys and
+    values of the wrong type are errors naming the key and ``where``."""
+    types_ = field_types(cls)
+    unknown = sorted(set(values) - set(types_) - set(ignore))
+    if unknown:
+        raise ValueError(f"unknown key{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(repr(k) for k in unknown)} in {where} (known: "
+                         f"{', '.join(sorted(types_))})")
+    kw = {k: coerce(types_[k], v, k, where) for k, v in values.items() if k in types_}
+    return dataclasses.replace(base, **kw) if base is not None else cls(**kw)
+
+
+def parse_settings(settings: tuple[str, ...] | list[str], where: str = "--set"
+                   ) -> dict[str, str]:
+    """``KEY=VALUE`` texts (``--set``) as a mapping; dashes in keys read as underscores."""
+    out: dict[str, str] = {}
+    for s in settings:
+        key, sep, value = s.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{where} {s!r}: use KEY=VALUE")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out

@@ -1,0 +1,265 @@
+"""The one stage runner: every front end (the CLI, the GUI's Stages page, the experiment,
+the local render pool, Celery workers, the Blender add-on through ``--progress jsonl``) runs
+stages through :class:`StageRunner`.
+
+Given the plugin manager (one per invocation, injectable), a stage kind, a plugin name and
+the stage's typed config, each operation is a generator of the events of
+:mod:`aist_app.stages.events` that returns the stage's summary, and fires the hooks
+(``aist_dataset_written`` once a dataset is complete). Qt-free; nothing heavy is imported
+before a stage runs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aist_app.stages.contracts import KIND_OPERATIONS
+from aist_app.stages.events import Artifact, Done, Event, Log, Metric, Progress
+
+R = TypeVar("R")
+
+
+def item_events(gen: Generator[Any, None, R], unit: str
+                ) -> Generator[Event, None, R]:
+    """A dataset stage's per-item progress (render, segment, stylize, the farm's pool) as
+    events: a failed item is also a warning naming it and why."""
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(p.done, p.total, unit, p.object_id, p.status, p.message)
+        if p.status == "failed":
+            yield Log(f"skipped {p.object_id}: {p.message}", "warning")
+
+
+def train_events(gen: Generator[Any, None, R]) -> Generator[Event, None, R]:
+    """A trainer's steps as events: progress with the step's losses, metrics of the
+    periodic evaluations, checkpoints and the finished run as artifacts."""
+    while True:
+        try:
+            p = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if p.event == "step":
+            yield Progress(p.step, p.total, "step", str(p.step), "step",
+                           values=dict(p.losses))
+        elif p.event == "eval":
+            name = "val_pose" if any(k.startswith("val_acc") for k in p.info) else "val"
+            yield Metric(p.step, {k: v for k, v in p.info.items()
+                                  if isinstance(v, int | float)}, name)
+        elif p.event == "checkpoint":
+            yield Artifact(str(p.info["path"]), "checkpoint")
+
+
+def threaded(fn: Callable[..., R], unit: str, **kwargs: Any) -> Generator[Event, None, R]:
+    """Run ``fn(progress=callback, **kwargs)`` on a thread and yield its progress callbacks
+    (``callback(item, done, total)``) as events; returns its result, raises its error."""
+    q: queue.Queue = queue.Queue()
+    out: dict[str, Any] = {}
+
+    def progress(item: str, done: int, total: int) -> None:
+        q.put(Progress(done, total, unit, str(item)))
+
+    def work() -> None:
+        try:
+            out["result"] = fn(progress=progress, **kwargs)
+        except BaseException as e:  # re-raised on the caller's thread
+            out["error"] = e
+        finally:
+            q.put(None)
+
+    t = threading.Thread(target=work, name="aist-stage", daemon=True)
+    t.start()
+    while (event := q.get()) is not None:
+        yield event
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["result"]
+
+
+class StageRunner:
+    """Runs stages of the plugins a plugin manager holds."""
+
+    def __init__(self, pm=None) -> None:
+        if pm is None:
+            from aist_app.plugins import create_plugin_manager
+
+            pm = create_plugin_manager()
+        self.pm = pm
+
+    # -- what is installed -------------------------------------------------------------------
+    def stage(self, kind: str, name: str):
+        """The :class:`~aist_app.registry.StageInfo` (a clear error names what is installed)."""
+        return self.pm.stage(kind, name)
+
+    def config_class(self, kind: str, name: str | None = None) -> type:
+        """The configuration dataclass of a stage (its kind's pipeline config for renderers
+        and segmenters that declare none)."""
+        if name is not None:
+            declared = getattr(self.stage(kind, name).factory, "config_class", None)
+            if declared is not None:
+                return declared()
+        return default_config_class(kind)
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def dataset_written(self, path: str | Path, kind: str, summary: dict[str, Any]
+                        ) -> Artifact:
+        """Fire ``aist_dataset_written`` for a complete dataset; the artifact event."""
+        self.pm.dataset_written(Path(path), kind, summary)
+        return Artifact(str(path), "dataset", kind, summary)
+
+    def dataset_stage(self, gen, kind: str, stage: str, unit: str = "obj"):
+        """Any core generator that writes a dataset (``ItemProgress`` per item, a summary
+        with ``out`` and ``as_dict()``): events, then the hook once it is complete."""
+        return (yield from self._dataset(gen, unit, kind, stage))
+
+    def _dataset(self, gen, unit: str, kind: str, stage: str):
+        summary = yield from item_events(gen, unit)
+        info = summary.as_dict()
+        yield self.dataset_written(summary.out, kind, info)
+        yield Done(stage, info)
+        return summary
+
+    # -- operations ----------------------------------------------------------------------------
+    def render(self, meshes, out, config, *, overwrite: bool = False):
+        """Render a mesh collection (a folder, or discovered items with ``root``) into a
+        synthetic dataset with ``config.renderer``."""
+        from aist_app.meshes import discover
+        from aist_app.render.pipeline import render_collection
+
+        stage = self.stage("renderer", config.renderer)
+        items = discover(meshes)
+        config.sampler()  # validate the viewpoint specs before anything is written
+        if not items:
+            raise ValueError(f"{meshes}: no meshes found (ShapeNet layout or "
+                             "OBJ/GLB/PLY/STL/OFF files)")
+        gen = render_collection(items, out, config, stage.factory, root=meshes,
+                                overwrite=overwrite)
+        return (yield from self._dataset(gen, "obj", "synthetic",
+                                         f"renderer:{config.renderer}:render"))
+
+    def segment(self, photos, out, synthetic, config, *, overwrite: bool = False):
+        """Segment photos into a real dataset with ``config.segmenter``."""
+        from aist_app.segment.pipeline import segment_photos
+
+        stage = self.stage("segmenter", config.segmenter)
+        gen = segment_photos(photos, out, synthetic, config, stage.factory,
+                             overwrite=overwrite)
+        return (yield from self._dataset(gen, "photo", "real",
+                                         f"segmenter:{config.segmenter}:segment"))
+
+    def _train(self, trainer, stage: str):
+        for note in getattr(trainer, "notes", list)():
+            yield Log(note)
+        path = yield from train_events(trainer.run())
+        yield Artifact(str(Path(path).parent.parent), "run", summary={"checkpoint": str(path)})
+        yield Done(stage, {"checkpoint": str(path), "step": trainer.step})
+        return path
+
+    def train_stylizer(self, plugin: str, config, synthetic, real, out, *,
+                       overwrite: bool = False):
+        trainer = self.stage("stylizer", plugin).factory.trainer(
+            config, synthetic, real, out, overwrite=overwrite)
+        return (yield from self._train(trainer, f"stylizer:{plugin}:train"))
+
+    def resume_stylizer(self, plugin: str, run, *, steps: int | None = None,
+                        device: str = "auto"):
+        trainer = self.stage("stylizer", plugin).factory.resume(run, steps=steps,
+                                                                device=device)
+        yield Log(f"resuming {run} at step {trainer.step}")
+        return (yield from self._train(trainer, f"stylizer:{plugin}:train"))
+
+    def stylize(self, plugin: str, run, dataset, out, *, batch: int = 32,
+                device: str = "auto", overwrite: bool = False):
+        gen = self.stage("stylizer", plugin).factory.stylize(
+            run, dataset, out, batch=batch, device=device, overwrite=overwrite)
+        return (yield from self._dataset(gen, "obj", "stylized", f"stylizer:{plugin}:apply"))
+
+    def train_pose(self, plugin: str, config, dataset, out, *, overwrite: bool = False):
+        trainer = self.stage("pose_model", plugin).factory.trainer(
+            config, dataset, out, overwrite=overwrite)
+        return (yield from self._train(trainer, f"pose_model:{plugin}:train"))
+
+    def resume_pose(self, plugin: str, run, *, steps: int | None = None,
+                    device: str = "auto"):
+        trainer = self.stage("pose_model", plugin).factory.resume(run, steps=steps,
+                                                                  device=device)
+        yield Log(f"resuming {run} at step {trainer.step}")
+        return (yield from self._train(trainer, f"pose_model:{plugin}:train"))
+
+    def evaluate(self, plugin: str, run, test_sets, out, **options: Any):
+        """Evaluate a pose run on test sets (``options``: device, split, overwrite,
+        model_name and the plugin's own, e.g. ``refine``)."""
+        stage = self.stage("pose_model", plugin).factory
+        metrics = yield from threaded(stage.evaluate, "view", run=run,
+                                      test_sets=list(test_sets), out=out, **options)
+        yield Artifact(str(out), "report", summary={"sets": list(metrics)})
+        yield Done(f"pose_model:{plugin}:evaluate", {"metrics": metrics})
+        return metrics
+
+    def reconstruct(self, plugin: str, run, image, out, **options: Any):
+        stage = self.stage("pose_model", plugin).factory
+        yield Progress(0, 1, "image", str(image))
+        result = yield from threaded(stage.reconstruct, "step", run=run, image=image,
+                                     out=out, **options)
+        yield Progress(1, 1, "image", str(image), "done")
+        yield Artifact(str(out), "reconstruction")
+        yield Done(f"pose_model:{plugin}:reconstruct",
+                   {k: v for k, v in result.items() if k.startswith("refine_")})
+        return result
+
+    def run(self, kind: str, plugin: str, operation: str, config=None, **inputs: Any
+            ) -> Iterator[Event]:
+        """Any operation by name (``KIND_OPERATIONS``): ``renderer render`` (meshes, out),
+        ``segmenter segment`` (photos, out, synthetic), ``stylizer train`` (synthetic, real,
+        out) / ``apply`` (run, dataset, out), ``pose_model train`` (dataset, out) /
+        ``evaluate`` (run, test_sets, out) / ``reconstruct`` (run, image, out)."""
+        if operation not in KIND_OPERATIONS.get(kind, ()):
+            raise ValueError(f"{kind} {plugin!r} has no operation {operation!r} (operations: "
+                             f"{', '.join(KIND_OPERATIONS.get(kind, ())) or 'none'})")
+        if kind == "renderer":
+            if config.renderer != plugin:
+                import dataclasses
+
+                config = dataclasses.replace(config, renderer=plugin)
+            return self.render(inputs.pop("meshes"), inputs.pop("out"), config, **inputs)
+        if kind == "segmenter":
+            if config.segmenter != plugin:
+                import dataclasses
+
+                config = dataclasses.replace(config, segmenter=plugin)
+            return self.segment(inputs.pop("photos"), inputs.pop("out"),
+                                inputs.pop("synthetic"), config, **inputs)
+        if kind == "stylizer":
+            if operation == "train":
+                return self.train_stylizer(plugin, config, inputs.pop("synthetic"),
+                                           inputs.pop("real"), inputs.pop("out"), **inputs)
+            return self.stylize(plugin, inputs.pop("run"), inputs.pop("dataset"),
+                                inputs.pop("out"), **inputs)
+        if operation == "train":
+            return self.train_pose(plugin, config, inputs.pop("dataset"), inputs.pop("out"),
+                                   **inputs)
+        if operation == "evaluate":
+            return self.evaluate(plugin, inputs.pop("run"), inputs.pop("test_sets"),
+                                 inputs.pop("out"), **inputs)
+        return self.reconstruct(plugin, inputs.pop("run"), inputs.pop("image"),
+                                inputs.pop("out"), **inputs)
+
+
+def default_config_class(kind: str) -> type:
+    """The pipeline configuration of renderers and segmenters."""
+    if kind == "renderer":
+        from aist_app.render.pipeline import RenderConfig
+
+        return RenderConfig
+    if kind == "segmenter":
+        from aist_app.segment.pipeline import SegmentConfig
+
+        return SegmentConfig
+    raise ValueError(f"a {kind} declares its config_class")
