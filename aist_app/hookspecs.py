@@ -23,7 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from aist_app.registry import StageRegistry
+    from aist_app.stages.registry import StageRegistry
 
 hookspec = pluggy.HookspecMarker("aist")
 
@@ -42,7 +42,7 @@ def aist_register_stages(registry: StageRegistry) -> None:
     ``registry.add_pose_model(cls)`` with a stage class whose class attributes ``name``,
     ``description`` and ``needs_gpu`` describe it.
 
-    :param registry: the :class:`aist_app.registry.StageRegistry` being filled.
+    :param registry: the :class:`aist_app.stages.registry.StageRegistry` being filled.
     :returns: nothing; results go into the registry.
 
     .. versionadded:: 0.1

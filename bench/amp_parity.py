@@ -8,8 +8,8 @@ For each model, from the same initial weights and data order:
 
     .venv/bin/python bench/amp_parity.py [--device auto] [--steps 60] [--size 64]
 
-Autocast is bfloat16 (``aist_app.devices.amp_dtype``); on the CPU it runs the same code as on a
-GPU, several times slower where the CPU has no bfloat16 units.
+Autocast is bfloat16 (``aist_app.common.devices.amp_dtype``); on the CPU it runs the same
+code as on a GPU, several times slower where the CPU has no bfloat16 units.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from aist_app.devices import autocast  # noqa: E402
-from aist_app.plugins import create_plugin_manager  # noqa: E402
+from aist_app.common.devices import autocast  # noqa: E402
 from aist_app.pose.config import PoseConfig  # noqa: E402
 from aist_app.pose.loss import dpc_loss  # noqa: E402
 from aist_app.pose.train import PoseTrainer  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
+from aist_app.stages.manager import create_plugin_manager  # noqa: E402
 from aist_app.stages.progress import drain  # noqa: E402
 from aist_app.stylize.config import StylizerConfig  # noqa: E402
 from aist_app.stylize.losses import alpha_loss, l1, lsgan, resdist_loss  # noqa: E402

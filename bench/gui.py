@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from aist_app.cameras import orbit_camera  # noqa: E402
 from aist_app.dataset.writer import DatasetWriter  # noqa: E402
+from aist_app.scene.cameras import orbit_camera  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -93,7 +93,7 @@ def make_evaluations(root: Path, views: int, models: int) -> Path:
     its pose runs), the runs, a real test set and each run's per-view figures on it."""
     import json
 
-    from aist_app.experiment import pose_runs
+    from aist_app.experiments.experiment import pose_runs
 
     rng = np.random.default_rng(1)
     cfg = {"stylizer": {"variants": [f"v{i}" for i in range(1, models)]}}
@@ -198,7 +198,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from aist_app.gui.window import MainWindow
-    from aist_app.plugins import create_plugin_manager
+    from aist_app.stages.manager import create_plugin_manager
 
     app = QApplication([])
     win = MainWindow(create_plugin_manager())

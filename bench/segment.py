@@ -23,9 +23,9 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aist_app.plugins import create_plugin_manager  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
 from aist_app.segment.pipeline import SegmentConfig, segment_photos  # noqa: E402
+from aist_app.stages.manager import create_plugin_manager  # noqa: E402
 from aist_app.stages.progress import drain  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         weights = args.maskrcnn_weights
         note = "COCO weights"
         if weights is None and not args.skip_maskrcnn:
-            from aist_app.weights import WeightsNotFoundError, find_weights
+            from aist_app.common.weights import WeightsNotFoundError, find_weights
             from aist_plugins.maskrcnn_segmenter import weights_filename
 
             try:

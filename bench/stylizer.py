@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from aist_app.dataset.writer import DatasetWriter  # noqa: E402
-from aist_app.plugins import create_plugin_manager  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
+from aist_app.stages.manager import create_plugin_manager  # noqa: E402
 from aist_app.stages.progress import drain  # noqa: E402
 from aist_app.stylize.apply import Stylizer  # noqa: E402
 from aist_app.stylize.config import StylizerConfig  # noqa: E402

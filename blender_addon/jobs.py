@@ -1,8 +1,11 @@
-"""Long AIST work as a subprocess of the ``aist`` CLI: started, polled for progress from its
-output, cancelled. No Blender imports: the panel polls a :class:`Job` from a modal timer."""
+"""Long AIST work as a subprocess of the ``aist`` CLI: started with ``--progress jsonl``,
+polled for its events (one JSON object per line: progress, log, metric, artifact, done; the
+vocabulary of ``aist_app.stages.events``), cancelled. No Blender imports and no AIST import
+(the CLI runs in its own environment): the panel polls a :class:`Job` from a modal timer."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -13,7 +16,6 @@ import threading
 from pathlib import Path
 
 CLI_ENV = "AIST_CLI"
-_PROGRESS = re.compile(r"(\d+)/(\d+)")
 
 
 class CLINotFound(FileNotFoundError):
@@ -41,23 +43,42 @@ def find_cli(configured: str = "") -> str:
     return found
 
 
-def parse_progress(text: str) -> float | None:
-    """The last ``done/total`` in a chunk of progress-bar output, as a fraction."""
-    hits = _PROGRESS.findall(text)
-    for done, total in reversed(hits):
-        if int(total) > 0:
-            return min(1.0, int(done) / int(total))
-    return None
+def parse_event(line: str) -> dict | None:
+    """One ``--progress jsonl`` line as its event (a dict with ``"event"``), else None
+    (other output: the command's messages)."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def progress_of(event: dict) -> float | None:
+    """The fraction done a progress event reports (None when its total is unknown)."""
+    if event.get("event") != "progress":
+        return None
+    done, total = event.get("done"), event.get("total")
+    if not isinstance(done, int) or not isinstance(total, int) or total <= 0:
+        return None
+    return min(1.0, max(0.0, done / total))
 
 
 class Job:
     """A running ``aist`` command; ``poll()`` is cheap and never blocks."""
 
     def __init__(self, args: list[str], *, label: str = "") -> None:
+        """``args``: an ``aist`` command; ``--progress jsonl`` is added to it."""
+        if "--progress" not in args:
+            args = [*args, "--progress", "jsonl"]
         self.args = args
         self.label = label or " ".join(args[1:3])
         self.progress = 0.0
-        self.lines: list[str] = []
+        self.lines: list[str] = []  # the command's messages
+        self.events: list[dict] = []  # its events, in order
+        self.message = ""  # the latest log line or item, for the status bar
         self._q: queue.Queue[str] = queue.Queue()
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True)
@@ -89,10 +110,18 @@ class Job:
                 line = self._q.get_nowait()
             except queue.Empty:
                 break
-            self.lines.append(line)
-            frac = parse_progress(line)
+            event = parse_event(line)
+            if event is None:
+                self.lines.append(line)
+                continue
+            self.events.append(event)
+            frac = progress_of(event)
             if frac is not None:
                 self.progress = frac
+                if event.get("item"):
+                    self.message = f"{event.get('unit', '')} {event['item']}".strip()
+            elif event["event"] == "log":
+                self.message = str(event.get("message", ""))
         code = self.proc.poll()
         if code is not None and not any(t.is_alive() for t in self._readers):
             return code
@@ -120,7 +149,11 @@ class Job:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
     def error(self) -> str:
-        """The most telling line of a failed command's output."""
+        """The most telling line of a failed command's output: its error event, else its
+        error line."""
+        for event in reversed(self.events):
+            if event["event"] == "log" and event.get("level") == "error":
+                return f"error: {event.get('message', '')}"
         for line in reversed(self.lines):
             if line.startswith("error:") or "Error" in line:
                 return line

@@ -130,6 +130,8 @@ class _JobOperator:
         if event.type in {"TIMER", "ESC"}:
             code = job.poll()
             context.scene.aist.progress = job.progress
+            if job.message:
+                context.scene.aist.status = f"{self.bl_label}: {job.message}"
             for area in context.screen.areas if context.screen else []:
                 if area.type == "VIEW_3D":
                     area.tag_redraw()

@@ -61,7 +61,7 @@ def _cycles_device(bpy, device: str) -> str:
                 d.use = False
         return "GPU"
     if device.startswith("cuda"):
-        from aist_app.devices import DeviceError
+        from aist_app.common.devices import DeviceError
 
         raise DeviceError(f"--device {device}: Blender found no GPU for Cycles (OptiX, CUDA, "
                           "HIP, oneAPI or Metal); use --device cpu or auto")
@@ -74,7 +74,7 @@ class BlenderRenderer:
     name = "blender"
     description = "Blender Cycles path tracer (bpy) with realistic materials; CPU or GPU"
     needs_gpu = False
-    supports_looks = True  # --look varied: paint, dirt and sky per object (aist_app.looks)
+    supports_looks = True  # --look varied: paint, dirt and sky per object (aist_app.scene.looks)
 
     def __init__(self, options: RenderOptions) -> None:
         import bpy

@@ -34,7 +34,7 @@ class AistCycleGAN:
 
     @staticmethod
     def resume(run, *, steps: int | None = None, device: str = "auto"):
-        from aist_app.checkpoints import recorded_path
+        from aist_app.common.checkpoints import recorded_path
         from aist_app.stylize import checkpoint
         from aist_app.stylize.config import StylizerConfig
         from aist_app.stylize.train import Trainer

@@ -31,7 +31,7 @@ class DeepLabLiteSegmenter:
     def __init__(self, options: SegmenterOptions) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        from aist_app.samples import deeplab_weights
+        from aist_app.common.samples import deeplab_weights
 
         path = options.weights or str(deeplab_weights())
         if not os.path.isfile(path):

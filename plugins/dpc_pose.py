@@ -34,7 +34,7 @@ class DPCPoseModel:
 
     @staticmethod
     def resume(run, *, steps: int | None = None, device: str = "auto"):
-        from aist_app.checkpoints import recorded_path
+        from aist_app.common.checkpoints import recorded_path
         from aist_app.pose.config import PoseConfig
         from aist_app.pose.train import PoseTrainer, load_checkpoint
 

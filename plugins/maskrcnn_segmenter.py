@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from aist_app import hookimpl
-from aist_app.devices import resolve_device
+from aist_app.common.devices import resolve_device
+from aist_app.common.weights import find_weights
 from aist_app.segment.base import Instance, SegmenterOptions
-from aist_app.weights import find_weights
 
 #: variant -> (builder name in torchvision.models.detection, weights enum name)
 _VARIANTS = {
@@ -78,6 +78,12 @@ class MaskRCNNSegmenter:
     description = ("Mask R-CNN ResNet-50 FPN (torchvision, COCO; v2 default, v1 selectable); "
                    "weights from --weights, $AIST_WEIGHTS_DIR or the torch cache")
     needs_gpu = False
+
+    @staticmethod
+    def network(variant: str = "v2"):
+        """The architecture without weights (``aist experiment --dry-run`` measures its
+        memory)."""
+        return build_model(variant)
 
     def __init__(self, options: SegmenterOptions) -> None:
         import torch

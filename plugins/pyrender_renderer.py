@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from aist_app import hookimpl
-from aist_app.meshes import sample_surface
 from aist_app.render.base import RenderedView, RenderOptions, ViewJob
+from aist_app.scene.meshes import sample_surface
 
 #: Surface points (sampled once per object) that each view's coverage check projects.
 CHECK_POINTS = 20_000
@@ -72,7 +72,7 @@ def _check_gl_device(device: str) -> str:
     silent CPU render with another anti-aliasing path."""
     from OpenGL.GL import GL_RENDERER, glGetString
 
-    from aist_app.devices import DeviceError
+    from aist_app.common.devices import DeviceError
 
     name = (glGetString(GL_RENDERER) or b"unknown").decode(errors="replace")
     software = any(k in name.lower() for k in _SOFTWARE_GL)

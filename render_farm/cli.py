@@ -24,7 +24,7 @@ def broker_url(value: str | None, job=None) -> str:
 
 
 def create_job(meshes: Path, out: Path, config, broker: str | None = None):
-    from aist_app.meshes import discover
+    from aist_app.scene.meshes import discover
     from aist_farm.job import Job, JobError
 
     try:
@@ -194,7 +194,8 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
     finally:
         bar.close()
     if st.finished:
-        if job.finalize_if_complete():
+        # A broker's job is announced by the worker task that completes it.
+        if job.finalize_if_complete() and not job.broker:
             job.announce(runner())
     if st.lost and not url:
         click.echo(f"{len(st.lost)} task(s) lost (their worker died): workers that worked on "

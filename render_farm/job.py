@@ -29,11 +29,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from aist_app import __version__
+from aist_app.common.io_utils import atomic_write_json
+from aist_app.common.outputs import (
+    RECORD,
+    OutputConflict,
+    OutputFolder,
+    folder_identity,
+    read_record,
+)
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.io_utils import atomic_write_json
-from aist_app.meshes import MeshItem
-from aist_app.outputs import RECORD, OutputConflict, OutputFolder, folder_identity, read_record
 from aist_app.render.pipeline import RenderConfig, dataset_writer, object_seed, render_record
+from aist_app.scene.meshes import MeshItem
 
 FORMAT = "aist-render-job"
 MAX_ATTEMPTS = 3  # a task failing this many times is failed (Flamenco's rule)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from aist_app.meshes import MeshError
 from aist_app.render.pipeline import render_object
+from aist_app.scene.meshes import MeshError
 
 from .job import HEARTBEAT_S, MAX_ATTEMPTS, Job
 
@@ -41,7 +41,7 @@ class WorkerBlocked(Exception):
 
 def _renderer(job: Job, device: str | None, threads: int):
     """The process's renderer for this job's options, opened on first use and kept."""
-    from aist_app.plugins import create_plugin_manager
+    from aist_app.stages.manager import create_plugin_manager
 
     options = replace(job.config.options(), threads=threads,
                       device=device or job.config.device)

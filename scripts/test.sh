@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything (Debian packages, .venv, AIST with dev extras) and runs the test suite.
+# Installs everything (Debian packages, .venv, AIST with dev extras), checks the style (ruff)
+# and the layering (import-linter contracts in pyproject.toml), and runs the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PYOPENGL_PLATFORM=egl
+# The layering and the style first: cheap, and a broken contract fails the run.
+.venv/bin/ruff check .
+.venv/bin/lint-imports
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 rc=$?

@@ -36,8 +36,8 @@ def shared_meshes() -> Path:
 
 
 def _render(out: Path, renderer: str, views: int = 5, **kw):
-    from aist_app.plugins import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.manager import create_plugin_manager
     from aist_app.stages.progress import drain
 
     cls = create_plugin_manager().stage("renderer", renderer).factory
@@ -90,16 +90,21 @@ bootstrap = 50
 
 @pytest.fixture(scope="session")
 def cpu_experiment(tmp_path_factory) -> tuple[Path, object]:
-    """(experiment folder, the finished `aist experiment` process)."""
+    """(experiment folder, the finished `aist experiment` process); a recording plugin is
+    installed for it (``exp.hooks.jsonl``: every ``aist_dataset_written`` call)."""
     import subprocess
     import sys
 
+    from tests.helpers.recording_plugin import install
+
     tmp = tmp_path_factory.mktemp("cpu-experiment")
+    hooks = install(tmp / "site", tmp / "exp.hooks.jsonl")
     cfg = tmp / "cpu.toml"
     cfg.write_text(CPU_EXPERIMENT)
     out = tmp / "exp"
     aist = str(Path(sys.executable).with_name("aist"))
     p = subprocess.run([aist, "experiment", str(cfg), "--out", str(out)], capture_output=True,
-                       text=True, env={**os.environ, "PYOPENGL_PLATFORM": "egl"}, timeout=900)
+                       text=True, env={**os.environ, "PYOPENGL_PLATFORM": "egl", **hooks},
+                       timeout=900)
     return out, p
 

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from aist_app.devices import DeviceError, amp_dtype, grad_scaler, memory_format, resolve_device
+from aist_app.common.devices import (
+    DeviceError,
+    amp_dtype,
+    grad_scaler,
+    memory_format,
+    resolve_device,
+)
 from aist_app.stages.progress import drain
 
 from .test_pose import tiny as tiny_pose
@@ -167,7 +173,7 @@ def test_checkpoint_saved_for_one_device_resumes_on_another(datasets, tmp_path):
     import sys
     from pathlib import Path
 
-    from aist_app.checkpoints import save
+    from aist_app.common.checkpoints import save
     from aist_app.stylize import checkpoint as ckpt_io
     from aist_app.stylize.apply import Stylizer
     from aist_app.stylize.train import Trainer
@@ -188,7 +194,7 @@ def test_checkpoint_saved_for_one_device_resumes_on_another(datasets, tmp_path):
 
 
 def test_to_device_keeps_values_and_memory_format():
-    from aist_app.devices import to_device
+    from aist_app.common.devices import to_device
 
     x = torch.arange(24.0).view(1, 2, 3, 4)
     y = to_device(x, "cpu", memory_format=torch.channels_last)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aist_app.consistency import check_dataset
 from aist_app.dataset import Dataset
+from aist_app.dataset.consistency import check_dataset
 from aist_app.stages.progress import drain
 
 from .conftest import CHAIR, require_shared
@@ -124,7 +124,7 @@ def test_render_errors_are_reported(addon, tmp_path, monkeypatch):
 
 
 def test_import_point_cloud_and_camera(addon, tmp_path):
-    from aist_app.cameras import orbit_camera
+    from aist_app.scene.cameras import orbit_camera
 
     cam = orbit_camera(30.0, 20.0, distance=2.0, focal_length=1.875, image_size=(64, 64),
                        up_axis="y")
@@ -151,10 +151,10 @@ def test_import_point_cloud_and_camera(addon, tmp_path):
 
 def test_stylize_and_reconstruct_with_real_checkpoints(addon, tmp_path):
     from aist_app.dataset.writer import DatasetWriter
-    from aist_app.plugins import create_plugin_manager
     from aist_app.pose.config import PoseConfig
     from aist_app.pose.train import PoseTrainer
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.manager import create_plugin_manager
     from aist_app.stylize.config import StylizerConfig
     from aist_app.stylize.train import Trainer
 
@@ -211,27 +211,36 @@ def test_stylize_and_reconstruct_with_real_checkpoints(addon, tmp_path):
 
 def test_job_progress_and_cancel(addon, tmp_path):
     from aist_blender_addon import operators
-    from aist_blender_addon.jobs import Job, parse_progress
+    from aist_blender_addon.jobs import Job, parse_event, progress_of
 
+    from aist_app.stages.events import Log, Progress, dumps
+
+    # The add-on reads the CLI's JSON events, not its terminal text: a ShapeNet id with
+    # digits and slashes in a message is not progress.
     fake = tmp_path / "fake-aist"
     fake.write_text(textwrap.dedent(f"""\
         #!{sys.executable}
-        import sys, time
+        import json, sys, time
+        assert sys.argv[-2:] == ["--progress", "jsonl"], sys.argv
+        print("skipped 1a2b/3c: 12/34 views", file=sys.stderr, flush=True)
         for k in range(1, 101):
-            sys.stderr.write(f"\\rstylize: {{k}}/100 [00:01<00:10]")
-            sys.stderr.flush()
+            print(json.dumps({{"event": "progress", "done": k, "total": 100, "unit": "obj",
+                              "item": f"car{{k}}"}}), flush=True)
             time.sleep(0.05)
         print("done")
         """))
     fake.chmod(0o755)
-    assert parse_progress("train: 50%|###  | 3/6 [00:01<00:01]") == 0.5
+    assert progress_of(parse_event(dumps(Progress(3, 6, "step")))) == 0.5
+    assert parse_event("train: 50%|###  | 3/6 [00:01<00:01]") is None
+    assert progress_of(parse_event(dumps(Log("12/34")))) is None
     job = Job([str(fake)])
     operators._state["job"] = job
     deadline = time.monotonic() + 20
     while job.progress < 0.1 and time.monotonic() < deadline:
         job.poll()
         time.sleep(0.05)
-    assert 0.1 <= job.progress < 1.0
+    assert 0.1 <= job.progress < 1.0 and job.message.startswith("obj car")
+    assert "skipped 1a2b/3c: 12/34 views" in job.lines
     assert operators.running()
     assert bpy.ops.aist.cancel() == {"FINISHED"}
     assert job.proc.poll() is not None and job.cancelled and not operators.running()
@@ -242,6 +251,11 @@ def test_job_progress_and_cancel(addon, tmp_path):
     failing.chmod(0o755)
     job = Job([str(failing)])
     assert job.wait() == 2 and job.error() == "error: no such dataset"
+    # A real command: its error event names the problem.
+    job = Job([AIST, "evaluate", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "r"),
+               "--model", "nope"])
+    assert job.wait() == 2 and job.error() == "error: no pose_model named 'nope' is " \
+        "installed (installed: dpc, refine)"
 
 
 def test_built_zip_installs_as_an_extension(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from aist_app.cameras import (
+from aist_app.scene.cameras import (
     camera_centre,
     matrix_from_quaternion,
     orbit_camera,
@@ -30,7 +30,7 @@ def test_focal_length_is_the_references():
 
 
 def test_relative_focal_length_reads_old_and_new_datasets():
-    from aist_app.cameras import IntrinsicsError, intrinsics, relative_focal_length
+    from aist_app.scene.cameras import IntrinsicsError, intrinsics, relative_focal_length
 
     assert relative_focal_length(intrinsics((128, 128)), (128, 128)) == pytest.approx(1.875)
     old = np.array([[120.0, 0, 64], [0, 120.0, 64], [0, 0, 1]])  # written before the fix

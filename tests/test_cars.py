@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from aist_app.cars import STYLES, make_cars
-from aist_app.meshes import discover, load
+from aist_app.scene.cars import STYLES, make_cars
+from aist_app.scene.meshes import discover, load
 from aist_app.stages.progress import drain
 
 
@@ -42,7 +42,7 @@ def test_cars_are_seeded_distinct_and_loadable(tmp_path):
 def test_parts_are_closed_and_face_outwards():
     import trimesh
 
-    from aist_app.cars import CarParams, car_parts
+    from aist_app.scene.cars import CarParams, car_parts
 
     for i, style in enumerate(sorted(STYLES)):
         parts = car_parts(CarParams.sample(np.random.default_rng([0, i]), style))

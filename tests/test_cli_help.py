@@ -11,7 +11,7 @@ import click
 import pytest
 
 from aist_app.cli import main
-from aist_app.experiment import SECTIONS, load_config
+from aist_app.experiments.experiment import SECTIONS, load_config
 from aist_app.pose.config import PoseConfig
 from aist_app.render.pipeline import RenderConfig
 from aist_app.segment.pipeline import SegmentConfig

@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from aist_app.cameras import orbit_camera
 from aist_app.dataset import Dataset, DatasetError, DatasetWriter, make_splits
+from aist_app.scene.cameras import orbit_camera
 
 
 def _write(root, ids=("a", "b", "c", "d", "e"), views=2, size=(16, 16)):

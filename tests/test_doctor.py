@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aist_app.weights import KNOWN, hash_ok
+from aist_app.common.weights import KNOWN, hash_ok
 
 AIST = str(Path(sys.executable).with_name("aist"))
 
@@ -101,7 +101,7 @@ def test_saved_tensor_accounting_counts_activations():
     """The plan's memory model: a linear layer's saved input is what it counts."""
     import torch
 
-    from aist_app.plan import saved_bytes
+    from aist_app.experiments.plan import saved_bytes
 
     lin = torch.nn.Linear(1000, 1000)
     x = torch.rand(64, 1000)

@@ -8,10 +8,10 @@ import numpy as np
 from PIL import Image
 from scipy.io import savemat
 
-from aist_app.cameras import Camera
-from aist_app.consistency import check_dataset
 from aist_app.dataset import Dataset
-from aist_app.dpc_import import dpc_extrinsic_from_camera
+from aist_app.dataset.consistency import check_dataset
+from aist_app.dataset.dpc_import import dpc_extrinsic_from_camera
+from aist_app.scene.cameras import Camera
 
 AIST = Path(sys.executable).parent / "aist"
 
@@ -83,7 +83,7 @@ def test_import_of_renders_made_with_the_references_blender_camera(tmp_path, sha
     reference's own scripts do (lens 60, sensor 32, its camera placement and camera_k.mat),
     without AIST's renderer; after ``aist import-dpc`` the ground-truth points reprojected
     with the imported cameras land on the masks."""
-    from aist_app.cameras import mask_iou, points_mask
+    from aist_app.scene.cameras import mask_iou, points_mask
 
     model = shared_meshes / "03001627" / "21bfb150cfc23accb01c58badc8bbc39" / "model.obj"
     helper = Path(__file__).parent / "helpers" / "dpc_blender_fixture.py"

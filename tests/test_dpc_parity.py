@@ -165,7 +165,7 @@ def ref_regularization_loss(weights, weight_decay):
 
 # -- the tests ------------------------------------------------------------------------------------
 def _cv_quaternion(q_dpc: np.ndarray) -> np.ndarray:
-    from aist_app.cameras import quaternion_from_matrix
+    from aist_app.scene.cameras import quaternion_from_matrix
 
     return np.stack([quaternion_from_matrix(P_DPC_TO_CV @ ref_as_rotation_matrix(q))
                      for q in q_dpc])

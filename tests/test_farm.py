@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from aist_app.consistency import check_dataset
 from aist_app.dataset import Dataset
-from aist_app.meshes import discover
+from aist_app.dataset.consistency import check_dataset
 from aist_app.render.pipeline import RenderConfig
+from aist_app.scene.meshes import discover
 from aist_farm.broker import free_port, start_redis
 from aist_farm.job import Job, JobError, redact
 
@@ -152,9 +152,18 @@ def test_local_pool_matches_single_process(collection, local_reference, tmp_path
 
 
 # -- Celery + Redis -------------------------------------------------------------------------------
-def test_farm_two_workers_same_bytes_as_local(farm, collection, local_reference, tmp_path):
-    farm.worker("w1")
-    farm.worker("w2")
+def test_farm_two_workers_same_bytes_as_local(farm, collection, local_reference, tmp_path,
+                                              monkeypatch):
+    from tests.helpers.recording_plugin import install, records
+
+    # The workers have a third-party plugin installed: the one that completes the dataset
+    # announces it (aist_dataset_written), once.
+    hooks = tmp_path / "hooks.jsonl"
+    with monkeypatch.context() as m:
+        for k, v in install(tmp_path / "site", hooks).items():
+            m.setenv(k, v)
+        farm.worker("w1")
+        farm.worker("w2")
     out = tmp_path / "ds"
     p = _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
     assert "6 tasks queued on aist.render.pyrender" in p.stdout
@@ -169,6 +178,11 @@ def test_farm_two_workers_same_bytes_as_local(farm, collection, local_reference,
     logs = farm.log("w1") + farm.log("w2")
     assert logs.count("succeeded") == 6
     assert "w1@" in logs and "w2@" in logs
+    worker_pids = {w.pid for w in farm.workers}
+    calls = records(hooks)
+    assert [(Path(c["path"]), c["kind"], c["summary"]["written"]) for c in calls] == [
+        (out, "synthetic", 6)]
+    assert calls[0]["pid"] not in worker_pids | {os.getpid()}  # a worker's pool process
     # Submitting the same job again is harmless: every task finds its object on disk.
     _aist("farm", "submit", str(collection), str(out), "--broker", farm.url, *OPTS)
     assert _aist("farm", "status", str(out)).stdout.strip().endswith(

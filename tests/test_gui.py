@@ -31,7 +31,7 @@ def settings(tmp_path):
 @pytest.fixture
 def window(qtbot, settings):
     from aist_app.gui.window import MainWindow
-    from aist_app.plugins import create_plugin_manager
+    from aist_app.stages.manager import create_plugin_manager
 
     win = MainWindow(create_plugin_manager(), settings=settings)
     qtbot.addWidget(win)
@@ -136,7 +136,11 @@ def test_malformed_dataset_shows_an_error(window, tmp_path):
 
 
 def test_run_render_from_the_stages_page(window, qtbot, tmp_path):
+    from tests.helpers.recording_plugin import Recorder
+
     require_shared()
+    recorder = Recorder()
+    window.pm.register(recorder, name="recorder")  # a real plugin, on the window's manager
     panel = window.stages.panels["renderer"]
     assert panel.plugin.findText("pyrender") >= 0 and panel.plugin.findText("blender") >= 0
     panel.plugin.setCurrentText("pyrender")
@@ -153,6 +157,38 @@ def test_run_render_from_the_stages_page(window, qtbot, tmp_path):
     assert (out / "dataset.json").is_file()
     assert window.index is not None and window.index.root == out  # opened when done
     assert window.browser.model.rowCount() == 3
+    # The page ran it through the stage runner: the hook fired.
+    assert [(Path(c["path"]), c["kind"]) for c in recorder.calls] == [(out, "synthetic")]
+
+
+def test_stages_page_writes_the_recorded_bytes(window, qtbot, tmp_path):
+    """The Stages page renders what `aist render` wrote before the stage runner, byte for
+    byte (tests/data/dataset-digests.json, options of scripts/dataset_digests.py)."""
+    import importlib.util
+
+    meshes = require_shared()
+    spec = importlib.util.spec_from_file_location(
+        "dataset_digests", Path(__file__).parents[1] / "scripts" / "dataset_digests.py")
+    digests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(digests)
+    digests.MESHES_MARK = str(meshes.resolve()) + "/"
+    panel = window.stages.panels["renderer"]
+    panel.plugin.setCurrentText("pyrender")
+    panel.paths["meshes"].setText(str(meshes))
+    out = tmp_path / "render"
+    panel.paths["out"].setText(str(out))
+    opts = dict(zip(digests.RENDER[::2], digests.RENDER[1::2], strict=True))
+    panel.form.editors["views"].setValue(int(opts["--views"]))
+    panel.form.editors["image_size"].setText(f"{opts['--size']},{opts['--size']}")
+    panel.form.editors["points"].setValue(int(opts["--points"]))
+    panel.form.editors["seed"].setValue(int(opts["--seed"]))
+    panel.form.editors["elevation"].setText(opts["--elevation"])
+    panel.device.setCurrentText(opts["--device"])
+    with qtbot.waitSignal(panel.finished, timeout=120_000) as sig:
+        panel.run()
+    assert sig.args[0] == "succeeded", sig.args
+    record = json.loads((Path(__file__).parent / "data" / "dataset-digests.json").read_text())
+    assert digests.digest(out, tmp_path) == record["render"]
 
 
 def test_cancel_a_running_job(window, qtbot, tmp_path):
@@ -249,8 +285,8 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
 
 
 def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_dataset):
-    from aist_app.plugins import create_plugin_manager
     from aist_app.segment.pipeline import SegmentConfig, segment_photos
+    from aist_app.stages.manager import create_plugin_manager
     from aist_app.stages.progress import drain
 
     require_shared()
@@ -355,7 +391,7 @@ def test_keyboard_and_recent_folders(window, qtbot, settings, pyrender_dataset):
     from PySide6.QtCore import Qt
 
     from aist_app.gui.window import MainWindow
-    from aist_app.plugins import create_plugin_manager
+    from aist_app.stages.manager import create_plugin_manager
 
     assert window.open_dataset(pyrender_dataset)
     b = window.browser

@@ -83,6 +83,12 @@ def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
     out, p = cpu_experiment
     assert p.returncode == 0, p.stderr
     assert len(list((out / "cars" / "02958343").iterdir())) == 10
+    # Every dataset the experiment wrote was announced once, through the stage runner.
+    from tests.helpers.recording_plugin import records
+
+    hooks = {(Path(r["path"]).name, r["kind"]) for r in records(out.parent / "exp.hooks.jsonl")}
+    assert hooks == {("synthetic", "synthetic"), ("target", "synthetic"), ("real", "real"),
+                     ("stylized-constrained", "stylized")}
     target = json.loads((out / "target" / "dataset.json").read_text())
     assert target["source"]["plugin"] == "blender"
     metrics = json.loads((out / "report" / "metrics.json").read_text())
@@ -117,7 +123,7 @@ def _per_view(folder: Path, set_name: str, errors: dict[tuple[str, str], float])
 
 
 def test_comparison_sorts_views_by_the_gap_between_two_runs(tmp_path):
-    from aist_app.compare import load_comparison
+    from aist_app.experiments.compare import load_comparison
 
     rng = np.random.default_rng(3)
     keys = [(f"o{i}", f"view_{j:03d}.png") for i in range(5) for j in range(4)]
@@ -151,13 +157,13 @@ def test_pose_model_learns_poses_beyond_chance(tmp_path):
     """Train the pose model for a bounded number of steps on a small fixed set and check its
     poses against the chance baselines of the same evaluator on the same views: the
     untrained model is at chance, the trained one well above the best constant rotation."""
-    from aist_app.plugins import create_plugin_manager
     from aist_app.pose.config import PoseConfig
     from aist_app.pose.data import PoseData
     from aist_app.pose.evaluate import Evaluator
     from aist_app.pose.model import dpc_model
     from aist_app.pose.train import PoseTrainer
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.manager import create_plugin_manager
     from aist_app.stages.progress import drain
 
     from .conftest import CHAIR, require_shared

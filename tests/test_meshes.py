@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from aist_app.meshes import MeshError, discover, load, sample_surface
+from aist_app.scene.meshes import MeshError, discover, load, sample_surface
 
 
 def test_discover_mixed_layouts(shared_meshes, tmp_path):

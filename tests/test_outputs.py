@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from aist_app.common.outputs import RECORD, OutputConflict, staging_path
+from aist_app.common.samples import sample_meshes, sample_photos
 from aist_app.dataset import Dataset
-from aist_app.outputs import RECORD, OutputConflict, staging_path
-from aist_app.samples import sample_meshes, sample_photos
 from aist_app.stages.progress import drain
 
 AIST = str(Path(sys.executable).with_name("aist"))
@@ -81,8 +81,8 @@ def test_render_with_other_settings_is_refused_and_overwrite_replaces(synthetic,
 
 
 def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(synthetic, tmp_path):
-    from aist_app.plugins import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.manager import create_plugin_manager
 
     out = tmp_path / "ds"
     cls = create_plugin_manager().stage("renderer", "pyrender").factory
@@ -285,7 +285,7 @@ def test_gui_screenshot_of_a_missing_path_says_why(tmp_path):
 def test_a_checkpoints_relative_dataset_path_is_found_from_anywhere(tmp_path, monkeypatch):
     """Runs recorded their dataset as given (relative to where they were trained from): it
     is found beside the run from any working folder; new runs record it absolute."""
-    from aist_app.checkpoints import recorded_path
+    from aist_app.common.checkpoints import recorded_path
 
     exp = tmp_path / "work" / "exp"
     (exp / "synthetic").mkdir(parents=True)

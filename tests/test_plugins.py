@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from aist_app import hookimpl
-from aist_app.plugins import create_plugin_manager
-from aist_app.registry import StageNotFoundError, StageRegistry
+from aist_app.stages.manager import create_plugin_manager
+from aist_app.stages.registry import StageNotFoundError, StageRegistry
 
 ROOT = Path(__file__).resolve().parents[1]
 AIST = Path(sys.executable).parent / "aist"
@@ -63,7 +63,7 @@ def test_registering_an_object_by_hand():
 def test_listing_stages_imports_no_heavy_module():
     code = (
         "import sys\n"
-        "from aist_app.plugins import create_plugin_manager\n"
+        "from aist_app.stages.manager import create_plugin_manager\n"
         "stages = create_plugin_manager().registry.list()\n"
         "assert len(stages) >= 2\n"
         "mods = ('torch', 'bpy', 'pyrender', 'OpenGL', 'trimesh')\n"
@@ -100,8 +100,8 @@ class ToyRenderer:
         self.options = options
 
     def render(self, mesh, views):
-        from aist_app.cameras import points_mask
-        from aist_app.meshes import sample_surface
+        from aist_app.scene.cameras import points_mask
+        from aist_app.scene.meshes import sample_surface
 
         pts, _ = sample_surface(mesh, 200000, 0)
         for job in views:

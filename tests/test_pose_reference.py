@@ -31,8 +31,8 @@ def _rewrite_k(root, f_px, only_first: bool = False) -> None:
 
 
 def test_training_takes_intrinsics_from_the_dataset(renders, tmp_path):  # noqa: F811
-    from aist_app.cameras import IntrinsicsError
     from aist_app.pose.train import PoseTrainer
+    from aist_app.scene.cameras import IntrinsicsError
 
     assert PoseTrainer(tiny(), renders, tmp_path / "new").config.focal_length == \
         pytest.approx(1.875)
@@ -159,7 +159,7 @@ def test_alignment_never_uses_test_objects(renders, tmp_path):  # noqa: F811
 
 def test_full_preset_is_the_reports_experiment(tmp_path):
     from aist_app.dataset.splits import reference_lists, split_objects
-    from aist_app.experiment import PRESETS, load_config
+    from aist_app.experiments.experiment import PRESETS, load_config
 
     with pytest.raises(ValueError, match="needs your data.*--meshes.*--photos"):
         load_config(None, "full")

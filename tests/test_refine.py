@@ -44,7 +44,7 @@ def true_shape_model(points: np.ndarray, start: torch.Tensor):
 
 
 def test_grid_holds_the_datasets_orbit_cameras():
-    from aist_app.cameras import orbit_camera, quaternion_from_matrix
+    from aist_app.scene.cameras import orbit_camera, quaternion_from_matrix
 
     g = grid_quaternions(4, (0.0, 30.0))
     q = torch.tensor(quaternion_from_matrix(orbit_camera(90.0, 30.0).R)).float()

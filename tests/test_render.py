@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aist_app.cameras import mask_iou
-from aist_app.consistency import check_dataset
 from aist_app.dataset import Dataset
+from aist_app.dataset.consistency import check_dataset
+from aist_app.scene.cameras import mask_iou
 
 from .conftest import CHAIR, _render
 
@@ -149,14 +149,14 @@ def test_pyrender_redraws_views_whose_samples_miss_thin_parts(tmp_path, pyrender
 
 
 def test_covered_fraction_counts_pixels_points_fall_in():
-    from aist_app.cameras import orbit_camera
+    from aist_app.scene.cameras import orbit_camera
     from aist_plugins.pyrender_renderer import covered_fraction
 
     cam = orbit_camera(0.0, 0.0, image_size=(32, 32))
     pts = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.001], [0.2, 0.2, 0.0]], dtype=np.float32)
     alpha = np.zeros((32, 32), dtype=np.uint8)
     assert covered_fraction(pts, cam, alpha) == 0.0
-    from aist_app.cameras import project
+    from aist_app.scene.cameras import project
 
     uv, _ = project(pts[:1], cam.world_to_camera, cam.K)
     u, v = np.floor(uv[0]).astype(int)
@@ -169,10 +169,10 @@ def test_pyrender_merged_parts_draw_as_drawn_apart():
     their colours per vertex; the image is the one drawn part by part."""
     import trimesh
 
-    from aist_app.materials import PartMaterial
-    from aist_app.meshes import LoadedMesh, MeshItem
     from aist_app.render.base import RenderOptions
     from aist_app.render.pipeline import RenderConfig, plan_views
+    from aist_app.scene.materials import PartMaterial
+    from aist_app.scene.meshes import LoadedMesh, MeshItem
     from aist_plugins.pyrender_renderer import PyrenderRenderer
 
     parts = []
@@ -208,9 +208,9 @@ def test_pyrender_merged_parts_draw_as_drawn_apart():
 def test_varied_look_changes_appearance_not_geometry(tmp_path):
     """--look varied (Blender): per object a paint, dirt and sky; the cameras, lights' draws
     and silhouettes are those of as-is, so the target domain keeps the same ground truth."""
-    from aist_app.plugins import create_plugin_manager
+    from aist_app.common.samples import sample_meshes
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.samples import sample_meshes
+    from aist_app.stages.manager import create_plugin_manager
     from aist_app.stages.progress import drain
 
     pm = create_plugin_manager()

@@ -40,8 +40,8 @@ def _aist(*args, env=None, check=True):
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
     """A small synthetic dataset: the ratio distribution and image size to match."""
-    from aist_app.plugins import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.manager import create_plugin_manager
 
     require_shared()
     out = tmp_path_factory.mktemp("seg") / "synthetic"

@@ -35,8 +35,8 @@ AIST = str(Path(sys.executable).with_name("aist"))
 
 
 def _render(out: Path, size=(32, 32), views=4) -> Path:
-    from aist_app.plugins import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.stages.manager import create_plugin_manager
 
     require_shared()
     cls = create_plugin_manager().stage("renderer", "pyrender").factory

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from aist_app.viewpoints import ViewpointSampler, parse_dimension
+from aist_app.scene.viewpoints import ViewpointSampler, parse_dimension
 
 
 def test_uniform_range_and_seed():

@@ -260,7 +260,7 @@ def make_cars_cmd(out: Path, count: int, seed: int, styles: str | None) -> None:
     """
     from tqdm import tqdm
 
-    from aist_app.cars import make_cars
+    from aist_app.scene.cars import make_cars
 
     try:
         gen = make_cars(out, count, seed=seed,
@@ -295,7 +295,7 @@ def import_dpc_cmd(src: Path, out: Path, gt, views, size, focal_length, seed,
     Examples:
       aist import-dpc renders/ out/dpc --gt gt/downsampled --views 5 --size 128
     """
-    from aist_app.dpc_import import DPCImportError, import_dpc
+    from aist_app.dataset.dpc_import import DPCImportError, import_dpc
 
     gen = import_dpc(src, out, gt=gt, views=views, image_size=parse_size(size) if size else None,
                      focal_length=focal_length, seed=seed, overwrite=overwrite)

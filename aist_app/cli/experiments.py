@@ -71,8 +71,8 @@ def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, p
 
 
 def _plan_experiment(config, preset, meshes, photos, as_json: bool) -> None:
-    from aist_app.experiment import load_config
-    from aist_app.plan import format_plan, make_plan, plan_json
+    from aist_app.experiments.experiment import load_config
+    from aist_app.experiments.plan import format_plan, make_plan, plan_json
 
     try:
         cfg = load_config(config, preset, meshes=meshes, photos=photos, require_data=False)
@@ -80,7 +80,7 @@ def _plan_experiment(config, preset, meshes, photos, as_json: bool) -> None:
         fail(str(e))
     objects = n_photos = None
     if cfg["data"].get("meshes"):
-        from aist_app.meshes import discover
+        from aist_app.scene.meshes import discover
 
         objects = len(discover(cfg["data"]["meshes"]))
     if cfg["data"].get("photos"):
@@ -97,7 +97,7 @@ def run_experiment(config: Path | None, out: Path, preset: str | None, *,
                    meshes: Path | None = None, photos: Path | None = None,
                    overwrite: bool = False) -> Path:
     from aist_app.cli.common import runner
-    from aist_app.experiment import Experiment, load_config
+    from aist_app.experiments.experiment import Experiment, load_config
 
     try:
         cfg = load_config(config, preset, meshes=meshes, photos=photos)
@@ -122,9 +122,9 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
       aist demo
       aist demo --out /tmp/aist-demo
     """
+    from aist_app.common.samples import sample_meshes
     from aist_app.dataset import Dataset
     from aist_app.render.pipeline import RenderConfig
-    from aist_app.samples import sample_meshes
 
     meshes = meshes or sample_meshes()
     click.echo(f"AIST {__version__} demo: meshes from {meshes}")
@@ -145,7 +145,7 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
                "features), stylize, KID over 3 seeds, train baseline and AIST pose models, "
                "evaluate on source, stylized, target and real test sets ==")
     html = run_experiment(None, out / "experiment", "demo")
-    from aist_app.experiment import PIPELINE_ONLY
+    from aist_app.experiments.experiment import PIPELINE_ONLY
 
     click.echo(f"\n{PIPELINE_ONLY}")
     click.echo(f"\ndemo outputs are in {out.resolve()}")
@@ -153,7 +153,7 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
 
 
 def _print_consistency(ds) -> None:
-    from aist_app.consistency import check_dataset
+    from aist_app.dataset.consistency import check_dataset
 
     report = check_dataset(ds)
     click.echo(f"annotation consistency: min IoU {report['min_iou']:.3f}, mean "

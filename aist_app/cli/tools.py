@@ -10,7 +10,7 @@ import click
 
 from aist_app.cli.common import fail, runner
 from aist_app.cli.main import main
-from aist_app.doctor import STAGES as DOCTOR_STAGES  # stdlib only: cheap
+from aist_app.tools.doctor import STAGES as DOCTOR_STAGES  # stdlib only: cheap
 
 
 @main.command("plugins")
@@ -74,7 +74,7 @@ def blender_addon_build_cmd(out: Path) -> None:
     Examples:
       aist blender-addon build dist/aist_blender.zip
     """
-    from aist_app.addon_package import build_addon
+    from aist_app.tools.addon_package import build_addon
 
     try:
         files = build_addon(out)
@@ -101,7 +101,7 @@ def doctor_cmd(stage: str | None, out: Path, broker: str | None, as_json: bool) 
       aist doctor
       aist doctor --stage segment-maskrcnn --json
     """
-    from aist_app.doctor import STAGES, failing, run_checks, to_json
+    from aist_app.tools.doctor import STAGES, failing, run_checks, to_json
 
     only = None
     if stage and stage != "all":
@@ -140,7 +140,7 @@ def weights_list_cmd(as_json: bool) -> None:
       aist weights list
       aist weights list --json
     """
-    from aist_app.weights import KNOWN, weights_status
+    from aist_app.common.weights import KNOWN, weights_status
 
     rows = [weights_status(n) for n in KNOWN]
     if as_json:
@@ -162,7 +162,7 @@ def weights_fetch_cmd(names: tuple[str, ...]) -> None:
     Examples:
       aist weights fetch maskrcnn resnet18
     """
-    from aist_app.weights import fetch
+    from aist_app.common.weights import fetch
 
     for name in names:
         try:

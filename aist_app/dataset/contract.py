@@ -83,7 +83,7 @@ def validate_meta(meta: Any, path: Path) -> dict:
 
 def validate_cameras(cams: Any, path: Path) -> list[dict]:
     """Check one ``cameras.json``; returns its list of views."""
-    from aist_app.cameras import quaternion_from_matrix
+    from aist_app.scene.cameras import quaternion_from_matrix
 
     if not isinstance(cams, dict) or not isinstance(cams.get("views"), list):
         raise DatasetError(path, "must be an object with a 'views' list")

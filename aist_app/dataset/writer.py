@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from aist_app import __version__
-from aist_app.cameras import Camera
+from aist_app.common.images import color_correct, encode_png
+from aist_app.common.io_utils import atomic_write_json, make_temp_dir, publish_dir
+from aist_app.common.outputs import OutputFolder, OutputRecord
 from aist_app.dataset.contract import FORMAT, KINDS, VERSION
 from aist_app.dataset.splits import make_splits
-from aist_app.images import color_correct, encode_png
-from aist_app.io_utils import atomic_write_json, make_temp_dir, publish_dir
-from aist_app.outputs import OutputFolder, OutputRecord
+from aist_app.scene.cameras import Camera
 
 
 class ObjectWriter:

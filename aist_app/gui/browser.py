@@ -207,7 +207,7 @@ class DetailPane(QWidget):
     def _show_camera(self, view: dict | None, image_size) -> None:
         self.camera = None
         if view and "K" in view and "world_to_camera" in view:
-            from aist_app.cameras import camera_summary
+            from aist_app.scene.cameras import camera_summary
 
             self.camera = camera_summary(view, tuple(image_size))
         self.camera_box.setVisible(self.camera is not None)

@@ -25,14 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from aist_app.compare import (
+from aist_app.common.images import composite
+from aist_app.experiments.compare import (
     Comparison,
     evaluation_alignment,
     evaluation_inputs,
     experiment_evaluations,
     load_comparison,
 )
-from aist_app.images import composite
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 
@@ -362,11 +362,11 @@ class ComparePage(QWidget):
         runs, aligns, caches = self.runs, self.aligns, self.caches
 
         def job():
-            from aist_app.cameras import intrinsics
             from aist_app.gui.view3d import frustum
             from aist_app.pose.data import PoseData
             from aist_app.pose.evaluate import Evaluator
             from aist_app.pose.reconstruct import to_truth_frame
+            from aist_app.scene.cameras import intrinsics
 
             if self.data is None:
                 self.data = PoseData(path, None)
@@ -432,7 +432,7 @@ class ComparePage(QWidget):
             (self.export_csv if kind == "csv" else self.export_png)(path)
 
     def export_csv(self, path: str | Path) -> None:
-        from aist_app.io_utils import atomic_write_bytes
+        from aist_app.common.io_utils import atomic_write_bytes
 
         atomic_write_bytes(Path(path), self.model.to_csv())
 

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
-from aist_app.images import BACKGROUNDS, background_array, composite
+from aist_app.common.images import BACKGROUNDS, background_array, composite
 
 __all__ = ["BACKGROUNDS", "THUMB", "ThumbnailCache", "composite", "thumbnail_array"]
 

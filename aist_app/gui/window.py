@@ -204,7 +204,7 @@ class MainWindow(QMainWindow):
         refine = self.refine_action.isChecked()
         focal = None
         if self._views and "K" in self._views[0]:
-            from aist_app.cameras import relative_focal_length
+            from aist_app.scene.cameras import relative_focal_length
 
             focal = relative_focal_length(self._views[0]["K"], tuple(size))
         if refine:
@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
             return refine_view(ev, rgba, align, refiner=self._refiner)
 
         def show(pred) -> None:
-            from aist_app.cameras import intrinsics
+            from aist_app.scene.cameras import intrinsics
 
             self.last_prediction = pred
             if "refine_loss" in pred:

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aist_app.cameras import IntrinsicsError, relative_focal_length
 from aist_app.dataset import Dataset
+from aist_app.scene.cameras import IntrinsicsError, relative_focal_length
 
 
 def resize_legacy_bilinear(x: Tensor, size: int) -> Tensor:

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from aist_app.checkpoints import recorded_path
-from aist_app.devices import resolve_device
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json
-from aist_app.outputs import OutputFolder, OutputRecord, dataset_identity, folder_identity
+from aist_app.common.checkpoints import recorded_path
+from aist_app.common.devices import resolve_device
+from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.common.outputs import OutputFolder, OutputRecord, dataset_identity, folder_identity
 from aist_app.pose import align as A_
 from aist_app.pose import quaternion as Q
 from aist_app.pose.config import PoseConfig

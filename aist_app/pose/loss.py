@@ -55,25 +55,44 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     for :func:`shape_views`); ``masks`` (B, V, G, G) in [0, 1]."""
     c = config
     b, v, g = masks.shape[0], masks.shape[1], masks.shape[-1]
-    candidates = with_flips(out["candidates"]) if c.pose_flips else out["candidates"]
-    k = candidates.shape[1]
     s = out["points"].shape[0] // b  # shapes per object: 1 (reference) or V (all-pairs)
     n = out["points"].shape[1]
-    # (B, S shape, V pose, K candidate) projections, flattened object-major
-    pts = out["points"].view(b, s, 1, 1, n, 3).expand(b, s, v, k, n, 3).reshape(-1, n, 3)
-    pts = dropout_points(pts, c.keep_fraction(step), generator)
-    cand = candidates.view(b, 1, v, k, 4).expand(b, s, v, k, 4).reshape(-1, 4)
-    scale = out["scale"].view(b, s, 1, 1).expand(b, s, v, k).reshape(-1)
-    proj = project(pts, cand, size=g, sigma=c.sigma(step), kernel_size=c.kernel_size,
-                   scale=scale, focal_length=c.focal_length, distance=c.camera_distance,
-                   clip=c.drc_clip)["silhouette"].view(b, s, v, k, g, g)
     target = masks.view(b, 1, v, 1, g, g)
-    err = ((proj - target) ** 2).sum(dim=(-1, -2))  # (B, S, V, K)
+
+    def errors(candidates: Tensor) -> Tensor:
+        """(B, S, V, K) silhouette errors of (B*V, K, 4) candidates."""
+        k = candidates.shape[1]
+        # (B, S shape, V pose, K candidate) projections, flattened object-major
+        pts = out["points"].view(b, s, 1, 1, n, 3).expand(b, s, v, k, n, 3).reshape(-1, n, 3)
+        pts = dropout_points(pts, c.keep_fraction(step), generator)
+        cand = candidates.view(b, 1, v, k, 4).expand(b, s, v, k, 4).reshape(-1, 4)
+        scale = out["scale"].view(b, s, 1, 1).expand(b, s, v, k).reshape(-1)
+        proj = project(pts, cand, size=g, sigma=c.sigma(step), kernel_size=c.kernel_size,
+                       scale=scale, focal_length=c.focal_length, distance=c.camera_distance,
+                       clip=c.drc_clip)["silhouette"].view(b, s, v, k, g, g)
+        return ((proj - target) ** 2).sum(dim=(-1, -2))
+
+    candidates = out["candidates"]
+    if c.pose_flips:
+        # The search: every candidate and its flips scored without gradients; the winner
+        # of each view is projected again with them (the minimum's gradient flows to the
+        # winner alone, as below).
+        candidates = with_flips(candidates)
+        with torch.no_grad():
+            best = errors(candidates).sum(dim=1).argmin(dim=-1)  # (B, V)
+        k = candidates.shape[1]
+        candidates = candidates.view(b, v, k, 4).gather(
+            2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).reshape(b * v, 1, 4)
+        err = errors(candidates)
+        best = torch.zeros_like(best)
+    else:
+        err = errors(candidates)  # (B, S, V, K)
+        # The student learns each view's winning candidate (summed over the shapes tried).
+        best = err.detach().sum(dim=1).argmin(dim=-1)  # (B, V)
     best_err, _ = err.min(dim=-1)
     samples = b * s * v
     proj_loss = 0.5 * best_err.sum() / samples
-    # The student learns each view's winning candidate (summed over the shapes tried).
-    best = err.detach().sum(dim=1).argmin(dim=-1)  # (B, V)
+    k = candidates.shape[1]
     teacher = candidates.view(b, v, k, 4).gather(
         2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).squeeze(2).detach()
     stud = student_loss(out["student"].view(b, v, 4), teacher).sum() / (b * v)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aist_app.checkpoints import LAST
-from aist_app.io_utils import atomic_write, atomic_write_json
+from aist_app.common.checkpoints import LAST
+from aist_app.common.io_utils import atomic_write, atomic_write_json
 
 FORMAT = 1
 

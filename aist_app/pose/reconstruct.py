@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aist_app.checkpoints import recorded_path
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.common.checkpoints import recorded_path
+from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose import quaternion as Q
 from aist_app.pose.data import alignment_data, images_and_masks
 

@@ -107,7 +107,7 @@ def grid_quaternions(azimuths: int, elevations: tuple[float, ...], up_axis: str 
                      distance: float = 2.0) -> Tensor:
     """Camera rotations (world to camera, w x y z) of orbit cameras on the grid, in the
     ground-truth frame of the datasets."""
-    from aist_app.cameras import orbit_camera, quaternion_from_matrix
+    from aist_app.scene.cameras import orbit_camera, quaternion_from_matrix
 
     qs = [quaternion_from_matrix(orbit_camera(360.0 * a / azimuths, el, distance=distance,
                                               up_axis=up_axis).R)
@@ -294,7 +294,7 @@ def run_refiner(ev, align: np.ndarray, config: RefineConfig, *, focal_length=Non
                 up_axis: str = "y") -> Refiner:
     """A :class:`Refiner` over an :class:`~aist_app.pose.evaluate.Evaluator`'s run: the
     shape prior estimated on the run's training set."""
-    from aist_app.checkpoints import recorded_path
+    from aist_app.common.checkpoints import recorded_path
     from aist_app.pose.data import PoseData
 
     if not hasattr(ev.model, "decode"):

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aist_app import checkpoints
-from aist_app.checkpoints import CheckpointError, load_module, restore_rng, rng_state
-from aist_app.devices import amp_dtype, autocast, resolve_device, to_device
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
-from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
+from aist_app.common import checkpoints
+from aist_app.common.checkpoints import CheckpointError, load_module, restore_rng, rng_state
+from aist_app.common.devices import amp_dtype, autocast, resolve_device, to_device
+from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
+from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.loss import dpc_loss, shape_views

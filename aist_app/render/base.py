@@ -14,10 +14,10 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from aist_app.cameras import Camera
-from aist_app.lights import LightSetup
-from aist_app.looks import Look
-from aist_app.meshes import LoadedMesh
+from aist_app.scene.cameras import Camera
+from aist_app.scene.lights import LightSetup
+from aist_app.scene.looks import Look
+from aist_app.scene.meshes import LoadedMesh
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class RenderOptions:
 class ViewJob:
     camera: Camera
     lights: LightSetup
-    look: Look | None = None  # aist_app.looks: None renders the mesh's own materials
+    look: Look | None = None  # aist_app.scene.looks: None renders the mesh's own materials
 
 
 @dataclass

@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from aist_app.cameras import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH, orbit_camera
+from aist_app.common.outputs import OutputRecord, content_config, folder_identity
 from aist_app.dataset.splits import split_objects
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.lights import random_lights
-from aist_app.looks import LOOKS, sample_look
-from aist_app.meshes import MeshError, MeshItem, discover, load, sample_surface
-from aist_app.outputs import OutputRecord, content_config, folder_identity
 from aist_app.render.base import RenderOptions, ViewJob
+from aist_app.scene.cameras import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH, orbit_camera
+from aist_app.scene.lights import random_lights
+from aist_app.scene.looks import LOOKS, sample_look
+from aist_app.scene.meshes import MeshError, MeshItem, discover, load, sample_surface
+from aist_app.scene.viewpoints import ViewpointSampler
 from aist_app.stages.progress import ItemProgress
-from aist_app.viewpoints import ViewpointSampler
 
 
 @dataclass
@@ -54,7 +54,7 @@ class RenderConfig:
     png_compress_level: int = 3
     recycle_every: int = 0  # reopen the renderer every N objects (0: never)
     splits: str = "80/10/10"  # or "reference" (DPC's lists, else 5247:750:1500)
-    look: str = "as-is"  # or "varied" (aist_app.looks: random paint, dirt, sky per object)
+    look: str = "as-is"  # or "varied" (aist_app.scene.looks: random paint, dirt, sky per object)
 
     def options(self) -> RenderOptions:
         return RenderOptions(image_size=tuple(self.image_size), depth=self.depth,
@@ -224,7 +224,7 @@ def render_collection(
 ) -> Generator[ItemProgress, None, RenderSummary]:
     """Render every mesh into the dataset at ``out``; see the module docstring. ``meshes`` is a
     collection folder or already discovered items (then ``root`` names their folder). A folder
-    holding another output is refused (:class:`~aist_app.outputs.OutputConflict`) unless
+    holding another output is refused (:class:`~aist_app.common.outputs.OutputConflict`) unless
     ``overwrite``, which replaces it once the new dataset is complete."""
     start = time.perf_counter()
     items = discover(meshes) if not isinstance(meshes, list) else meshes

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from aist_app.images import color_correct
+from aist_app.common.images import color_correct
 
 
 def car_to_frame_ratio(alpha: np.ndarray) -> float:

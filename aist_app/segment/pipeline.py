@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from aist_app.common.io_utils import atomic_write_json
+from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, folder_identity
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.io_utils import atomic_write_json
-from aist_app.outputs import OutputRecord, content_config, dataset_identity, folder_identity
 from aist_app.segment.base import SegmenterOptions
 from aist_app.segment.filters import (
     REASONS,
@@ -239,8 +239,8 @@ def _save_rejected(path: Path, img: np.ndarray, mask: np.ndarray, record: dict,
     filters judged."""
     from PIL import Image
 
-    from aist_app.images import encode_png
-    from aist_app.io_utils import atomic_write_bytes
+    from aist_app.common.images import encode_png
+    from aist_app.common.io_utils import atomic_write_bytes
     from aist_app.segment.normalize import cutout
 
     if not mask.any():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 
 
 def ratio_histogram(synthetic: list[float], real: list[float], title: str) -> bytes:

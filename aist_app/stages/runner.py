@@ -88,14 +88,15 @@ class StageRunner:
 
     def __init__(self, pm=None) -> None:
         if pm is None:
-            from aist_app.plugins import create_plugin_manager
+            from aist_app.stages.manager import create_plugin_manager
 
             pm = create_plugin_manager()
         self.pm = pm
 
     # -- what is installed -------------------------------------------------------------------
     def stage(self, kind: str, name: str):
-        """The :class:`~aist_app.registry.StageInfo` (a clear error names what is installed)."""
+        """The stage's :class:`~aist_app.stages.registry.StageInfo` (a clear error names
+        what is installed)."""
         return self.pm.stage(kind, name)
 
     def config_class(self, kind: str, name: str | None = None) -> type:
@@ -130,8 +131,8 @@ class StageRunner:
     def render(self, meshes, out, config, *, overwrite: bool = False):
         """Render a mesh collection (a folder, or discovered items with ``root``) into a
         synthetic dataset with ``config.renderer``."""
-        from aist_app.meshes import discover
         from aist_app.render.pipeline import render_collection
+        from aist_app.scene.meshes import discover
 
         stage = self.stage("renderer", config.renderer)
         items = discover(meshes)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
+from aist_app.common.devices import amp_dtype, autocast, memory_format, resolve_device
+from aist_app.common.outputs import OutputRecord, dataset_identity, folder_identity
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.devices import amp_dtype, autocast, memory_format, resolve_device
-from aist_app.outputs import OutputRecord, dataset_identity, folder_identity
 from aist_app.stages.progress import ItemProgress
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aist_app import checkpoints
-from aist_app.checkpoints import LAST, CheckpointError, load_module
+from aist_app.common import checkpoints
+from aist_app.common.checkpoints import LAST, CheckpointError, load_module
 
 FORMAT = "aist-stylizer"
 __all__ = ["FORMAT", "LAST", "CheckpointError", "load", "load_module", "save"]

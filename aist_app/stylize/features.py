@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from aist_app.weights import WeightsNotFoundError, find_weights
+from aist_app.common.weights import WeightsNotFoundError, find_weights
 
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision ResNet18_Weights.IMAGENET1K_V1
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aist_app.checkpoints import restore_rng, rng_state
-from aist_app.devices import (
+from aist_app.common.checkpoints import restore_rng, rng_state
+from aist_app.common.devices import (
     amp_dtype,
     autocast,
     grad_scaler,
@@ -26,8 +26,8 @@ from aist_app.devices import (
     resolve_device,
     to_device,
 )
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
-from aist_app.outputs import OutputRecord, content_config, dataset_identity, run_folder
+from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
+from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.stages.progress import TrainProgress
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
@@ -288,7 +288,7 @@ class Trainer:
     @torch.no_grad()
     def sample_grid(self) -> bytes:
         """Rows: synthetic | G(x) | F(G(x)), and real | F(y) (| blank)."""
-        from aist_app.images import encode_png
+        from aist_app.common.images import encode_png
 
         G, F_ = self.nets["G"].eval(), self.nets["F"].eval()
         try:

@@ -86,7 +86,7 @@ def load_comparison(evaluations: dict[str, str | Path], test_set: str) -> Compar
 
 def experiment_evaluations(root: str | Path) -> dict[str, Path]:
     """An experiment folder's evaluations by model name, baseline first (those it has)."""
-    from aist_app.experiment import pose_runs
+    from aist_app.experiments.experiment import pose_runs
 
     root = Path(root)
     try:
@@ -101,7 +101,7 @@ def experiment_evaluations(root: str | Path) -> dict[str, Path]:
 def evaluation_inputs(folder: str | Path) -> tuple[Path, dict[str, Path]]:
     """What an ``aist evaluate`` folder evaluated: its run's checkpoint and its test sets by
     name (the ``per_view_<name>.csv`` names), from the folder's output record."""
-    from aist_app.outputs import RECORD
+    from aist_app.common.outputs import RECORD
 
     path = Path(folder) / RECORD
     try:

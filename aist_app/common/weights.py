@@ -131,7 +131,7 @@ def fetch(name: str, *, progress: bool = True) -> Path:
     tv = w.torchvision_weights()
     if tv.url != w.url:
         raise RuntimeError(f"torchvision's {w.enum}.{w.member} now points to {tv.url}, not "
-                           f"{w.url}: update aist_app/weights.py")
+                           f"{w.url}: update aist_app/common/weights.py")
     try:
         tv.get_state_dict(progress=progress, check_hash=True)
     except OSError as e:  # URLError and socket errors are OSErrors

@@ -245,7 +245,7 @@ def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
     if mode != "shapenet-v1-native":
         for p in parts:
             p.apply_transform(norm)
-    from aist_app.materials import describe
+    from aist_app.scene.materials import describe
 
     return LoadedMesh(item, parts, norm, mode, [describe(p) for p in parts], warnings)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aist_app.cameras import Camera, mask_iou, points_mask
+from aist_app.scene.cameras import Camera, mask_iou, points_mask
 
 
 def view_iou(points: np.ndarray, view: dict, rgba: np.ndarray) -> float:

@@ -6,7 +6,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-from aist_app.io_utils import atomic_write
+from aist_app.common.io_utils import atomic_write
 
 REQUIRED = ("schema_version", "id", "version", "name", "tagline", "maintainer", "type",
             "blender_version_min", "license")

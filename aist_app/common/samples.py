@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 def sample_meshes() -> Path:

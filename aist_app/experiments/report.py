@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aist_app.images import composite
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.common.images import composite
+from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 
 _NAMES = {"synthetic": "original", "real": "real", "target": "target"}
 #: The report's pose training (the reference's car config): steps, batch, points, grid.
@@ -164,7 +164,7 @@ def where_it_helps(evals: dict[str, Path], evaluators: dict, aligns: dict[str, n
     the views of ``data`` where it helps most, the median view and where it hurts most, by
     the pose error's difference (XOR's without ground truth), as overlays; returns the HTML
     section."""
-    from aist_app.compare import load_comparison
+    from aist_app.experiments.compare import load_comparison
 
     models = list(evals)
     if len(models) < 2:
@@ -300,7 +300,7 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
     baselines of the same views; with a target domain, bootstrap intervals over its test
     objects, the stylizer's KID, stylized samples and reconstructions side by side; each
     model's learning curves; the paragraph of :func:`plain_words`."""
-    from aist_app.experiment import PIPELINE_ONLY, PIPELINE_ONLY_PRESETS
+    from aist_app.experiments.experiment import PIPELINE_ONLY, PIPELINE_ONLY_PRESETS
 
     runs = runs or {}
     out.mkdir(parents=True, exist_ok=True)
@@ -344,7 +344,7 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
             f"{meta['objects']} test objects)</h2><table><tr><th>model</th><th>acc@30&deg;"
             "</th><th>median err&deg;</th><th>Chamfer</th><th>XOR median</th></tr>"
             f"{_interval_rows(intervals)}</table>")
-        from aist_app.compare import evaluation_alignment
+        from aist_app.experiments.compare import evaluation_alignment
         from aist_app.pose.data import PoseData
         from aist_app.pose.evaluate import Evaluator
 

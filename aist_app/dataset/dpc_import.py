@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aist_app.cameras import DEFAULT_FOCAL_LENGTH, Camera, intrinsics
+from aist_app.common.outputs import OutputRecord, folder_identity
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.outputs import OutputRecord, folder_identity
+from aist_app.scene.cameras import DEFAULT_FOCAL_LENGTH, Camera, intrinsics
 from aist_app.stages.progress import ItemProgress
 
 #: Y-up object frame -> Blender Z-up world.

@@ -21,7 +21,7 @@ from typing import Any
 import pluggy
 
 from aist_app import hookspecs
-from aist_app.registry import StageInfo, StageRegistry
+from aist_app.stages.registry import StageInfo, StageRegistry
 
 ENTRY_POINT_GROUP = "aist.plugins"
 

@@ -166,9 +166,10 @@ def plan_pose(cfg: dict, steps: int) -> StagePlan:
 def _segment_maskrcnn(photos: int) -> StagePlan:
     import torch
 
-    from aist_plugins.maskrcnn_segmenter import build_model
+    from aist_app.stages.runner import StageRunner
 
-    model = build_model("v2").eval()  # architecture only: memory does not need the weights
+    stage = StageRunner().stage("segmenter", "maskrcnn").factory
+    model = stage.network("v2").eval()  # architecture only: memory does not need the weights
     peaks: list[int] = []
 
     def hook(_m, inp, out):
@@ -202,9 +203,9 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
     import tempfile
     from pathlib import Path
 
-    from aist_app.plugins import create_plugin_manager
+    from aist_app.common.samples import sample_meshes
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.samples import sample_meshes
+    from aist_app.stages.manager import create_plugin_manager
     from aist_app.stages.progress import drain
 
     name = cfg.get("renderer", "pyrender")
@@ -224,8 +225,8 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
 
 def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
               ) -> list[StagePlan]:
-    """Every stage of the experiment ``cfg`` (see :mod:`aist_app.experiment`)."""
-    from aist_app.experiment import REFERENCE_OBJECTS
+    """Every stage of the experiment ``cfg`` (see :mod:`aist_app.experiments.experiment`)."""
+    from aist_app.experiments.experiment import REFERENCE_OBJECTS
 
     objects = objects or REFERENCE_OBJECTS
     photos = photos or 0

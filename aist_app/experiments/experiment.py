@@ -19,8 +19,8 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
-from aist_app.io_utils import atomic_write_json
-from aist_app.outputs import OutputFolder, OutputRecord, folder_identity
+from aist_app.common.io_utils import atomic_write_json
+from aist_app.common.outputs import OutputFolder, OutputRecord, folder_identity
 from aist_app.stages.config import from_mapping
 from aist_app.stages.events import Event, Log
 
@@ -149,7 +149,7 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
             f"preset {name!r} is the report's experiment and needs your data: give "
             + " and ".join(f"--{k} (or [data] {k} in the config file)" for k in missing)
             + "; it never falls back to the bundled samples (use --preset small for those)")
-    from aist_app.samples import sample_meshes, sample_photos
+    from aist_app.common.samples import sample_meshes, sample_photos
 
     if "cars" not in cfg:  # the cpu preset generates its meshes when none are named
         cfg["data"]["meshes"] = cfg["data"]["meshes"] or str(sample_meshes())
@@ -312,7 +312,7 @@ class Experiment:
             cars_dir = self.out / "cars"
 
             def cars(overwrite: bool):
-                from aist_app.cars import make_cars
+                from aist_app.scene.cars import make_cars
 
                 return make_cars(cars_dir, c["cars"]["count"], seed=seed)
 
@@ -417,7 +417,7 @@ class Experiment:
                                       if ev_cfg.get("refine") else [])],
                                    evaluate)
             reports[model] = json.loads((rep / "metrics.json").read_text())
-        from aist_app.experiment_report import write_summary
+        from aist_app.experiments.report import write_summary
 
         html = write_summary(self.out / "report", reports, self.out, c,
                              {model: run_dir for model, (_, run_dir) in trained.items()})

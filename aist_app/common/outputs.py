@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aist_app import __version__
-from aist_app.io_utils import atomic_write_json, publish_dir
+from aist_app.common.io_utils import atomic_write_json, publish_dir
 
 RECORD = ".aist-output.json"
 FORMAT = "aist-output"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aist_app.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 
 SYNSET = "02958343"  # ShapeNet's car synset
 
@@ -268,7 +268,7 @@ def make_cars(out: str | Path, count: int = 40, *, seed: int = 0,
     if unknown:
         raise ValueError(f"--styles {','.join(unknown)}: use some of {sorted(STYLES)}")
     root = Path(out) / SYNSET
-    manifest = {"generator": "aist_app.cars", "seed": seed, "count": count,
+    manifest = {"generator": "aist_app.scene.cars", "seed": seed, "count": count,
                 "licence": "CC0-1.0 (generated geometry)", "cars": {}}
     for i in range(count):
         rng = np.random.default_rng([seed, i])

@@ -1,0 +1,1 @@
+"""Machine checks (doctor) and the Blender add-on's package."""

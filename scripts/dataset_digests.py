@@ -1,0 +1,110 @@
+"""Digests of the datasets every dataset-writing command makes from the shared meshes and
+the bundled photos with fixed seeds: the reference that keeps refactors byte-identical.
+
+    python scripts/dataset_digests.py OUT [--meshes SHARED/meshes] > digests.json
+
+Runs the installed ``aist`` (whatever ``aist_app`` is importable: run it with
+``PYTHONPATH`` at an older checkout to record that checkout's outputs). Every file under a
+dataset's ``objects/`` is hashed; ``dataset.json`` is hashed without what differs between
+runs by design (durations, absolute paths, the machine's device name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+AIST = str(Path(sys.executable).with_name("aist"))
+RENDER = ["--views", "3", "--size", "48", "--points", "2000", "--seed", "5", "--device", "cpu",
+          "--elevation", "0:40"]
+
+
+def commands(out: Path, meshes: Path, photos: Path) -> dict[str, list[str]]:
+    """The commands, in order (later ones read earlier outputs)."""
+    return {
+        "render": ["render", str(meshes), str(out / "render"), *RENDER],
+        "render-workers": ["render", str(meshes), str(out / "render-workers"), *RENDER,
+                           "--workers", "2"],
+        "render-blender": ["render", str(meshes / "03001627"), str(out / "render-blender"),
+                           "--renderer", "blender", "--samples", "2", "--views", "2",
+                           "--size", "32", "--points", "1000", "--device", "cpu"],
+        "segment": ["segment", str(photos), str(out / "segment"), "--synthetic",
+                    str(out / "render"), "--segmenter", "deeplab-lite", "--min-side", "96",
+                    "--device", "cpu"],
+        "train-stylizer": ["train-stylizer", "--synthetic", str(out / "render"), "--real",
+                           str(out / "segment"), "--out", str(out / "sty"), "--steps", "2",
+                           "--size", "32", "--batch", "2", "--feature-net",
+                           "efficientnet-lite0", "--device", "cpu"],
+        "stylize": ["stylize", str(out / "sty"), str(out / "render"), str(out / "stylize"),
+                    "--device", "cpu"],
+    }
+
+
+#: Keys whose values differ between identical runs by design.
+VOLATILE = {"seconds", "job_id", "device_used", "timings"}
+
+
+def _normalized(value, out: Path):
+    """A JSON value without what differs between identical runs: durations, the farm's job
+    id, the machine's device name, and the absolute paths of the output folder, the meshes
+    and the installed package (``.../aist_app/sample_data``)."""
+    if isinstance(value, dict):
+        return {k: _normalized(v, out) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_normalized(v, out) for v in value]
+    if isinstance(value, str):
+        value = value.replace(str(out), "OUT")
+        marker = "/aist_app/sample_data/"
+        if marker in value:
+            value = "SAMPLE_DATA/" + value.split(marker, 1)[1]
+        if MESHES_MARK and MESHES_MARK in value:
+            value = "MESHES/" + value.split(MESHES_MARK, 1)[1]
+    return value
+
+
+MESHES_MARK = ""
+
+
+def digest(dataset: Path, out: Path) -> dict[str, str]:
+    files = {}
+    for p in sorted(dataset.rglob("*")):
+        rel = p.relative_to(dataset)
+        if not p.is_file() or (rel.parts[0] != "objects" and p.name != "dataset.json"):
+            continue
+        data = p.read_bytes()
+        if p.suffix == ".json":
+            data = json.dumps(_normalized(json.loads(data), out), sort_keys=True).encode()
+        files[str(rel)] = hashlib.sha256(data).hexdigest()
+    return files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--meshes", type=Path,
+                    default=Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes")
+    ap.add_argument("--photos", type=Path)
+    ap.add_argument("--digest-only", action="store_true",
+                    help="Hash the datasets already in OUT (run nothing).")
+    args = ap.parse_args()
+    global MESHES_MARK
+    MESHES_MARK = str(args.meshes.resolve()) + "/"
+    photos = args.photos or Path(__file__).resolve().parents[1] / "aist_app" / "sample_data" \
+        / "photos"
+    result = {}
+    for name, cmd in commands(args.out, args.meshes, photos).items():
+        if not args.digest_only:
+            p = subprocess.run([AIST, *cmd], capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"aist {' '.join(cmd)} -> {p.returncode}\n{p.stderr[-2000:]}")
+        if name != "train-stylizer":
+            result[name] = digest(Path(cmd[2]), args.out)
+    json.dump(result, sys.stdout, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    main()
