@@ -59,7 +59,10 @@ def aist_dataset_written(path: Path, kind: str, summary: dict[str, Any]) -> None
     """A stage finished writing a dataset.
 
     Fires after ``dataset.json`` has been written (atomically) at the end of a render,
-    import, segmentation or stylization run. Use it to index, upload or announce datasets.
+    import, segmentation or stylization run, from whichever front end ran it (they all go
+    through :class:`aist_app.stages.runner.StageRunner`: the CLI, the GUI, experiments); a
+    farm job fires it once, from the local pool or from the Celery worker task that
+    completes the job. Use it to index, upload or announce datasets.
 
     :param path: the dataset's root folder.
     :param kind: ``"synthetic"``, ``"real"`` or ``"stylized"``.

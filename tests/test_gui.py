@@ -161,6 +161,33 @@ def test_run_render_from_the_stages_page(window, qtbot, tmp_path):
     assert [(Path(c["path"]), c["kind"]) for c in recorder.calls] == [(out, "synthetic")]
 
 
+def test_third_party_stylizer_on_the_stages_page(qtbot, settings, tmp_path,
+                                                pyrender_dataset, blender_dataset):
+    """A stylizer from another package gets a form made from its own config and runs."""
+    from aist_app.gui.window import MainWindow
+    from aist_app.stages.manager import create_plugin_manager
+    from tests.helpers import toy_stages
+
+    pm = create_plugin_manager()
+    pm.register(toy_stages, name="toy-stages")
+    win = MainWindow(pm, settings=settings)
+    qtbot.addWidget(win)
+    panel = win.stages.panels["stylizer"]
+    assert "lambda_alpha" in panel.form.editors  # aist-cyclegan's form first
+    panel.plugin.setCurrentText("toy-tint")
+    assert set(panel.form.editors) == {"steps", "strength", "seed"}
+    panel.form.editors["steps"].setValue(2)
+    panel.paths["synthetic"].setText(str(pyrender_dataset))
+    panel.paths["real"].setText(str(blender_dataset))
+    run = tmp_path / "tint"
+    panel.paths["out"].setText(str(run))
+    with qtbot.waitSignal(panel.finished, timeout=60_000) as sig:
+        panel.run()
+    assert sig.args[0] == "succeeded", sig.args
+    assert json.loads((run / "checkpoints" / "tint.json").read_text())["config"]["steps"] == 2
+    assert "toy-tint: 2 steps" in panel.log.toPlainText()
+
+
 def test_stages_page_writes_the_recorded_bytes(window, qtbot, tmp_path):
     """The Stages page renders what `aist render` wrote before the stage runner, byte for
     byte (tests/data/dataset-digests.json, options of scripts/dataset_digests.py)."""

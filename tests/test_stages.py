@@ -129,3 +129,26 @@ def test_set_and_defaults_from_the_dataclass(tmp_path, recorded):
 
     c = make_config(PoseConfig, {"steps": None, "lr": 0.01}, ("kernel_size=5",))
     assert (c.steps, c.lr, c.kernel_size) == (PoseConfig().steps, 0.01, 5)
+
+
+def test_architecture_page_has_the_current_hook_reference():
+    from aist_app.stages.hookdoc import embed
+
+    page = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
+    assert embed(page) == page, "run: python -m aist_app.stages.hookdoc --write"
+    assert "### `aist_dataset_written(" in page and "### `aist_register_stages(" in page
+
+
+def test_stage_contracts_hold_for_the_built_ins():
+    from aist_app.stages.contracts import PoseModel, Stylizer
+
+    runner = StageRunner(create_plugin_manager())
+    for name in runner.pm.registry.names("stylizer"):
+        cls = runner.stage("stylizer", name).factory
+        assert isinstance(cls, Stylizer), name
+        assert hasattr(runner.config_class("stylizer", name), "__dataclass_fields__")
+    for name in runner.pm.registry.names("pose_model"):
+        cls = runner.stage("pose_model", name).factory
+        assert isinstance(cls, PoseModel), name
+    assert runner.config_class("renderer", "pyrender").__name__ == "RenderConfig"
+    assert runner.stage("renderer", "pyrender").module == "aist_plugins.pyrender_renderer"

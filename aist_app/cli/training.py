@@ -118,23 +118,31 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, setti
       aist train-stylizer --synthetic out/synthetic --real out/real --out runs/sty
       aist train-stylizer --resume runs/sty --steps 20000
     """
+    if not resume_run and not (synthetic and real and out):
+        fail("give --synthetic, --real and --out (or --resume RUN)")
+    _train("stylizer", stylizer, resume_run, kw, settings, preset,
+           lambda r, config: r.train_stylizer(stylizer, config, synthetic, real, out,
+                                              overwrite=overwrite), out)
+
+
+def _train(kind: str, plugin: str, resume_run, options: dict, settings, preset, start,
+           out) -> None:
+    """Train a stylizer or a pose model through the runner: ``--resume RUN`` continues its
+    run, else ``start(runner, config)`` with the config the options make."""
     r = runner()
-    spec = r.stage("stylizer", stylizer) if _known(r, "stylizer", stylizer) else None
-    keys = getattr(spec.factory, "progress_keys", ()) if spec else ()
+    _known(r, kind, plugin)
+    keys = getattr(r.stage(kind, plugin).factory, "progress_keys", ())
     try:
         if resume_run:
-            events = r.resume_stylizer(stylizer, resume_run, steps=kw.get("steps"),
-                                       device=kw["device"])
+            events = r.resume(kind, plugin, resume_run, steps=options.get("steps"),
+                              device=options["device"])
             out = resume_run
         else:
-            if not (synthetic and real and out):
-                fail("give --synthetic, --real and --out (or --resume RUN)")
-            config = make_config(r.config_class("stylizer", stylizer), kw, settings, preset)
-            events = r.train_stylizer(stylizer, config, synthetic, real, out,
-                                      overwrite=overwrite)
+            events = start(r, make_config(r.config_class(kind, plugin), options, settings,
+                                          preset))
     except USER_ERRORS as e:
         fail(str(e))
-    last = drive(events, "train-stylizer", keys)
+    last = drive(events, "train-stylizer" if kind == "stylizer" else "train-pose", keys)
     say(f"run: {out}\ncheckpoint: {last}")
 
 
@@ -226,25 +234,13 @@ def train_pose_cmd(dataset, out, resume_run, model_name, settings, overwrite, **
       aist train-pose out/stylized --out runs/pose
       aist train-pose --resume runs/pose
     """
-    r = runner()
-    _known(r, "pose_model", model_name)
-    keys = getattr(r.stage("pose_model", model_name).factory, "progress_keys", ())
-    try:
-        if resume_run:
-            events = r.resume_pose(model_name, resume_run, steps=kw.get("steps"),
-                                   device=kw["device"])
-            out = resume_run
-        else:
-            if not (dataset and out):
-                fail("give DATASET and --out (or --resume RUN)")
-            if kw.get("clip_grad") == 0:
-                kw["clip_grad"] = None
-            config = make_config(r.config_class("pose_model", model_name), kw, settings)
-            events = r.train_pose(model_name, config, dataset, out, overwrite=overwrite)
-    except USER_ERRORS as e:
-        fail(str(e))
-    last = drive(events, "train-pose", keys)
-    say(f"run: {out}\ncheckpoint: {last}")
+    if not resume_run and not (dataset and out):
+        fail("give DATASET and --out (or --resume RUN)")
+    if kw.get("clip_grad") == 0:
+        kw["clip_grad"] = None
+    _train("pose_model", model_name, resume_run, kw, settings, None,
+           lambda r, config: r.train_pose(model_name, config, dataset, out,
+                                          overwrite=overwrite), out)
 
 
 @main.command("evaluate")

@@ -138,7 +138,12 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
     if name not in PRESETS:
         raise ValueError(f"preset {name!r}: use one of {sorted(PRESETS)}")
     _check_keys(user, path)
-    cfg = _merge(PRESETS[name], user)
+    base = copy.deepcopy(PRESETS[name])
+    for section, default in (("stylizer", "aist-cyclegan"), ("pose", "dpc")):
+        plugin = user.get(section, {}).get("plugin", default)
+        if plugin != default:  # the preset's settings are its own stage's: start afresh
+            base[section] = {k: v for k, v in base[section].items() if k == "variants"}
+    cfg = _merge(base, user)
     cfg["preset"] = name
     check_config(cfg, str(path or f"preset {name!r}"), runner)
     missing = [k for k in ("meshes", "photos") if not cfg["data"][k]]
@@ -162,7 +167,8 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
 #: and [pose] those of the plugin they name).
 SECTIONS: dict[str, set[str]] = {
     "data": {"meshes", "photos"},
-    "evaluate": {"split", "kid_seeds", "bootstrap", "refine", "refine_config"},
+    "evaluate": {"split", "kid_seeds", "kid_feature_net", "bootstrap", "refine",
+                 "refine_config"},
     "cars": {"count"},
 }
 STAGE_SECTIONS = ("render", "target", "segment", "stylizer", "pose")
@@ -366,7 +372,8 @@ class Experiment:
                 from aist_app.stylize.domain_kid import domain_kid, moves_toward
                 from aist_app.stylize.features import feature_net
 
-                phi = feature_net(st.get("feature_net", "resnet18"))
+                phi = feature_net(ev_cfg.get("kid_feature_net")
+                                  or st.get("feature_net", "resnet18"))
                 sets = {"source": syn, "target": target,
                         **{f"stylized {v}": p for v, p in stylized.items()}}
                 pairs = {f"{n} vs target": (n, "target") for n in sets if n != "target"}

@@ -1,6 +1,6 @@
 """Training the DPC model with full-state checkpoints (models, optimizer, RNG, step).
 
-:class:`PoseTrainer.run` is a generator of :class:`~aist_app.stylize.train.TrainProgress`,
+:class:`PoseTrainer.run` is a generator of :class:`~aist_app.stages.progress.TrainProgress`,
 like the stylizer's. Checkpoints (``RUN/checkpoints/last.pt``) are atomic and load with
 ``weights_only=True``.
 """
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Generator
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from aist_app.common import checkpoints
@@ -26,6 +24,7 @@ from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.loss import dpc_loss, shape_views
 from aist_app.pose.model import dpc_model, weight_decay_loss
 from aist_app.stages.progress import TrainProgress
+from aist_app.stages.training import Every, training_loop
 
 FORMAT = "aist-pose"
 #: Config fields that do not change what the run computes (a resume may change them).
@@ -203,38 +202,13 @@ class PoseTrainer:
         atomic_write_json(self.run_dir / "config.json", {
             "config": c.as_dict(), "dataset": self.dataset, "device": str(self.device),
             "amp": str(self.amp_dtype)})
-        last = None
-        window: list[dict] = []
         if c.pose_eval_every and self.step == 0:  # the untrained model: where curves start
             pose = self.evaluate_pose()
             self.history.append({"kind": "val_pose", "step": 0, **pose})
             yield TrainProgress(0, c.steps, {}, "eval", pose)
-        while self.step < c.steps:
-            t0 = time.perf_counter()
-            losses = self.train_step()
-            losses["seconds"] = time.perf_counter() - t0
-            window.append(losses)
-            if self.step % c.log_every == 0 or self.step == c.steps:
-                self.history.append({"kind": "train", "step": self.step, **{
-                    k: float(np.mean([w[k] for w in window])) for k in window[0]}})
-                window = []
-            yield TrainProgress(self.step, c.steps, losses)
-            if self.step % c.val_every == 0 or self.step == c.steps:
-                val = self.validate()
-                self.history.append({"kind": "val", "step": self.step, **val})
-                yield TrainProgress(self.step, c.steps, losses, "eval", val)
-            if c.pose_eval_every and (self.step % c.pose_eval_every == 0
-                                      or self.step == c.steps):
-                pose = self.evaluate_pose()
-                self.history.append({"kind": "val_pose", "step": self.step, **pose})
-                yield TrainProgress(self.step, c.steps, losses, "eval", pose)
-            if self.step % c.checkpoint_every == 0 or self.step == c.steps:
-                last = self.save()
-                yield TrainProgress(self.step, c.steps, losses, "checkpoint",
-                                    {"path": str(last)})
-        if last is None:
-            last = self.save()
-        last = self.output.publish_with(last)  # --overwrite: takes the old run's place
-        self.run_dir = self.output.final
-        yield TrainProgress(self.step, c.steps, {}, "done", {"path": str(last)})
-        return last
+        periodic = [Every(c.val_every, self.validate, "val")]
+        if c.pose_eval_every:
+            periodic.append(Every(c.pose_eval_every, self.evaluate_pose, "val_pose"))
+        return (yield from training_loop(
+            self, total=c.steps, log_every=c.log_every, periodic=periodic,
+            checkpoint_every=c.checkpoint_every, save=self.save))

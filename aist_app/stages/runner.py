@@ -159,7 +159,8 @@ class StageRunner:
         for note in getattr(trainer, "notes", list)():
             yield Log(note)
         path = yield from train_events(trainer.run())
-        yield Artifact(str(Path(path).parent.parent), "run", summary={"checkpoint": str(path)})
+        run = getattr(trainer, "run_dir", None) or Path(path).parent.parent
+        yield Artifact(str(run), "run", summary={"checkpoint": str(path)})
         yield Done(stage, {"checkpoint": str(path), "step": trainer.step})
         return path
 
@@ -169,12 +170,12 @@ class StageRunner:
             config, synthetic, real, out, overwrite=overwrite)
         return (yield from self._train(trainer, f"stylizer:{plugin}:train"))
 
-    def resume_stylizer(self, plugin: str, run, *, steps: int | None = None,
-                        device: str = "auto"):
-        trainer = self.stage("stylizer", plugin).factory.resume(run, steps=steps,
-                                                                device=device)
+    def resume(self, kind: str, plugin: str, run, *, steps: int | None = None,
+               device: str = "auto"):
+        """Continue a stylizer's or a pose model's run from its checkpoint (to ``steps``)."""
+        trainer = self.stage(kind, plugin).factory.resume(run, steps=steps, device=device)
         yield Log(f"resuming {run} at step {trainer.step}")
-        return (yield from self._train(trainer, f"stylizer:{plugin}:train"))
+        return (yield from self._train(trainer, f"{kind}:{plugin}:train"))
 
     def stylize(self, plugin: str, run, dataset, out, *, batch: int = 32,
                 device: str = "auto", overwrite: bool = False):
@@ -185,13 +186,6 @@ class StageRunner:
     def train_pose(self, plugin: str, config, dataset, out, *, overwrite: bool = False):
         trainer = self.stage("pose_model", plugin).factory.trainer(
             config, dataset, out, overwrite=overwrite)
-        return (yield from self._train(trainer, f"pose_model:{plugin}:train"))
-
-    def resume_pose(self, plugin: str, run, *, steps: int | None = None,
-                    device: str = "auto"):
-        trainer = self.stage("pose_model", plugin).factory.resume(run, steps=steps,
-                                                                  device=device)
-        yield Log(f"resuming {run} at step {trainer.step}")
         return (yield from self._train(trainer, f"pose_model:{plugin}:train"))
 
     def evaluate(self, plugin: str, run, test_sets, out, **options: Any):

@@ -9,7 +9,6 @@ after each step, so the CLI, the GUI and the Blender add-on drive the same code.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Generator
 from itertools import chain
 from pathlib import Path
@@ -29,6 +28,7 @@ from aist_app.common.devices import (
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.stages.progress import TrainProgress
+from aist_app.stages.training import Every, training_loop
 from aist_app.stylize import checkpoint as ckpt_io
 from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import ViewSet, random_flip, to_input
@@ -326,35 +326,18 @@ class Trainer:
             "config": c.as_dict(), "synthetic": self.synthetic, "real": self.real,
             "device": str(self.device), "amp": str(self.amp_dtype),
             "feature_net": self.phi.weights if self.phi is not None else self.phi_error})
-        last = None
-        window: list[dict] = []
-        while self.step < self.total:
-            t0 = time.perf_counter()
-            losses = self.train_step()
-            losses["seconds"] = time.perf_counter() - t0
-            window.append(losses)
-            if self.step % c.log_every == 0 or self.step == self.total:
-                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                self.history.append({"kind": "train", "step": self.step, **mean})
-                window = []
-            yield TrainProgress(self.step, self.total, losses)
-            if self.step % c.eval_every == 0 or self.step == self.total:
-                ev = self.evaluate()
-                self.history.append({"kind": "eval", "step": self.step, **ev})
-                yield TrainProgress(self.step, self.total, losses, "eval", ev)
-            if self.step % c.sample_every == 0 or self.step == self.total:
-                atomic_write_bytes(self.run_dir / "samples" / f"step_{self.step:07d}.png",
-                                   self.sample_grid())
-            if self.step % c.checkpoint_every == 0 or self.step == self.total:
-                last = self.save_checkpoint()
-                self._write_metrics()
-                self._plot_losses()
-                yield TrainProgress(self.step, self.total, losses, "checkpoint",
-                                    {"path": str(last)})
-        if last is None:  # resumed a finished run
-            last = self.save_checkpoint()
-            self._write_metrics()
-        last = self.output.publish_with(last)  # --overwrite: takes the old run's place
-        self.run_dir = self.output.final
-        yield TrainProgress(self.step, self.total, {}, "done", {"path": str(last)})
+        return (yield from training_loop(
+            self, total=self.total, log_every=c.log_every, periodic=[
+                Every(c.eval_every, self.evaluate, "eval"),
+                Every(c.sample_every, self._write_samples)],
+            checkpoint_every=c.checkpoint_every, save=self._save))
+
+    def _write_samples(self) -> None:
+        atomic_write_bytes(self.run_dir / "samples" / f"step_{self.step:07d}.png",
+                           self.sample_grid())
+
+    def _save(self) -> Path:
+        last = self.save_checkpoint()
+        self._write_metrics()
+        self._plot_losses()
         return last

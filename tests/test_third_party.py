@@ -1,0 +1,89 @@
+"""A third-party stylizer (``toy-tint``, tests/helpers/toy_stages.py), installed only through
+its entry point in a temporary site folder, runs through every front end: `aist
+train-stylizer` / `aist stylize` (with `--set` on its own config), the GUI's Stages page (a
+form generated from its config) and `aist experiment` (`[stylizer] plugin = "toy-tint"`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aist_app.dataset import Dataset
+from aist_app.stages import events as E
+from tests.helpers import toy_stages
+
+AIST = str(Path(sys.executable).with_name("aist"))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    site = tmp_path_factory.mktemp("toy-site")
+    return {**os.environ, "PYOPENGL_PLATFORM": "egl", **toy_stages.install(site)}
+
+
+def _aist(env, *args, check=True):
+    p = subprocess.run([AIST, *args], capture_output=True, text=True, env=env, timeout=600)
+    if check:
+        assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+def test_toy_stylizer_through_the_cli(env, tmp_path, pyrender_dataset, blender_dataset):
+    listed = _aist(env, "plugins").stdout
+    assert "stylizer   toy-tint" in listed and "[toy-stages: aist_toy_stages]" in listed
+    run = tmp_path / "run"
+    p = _aist(env, "train-stylizer", "--stylizer", "toy-tint", "--synthetic",
+              str(pyrender_dataset), "--real", str(blender_dataset), "--out", str(run),
+              "--set", "steps=3", "--set", "strength=0.5", "--progress", "jsonl")
+    events = [E.from_json(line) for line in p.stdout.splitlines()]
+    assert [e.done for e in events if isinstance(e, E.Progress)][-1] == 3
+    assert E.Log("toy-tint: 3 steps") in events
+    assert any(isinstance(e, E.Artifact) and e.kind == "run" and Path(e.path) == run
+               for e in events)
+    tint = json.loads((run / "checkpoints" / "tint.json").read_text())
+    assert tint["config"] == {"steps": 3, "strength": 0.5, "seed": 0, "device": "auto"}
+    out = tmp_path / "stylized"
+    _aist(env, "stylize", str(run), str(pyrender_dataset), str(out), "--stylizer", "toy-tint")
+    src, dst = Dataset.open(pyrender_dataset), Dataset.open(out)  # full validation
+    assert dst.kind == "stylized" and dst.object_ids() == src.object_ids()
+    oid = src.object_ids()[0]
+    f = src.view_files(oid)[0]
+    a, b = src.load_view(oid, f), dst.load_view(oid, f)
+    assert np.array_equal(a[..., 3], b[..., 3])  # the alpha is kept exactly
+    on = a[..., 3] > 0
+    shift = b[on, :3].astype(float).mean(0) - a[on, :3].astype(float).mean(0)
+    assert np.allclose(shift, np.asarray(tint["offset"]) * 0.5, atol=3)
+    assert (src.object_dir(oid) / "cameras.json").read_bytes() == (
+        dst.object_dir(oid) / "cameras.json").read_bytes()
+    # Its config is strict like any other.
+    p = _aist(env, "train-stylizer", "--stylizer", "toy-tint", "--synthetic",
+              str(pyrender_dataset), "--real", str(blender_dataset), "--out",
+              str(tmp_path / "r2"), "--set", "strenght=1", check=False)
+    assert p.returncode == 2 and "unknown key 'strenght' in --set" in p.stderr
+    p = _aist(env, "train-stylizer", "--stylizer", "toy-tint", "--synthetic",
+              str(pyrender_dataset), "--real", str(blender_dataset), "--out",
+              str(tmp_path / "r3"), "--lambda-alpha", "2", check=False)
+    assert p.returncode == 2 and "--lambda-alpha: not a setting of this stage" in p.stderr
+
+
+def test_toy_stylizer_in_an_experiment(env, tmp_path):
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text('preset = "small"\n[render]\nviews = 8\n'
+                   '[stylizer]\nplugin = "toy-tint"\nvariants = ["tint"]\nsteps = 2\n'
+                   '[pose]\nsteps = 2\n')
+    out = tmp_path / "exp"
+    p = _aist(env, "experiment", str(cfg), "--out", str(out))
+    assert "[stylizer-tint] done" in p.stderr and "[stylize-tint] done" in p.stderr
+    assert Dataset.open(out / "stylized-tint").source["plugin"] == "toy-tint"
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert set(metrics) == {"baseline", "AIST tint"}
+    assert "stylized-tint" in metrics["AIST tint"]
+    # The preset's stylizer settings are aist-cyclegan's: they do not leak into toy-tint.
+    assert json.loads((out / "stylizer-tint" / "checkpoints" / "tint.json").read_text())[
+        "config"]["steps"] == 2
