@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from aist_app.cli.common import fail, runner, say, stage
+from aist_app.cli.common import fail, progress_option, runner, say, stage
 from aist_app.cli.datasets import render_config, render_options
 
 
@@ -72,6 +72,7 @@ def farm() -> None:
 @click.option("--workers", default=0, type=int,
               help="Local pool size when there is no broker (default: CPU cores).")
 @render_options
+@progress_option
 def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, workers: int, **kw) -> None:
     """Create a render job (OUT/.farm/job.json lists every object with its seed) and queue a
     task per unfinished object.

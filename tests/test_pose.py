@@ -238,3 +238,36 @@ def test_learning_curves_are_recorded_against_chance(renders, tmp_path):
         assert 0 <= h["val_acc30"] <= 1 and h["val_chamfer"] > 0
         assert h["val_acc30_random"] <= h["val_acc30_constant"] <= 1
     assert (tmp_path / "run" / "learning_curves.png").stat().st_size > 10_000
+
+
+def test_pose_search_takes_the_flipped_candidate():
+    """pose_flips: a candidate 180 degrees off about a model axis is searched through its
+    turns; the winner (the true pose) is what is projected and taught to the student."""
+    from aist_app.pose.loss import dpc_loss, with_flips
+
+    g = torch.Generator().manual_seed(0)
+    cfg = PoseConfig(vox_size=32, kernel_size=5, sigma_start=1.0, sigma_end=1.0,
+                     dropout_keep_start=1.0, pose_flips=True, steps=1)
+    # An asymmetric cloud: a bar along x with a post at one end.
+    bar = torch.rand(600, 3, generator=g) * torch.tensor([0.6, 0.08, 0.08]) - 0.3
+    post = torch.rand(300, 3, generator=g) * torch.tensor([0.08, 0.4, 0.08]) + \
+        torch.tensor([0.22, 0.0, -0.04])
+    points = torch.cat([bar, post]).unsqueeze(0)
+    truth = Q.normalize(torch.tensor([[0.9, 0.2, 0.3, 0.1], [0.7, -0.3, 0.5, 0.2]]))
+    turn = torch.tensor([0.0, 0.0, 1.0, 0.0])  # 180 degrees about y
+    wrong = Q.multiply(truth, turn.expand(2, 4))
+    scale = torch.ones(1)
+    masks = project(points.expand(2, -1, -1), truth, size=32, sigma=1.0, kernel_size=5,
+                    scale=scale.expand(2), focal_length=cfg.focal_length,
+                    distance=cfg.camera_distance)["silhouette"].view(1, 2, 32, 32)
+    flipped = with_flips(wrong.unsqueeze(1))
+    assert flipped.shape == (2, 4, 4)
+    assert torch.allclose(Q.angle_deg(flipped[:, 2], truth), torch.zeros(2), atol=1e-3)
+    cand = wrong.unsqueeze(1).expand(2, 4, 4).clone().requires_grad_(True)
+    out = {"points": points, "scale": scale, "candidates": cand, "student": truth}
+    searched = dpc_loss(out, masks, cfg, 0, g)
+    plain = dpc_loss(out, masks, PoseConfig(**{**cfg.as_dict(), "pose_flips": False}), 0, g)
+    assert searched["projection"] < 0.05 * plain["projection"]
+    assert searched["student"] < 1e-6 < plain["student"]  # the teacher is the true pose
+    searched["total"].backward()
+    assert cand.grad is not None and torch.isfinite(cand.grad).all()

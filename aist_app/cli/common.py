@@ -128,8 +128,8 @@ def drive(events: Generator, desc: str, keys: tuple[str, ...] = (),
                 elif ev.item:
                     bar.set_postfix_str(f"{ev.item[:16]} {ev.status}".rstrip(), refresh=False)
                 bar.refresh()
-            elif isinstance(ev, Log):
-                _write(bar, ev.message)
+            elif isinstance(ev, Log):  # notes on stdout; skipped items, stages on stderr
+                _write(bar, ev.message, err=ev.level != "info")
             elif isinstance(ev, Metric):
                 _write(bar, f"step {ev.step}: " + ", ".join(
                     f"{k}={v:.4f}" for k, v in ev.values.items()))
@@ -145,11 +145,11 @@ def drive(events: Generator, desc: str, keys: tuple[str, ...] = (),
             bar.close()
 
 
-def _write(bar, line: str) -> None:
+def _write(bar, line: str, err: bool = True) -> None:
     if bar is not None:
-        bar.write(line, file=sys.stderr)
+        bar.write(line, file=sys.stderr if err else sys.stdout)
     else:
-        click.echo(line, err=True)
+        click.echo(line, err=err)
 
 
 def path_arg(p: Path | None) -> str | None:

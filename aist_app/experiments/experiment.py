@@ -334,8 +334,11 @@ class Experiment:
         if target is not None:
             # The same meshes, cameras and splits in another look: ground truth on the
             # target side.
+            # (The stage's key leaves out the target's renderer, as it always has, so that
+            # finished experiments stay finished.)
+            keyed = {k: v for k, v in c["target"].items() if k != "renderer"}
             yield from self._stage(
-                "render-target", [c["data"]["meshes"], c["render"], c["target"], seed],
+                "render-target", [c["data"]["meshes"], c["render"], keyed, seed],
                 render_into(target, {**c["render"], **c["target"]}))
 
         def segment(overwrite: bool):

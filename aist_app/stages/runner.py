@@ -174,7 +174,8 @@ class StageRunner:
                device: str = "auto"):
         """Continue a stylizer's or a pose model's run from its checkpoint (to ``steps``)."""
         trainer = self.stage(kind, plugin).factory.resume(run, steps=steps, device=device)
-        yield Log(f"resuming {run} at step {trainer.step}")
+        total = getattr(trainer, "total", None) or getattr(trainer.config, "steps", None)
+        yield Log(f"resuming {run} at step {trainer.step} of {total}")
         return (yield from self._train(trainer, f"{kind}:{plugin}:train"))
 
     def stylize(self, plugin: str, run, dataset, out, *, batch: int = 32,

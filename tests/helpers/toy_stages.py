@@ -91,8 +91,8 @@ class ToyTint:
         from aist_app.common.outputs import OutputRecord, dataset_identity
         from aist_app.dataset import Dataset
         from aist_app.dataset.writer import DatasetWriter
-        from aist_app.stylize.apply import StylizeSummary
         from aist_app.stages.progress import ItemProgress
+        from aist_app.stylize.apply import StylizeSummary
 
         ck = Path(run) / "checkpoints" / "tint.json" if Path(run).is_dir() else Path(run)
         tint = json.loads(ck.read_text())
