@@ -19,6 +19,11 @@ from aist_app.cli.common import (
     say,
 )
 from aist_app.cli.main import main
+from aist_app.render.config import RenderConfig
+from aist_app.segment.config import SegmentConfig
+
+#: The CLI's defaults are the configs' (one place to change them).
+_R, _S = RenderConfig(), SegmentConfig()
 
 
 @main.command("info")
@@ -65,47 +70,49 @@ def run_render(meshes: Path, out: Path, config, *, overwrite: bool = False):
 
 def render_options(f):
     opts = [
-        click.option("--renderer", default="pyrender", show_default=True,
+        click.option("--renderer", default=_R.renderer, show_default=True,
                      help="Renderer stage (see `aist plugins`)."),
-        click.option("--views", default=5, show_default=True, type=int,
+        click.option("--views", default=_R.views, show_default=True, type=int,
                      help="Views per object (ignored when both dimensions are grids)."),
-        click.option("--size", default="128", show_default=True,
+        click.option("--size", default=str(_R.image_size[0]), show_default=True,
                      callback=lambda c, p, v: parse_size(v), help="Image size: N or HxW."),
-        click.option("--azimuth", default="0:360", show_default=True,
+        click.option("--azimuth", default=_R.azimuth, show_default=True,
                      help="Azimuth distribution: A:B, grid:N, grid:a,b,.., normal:MU,SIGMA, "
                           "file:PATH."),
-        click.option("--elevation", default="-20:40", show_default=True,
+        click.option("--elevation", default=_R.elevation, show_default=True,
                      help="Elevation distribution (same forms as --azimuth), e.g. 0:40."),
-        click.option("--seed", default=0, show_default=True, type=int,
+        click.option("--seed", default=_R.seed, show_default=True, type=int,
                      help="Seed of viewpoints, lights and points (per object: seed + id)."),
-        click.option("--points", default=100_000, show_default=True, type=int,
+        click.option("--points", default=_R.points, show_default=True, type=int,
                      help="Ground-truth surface points per object."),
-        click.option("--depth/--no-depth", default=False, show_default=True,
+        click.option("--depth/--no-depth", default=_R.depth, show_default=True,
                      help="Also write 16-bit depth maps."),
-        click.option("--distance", default=2.0, show_default=True, type=float,
+        click.option("--distance", default=_R.distance, show_default=True, type=float,
                      help="Camera distance from the object centre (object: bbox diagonal 1)."),
-        click.option("--focal-length", default=1.875, show_default=True, type=float,
+        click.option("--focal-length", default=_R.focal_length, show_default=True, type=float,
                      help="Focal length relative to the image width (pixels = value * W; "
                           "the reference's 1.875: 240 px at 128^2)."),
-        click.option("--up-axis", type=click.Choice(["y", "z"]), default="y", show_default=True,
+        click.option("--up-axis", type=click.Choice(["y", "z"]), default=_R.up_axis,
+                     show_default=True,
                      help="Up axis of the meshes' frame."),
-        click.option("--samples", default=16, show_default=True, type=int,
+        click.option("--samples", default=_R.samples, show_default=True, type=int,
                      help="Path-tracing samples per pixel (blender)."),
-        click.option("--random-lights/--fixed-lights", default=True, show_default=True,
+        click.option("--random-lights/--fixed-lights", default=_R.randomize_lights,
+                     show_default=True,
                      help="Random point lights per view, or one fixed set."),
         click.option("--allow-missing-textures", is_flag=True,
                      help="Render meshes whose textures are missing (flat colour) instead "
                           "of skipping them."),
-        click.option("--device", default="auto", show_default=True,
+        click.option("--device", default=_R.device, show_default=True,
                      help=DEVICE_HELP),
-        click.option("--recycle-every", default=0, show_default=True, type=int,
+        click.option("--recycle-every", default=_R.recycle_every, show_default=True, type=int,
                      help="Reopen the renderer every N objects (bounds memory in very long "
                           "runs; 0: never)."),
         click.option("--splits", type=click.Choice(["80/10/10", "reference"]),
-                     default="80/10/10", show_default=True,
+                     default=_R.splits, show_default=True,
                      help="Object splits: seeded 80/10/10, or the reference's (DPC's car "
                           "lists where the ids match, the rest cut 5247:750:1500)."),
-        click.option("--look", type=click.Choice(["as-is", "varied"]), default="as-is",
+        click.option("--look", type=click.Choice(["as-is", "varied"]), default=_R.look,
                      show_default=True,
                      help="as-is: the meshes' own materials; varied: per object a random car "
                           "paint, dirt and sky light (blender only; cameras and lights stay "
@@ -185,24 +192,24 @@ def _classes(value: str) -> tuple[str, ...]:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--synthetic", required=True, type=click.Path(exists=True, path_type=Path),
               help="Synthetic dataset: its image size and car-to-frame ratios are matched.")
-@click.option("--segmenter", default="maskrcnn", show_default=True,
+@click.option("--segmenter", default=_S.segmenter, show_default=True,
               help="Segmenter stage: maskrcnn | deeplab-lite (see `aist plugins`).")
 @click.option("--weights", help="Weights file (default: $AIST_WEIGHTS_DIR, the torch cache, "
                                 "or the model bundled with the plugin).")
 @click.option("--variant", help="Model variant (maskrcnn: v2 [default] or v1).")
-@click.option("--classes", default="car,truck", show_default=True,
+@click.option("--classes", default=",".join(_S.classes), show_default=True,
               callback=lambda c, p, v: _classes(v), help="Classes to keep.")
-@click.option("--min-score", default=0.7, show_default=True, type=float,
+@click.option("--min-score", default=_S.min_score, show_default=True, type=float,
               help="Minimum detection score of a kept instance.")
-@click.option("--min-side", default=128.0, show_default=True, type=float,
+@click.option("--min-side", default=_S.min_side, show_default=True, type=float,
               help="Minimum sqrt(box area) in pixels.")
-@click.option("--min-fill", default=0.5, show_default=True, type=float,
+@click.option("--min-fill", default=_S.min_fill, show_default=True, type=float,
               help="Minimum mask area / box area.")
 @click.option("--input-size", type=int, help="Network input size (plugin default).")
-@click.option("--batch", "batch_size", default=2, show_default=True, type=int,
+@click.option("--batch", "batch_size", default=_S.batch_size, show_default=True, type=int,
               help="Photos per network batch.")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@click.option("--seed", default=0, show_default=True, type=int,
+@click.option("--device", default=_S.device, show_default=True, help=DEVICE_HELP)
+@click.option("--seed", default=_S.seed, show_default=True, type=int,
               help="Seed of the train/test split by photo.")
 @overwrite_option
 @progress_option
@@ -280,7 +287,7 @@ def make_cars_cmd(out: Path, count: int, seed: int, styles: str | None) -> None:
               help="Ground-truth folder (gt/downsampled): <synset>/<model>.mat.")
 @click.option("--views", type=int, help="Use the first N renders per model (DPC: 5).")
 @click.option("--size", default=None, help="Resize views to N or HxW (DPC trains at 128).")
-@click.option("--focal-length", default=1.875, show_default=True, type=float,
+@click.option("--focal-length", default=_R.focal_length, show_default=True, type=float,
               help="The renders' focal length relative to the width (DPC: 1.875, i.e. a 60 mm "
                    "lens on a 32 mm sensor).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Split seed.")

@@ -13,7 +13,7 @@ import hashlib
 import time
 import traceback
 from collections.abc import Generator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,72 +22,13 @@ import numpy as np
 from aist_app.common.outputs import OutputRecord, content_config, folder_identity
 from aist_app.dataset.splits import split_objects
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.render.base import RenderOptions, ViewJob
-from aist_app.scene.cameras import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH, orbit_camera
+from aist_app.render.base import ViewJob
+from aist_app.render.config import RenderConfig  # noqa: F401  (re-exported)
+from aist_app.scene.cameras import orbit_camera
 from aist_app.scene.lights import random_lights
-from aist_app.scene.looks import LOOKS, sample_look
+from aist_app.scene.looks import sample_look
 from aist_app.scene.meshes import MeshError, MeshItem, discover, load, sample_surface
-from aist_app.scene.viewpoints import ViewpointSampler
 from aist_app.stages.progress import ItemProgress
-
-
-@dataclass
-class RenderConfig:
-    """Everything that determines a render's output (recorded in ``dataset.json``)."""
-
-    renderer: str = "pyrender"
-    views: int = 5
-    azimuth: str = "0:360"
-    elevation: str = "-20:40"
-    image_size: tuple[int, int] = (128, 128)
-    distance: float = DEFAULT_DISTANCE
-    focal_length: float = DEFAULT_FOCAL_LENGTH
-    points: int = 100_000
-    depth: bool = False
-    seed: int = 0
-    up_axis: str = "y"
-    randomize_lights: bool = True
-    samples: int = 16
-    supersample: int = 3
-    device: str = "auto"
-    allow_missing_textures: bool = False
-    png_compress_level: int = 3
-    recycle_every: int = 0  # reopen the renderer every N objects (0: never)
-    splits: str = "80/10/10"  # or "reference" (DPC's lists, else 5247:750:1500)
-    look: str = "as-is"  # or "varied" (aist_app.scene.looks: random paint, dirt, sky per object)
-
-    def options(self) -> RenderOptions:
-        return RenderOptions(image_size=tuple(self.image_size), depth=self.depth,
-                             samples=self.samples, supersample=self.supersample,
-                             device=self.device, up_axis=self.up_axis)
-
-    def validate(self) -> None:
-        """Every value in range, or a ValueError naming the option (before any work)."""
-        for name, value, least in (("--points", self.points, 1), ("--samples", self.samples, 1),
-                                   ("--supersample", self.supersample, 1),
-                                   ("--recycle-every", self.recycle_every, 0)):
-            if value < least:
-                raise ValueError(f"{name} {value}: must be at least {least}")
-        for name, value in (("--distance", self.distance), ("--focal-length",
-                                                           self.focal_length)):
-            if not value > 0:
-                raise ValueError(f"{name} {value}: must be positive")
-        if min(self.image_size) < 1:
-            raise ValueError(f"--size {self.image_size}: must be positive")
-        if self.distance <= 0.87:  # the unit-diagonal object must stay in front of the camera
-            raise ValueError(f"--distance {self.distance}: the camera would be inside the "
-                             "object (normalized to a bounding-box diagonal of 1); use > 0.87")
-        if self.look not in LOOKS:
-            raise ValueError(f"--look {self.look!r}: use one of {', '.join(LOOKS)}")
-        self.sampler()
-
-    def sampler(self) -> ViewpointSampler:
-        return ViewpointSampler.from_specs(self.azimuth, self.elevation, self.views)
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["image_size"] = list(self.image_size)
-        return d
 
 
 @dataclass

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_DISTANCE = 2.0
-DEFAULT_FOCAL_LENGTH = 1.875
+from aist_app.scene.defaults import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH  # noqa: F401
 
 #: OpenCV camera axes to OpenGL/Blender camera axes (x right, y up, looking down -z).
 CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])

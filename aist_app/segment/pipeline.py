@@ -24,10 +24,9 @@ import numpy as np
 from aist_app.common.io_utils import atomic_write_json
 from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, folder_identity
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.segment.base import SegmenterOptions
+from aist_app.segment.config import SegmentConfig  # noqa: F401  (re-exported)
 from aist_app.segment.filters import (
     REASONS,
-    FilterConfig,
     fill_ratio,
     first_rejection,
     is_grayscale,
@@ -38,39 +37,6 @@ from aist_app.segment.ratios import RatioModel
 from aist_app.stages.progress import ItemProgress
 
 PHOTO_REASONS = ("unreadable", "too-small", "too-large")
-
-
-@dataclass
-class SegmentConfig:
-    """Everything that determines a segmentation run's output (recorded in dataset.json)."""
-
-    segmenter: str = "maskrcnn"
-    classes: tuple[str, ...] = ("car", "truck")
-    min_score: float = 0.7
-    min_side: float = 128.0
-    min_fill: float = 0.5
-    seed: int = 0
-    batch_size: int = 2
-    device: str = "auto"
-    weights: str | None = None
-    variant: str | None = None
-    input_size: int | None = None
-    max_megapixels: float = 50.0
-    test_fraction: float = 0.2
-
-    def filters(self) -> FilterConfig:
-        return FilterConfig(classes=tuple(self.classes), min_score=self.min_score,
-                            min_side=self.min_side, min_fill=self.min_fill)
-
-    def options(self) -> SegmenterOptions:
-        return SegmenterOptions(weights=self.weights, device=self.device,
-                                batch_size=self.batch_size, input_size=self.input_size,
-                                variant=self.variant, score_floor=min(0.3, self.min_score))
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["classes"] = list(self.classes)
-        return d
 
 
 @dataclass
