@@ -9,7 +9,7 @@ export PYOPENGL_PLATFORM=egl
 .venv/bin/ruff check .
 .venv/bin/lint-imports
 set +e
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -p no:cacheprovider --durations=15 "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

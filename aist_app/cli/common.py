@@ -128,7 +128,14 @@ def drive(events: Generator, desc: str, keys: tuple[str, ...] = (),
                 elif ev.item:
                     bar.set_postfix_str(f"{ev.item[:16]} {ev.status}".rstrip(), refresh=False)
                 bar.refresh()
-            elif isinstance(ev, Log):  # notes on stdout; skipped items, stages on stderr
+            elif isinstance(ev, Log) and ev.level == "stage":  # an experiment's stage
+                if bar is not None:  # each stage gets its own bar, named after it
+                    bar.close()
+                    bar = None
+                desc = ev.message[1:].split("]", 1)[0] if ev.message.startswith("[") \
+                    else desc
+                _write(None, ev.message)
+            elif isinstance(ev, Log):  # notes on stdout; skipped items on stderr
                 _write(bar, ev.message, err=ev.level != "info")
             elif isinstance(ev, Metric):
                 _write(bar, f"step {ev.step}: " + ", ".join(
