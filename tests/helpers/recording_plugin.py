@@ -36,15 +36,10 @@ def aist_dataset_written(path, kind, summary):
 def install(site: Path, log: Path) -> dict[str, str]:
     """This module as the entry point ``recorder`` in ``site``; the environment to run
     ``aist`` with it (PYTHONPATH, the log)."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / "aist_recording_plugin.py").write_text(Path(__file__).read_text())
-    dist = site / "aist_recording_plugin-0.1.dist-info"
-    dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aist-recording-plugin\n"
-                                   "Version: 0.1\n")
-    (dist / "entry_points.txt").write_text("[aist.plugins]\nrecorder = aist_recording_plugin\n")
-    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
-    return {"PYTHONPATH": path, LOG_ENV: str(log)}
+    from tests.helpers.site import install_entry_point
+
+    return {**install_entry_point(site, Path(__file__), "aist_recording_plugin", "recorder"),
+            LOG_ENV: str(log)}
 
 
 def records(log: Path) -> list[dict]:

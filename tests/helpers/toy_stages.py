@@ -135,14 +135,6 @@ def aist_register_stages(registry) -> None:
 def install(site: Path) -> dict[str, str]:
     """This module as the entry point ``toy-stages`` in ``site``; the environment to run
     ``aist`` with it."""
-    import os
+    from tests.helpers.site import install_entry_point
 
-    site.mkdir(parents=True, exist_ok=True)
-    (site / "aist_toy_stages.py").write_text(Path(__file__).read_text())
-    dist = site / "aist_toy_stages-0.1.dist-info"
-    dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aist-toy-stages\n"
-                                   "Version: 0.1\n")
-    (dist / "entry_points.txt").write_text("[aist.plugins]\ntoy-stages = aist_toy_stages\n")
-    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
-    return {"PYTHONPATH": path}
+    return install_entry_point(site, Path(__file__), "aist_toy_stages", "toy-stages")
