@@ -61,12 +61,20 @@ def _normalized(value, out: Path):
         marker = "/aist_app/sample_data/"
         if marker in value:
             value = "SAMPLE_DATA/" + value.split(marker, 1)[1]
-        if MESHES_MARK and MESHES_MARK in value:
-            value = "MESHES/" + value.split(MESHES_MARK, 1)[1]
+        for mark in MESHES_MARKS:
+            if mark in value:
+                value = "MESHES/" + value.split(mark, 1)[1]
+                break
     return value
 
 
-MESHES_MARK = ""
+#: The meshes' folder as given and resolved (a symlinked checkout records the former).
+MESHES_MARKS: list[str] = []
+
+
+def set_meshes(meshes: Path) -> None:
+    MESHES_MARKS[:] = sorted({str(meshes) + "/", str(meshes.resolve()) + "/"}, key=len,
+                             reverse=True)
 
 
 def digest(dataset: Path, out: Path) -> dict[str, str]:
@@ -91,8 +99,7 @@ def main() -> None:
     ap.add_argument("--digest-only", action="store_true",
                     help="Hash the datasets already in OUT (run nothing).")
     args = ap.parse_args()
-    global MESHES_MARK
-    MESHES_MARK = str(args.meshes.resolve()) + "/"
+    set_meshes(args.meshes)
     photos = args.photos or Path(__file__).resolve().parents[1] / "aist_app" / "sample_data" \
         / "photos"
     result = {}

@@ -198,7 +198,7 @@ def test_stages_page_writes_the_recorded_bytes(window, qtbot, tmp_path):
         "dataset_digests", Path(__file__).parents[1] / "scripts" / "dataset_digests.py")
     digests = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(digests)
-    digests.MESHES_MARK = str(meshes.resolve()) + "/"
+    digests.set_meshes(meshes)
     panel = window.stages.panels["renderer"]
     panel.plugin.setCurrentText("pyrender")
     panel.paths["meshes"].setText(str(meshes))
