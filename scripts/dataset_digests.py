@@ -62,7 +62,9 @@ def _normalized(value, out: Path):
         if marker in value:
             value = "SAMPLE_DATA/" + value.split(marker, 1)[1]
         for mark in MESHES_MARKS:
-            if mark in value:
+            if value == mark[:-1]:
+                value = "MESHES"
+            elif mark in value:
                 value = "MESHES/" + value.split(mark, 1)[1]
                 break
     return value
