@@ -129,8 +129,8 @@ class StageRunner:
 
     # -- operations ----------------------------------------------------------------------------
     def render(self, meshes, out, config, *, overwrite: bool = False):
-        """Render a mesh collection (a folder, or discovered items with ``root``) into a
-        synthetic dataset with ``config.renderer``."""
+        """Render a mesh collection folder into a synthetic dataset with
+        ``config.renderer``."""
         from aist_app.render.pipeline import render_collection
         from aist_app.scene.meshes import discover
 
