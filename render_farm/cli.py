@@ -24,15 +24,10 @@ def broker_url(value: str | None, job=None) -> str:
 
 
 def create_job(meshes: Path, out: Path, config, broker: str | None = None):
-    from aist_app.scene.meshes import discover
     from aist_farm.job import Job, JobError
 
     try:
-        runner().stage("renderer", config.renderer)
-        items = discover(meshes)
-        config.sampler()
-        if not items:
-            fail(f"{meshes}: no meshes found (ShapeNet layout or OBJ/GLB/PLY/STL/OFF files)")
+        _, items = runner().render_items(meshes, config)
         return Job.create(out, items, config, meshes, broker=broker)
     except (LookupError, FileNotFoundError, ValueError, JobError) as e:
         fail(str(e))

@@ -11,6 +11,7 @@ before a stage runs.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -128,18 +129,26 @@ class StageRunner:
         return summary
 
     # -- operations ----------------------------------------------------------------------------
-    def render(self, meshes, out, config, *, overwrite: bool = False):
-        """Render a mesh collection folder into a synthetic dataset with
-        ``config.renderer``."""
-        from aist_app.render.pipeline import render_collection
+    def render_items(self, meshes, config):
+        """The renderer's stage and the collection's meshes, checked before anything is
+        written (the renderer is installed, the viewpoint specs parse, there are meshes);
+        a render here or a farm job uses them."""
         from aist_app.scene.meshes import discover
 
         stage = self.stage("renderer", config.renderer)
         items = discover(meshes)
-        config.sampler()  # validate the viewpoint specs before anything is written
+        config.sampler()
         if not items:
             raise ValueError(f"{meshes}: no meshes found (ShapeNet layout or "
                              "OBJ/GLB/PLY/STL/OFF files)")
+        return stage, items
+
+    def render(self, meshes, out, config, *, overwrite: bool = False):
+        """Render a mesh collection folder into a synthetic dataset with
+        ``config.renderer``."""
+        from aist_app.render.pipeline import render_collection
+
+        stage, items = self.render_items(meshes, config)
         gen = render_collection(items, out, config, stage.factory, root=meshes,
                                 overwrite=overwrite)
         return (yield from self._dataset(gen, "obj", "synthetic",
@@ -221,14 +230,10 @@ class StageRunner:
                              f"{', '.join(KIND_OPERATIONS.get(kind, ())) or 'none'})")
         if kind == "renderer":
             if config.renderer != plugin:
-                import dataclasses
-
                 config = dataclasses.replace(config, renderer=plugin)
             return self.render(inputs.pop("meshes"), inputs.pop("out"), config, **inputs)
         if kind == "segmenter":
             if config.segmenter != plugin:
-                import dataclasses
-
                 config = dataclasses.replace(config, segmenter=plugin)
             return self.segment(inputs.pop("photos"), inputs.pop("out"),
                                 inputs.pop("synthetic"), config, **inputs)
