@@ -29,16 +29,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from aist_app.common.devices import autocast  # noqa: E402
-from aist_app.pose.config import PoseConfig  # noqa: E402
-from aist_app.pose.loss import dpc_loss  # noqa: E402
-from aist_app.pose.train import PoseTrainer  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
 from aist_app.stages.manager import create_plugin_manager  # noqa: E402
 from aist_app.stages.progress import drain  # noqa: E402
-from aist_app.stylize.config import StylizerConfig  # noqa: E402
-from aist_app.stylize.losses import alpha_loss, l1, lsgan, resdist_loss  # noqa: E402
 from aist_app.stylize.metrics import mask_iou  # noqa: E402
-from aist_app.stylize.train import Trainer  # noqa: E402
+from aist_plugins.cyclegan.config import StylizerConfig  # noqa: E402
+from aist_plugins.cyclegan.losses import alpha_loss, l1, lsgan, resdist_loss  # noqa: E402
+from aist_plugins.cyclegan.train import Trainer  # noqa: E402
+from aist_plugins.dpc.config import PoseConfig  # noqa: E402
+from aist_plugins.dpc.loss import dpc_loss  # noqa: E402
+from aist_plugins.dpc.train import PoseTrainer  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from stylizer import real_dataset  # noqa: E402

@@ -74,8 +74,8 @@ def make_real_set(out: Path, views: int, size: int = 64) -> Path:
 def make_runs(root: Path, names: list[Path]) -> None:
     """Pose runs of the cpu preset's network (one training step: the Compare page's cost
     does not depend on how trained a model is)."""
-    from aist_app.pose.config import PoseConfig
-    from aist_app.pose.train import PoseTrainer
+    from aist_plugins.dpc.config import PoseConfig
+    from aist_plugins.dpc.train import PoseTrainer
 
     train = make_dataset(root / "train-set", 40)
     cfg = PoseConfig(steps=1, num_points=1000, vox_size=32, kernel_size=9, sigma_start=2.0,

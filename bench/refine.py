@@ -37,11 +37,11 @@ def main() -> None:
 
     from aist_app.pose import quaternion as Q
     from aist_app.pose.data import PoseData, images_and_masks
-    from aist_app.pose.evaluate import Evaluator
     from aist_app.pose.reconstruct import run_alignment
-    from aist_app.pose.refine import RefineConfig, mask_problems, run_refiner
+    from aist_plugins.dpc.predictor import DPCPredictor
+    from aist_plugins.dpc.refine import RefineConfig, mask_problems, run_refiner
 
-    ev = Evaluator(args.experiment / args.run, device="cpu")
+    ev = DPCPredictor(args.experiment / args.run, device="cpu")
     c = ev.config
     align = run_alignment(ev)
     data = PoseData(args.experiment / args.set, "test")

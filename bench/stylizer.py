@@ -29,9 +29,9 @@ from aist_app.dataset.writer import DatasetWriter  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
 from aist_app.stages.manager import create_plugin_manager  # noqa: E402
 from aist_app.stages.progress import drain  # noqa: E402
-from aist_app.stylize.apply import Stylizer  # noqa: E402
-from aist_app.stylize.config import StylizerConfig  # noqa: E402
-from aist_app.stylize.train import Trainer  # noqa: E402
+from aist_plugins.cyclegan.apply import Stylizer  # noqa: E402
+from aist_plugins.cyclegan.config import StylizerConfig  # noqa: E402
+from aist_plugins.cyclegan.train import Trainer  # noqa: E402
 
 
 def real_dataset(out: Path, synthetic: Path) -> Path:

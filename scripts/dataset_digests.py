@@ -41,6 +41,10 @@ def commands(out: Path, meshes: Path, photos: Path) -> dict[str, list[str]]:
                            "efficientnet-lite0", "--device", "cpu"],
         "stylize": ["stylize", str(out / "sty"), str(out / "render"), str(out / "stylize"),
                     "--device", "cpu"],
+        "make-cars": ["make-cars", str(out / "make-cars"), "--count", "3", "--seed", "2"],
+        # Its input: the render above written in DPC's layout (tests/helpers/dpc_layout.py).
+        "import-dpc": ["import-dpc", str(out / "dpc" / "renders"), str(out / "import-dpc"),
+                       "--gt", str(out / "dpc" / "gt" / "downsampled"), "--views", "3"],
     }
 
 
@@ -79,11 +83,14 @@ def set_meshes(meshes: Path) -> None:
                              reverse=True)
 
 
-def digest(dataset: Path, out: Path) -> dict[str, str]:
+def digest(dataset: Path, out: Path, every_file: bool = False) -> dict[str, str]:
+    """Hashes of a dataset's ``objects/`` and normalized ``dataset.json`` (``every_file``:
+    of every file, for a mesh tree)."""
     files = {}
     for p in sorted(dataset.rglob("*")):
         rel = p.relative_to(dataset)
-        if not p.is_file() or (rel.parts[0] != "objects" and p.name != "dataset.json"):
+        if not p.is_file() or (not every_file and rel.parts[0] != "objects"
+                               and p.name != "dataset.json"):
             continue
         data = p.read_bytes()
         if p.suffix == ".json":
@@ -100,18 +107,30 @@ def main() -> None:
     ap.add_argument("--photos", type=Path)
     ap.add_argument("--digest-only", action="store_true",
                     help="Hash the datasets already in OUT (run nothing).")
+    ap.add_argument("--only", help="Comma-separated commands to run and hash (those they "
+                    "read must have run into OUT before).")
     args = ap.parse_args()
     set_meshes(args.meshes)
     photos = args.photos or Path(__file__).resolve().parents[1] / "aist_app" / "sample_data" \
         / "photos"
     result = {}
+    only = set(args.only.split(",")) if args.only else None
     for name, cmd in commands(args.out, args.meshes, photos).items():
+        if only is not None and name not in only:
+            continue
+        if name == "import-dpc" and not args.digest_only:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from aist_app.dataset import Dataset
+            from tests.helpers.dpc_layout import make_dpc_fixture
+
+            make_dpc_fixture(Dataset.open(args.out / "render"), args.out / "dpc")
         if not args.digest_only:
             p = subprocess.run([AIST, *cmd], capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"aist {' '.join(cmd)} -> {p.returncode}\n{p.stderr[-2000:]}")
         if name != "train-stylizer":
-            result[name] = digest(Path(cmd[2]), args.out)
+            where = Path(cmd[1] if name == "make-cars" else cmd[2])
+            result[name] = digest(where, args.out, every_file=name == "make-cars")
     json.dump(result, sys.stdout, indent=1, sort_keys=True)
 
 

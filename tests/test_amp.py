@@ -32,7 +32,7 @@ def datasets(tmp_path_factory):
 
 
 def _stylizer_run(datasets, run, **kw):
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     t = Trainer(tiny_stylizer(steps=STEPS, **kw), syn, real, run)
@@ -66,8 +66,8 @@ def test_pose_bf16_autocast_trains_like_fp32(tmp_path):
     short run the validation loss is closer to fp32's than a second fp32 seed's is. (Later
     steps are not compared one by one: the min over pose candidates is discontinuous, so a
     rounding difference can pick another winner.)"""
-    from aist_app.pose.loss import dpc_loss
-    from aist_app.pose.train import PoseTrainer
+    from aist_plugins.dpc.loss import dpc_loss
+    from aist_plugins.dpc.train import PoseTrainer
 
     root = tmp_path / "synthetic"
     _render(root, size=(64, 64), views=6)
@@ -99,7 +99,7 @@ def test_pose_bf16_autocast_trains_like_fp32(tmp_path):
 def test_grad_scaler_logic_and_its_checkpoint(datasets, tmp_path):
     """float16 autocast with the gradient scaler enabled (the path of a CUDA card without
     bf16), on the CPU: the scaled steps run, and the scaler's state survives a resume."""
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     cfg = tiny_stylizer(steps=4, clip_grad_value=5.0, checkpoint_every=2)
@@ -114,7 +114,7 @@ def test_grad_scaler_logic_and_its_checkpoint(datasets, tmp_path):
     assert state["scale"] > 0 and t.step == 2
     t2 = Trainer(cfg, syn, real, tmp_path / "run", resume=True)
     t2.scaler = grad_scaler(t2.device, torch.float16)
-    from aist_app.stylize import checkpoint as ckpt_io
+    from aist_plugins.cyclegan import checkpoint as ckpt_io
 
     t2.scaler.load_state_dict(ckpt_io.load(tmp_path / "run")["scaler"])
     assert t2.scaler.state_dict() == state
@@ -133,8 +133,8 @@ def test_channels_last_matches_contiguous(datasets, tmp_path):
 
 def test_autocast_inference_keeps_masks(datasets, tmp_path):
     from aist_app.dataset import Dataset
-    from aist_app.stylize.apply import Stylizer
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.apply import Stylizer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     drain(Trainer(tiny_stylizer(steps=2), syn, real, tmp_path / "run").run())
@@ -174,9 +174,9 @@ def test_checkpoint_saved_for_one_device_resumes_on_another(datasets, tmp_path):
     from pathlib import Path
 
     from aist_app.common.checkpoints import save
-    from aist_app.stylize import checkpoint as ckpt_io
-    from aist_app.stylize.apply import Stylizer
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan import checkpoint as ckpt_io
+    from aist_plugins.cyclegan.apply import Stylizer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     run = tmp_path / "run"

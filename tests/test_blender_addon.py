@@ -151,12 +151,12 @@ def test_import_point_cloud_and_camera(addon, tmp_path):
 
 def test_stylize_and_reconstruct_with_real_checkpoints(addon, tmp_path):
     from aist_app.dataset.writer import DatasetWriter
-    from aist_app.pose.config import PoseConfig
-    from aist_app.pose.train import PoseTrainer
     from aist_app.render.pipeline import RenderConfig, render_collection
     from aist_app.stages.manager import create_plugin_manager
-    from aist_app.stylize.config import StylizerConfig
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.config import StylizerConfig
+    from aist_plugins.cyclegan.train import Trainer
+    from aist_plugins.dpc.config import PoseConfig
+    from aist_plugins.dpc.train import PoseTrainer
 
     require_shared()
     syn = tmp_path / "ds"

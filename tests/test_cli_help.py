@@ -12,10 +12,10 @@ import pytest
 
 from aist_app.cli import main
 from aist_app.experiments.experiment import SECTIONS, load_config
-from aist_app.pose.config import PoseConfig
 from aist_app.render.pipeline import RenderConfig
 from aist_app.segment.pipeline import SegmentConfig
-from aist_app.stylize.config import StylizerConfig
+from aist_plugins.cyclegan.config import StylizerConfig
+from aist_plugins.dpc.config import PoseConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

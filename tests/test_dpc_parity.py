@@ -183,7 +183,7 @@ def _random_case(seed: int, m: int = 3, n: int = 3000):
     (0, 32, 21, 3.0, 1.875), (1, 32, 11, 0.2, 1.875), (2, 24, 9, 1.3, 0.9375),
     (3, 16, 10, 1.0, 1.875)])
 def test_projection_matches_the_reference(seed, vox, fsz, sigma, focal):
-    from aist_app.pose.projection import project
+    from aist_plugins.dpc.projection import project
 
     pc, q, scale = _random_case(seed)
     ref = ref_pointcloud_project_fast(pc, q, vox, fsz, sigma, scale, focal)
@@ -195,7 +195,7 @@ def test_projection_matches_the_reference(seed, vox, fsz, sigma, focal):
 
 
 def test_drc_and_smoothing_match_the_reference():
-    from aist_app.pose.projection import drc, smooth
+    from aist_plugins.dpc.projection import drc, smooth
 
     rng = np.random.default_rng(4)
     vox = rng.uniform(0, 1, size=(2, 12, 12, 12)) ** 4
@@ -211,8 +211,8 @@ def test_drc_and_smoothing_match_the_reference():
 def test_projection_loss_and_student_loss_match_the_reference():
     """``proj_loss_pose_candidates`` and ``add_student_loss`` on one object-view layout:
     B objects x V views x K candidates, the shape from view 0 of each object."""
-    from aist_app.pose.config import PoseConfig
-    from aist_app.pose.loss import dpc_loss
+    from aist_plugins.dpc.config import PoseConfig
+    from aist_plugins.dpc.loss import dpc_loss
 
     b, v, k, n, g = 2, 3, 4, 500, 16
     rng = np.random.default_rng(5)
@@ -259,8 +259,8 @@ def test_student_loss_is_frame_free_and_matches_the_reference():
 
 
 def test_weight_decay_matches_the_reference():
-    from aist_app.pose.config import PoseConfig
-    from aist_app.pose.model import dpc_model, weight_decay_loss
+    from aist_plugins.dpc.config import PoseConfig
+    from aist_plugins.dpc.model import dpc_model, weight_decay_loss
 
     cfg = PoseConfig(image_size=32, f_dim=4, fc_dim=16, z_dim=16, num_points=50)
     model = dpc_model(config=cfg)

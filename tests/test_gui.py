@@ -188,6 +188,38 @@ def test_third_party_stylizer_on_the_stages_page(qtbot, settings, tmp_path,
     assert "toy-tint: 2 steps" in panel.log.toPlainText()
 
 
+def test_third_party_pose_model_on_the_stages_page(qtbot, settings, tmp_path,
+                                                  pyrender_dataset):
+    """A pose model from another package trains from its own form, and its run predicts in
+    the 3D view through its predictor."""
+    from aist_app.gui.window import MainWindow
+    from aist_app.stages.manager import create_plugin_manager
+    from tests.helpers import toy_stages
+
+    pm = create_plugin_manager()
+    pm.register(toy_stages, name="toy-stages")
+    win = MainWindow(pm, settings=settings)
+    qtbot.addWidget(win)
+    panel = win.stages.panels["pose_model"]
+    assert "num_points" in panel.form.editors and "vox_size" in panel.form.editors  # dpc
+    panel.plugin.setCurrentText("toy-mean")
+    assert set(panel.form.editors) == {"steps", "num_points", "grid", "seed"}
+    panel.form.editors["num_points"].setValue(150)
+    panel.paths["dataset"].setText(str(pyrender_dataset))
+    run = tmp_path / "mean"
+    panel.paths["out"].setText(str(run))
+    with qtbot.waitSignal(panel.finished, timeout=60_000) as sig:
+        panel.run()
+    assert sig.args[0] == "succeeded", sig.args
+    assert "toy-mean: 3 objects" in panel.log.toPlainText()
+    assert win.open_path(run) and win.pose_run == run
+    assert win.open_dataset(pyrender_dataset)
+    rec = win.browser.model.rows[1]
+    win.browser.select(rec.object_id, rec.file)
+    qtbot.waitUntil(lambda: len(win.view3d.predicted) == 150, timeout=60_000)
+    assert win.view3d.predicted_frustum is not None
+
+
 def test_stages_page_writes_the_recorded_bytes(window, qtbot, tmp_path):
     """The Stages page renders what `aist render` wrote before the stage runner, byte for
     byte (tests/data/dataset-digests.json, options of scripts/dataset_digests.py)."""
@@ -284,9 +316,9 @@ def test_open_a_run_and_screenshot(window, tmp_path, pyrender_dataset):
 
 
 def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, pyrender_dataset):
-    from aist_app.pose.config import PoseConfig
-    from aist_app.pose.train import PoseTrainer
     from aist_app.stages.progress import drain
+    from aist_plugins.dpc.config import PoseConfig
+    from aist_plugins.dpc.train import PoseTrainer
 
     cfg = PoseConfig(num_points=400, vox_size=16, kernel_size=5, image_size=32, f_dim=4,
                      fc_dim=32, z_dim=32, batch_objects=1, views_per_object=2, steps=1,
@@ -299,7 +331,7 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
     qtbot.waitUntil(lambda: len(window.view3d.predicted) == 400, timeout=60_000)
     assert window.view3d.predicted_frustum is not None and len(window.view3d.points) > 1000
     # Pose > Refine predictions: the same view refined by render-and-compare (a few steps).
-    from aist_app.pose.refine import RefineConfig
+    from aist_plugins.dpc.refine import RefineConfig
 
     window.refine_config = RefineConfig(steps=4, reseed_every=2, azimuths=4,
                                         elevations=(20.0,))
@@ -463,8 +495,8 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
 
     from aist_app.gui.compare import ComparePage
     from aist_app.pose.data import PoseData, images_and_masks
-    from aist_app.pose.projection import project
-    from aist_app.pose.train import load_checkpoint, load_model
+    from aist_plugins.dpc.projection import project
+    from aist_plugins.dpc.train import load_checkpoint, load_model
 
     out, p = cpu_experiment
     assert p.returncode == 0, p.stderr

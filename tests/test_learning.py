@@ -157,14 +157,15 @@ def test_pose_model_learns_poses_beyond_chance(tmp_path):
     """Train the pose model for a bounded number of steps on a small fixed set and check its
     poses against the chance baselines of the same evaluator on the same views: the
     untrained model is at chance, the trained one well above the best constant rotation."""
-    from aist_app.pose.config import PoseConfig
     from aist_app.pose.data import PoseData
     from aist_app.pose.evaluate import Evaluator
-    from aist_app.pose.model import dpc_model
-    from aist_app.pose.train import PoseTrainer
     from aist_app.render.pipeline import RenderConfig, render_collection
     from aist_app.stages.manager import create_plugin_manager
     from aist_app.stages.progress import drain
+    from aist_plugins.dpc.config import PoseConfig
+    from aist_plugins.dpc.model import dpc_model
+    from aist_plugins.dpc.predictor import DPCPredictor
+    from aist_plugins.dpc.train import PoseTrainer
 
     from .conftest import CHAIR, require_shared
 
@@ -191,10 +192,11 @@ def test_pose_model_learns_poses_beyond_chance(tmp_path):
                 **chance_baselines(gts)}
 
     torch.manual_seed(0)
-    before = figures(Evaluator(None, model=dpc_model(config=cfg).eval(), config=cfg))
+    untrained = DPCPredictor(None, model=dpc_model(config=cfg).eval(), config=cfg)
+    before = figures(Evaluator(untrained))
     for _ in PoseTrainer(cfg, ds, tmp_path / "run").run():
         pass
-    after = figures(Evaluator(tmp_path / "run", device="cpu"))
+    after = figures(Evaluator(DPCPredictor(tmp_path / "run", device="cpu")))
     print(f"untrained {before}\ntrained {after}")
     chance, chance_median = after["acc30_constant"], after["median_err_constant"]
     # Measured at 600-1200 steps, seeds 0-1: acc@30 0.33-0.46 and median 39-63° against

@@ -124,9 +124,9 @@ def test_no_command_writes_into_another_kind_of_dataset(synthetic, real, tmp_pat
 
 
 def test_stylize_and_training_outputs_follow_the_contract(synthetic, real, tmp_path):
-    from aist_app.stylize.apply import stylize_dataset
-    from aist_app.stylize.config import StylizerConfig
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.apply import stylize_dataset
+    from aist_plugins.cyclegan.config import StylizerConfig
+    from aist_plugins.cyclegan.train import Trainer
 
     tiny = dict(size=32, batch=1, ngf=8, ndf=8, n_blocks=1, steps=1, device="cpu",
                 feature_net="efficientnet-lite0", checkpoint_every=1)

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from aist_app.pose import quaternion as Q
-from aist_app.pose.config import PoseConfig
 from aist_app.pose.evaluate import chamfer
-from aist_app.pose.projection import drc, project, smooth, splat
 from aist_app.scene.cameras import orbit_camera
 from aist_app.scene.cameras import project as camera_project
 from aist_app.stages.progress import drain
+from aist_plugins.dpc.config import PoseConfig
+from aist_plugins.dpc.projection import drc, project, smooth, splat
 
 from .conftest import SHARED_DATA, require_shared
 
@@ -128,13 +128,14 @@ def test_chamfer_on_known_sets():
 def test_learning_projection_falls_and_pose_beats_random(renders, tmp_path):
     from aist_app.pose.data import PoseData
     from aist_app.pose.evaluate import Evaluator
-    from aist_app.pose.train import PoseTrainer
+    from aist_plugins.dpc.predictor import DPCPredictor
+    from aist_plugins.dpc.train import PoseTrainer
 
     t = PoseTrainer(tiny(steps=80, checkpoint_every=80, val_every=80, dropout_keep_start=1.0),
                     renders, tmp_path / "run")
     losses = [p.losses["projection"] for p in t.run() if p.event == "step"]
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
-    ev = Evaluator(tmp_path / "run", device="cpu")
+    ev = Evaluator(DPCPredictor(tmp_path / "run", device="cpu"))
     data = PoseData(renders, None)
     preds = ev.predict(data)
     learned = ev.evaluate_set(data, ev.alignment(data, preds)[0]).metrics["median_err_deg"]
@@ -149,7 +150,7 @@ def test_learning_projection_falls_and_pose_beats_random(renders, tmp_path):
 
 
 def test_resume_equals_uninterrupted(renders, tmp_path):
-    from aist_app.pose.train import PoseTrainer
+    from aist_plugins.dpc.train import PoseTrainer
 
     a = PoseTrainer(tiny(), renders, tmp_path / "a")
     drain(a.run())
@@ -227,7 +228,7 @@ def test_chance_baselines_of_the_evaluator():
 def test_learning_curves_are_recorded_against_chance(renders, tmp_path):
     """Periodic pose evaluation on validation objects: the untrained model at step 0, then
     every N steps, each with the chance baselines of the same views, and the curves plot."""
-    from aist_app.pose.train import PoseTrainer
+    from aist_plugins.dpc.train import PoseTrainer
 
     t = PoseTrainer(tiny(steps=4, pose_eval_every=2, pose_eval_objects=2), renders,
                     tmp_path / "run")
@@ -243,7 +244,7 @@ def test_learning_curves_are_recorded_against_chance(renders, tmp_path):
 def test_pose_search_takes_the_flipped_candidate():
     """pose_flips: a candidate 180 degrees off about a model axis is searched through its
     turns; the winner (the true pose) is what is projected and taught to the student."""
-    from aist_app.pose.loss import dpc_loss, with_flips
+    from aist_plugins.dpc.loss import dpc_loss, with_flips
 
     g = torch.Generator().manual_seed(0)
     cfg = PoseConfig(vox_size=32, kernel_size=5, sigma_start=1.0, sigma_end=1.0,

@@ -14,8 +14,8 @@ import torch
 
 from aist_app.pose import quaternion as Q
 from aist_app.pose.align import icp, reference_rotation
-from aist_app.pose.config import PoseConfig
-from aist_app.pose.model import dpc_model
+from aist_plugins.dpc.config import PoseConfig
+from aist_plugins.dpc.model import dpc_model
 
 from .test_pose import renders, tiny  # noqa: F401  (module fixture)
 
@@ -31,8 +31,8 @@ def _rewrite_k(root, f_px, only_first: bool = False) -> None:
 
 
 def test_training_takes_intrinsics_from_the_dataset(renders, tmp_path):  # noqa: F811
-    from aist_app.pose.train import PoseTrainer
     from aist_app.scene.cameras import IntrinsicsError
+    from aist_plugins.dpc.train import PoseTrainer
 
     assert PoseTrainer(tiny(), renders, tmp_path / "new").config.focal_length == \
         pytest.approx(1.875)
@@ -56,7 +56,7 @@ def test_training_takes_intrinsics_from_the_dataset(renders, tmp_path):  # noqa:
 def test_real_dataset_is_refused_for_training(renders, tmp_path):  # noqa: F811
     from aist_app.dataset import Dataset
     from aist_app.dataset.writer import DatasetWriter
-    from aist_app.pose.train import PoseTrainer
+    from aist_plugins.dpc.train import PoseTrainer
 
     src = Dataset.open(renders)
     real = tmp_path / "real"
@@ -95,10 +95,10 @@ def test_shape_from_one_view_per_object_and_pose_trunk():
 
 
 def test_reference_objective_projects_one_shape_per_object(renders):  # noqa: F811
-    from aist_app.pose.loss import dpc_loss
+    from aist_plugins.dpc.loss import dpc_loss
 
     calls = []
-    import aist_app.pose.loss as L
+    import aist_plugins.dpc.loss as L
 
     real_project = L.project
 

@@ -13,6 +13,7 @@ import torch
 from aist_app.pose.data import PoseData
 from aist_app.pose.evaluate import Evaluator
 from aist_app.pose.prediction_cache import PredictionCache
+from aist_plugins.dpc.predictor import DPCPredictor
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def test_cache_stores_predictions_and_is_invalidated(run_and_set, tmp_path):
     run, target = run_and_set
     data = PoseData(target, "test")
     views = [(oid, f) for oid in data.ids for f in data.views[oid][:3]]
-    ev = Evaluator(run, device="cpu")
+    ev = Evaluator(DPCPredictor(run, device="cpu"))
     cache = PredictionCache(run, target, root=tmp_path / "c")
     progress = list(cache.fill(ev, data, views))
     assert progress[-1].done == progress[-1].total == len(data.ids)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from aist_app.pose import quaternion as Q
-from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
-from aist_app.pose.model import dpc_model
-from aist_app.pose.refine import (
+from aist_plugins.dpc.config import PoseConfig
+from aist_plugins.dpc.model import dpc_model
+from aist_plugins.dpc.refine import (
     RefineConfig,
     Refiner,
     ShapePrior,
@@ -102,7 +102,7 @@ def test_bad_masks_are_refused_clearly():
 
 
 def test_a_run_without_a_decoder_or_training_set_is_refused(tmp_path):
-    from aist_app.pose.refine import run_refiner
+    from aist_plugins.dpc.refine import run_refiner
 
     class NoDecoder:
         ck = {"path": str(tmp_path / "last.pt"), "dataset": str(tmp_path / "gone")}

@@ -99,8 +99,8 @@ def test_local_pool_announces_its_dataset_once(tmp_path, recorded):
 
 
 def test_typed_strict_stage_configs():
-    from aist_app.pose.config import PoseConfig
     from aist_app.render.pipeline import RenderConfig
+    from aist_plugins.dpc.config import PoseConfig
 
     c = from_mapping(PoseConfig, {"steps": 10, "lr": "0.5", "clip_grad": "none",
                                   "amp": "true"}, "[pose]")
@@ -125,7 +125,7 @@ def test_set_and_defaults_from_the_dataclass(tmp_path, recorded):
                                     "--set", "stpes=3"], obj=runner)
     assert res.exit_code == 2 and "unknown key 'stpes' in --set" in res.output
     from aist_app.cli.training import make_config
-    from aist_app.pose.config import PoseConfig
+    from aist_plugins.dpc.config import PoseConfig
 
     c = make_config(PoseConfig, {"steps": None, "lr": 0.01}, ("kernel_size=5",))
     assert (c.steps, c.lr, c.kernel_size) == (PoseConfig().steps, 0.01, 5)

@@ -15,9 +15,9 @@ import torch
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.stages.progress import drain
-from aist_app.stylize import checkpoint as ckpt_io
-from aist_app.stylize.config import PRESETS, StylizerConfig
-from aist_app.stylize.losses import (
+from aist_plugins.cyclegan import checkpoint as ckpt_io
+from aist_plugins.cyclegan.config import PRESETS, StylizerConfig
+from aist_plugins.cyclegan.losses import (
     alpha_loss,
     hard_alpha,
     lsgan,
@@ -25,7 +25,7 @@ from aist_app.stylize.losses import (
     soft_alpha,
     squared_l1,
 )
-from aist_app.stylize.networks import init_weights, patch_discriminator, resnet_generator
+from aist_plugins.cyclegan.networks import init_weights, patch_discriminator, resnet_generator
 
 from .conftest import SHARED_DATA, require_shared
 
@@ -129,8 +129,8 @@ def test_alpha_terms():
 
 def test_generator_slope_and_no_clipping_by_default():
     """The report's generator: leaky ReLU 0.01; no gradient clipping, fp32 by default."""
-    from aist_app.stylize.config import StylizerConfig
-    from aist_app.stylize.networks import resnet_generator
+    from aist_plugins.cyclegan.config import StylizerConfig
+    from aist_plugins.cyclegan.networks import resnet_generator
 
     slopes = {m.negative_slope for m in resnet_generator(n_blocks=1).modules()
               if isinstance(m, torch.nn.LeakyReLU)}
@@ -184,7 +184,7 @@ def test_missing_resnet18_weights_is_a_clear_error(tmp_path, monkeypatch):
 
 # -- training -----------------------------------------------------------------------------------
 def test_overfit_generator_loss_falls(datasets, tmp_path):
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     t = Trainer(tiny(steps=40, checkpoint_every=100, sample_every=100, eval_every=100,
@@ -194,7 +194,7 @@ def test_overfit_generator_loss_falls(datasets, tmp_path):
 
 
 def test_resume_equals_uninterrupted(datasets, tmp_path):
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     a = Trainer(tiny(), syn, real, tmp_path / "a")
@@ -227,8 +227,8 @@ def test_resume_equals_uninterrupted(datasets, tmp_path):
 
 
 def test_checkpoints_are_checked(datasets, tmp_path):
-    from aist_app.stylize.apply import Stylizer
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.apply import Stylizer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     t = Trainer(tiny(steps=1), syn, real, tmp_path / "run")
@@ -251,7 +251,7 @@ def test_checkpoints_are_checked(datasets, tmp_path):
 
 # -- stylizing ----------------------------------------------------------------------------------
 def _tiny_run(datasets, tmp_path) -> Path:
-    from aist_app.stylize.train import Trainer
+    from aist_plugins.cyclegan.train import Trainer
 
     syn, real = datasets
     drain(Trainer(tiny(steps=2), syn, real, tmp_path / "run").run())
@@ -260,7 +260,7 @@ def _tiny_run(datasets, tmp_path) -> Path:
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 50)])
 def test_stylize_keeps_masks_and_annotations(datasets, tmp_path, size):
-    from aist_app.stylize.apply import stylize_dataset
+    from aist_plugins.cyclegan.apply import stylize_dataset
 
     run = _tiny_run(datasets, tmp_path)
     src = _render(tmp_path / "src", size=size, views=3) if size != (32, 32) else datasets[0]

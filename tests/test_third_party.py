@@ -1,7 +1,9 @@
-"""A third-party stylizer (``toy-tint``, tests/helpers/toy_stages.py), installed only through
-its entry point in a temporary site folder, runs through every front end: `aist
-train-stylizer` / `aist stylize` (with `--set` on its own config), the GUI's Stages page (a
-form generated from its config) and `aist experiment` (`[stylizer] plugin = "toy-tint"`)."""
+"""A third-party stylizer (``toy-tint``) and pose model (``toy-mean``, tests/helpers/
+toy_stages.py), installed only through their entry point in a temporary site folder, run
+through every front end: `aist train-stylizer` / `aist stylize` / `aist train-pose` /
+`aist evaluate` / `aist reconstruct` (with `--set` on their own configs), the GUI's Stages
+page (forms generated from their configs; GUI tests) and `aist experiment` (`[stylizer]
+plugin = "toy-tint"`, `[pose] plugin = "toy-mean"`)."""
 
 from __future__ import annotations
 
@@ -87,3 +89,54 @@ def test_toy_stylizer_in_an_experiment(env, tmp_path):
     # The preset's stylizer settings are aist-cyclegan's: they do not leak into toy-tint.
     assert json.loads((out / "stylizer-tint" / "checkpoints" / "tint.json").read_text())[
         "config"]["steps"] == 2
+
+
+def test_toy_pose_model_through_the_cli(env, tmp_path, pyrender_dataset):
+    """toy-mean declares a trainer and a predictor only: the core evaluates it (the same
+    figures and chance baselines as dpc's) and reconstructs an image with it."""
+    assert "pose_model toy-mean" in _aist(env, "plugins").stdout
+    run = tmp_path / "run"
+    p = _aist(env, "train-pose", str(pyrender_dataset), "--model", "toy-mean", "--out",
+              str(run), "--set", "steps=2", "--set", "num_points=200", "--progress", "jsonl")
+    events = [E.from_json(line) for line in p.stdout.splitlines()]
+    assert [e.done for e in events if isinstance(e, E.Progress)][-1] == 2
+    assert E.Log("toy-mean: 2 objects") in events
+    ck = json.loads((run / "checkpoints" / "toy.json").read_text())
+    assert len(ck["points"]) == 200 and ck["config"]["steps"] == 2
+    # Evaluated without --model: the run's record names the plugin.
+    rep = tmp_path / "eval"
+    _aist(env, "evaluate", str(run), str(pyrender_dataset), "--out", str(rep), "--split",
+          "all")
+    m = json.loads((rep / "metrics.json").read_text())[Path(pyrender_dataset).name]
+    for key in ("chamfer", "acc30", "median_err_deg", "xor_median", "acc30_constant",
+                "acc30_best_align"):
+        assert np.isfinite(m[key]), key
+    record = json.loads((rep / ".aist-output.json").read_text())
+    assert record["plugin"] == "toy-mean"
+    assert (rep / "report.html").is_file() and (rep / "alignment.json").is_file()
+    # One image: the mean shape in the truth's frame.
+    ds = Dataset.open(pyrender_dataset)
+    oid = ds.object_ids()[0]
+    image = ds.object_dir(oid) / ds.view_files(oid)[0]
+    out = tmp_path / "cloud.npz"
+    _aist(env, "reconstruct", str(run), str(image), "--out", str(out))
+    with np.load(out) as z:
+        assert z["points"].shape == (200, 3) and z["world_to_camera"].shape == (4, 4)
+    p = _aist(env, "reconstruct", str(run), str(image), "--out", str(out), "--refine",
+              check=False)
+    assert p.returncode != 0 and "cannot refine" in p.stderr
+
+
+def test_toy_pose_model_in_an_experiment(env, tmp_path):
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text('preset = "small"\n[render]\nviews = 8\n'
+                   '[stylizer]\nplugin = "toy-tint"\nvariants = ["tint"]\nsteps = 2\n'
+                   '[pose]\nplugin = "toy-mean"\nsteps = 2\n')
+    out = tmp_path / "exp"
+    p = _aist(env, "experiment", str(cfg), "--out", str(out))
+    assert "[pose-baseline] done" in p.stderr and "[pose-tint] done" in p.stderr
+    ck = json.loads((out / "pose-baseline" / "checkpoints" / "toy.json").read_text())
+    assert ck["config"]["steps"] == 2 and len(ck["points"]) == 300  # not the preset's dpc
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert set(metrics) == {"baseline", "AIST tint"}
+    assert np.isfinite(metrics["AIST tint"]["synthetic"]["acc30"])

@@ -20,8 +20,8 @@ from aist_app.cli.common import (
     say,
 )
 from aist_app.cli.main import main
-from aist_app.pose.config import PoseConfig
-from aist_app.stylize.config import StylizerConfig
+from aist_plugins.cyclegan.config import StylizerConfig
+from aist_plugins.dpc.config import PoseConfig
 
 
 def _default(cls: type, name: str) -> str:
@@ -248,8 +248,9 @@ def train_pose_cmd(dataset, out, resume_run, model_name, settings, overwrite, **
 @click.argument("test_sets", nargs=-1, required=True, type=click.Path(exists=True,
                                                                       path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Report folder.")
-@click.option("--model", "model_name", default="dpc", show_default=True,
-              help="Pose-model stage (see `aist plugins`).")
+@click.option("--model", "model_name",
+              help="Pose-model stage (see `aist plugins`) [default: the one that trained "
+                   "RUN].")
 @click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True,
               help="Objects to evaluate in each set: its test split (an empty one is an "
                    "error), or all of them on purpose.")
@@ -278,12 +279,11 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
       aist evaluate runs/pose out/synthetic out/stylized out/real --out reports/pose
     """
     r = runner()
+    model_name = model_name or r.pose_plugin(run)
     _known(r, "pose_model", model_name)
     kw = {}
-    if refine or model_name == "refine":
-        from aist_app.pose.refine import RefineConfig
-
-        kw["refine"] = RefineConfig(steps=refine_steps, azimuths=refine_azimuths)
+    if refine or model_name == "refine":  # the plugin's refinement settings
+        kw["refine"] = {"steps": refine_steps, "azimuths": refine_azimuths}
     metrics = drive(r.evaluate(model_name, run, list(test_sets), out, device=device,
                                split=split, overwrite=overwrite, **kw), "evaluate")
     for name, m in metrics.items():
@@ -297,8 +297,9 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
 @click.argument("image", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="A .npz with points (N, 3), quaternion_wxyz, world_to_camera, focal_length.")
-@click.option("--model", "model_name", default="dpc", show_default=True,
-              help="Pose-model stage (see `aist plugins`).")
+@click.option("--model", "model_name",
+              help="Pose-model stage (see `aist plugins`) [default: the one that trained "
+                   "RUN].")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--refine", is_flag=True,
               help="Refine the prediction by render-and-compare against the image's alpha "
@@ -316,12 +317,11 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, model_name: str, device: 
       aist reconstruct runs/pose photo_view.png --out cloud.npz
     """
     r = runner()
+    model_name = model_name or r.pose_plugin(run)
     _known(r, "pose_model", model_name)
     kw = {}
-    if refine:
-        from aist_app.pose.refine import RefineConfig
-
-        kw["refine"] = RefineConfig(steps=refine_steps)
+    if refine:  # the plugin's refinement settings
+        kw["refine"] = {"steps": refine_steps}
     res = drive(r.reconstruct(model_name, run, image, out, device=device, **kw),
                 "reconstruct")
     say(f"points: {len(res['points'])}; pose (wxyz): "

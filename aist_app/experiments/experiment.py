@@ -195,25 +195,10 @@ def _check_keys(user: dict[str, Any], path) -> None:
 def check_config(cfg: dict[str, Any], where: str = "the config", runner=None) -> None:
     """Build every stage's typed config from its section: an unknown key or a value of the
     wrong type is an error naming the key and the section."""
-    def config_class(kind: str, name: str, default: str, builtin):
-        if name == default:
-            return builtin()
-        nonlocal runner
-        if runner is None:
-            from aist_app.stages.runner import StageRunner
+    if runner is None:
+        from aist_app.stages.runner import StageRunner
 
-            runner = StageRunner()
-        return runner.config_class(kind, name)
-
-    def builtin_stylizer():
-        from aist_app.stylize.config import StylizerConfig
-
-        return StylizerConfig
-
-    def builtin_pose():
-        from aist_app.pose.config import PoseConfig
-
-        return PoseConfig
+        runner = StageRunner()
 
     seed, device = cfg["seed"], cfg["device"]
     try:
@@ -222,12 +207,11 @@ def check_config(cfg: dict[str, Any], where: str = "the config", runner=None) ->
             render_config({**cfg["render"], **cfg["target"]}, seed, device)
         segment_config(cfg["segment"], seed, device)
         st, po = cfg["stylizer"], cfg["pose"]
-        cls = config_class("stylizer", st.get("plugin", "aist-cyclegan"), "aist-cyclegan",
-                           builtin_stylizer)
+        cls = runner.config_class("stylizer", st.get("plugin", "aist-cyclegan"))
         for variant in st["variants"]:
             stylizer_config(cls, st, variant, seed, device)
-        pose_config(config_class("pose_model", po.get("plugin", "dpc"), "dpc", builtin_pose),
-                    po, seed, device)
+        pose_config(runner.config_class("pose_model", po.get("plugin", "dpc")), po, seed,
+                    device)
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
 
@@ -413,9 +397,7 @@ class Experiment:
             def evaluate(overwrite: bool, run_dir=run_dir, rep=rep, model=model):
                 refine = {}
                 if ev_cfg.get("refine"):  # set names to refine at test time as well
-                    from aist_app.pose.refine import RefineConfig
-
-                    refine = {"refine": RefineConfig(**ev_cfg.get("refine_config", {})),
+                    refine = {"refine": dict(ev_cfg.get("refine_config", {})),
                               "refine_sets": list(ev_cfg["refine"])}
                 return runner.evaluate(pose_model, run_dir, test_sets, rep, device=device,
                                        model_name=model, split=ev_cfg.get("split", "test"),
@@ -430,7 +412,8 @@ class Experiment:
         from aist_app.experiments.report import write_summary
 
         html = write_summary(self.out / "report", reports, self.out, c,
-                             {model: run_dir for model, (_, run_dir) in trained.items()})
+                             {model: run_dir for model, (_, run_dir) in trained.items()},
+                             runner)
         html = self.output.publish_with(html)
         self.out = self.output.final
         yield Log(f"[report] done {html}", "stage")

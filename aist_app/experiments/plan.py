@@ -68,7 +68,7 @@ def param_bytes(*modules) -> int:
     return sum(p.numel() * p.element_size() for m in modules for p in m.parameters())
 
 
-def _fits(fixed: float, per_item: float) -> dict[str, int | None]:
+def fits(fixed: float, per_item: float) -> dict[str, int | None]:
     out = {}
     for card in CARDS_GB:
         room = card * GB / OVERHEAD - fixed - CUDA_CONTEXT_GB * GB
@@ -76,91 +76,10 @@ def _fits(fixed: float, per_item: float) -> dict[str, int | None]:
     return out
 
 
-def _linear(measure: Callable[[int], int]) -> tuple[float, float]:
+def linear(measure: Callable[[int], int]) -> tuple[float, float]:
     a1, a2 = measure(1), measure(2)
     per = max(a2 - a1, 1)
     return a1 - per, per
-
-
-def plan_stylizer(cfg: dict, steps: int) -> StagePlan:
-    import torch
-
-    from aist_app.stylize.config import StylizerConfig
-    from aist_app.stylize.losses import l1, lsgan
-    from aist_app.stylize.models import build
-
-    c = StylizerConfig.from_preset("constrained", **{k: v for k, v in cfg.items()
-                                                     if k in StylizerConfig.__dataclass_fields__
-                                                     and k != "preset"})
-    nets = build(c)
-    G, F_, D_X, D_Y = (nets[k] for k in ("G", "F", "D_X", "D_Y"))
-    feature = 46e6 if c.feature_net == "resnet18" else 19e6  # frozen, fp32 bytes (approx.)
-
-    def step(b: int):
-        x = torch.rand(b, 3, c.size, c.size) * 2 - 1
-        y = torch.rand(b, 3, c.size, c.size) * 2 - 1
-
-        def run():
-            fy, fx = G(x), F_(y)
-            return (lsgan(D_Y(fy), True) + lsgan(D_X(fx), True) + l1(F_(fy), x)
-                    + l1(G(fx), y) + l1(G(y), y) + l1(F_(x), x))
-        return saved_bytes(run)
-
-    base, per = _linear(step)
-    params = param_bytes(*nets.values())
-    fixed = params * 4 + feature + max(base, 0)  # weights, grads, Adam m and v
-    t0 = time.perf_counter()
-    x = torch.rand(1, 3, c.size, c.size) * 2 - 1
-    loss = l1(F_(G(x)), x) + lsgan(D_Y(G(x)), True)
-    loss.backward()
-    one = time.perf_counter() - t0
-    return StagePlan(
-        "train-stylizer", f"{steps} steps at {c.size}^2, batch {c.batch}, ngf {c.ngf}",
-        batch=c.batch, memory_gb=round((fixed + per * c.batch) * OVERHEAD / GB
-                                       + CUDA_CONTEXT_GB, 2),
-        fits=_fits(fixed, per), seconds_per_unit=one * 2.5 * c.batch, unit="step",
-        units=steps, measured_on="this CPU",
-        note="time: one G/F/D forward-backward at batch 1 measured, x2.5 for the full step "
-             "(both generators, both discriminators, identity terms), x batch")
-
-
-def plan_pose(cfg: dict, steps: int) -> StagePlan:
-    import torch
-
-    from aist_app.pose.config import PoseConfig
-    from aist_app.pose.loss import dpc_loss, shape_views
-    from aist_app.pose.model import dpc_model
-
-    keys = {k: v for k, v in cfg.items() if k in PoseConfig.__dataclass_fields__}
-    c = PoseConfig(**{**keys, "device": "cpu"})
-    model = dpc_model(config=c)
-    gen = torch.Generator().manual_seed(0)
-
-    def step(b: int):
-        images = torch.rand(b * c.views_per_object, 3, c.image_size, c.image_size)
-        masks = (torch.rand(b, c.views_per_object, c.vox_size, c.vox_size) > 0.5).float()
-
-        def run():
-            out = model(images, shape_views(b, c.views_per_object, c))
-            return dpc_loss(out, masks, c, 0, gen)["total"]
-        return saved_bytes(run)
-
-    base, per = _linear(step)
-    fixed = param_bytes(model) * 4 + max(base, 0)
-    t0 = time.perf_counter()
-    images = torch.rand(c.views_per_object, 3, c.image_size, c.image_size)
-    masks = (torch.rand(1, c.views_per_object, c.vox_size, c.vox_size) > 0.5).float()
-    dpc_loss(model(images, shape_views(1, c.views_per_object, c)), masks, c, 0, gen
-             )["total"].backward()
-    one = time.perf_counter() - t0
-    return StagePlan(
-        "train-pose", f"{steps} steps, {c.batch_objects} objects x {c.views_per_object} views, "
-        f"{c.num_points} points, {c.vox_size}^3 grid, ensemble {c.ensemble}",
-        batch=c.batch_objects,
-        memory_gb=round((fixed + per * c.batch_objects) * OVERHEAD / GB + CUDA_CONTEXT_GB, 2),
-        fits=_fits(fixed, per), seconds_per_unit=one * c.batch_objects, unit="step",
-        units=steps, measured_on="this CPU",
-        note="time: one forward-backward at 1 object measured, x objects per batch")
 
 
 def _segment_maskrcnn(photos: int) -> StagePlan:
@@ -195,7 +114,7 @@ def _segment_maskrcnn(photos: int) -> StagePlan:
     fixed = param_bytes(model)
     return StagePlan("segment", f"{photos} photos, Mask R-CNN v2 at 800 px", batch=2,
                      memory_gb=round((fixed + per * 2) * OVERHEAD / GB + CUDA_CONTEXT_GB, 2),
-                     fits=_fits(fixed, per), seconds_per_unit=one, unit="photo",
+                     fits=fits(fixed, per), seconds_per_unit=one, unit="photo",
                      units=photos, measured_on="this CPU (architecture, random weights)")
 
 
@@ -223,10 +142,21 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
                      note="GPU memory: the renderer's scene only (well under 1 GB)")
 
 
+def stage_plan(runner, kind: str, plugin: str, settings: dict, steps: int) -> StagePlan:
+    """A training stage's plan from its plugin (its optional ``plan(settings, steps)``)."""
+    factory = runner.stage(kind, plugin).factory
+    if not hasattr(factory, "plan"):
+        return StagePlan("train-stylizer" if kind == "stylizer" else "train-pose",
+                         f"{steps} steps with {plugin}", units=steps,
+                         note=f"{plugin} gives no plan of its memory and time")
+    return factory.plan({k: v for k, v in settings.items() if k != "plugin"}, steps)
+
+
 def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
               ) -> list[StagePlan]:
     """Every stage of the experiment ``cfg`` (see :mod:`aist_app.experiments.experiment`)."""
     from aist_app.experiments.experiment import REFERENCE_OBJECTS
+    from aist_app.stages.runner import StageRunner
 
     objects = objects or REFERENCE_OBJECTS
     photos = photos or 0
@@ -243,13 +173,15 @@ def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
         sty_steps = int(st["steps"])
     else:
         sty_steps = int(st.get("epochs", 44)) * -(-max(views, photos) // int(st.get("batch", 4)))
-    sty = plan_stylizer(st, sty_steps)
+    runner = StageRunner()
+    sty = stage_plan(runner, "stylizer", st.get("plugin", "aist-cyclegan"), st, sty_steps)
     sty.stage = f"train-stylizer x{len(variants)}"
     sty.units *= len(variants)
     plans.append(sty)
     plans.append(StagePlan(f"stylize x{len(variants)}", f"{views} views each",
                            note="inference: G alone, well under the training memory"))
-    pose = plan_pose(po, int(po.get("steps", 600_000)))
+    pose = stage_plan(runner, "pose_model", po.get("plugin", "dpc"), po,
+                      int(po.get("steps", 600_000)))
     pose.stage = f"train-pose x{1 + len(variants)}"
     pose.units *= 1 + len(variants)
     plans.append(pose)

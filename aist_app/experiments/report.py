@@ -66,8 +66,9 @@ def domain_samples_figure(sets: dict[str, Path], views: int = 6) -> bytes:
 def reconstructions_figure(evaluators: dict, aligns: dict[str, np.ndarray], data,
                            views: int = 4) -> bytes:
     """The same held-out views (one per test object of ``data``, a PoseData) for every
-    model (its Evaluator): the input, the ground truth cloud, and each model's cloud in the
-    ground-truth frame (after its alignment) with its pose error, all seen from the side."""
+    model (its :class:`~aist_app.pose.evaluate.Evaluator`): the input, the ground truth
+    cloud, and each model's cloud in the ground-truth frame (after its alignment) with its
+    pose error, all seen from the side."""
     import torch
 
     from aist_app.pose import quaternion as Q
@@ -295,7 +296,7 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
 
 
 def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
-                  runs: dict[str, Path] | None = None) -> Path:
+                  runs: dict[str, Path] | None = None, runner=None) -> Path:
     """One table for every (model, test set), as the report's Table 6.2, with the chance
     baselines of the same views; with a target domain, bootstrap intervals over its test
     objects, the stylizer's KID, stylized samples and reconstructions side by side; each
@@ -347,9 +348,12 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
         from aist_app.experiments.compare import evaluation_alignment
         from aist_app.pose.data import PoseData
         from aist_app.pose.evaluate import Evaluator
+        from aist_app.stages.runner import StageRunner
 
         aligns = {m: evaluation_alignment(e) for m, e in evals.items()}
-        evaluators = {m: Evaluator(run, device="cpu") for m, run in runs.items()}
+        runner = runner or StageRunner()
+        evaluators = {m: Evaluator(runner.predictor(run, device="cpu"))
+                      for m, run in runs.items()}
         data = PoseData(target, "test")
         atomic_write_bytes(out / "reconstructions.png",
                            reconstructions_figure(evaluators, aligns, data))

@@ -130,7 +130,8 @@ class ComparePage(QWidget):
     ``add_evaluation(folder)`` one at a time;
     the table sorts by any column; selecting a view shows the overlays."""
 
-    def __init__(self, parent=None, *, cache_root: str | Path | None = None) -> None:
+    def __init__(self, parent=None, *, cache_root: str | Path | None = None,
+                 runner=None) -> None:
         super().__init__(parent)
         self.cache_root = cache_root  # None: the user's cache directory
         self.set_paths: dict[str, Path] = {}  # test set name -> its dataset folder
@@ -184,6 +185,7 @@ class ComparePage(QWidget):
         self._fill_job = None
         self.caches: dict[str, object] = {}  # model -> PredictionCache of the open test set
         self._evaluators: dict[str, object] = {}
+        self.runner = runner  # the stage runner that loads a run's predictor (made if None)
         self.runs: dict[str, Path] = {}
         self.aligns: dict[str, np.ndarray] = {}
         self.data = None
@@ -261,6 +263,14 @@ class ComparePage(QWidget):
                             f"{len(self.evaluations)} models (differences to "
                             f"{self.comparison.models[0]})")
 
+    def predictor(self, run):
+        """A pose run's predictor on the CPU (through the plugin that trained it)."""
+        if self.runner is None:
+            from aist_app.stages.runner import StageRunner
+
+            self.runner = StageRunner()
+        return self.runner.predictor(run, device="cpu")
+
     def _start_fill(self, test_set: str) -> None:
         """Predict every view of the set for every model in the background (what the disk
         cache already holds is skipped), one object at a time."""
@@ -284,7 +294,7 @@ class ComparePage(QWidget):
                 self.caches[m] = cache
                 if all(cache.has(oid) for oid, _ in views):
                     continue
-                ev = Evaluator(run, device="cpu")  # its own: the view job may run meanwhile
+                ev = Evaluator(self.predictor(run))  # its own: the view job may run meanwhile
                 for p in cache.fill(ev, data, views):
                     computed += 1
                     yield ItemProgress(p.done, p.total, f"{m} ({i + 1}/{len(runs)})", "predicted")
@@ -376,7 +386,7 @@ class ComparePage(QWidget):
 
             def evaluator(m: str):
                 if m not in self._evaluators:  # loaded once per model, when first needed
-                    self._evaluators[m] = Evaluator(runs[m], device="cpu")
+                    self._evaluators[m] = Evaluator(self.predictor(runs[m]))
                 return self._evaluators[m]
 
             for m in runs:
@@ -388,8 +398,8 @@ class ComparePage(QWidget):
                 if m in aligns:
                     ev = evaluator(m)
                     pts, _, w2c = to_truth_frame(p.points, p.quaternion, aligns[m],
-                                                 ev.config.camera_distance)
-                    K = intrinsics(size, data.focal_length() or ev.config.focal_length)
+                                                 ev.predictor.camera_distance)
+                    K = intrinsics(size, data.focal_length() or ev.predictor.focal_length)
                     clouds[m] = (pts, frustum(w2c, K, size))
             truth = None
             if data.has_gt:

@@ -21,6 +21,21 @@ from aist_app.stages.runner import StageRunner
 RECENT = 10  # folders remembered in File > Open recent
 
 
+def is_pose_run(path: Path) -> bool:
+    """A pose model's training run, whatever the plugin (its output record says so; runs
+    older than records: a dpc checkpoint and config)."""
+    from aist_app.common.outputs import OutputConflict, read_record
+
+    try:
+        record = read_record(path)
+    except OutputConflict:
+        return False
+    if record is not None:
+        return record.get("stage") == "train-pose"
+    return (path / "checkpoints" / "last.pt").is_file() and (path / "config.json").is_file() \
+        and "dataset" in (path / "config.json").read_text()
+
+
 class MainWindow(QMainWindow):
     """Takes the plugin manager (the model of installed stages) in its constructor."""
 
@@ -36,7 +51,7 @@ class MainWindow(QMainWindow):
         self.runner = StageRunner(plugin_manager)
         self.stages = StagesPage(self.runner)
         self.runs = RunsPage()
-        self.compare = ComparePage()
+        self.compare = ComparePage(runner=self.runner)
         self.tabs.addTab(self.browser, "Browser")
         self.tabs.addTab(self.view3d, "3D view")
         self.tabs.addTab(self.stages, "Stages")
@@ -48,7 +63,7 @@ class MainWindow(QMainWindow):
         self._object: str | None = None
         self._views: list[dict] = []
         self.pose_run: Path | None = None
-        self._predictor = None  # (Evaluator, alignment), loaded on first use
+        self._predictor = None  # (the run's PosePredictor, alignment), loaded on first use
         self._predict_job = None
         self.browser.view_selected.connect(self._show_object)
         self.view3d.camera_clicked.connect(self._camera_clicked)
@@ -67,7 +82,7 @@ class MainWindow(QMainWindow):
         self.refine_action.setCheckable(True)
         self.refine_action.toggled.connect(lambda _: self._refresh_prediction())
         pose_menu.addAction(self.refine_action)
-        self.refine_config = None  # RefineConfig (None: the defaults), built at first use
+        self.refine_config = None  # the pose model's refinement settings (None: defaults)
         self._refiner = None
         self._fill_recent()
         # Keys: 1-5 switch pages; space toggles the mask overlay (arrows move through the
@@ -100,9 +115,7 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as e:
             self.error("Cannot open run", str(e))
             return False
-        if (path / "checkpoints" / "last.pt").is_file() and (path / "config.json").is_file() \
-                and "dataset" in (path / "config.json").read_text():
-            # Predictions in the 3D view.
+        if is_pose_run(path):  # predictions in the 3D view
             self.pose_run, self._predictor, self._refiner = path, None, None
         self.tabs.setCurrentWidget(self.runs)
         return True
@@ -211,21 +224,20 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"refining {record.object_id} / {record.file}…")
 
         def job():
-            from aist_app.pose.evaluate import Evaluator
-            from aist_app.pose.reconstruct import predict_view, refine_view, run_alignment
+            from aist_app.pose.reconstruct import reconstruct_view, run_alignment
 
             if self._predictor is None:
-                ev = Evaluator(self.pose_run, device="cpu")
-                self._predictor = (ev, run_alignment(ev))
-            ev, align = self._predictor
+                predictor = self.runner.predictor(self.pose_run, device="cpu")
+                self._predictor = (predictor, run_alignment(predictor))
+            predictor, align = self._predictor
             if not refine:
-                return predict_view(ev, rgba, align)
+                return reconstruct_view(predictor, rgba, align)
+            if not hasattr(predictor, "refiner"):
+                raise ValueError("this run's pose model cannot refine its predictions")
             if self._refiner is None:
-                from aist_app.pose.refine import RefineConfig, run_refiner
-
-                self._refiner = run_refiner(ev, align, self.refine_config or RefineConfig())
-            self._refiner.focal = focal or ev.config.focal_length  # this dataset's camera
-            return refine_view(ev, rgba, align, refiner=self._refiner)
+                self._refiner = predictor.refiner(align, self.refine_config)
+            self._refiner.focal = focal or predictor.focal_length  # this dataset's camera
+            return reconstruct_view(predictor, rgba, align, refiner=self._refiner)
 
         def show(pred) -> None:
             from aist_app.scene.cameras import intrinsics

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,16 +22,11 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from aist_app.common.checkpoints import recorded_path
-from aist_app.common.devices import resolve_device
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.common.outputs import OutputFolder, OutputRecord, dataset_identity, folder_identity
 from aist_app.pose import align as A_
 from aist_app.pose import quaternion as Q
-from aist_app.pose.config import PoseConfig
-from aist_app.pose.data import PoseData, alignment_data, images_and_masks
-from aist_app.pose.projection import project
-from aist_app.pose.train import load_checkpoint, load_model
+from aist_app.pose.data import PoseData, alignment_data
 
 GT_POINTS = 10_000  # ground-truth points per object for Chamfer (seeded subsample)
 
@@ -79,55 +75,22 @@ class SetResult:
 
 
 class Evaluator:
-    def __init__(self, run: str | Path | None, *, device: str = "auto", batch: int = 32,
-                 model: torch.nn.Module | None = None, config: PoseConfig | None = None
-                 ) -> None:
-        """A run's last checkpoint, or (``run`` None) a ``model`` in memory with its
-        ``config`` (the trainer's periodic evaluation)."""
-        self.device = torch.device(resolve_device(device))
-        if run is None:
-            if model is None or config is None:
-                raise ValueError("Evaluator: give a run, or a model and its config")
-            self.ck, self.config, self.model = {}, config, model
-        else:
-            self.ck = load_checkpoint(run)
-            self.config = PoseConfig.from_dict(self.ck["config"])
-            self.model = load_model(self.ck, self.device)
-        self.batch = batch
+    """The figures of a pose model's predictions, whatever the model: it asks the model's
+    :class:`~aist_app.stages.contracts.PosePredictor` for predictions and does the rest
+    (alignment to the ground-truth frame, Chamfer, pose errors, XOR, chance baselines)."""
 
-    @torch.no_grad()
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+
+    @property
+    def batch(self) -> int:
+        return self.predictor.batch
+
     def predict(self, data: PoseData, *, render: bool = False, limit: int | None = None,
                 views: list[tuple[str, str]] | None = None) -> list[Prediction]:
         """Every view of the first ``limit`` objects, or just ``views`` (object, file), in
-        that order; batches span objects (a real set has one view per object)."""
-        c = self.config
-        focal = data.focal_length() or c.focal_length
-        if views is None:
-            views = [(oid, f) for oid in data.ids[:limit] for f in data.views[oid]]
-        preds: list[Prediction] = []
-        for i in range(0, len(views), self.batch):
-            chunk = views[i:i + self.batch]
-            runs: dict[str, list[str]] = {}  # the chunk's files by object, in order
-            for oid, f in chunk:
-                runs.setdefault(oid, []).append(f)
-            rgba = torch.cat([data.load(oid, files) for oid, files in runs.items()])
-            order = [(oid, f) for oid, files in runs.items() for f in files]
-            images, masks = images_and_masks(rgba, c.image_size, c.vox_size)
-            out = self.model(images.to(self.device))
-            sil = None
-            if render:
-                sil = project(out["points"], out["student"], size=c.vox_size,
-                              sigma=c.sigma_end, kernel_size=c.kernel_size,
-                              scale=out["scale"], focal_length=focal,
-                              distance=c.camera_distance)["silhouette"].cpu().numpy()
-            at = {key: j for j, key in enumerate(order)}
-            for key in chunk:
-                j = at[key]
-                preds.append(Prediction(
-                    key[0], key[1], out["points"][j].float().cpu().numpy(),
-                    out["student"][j].float().cpu().numpy(), masks[j].numpy() > 0.5,
-                    None if sil is None else sil[j]))
-        return preds
+        that order (``render``: with the predicted silhouettes)."""
+        return self.predictor.predict(data, render=render, limit=limit, views=views)
 
     def alignment(self, data: PoseData, preds: list[Prediction] | None = None
                   ) -> tuple[np.ndarray, dict]:
@@ -359,20 +322,31 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
     return metrics
 
 
-def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str]],
-             out: str | Path, *,
-             device: str = "auto", model_name: str | None = None, split: str = "test",
-             overwrite: bool = False, refine=None, refine_sets: list[str] | None = None,
+@dataclass
+class Variant:
+    """The model's predictions of a set made again another way (refined at test time, say),
+    reported beside them as ``<set><suffix>`` on the same views."""
+
+    suffix: str
+    settings: dict  # for the output record
+    sets: list[str] | None  # the set names it applies to (None: every set)
+    #: Given the alignment, a function (data, predictions, progress(done, total)) ->
+    #: (new predictions in the same order, {"object/view": why it was left as it was}).
+    prepare: Callable[[np.ndarray], Callable]
+
+
+def evaluate(predictor, test_sets: list[str | Path | tuple[str | Path, str]],
+             out: str | Path, *, plugin: str, model_name: str | None = None,
+             split: str = "test", overwrite: bool = False, variant: Variant | None = None,
              progress=None) -> dict:
-    """Evaluate a run on each set's ``split`` (``test``; ``all`` only when asked, e.g. for
-    the one-object demo) and write the report into ``out`` (the output-folder contract: a
-    report of another run or other sets is refused unless ``overwrite``). With ``refine``
-    (a :class:`~aist_app.pose.refine.RefineConfig`) each set is also reported refined, as
-    ``<set>+refine`` beside it (the same views); ``refine_sets`` names the sets to refine
-    (default: all)."""
+    """Evaluate a pose run (its ``predictor``, from the plugin ``plugin``) on each set's
+    ``split`` (``test``; ``all`` only when asked, e.g. for the one-object demo) and write the
+    report into ``out`` (the output-folder contract: a report of another run or other sets
+    is refused unless ``overwrite``). With a ``variant`` (e.g. ``dpc``'s test-time
+    refinement) the sets it names are also reported its way, beside the plain figures."""
     if split not in ("test", "all"):
         raise ValueError(f"--split {split!r}: use test or all")
-    ev = Evaluator(run, device=device)
+    ev = Evaluator(predictor)
     sets = []
     # A (path, "all") item evaluates that set whole: photos the models never trained on.
     chosen = [(ts[0], ts[1]) if isinstance(ts, tuple) else (ts, split) for ts in test_sets]
@@ -388,37 +362,33 @@ def evaluate(run: str | Path, test_sets: list[str | Path | tuple[str | Path, str
                              "--split all to evaluate every object on purpose") from None
     splits = {"split": split} if all(sp == split for _, sp in chosen) else {
         "split": split, "per_set": [sp for _, sp in chosen]}
-    if refine is not None:
-        splits = {**splits, "refine": refine.as_dict(), "refine_sets": refine_sets}
-    record = OutputRecord("evaluate", model_name or "dpc", splits, {
-        "run": folder_identity(ev.ck["path"]), "step": int(ev.ck["step"]),
+    if variant is not None:
+        splits = {**splits, **variant.settings}
+    record = OutputRecord("evaluate", model_name or plugin, splits, {
+        "run": folder_identity(predictor.checkpoint), "step": predictor.step,
         "test_sets": [dataset_identity(ts) for ts in test_sets]})
     output = OutputFolder(out, record, overwrite=overwrite, what="evaluation report")
-    align, info = ev.alignment(alignment_data(recorded_path(ev.ck, ev.ck["dataset"])))
+    align, info = ev.alignment(alignment_data(predictor.training_set))
     results = []
-    refiner = None
-    if refine is not None:
-        from aist_app.pose.refine import refine_predictions, run_refiner
-
-        refiner = run_refiner(ev, align, refine)
+    again = variant.prepare(align) if variant is not None else None
     for data in sets:
         preds = ev.predict(data, render=True)
         res = ev.evaluate_set(data, align, preds=preds)
         res.metrics["split"] = data.split or "all (asked with --split all)"
         results.append(res)
-        if refiner is not None and (refine_sets is None or data.name in refine_sets):
-            refiner.focal = data.focal_length() or ev.config.focal_length
-            refined, skipped = refine_predictions(
-                refiner, data, preds, progress=progress and (
-                    lambda done, total, n=data.name: progress(n, done, total)))
-            res = ev.evaluate_set(data, align, preds=refined, name=f"{data.name}+refine")
+        if again is not None and (variant.sets is None or data.name in variant.sets):
+            name = f"{data.name}{variant.suffix}"
+            redone, skipped = again(data, preds, progress and (
+                lambda done, total, n=data.name: progress(n, done, total)))
+            res = ev.evaluate_set(data, align, preds=redone, name=name)
             res.metrics["split"] = results[-1].metrics["split"]
-            res.metrics["refine_skipped"] = len(skipped)  # kept the run's own prediction
-            if skipped:
-                atomic_write_json(output.path / f"refine_skipped_{data.name}.json", skipped)
+            res.metrics[f"{variant.suffix.strip('+')}_skipped"] = len(skipped)
+            if skipped:  # those views kept the model's own prediction
+                atomic_write_json(output.path / f"{variant.suffix.strip('+')}_skipped_"
+                                  f"{data.name}.json", skipped)
             results.append(res)
-    metrics = write_report(output.path, str(ev.ck["path"]), int(ev.ck["step"]), results,
-                           model_name or Path(run).name)
+    metrics = write_report(output.path, str(predictor.checkpoint), predictor.step, results,
+                           model_name or Path(predictor.run_dir).name)
     atomic_write_json(output.path / "alignment.json",
                       {"quaternion_wxyz": align.tolist(), **info})
     output.publish()

@@ -1,5 +1,6 @@
 """Reconstruct one view: the predicted point cloud and camera, in the ground-truth frame of
-the run's training data (the Blender add-on imports the result next to the mesh)."""
+the run's training data (the Blender add-on imports the result next to the mesh). Works
+with any pose model's :class:`~aist_app.stages.contracts.PosePredictor`."""
 
 from __future__ import annotations
 
@@ -10,22 +11,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aist_app.common.checkpoints import recorded_path
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose import quaternion as Q
-from aist_app.pose.data import alignment_data, images_and_masks
+from aist_app.pose.data import alignment_data
 
 
-def run_alignment(ev) -> np.ndarray:
+def run_alignment(predictor) -> np.ndarray:
     """The run's reference rotation (cached in ``RUN/alignment.json``)."""
-    run_dir = Path(ev.ck["path"]).parent.parent
-    cache = run_dir / "alignment.json"
+    from aist_app.pose.evaluate import Evaluator
+
+    cache = Path(predictor.run_dir) / "alignment.json"
     if cache.is_file():
         meta = json.loads(cache.read_text())
-        if meta.get("step") == int(ev.ck["step"]):
+        if meta.get("step") == predictor.step:
             return np.asarray(meta["quaternion_wxyz"])
-    align, info = ev.alignment(alignment_data(recorded_path(ev.ck, ev.ck["dataset"])))
-    atomic_write_json(cache, {"quaternion_wxyz": align.tolist(), "step": int(ev.ck["step"]),
+    align, info = Evaluator(predictor).alignment(alignment_data(predictor.training_set))
+    atomic_write_json(cache, {"quaternion_wxyz": align.tolist(), "step": predictor.step,
                               **info})
     return align
 
@@ -44,67 +45,47 @@ def to_truth_frame(points, quaternion, align: np.ndarray, distance: float
     return pts.numpy(), q.numpy(), w2c
 
 
-def _view_input(ev, rgba: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """One (H, W, 4) view as the run's encoder image and mask."""
-    c = ev.config
-    return images_and_masks(torch.from_numpy(np.array(rgba)).permute(2, 0, 1)[None],
-                            c.image_size, c.vox_size)
-
-
-def _in_truth_frame(ev, points, quaternion, align: np.ndarray) -> dict:
-    """A predicted cloud and pose as the reconstruction record, in the truth's frame."""
-    c = ev.config
-    pts, q, w2c = to_truth_frame(points.double().cpu(), quaternion.double().cpu(), align,
-                                 c.camera_distance)
+def in_truth_frame(predictor, pred: dict, align: np.ndarray) -> dict:
+    """A view's prediction (``points``, ``quaternion`` in the model's frame, and any other
+    figures) as the reconstruction record, in the truth's frame."""
+    pts, q, w2c = to_truth_frame(pred["points"], pred["quaternion"], align,
+                                 predictor.camera_distance)
+    extra = {k: v for k, v in pred.items() if k not in ("points", "quaternion")}
     return {"points": pts.astype(np.float32), "quaternion_wxyz": q.astype(np.float32),
             "world_to_camera": w2c.astype(np.float32),
-            "focal_length": np.float32(c.focal_length)}
+            "focal_length": np.float32(predictor.focal_length), **extra}
 
 
-def predict_view(ev, rgba: np.ndarray, align: np.ndarray) -> dict:
-    """Points (N, 3), quaternion and world_to_camera predicted from one (H, W, 4) view, in
-    the ground-truth frame given by ``align``."""
-    x, _ = _view_input(ev, rgba)
-    with torch.no_grad():
-        pred = ev.model(x.to(ev.device))
-    return _in_truth_frame(ev, pred["points"][0], pred["student"][0], align)
+def reconstruct_view(predictor, rgba: np.ndarray, align: np.ndarray, *, refiner=None
+                     ) -> dict:
+    """One (H, W, 4) view's reconstruction record (refined by ``refiner``, one the predictor
+    built, when given)."""
+    if refiner is None:
+        return in_truth_frame(predictor, predictor.predict_view(rgba), align)
+    return in_truth_frame(predictor, predictor.refine_view(rgba, refiner), align)
 
 
-def refine_view(ev, rgba: np.ndarray, align: np.ndarray, config=None, *,
-                refiner=None) -> dict:
-    """:func:`predict_view` refined by render-and-compare against the view's alpha
-    (:mod:`aist_app.pose.refine`; ``refiner`` one built for this run, else one is built with
-    ``config``), with the objective before and after."""
-    from aist_app.pose.refine import run_refiner
-
-    x, mask = _view_input(ev, rgba)
-    res = (refiner or run_refiner(ev, align, config)).refine(x, mask)
-    return {**_in_truth_frame(ev, res.points[0], res.quaternion[0], align),
-            "refine_loss": np.float32(res.loss[0]),
-            "refine_loss_start": np.float32(res.loss_start[0])}
-
-
-def reconstruct(run: str | Path, image: str | Path, out: str | Path, *,
-                device: str = "auto", refine=None) -> dict:
-    """One image's reconstruction into ``out`` (.npz); ``refine`` (a
-    :class:`~aist_app.pose.refine.RefineConfig`) refines it against the image's alpha."""
+def reconstruct(predictor, image: str | Path, out: str | Path, *, refine=None) -> dict:
+    """One image's reconstruction into ``out`` (.npz); ``refine`` (the model's refinement
+    settings) refines it against the image's alpha, when the model can."""
     from PIL import Image
 
-    from aist_app.pose.evaluate import Evaluator
-
-    ev = Evaluator(run, device=device)
     try:
         with Image.open(image) as im:
             rgba = np.asarray(im.convert("RGBA"))
     except Exception as e:
         raise ValueError(f"{image}: not a readable image ({e})") from None
+    align = run_alignment(predictor)
     if refine is not None:
+        if not hasattr(predictor, "refiner"):
+            raise ValueError("this pose model cannot refine its predictions")
         try:
-            result = refine_view(ev, rgba, run_alignment(ev), refine)
+            result = reconstruct_view(predictor, rgba, align,
+                                      refiner=predictor.refiner(align, refine))
         except ValueError as e:
             raise ValueError(f"{image}: {e}") from None
     else:
-        result = predict_view(ev, rgba, run_alignment(ev))
+        result = reconstruct_view(predictor, rgba, align)
     buf = io.BytesIO()
     np.savez(buf, **result)
     atomic_write_bytes(Path(out), buf.getvalue())

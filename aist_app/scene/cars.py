@@ -268,7 +268,8 @@ def make_cars(out: str | Path, count: int = 40, *, seed: int = 0,
     if unknown:
         raise ValueError(f"--styles {','.join(unknown)}: use some of {sorted(STYLES)}")
     root = Path(out) / SYNSET
-    manifest = {"generator": "aist_app.scene.cars", "seed": seed, "count": count,
+    # The generator's name as first published: it names the shapes, not where the code is.
+    manifest = {"generator": "aist_app.cars", "seed": seed, "count": count,
                 "licence": "CC0-1.0 (generated geometry)", "cars": {}}
     for i in range(count):
         rng = np.random.default_rng([seed, i])

@@ -13,22 +13,23 @@ are generated from it.
   finds instances in photos (:class:`~aist_app.segment.base.Segmenter`). Configured by
   :class:`~aist_app.segment.pipeline.SegmentConfig`.
 * **stylizer**: :class:`Stylizer` below: train from two datasets, apply to a dataset.
-* **pose model**: :class:`PoseModel` below: train on a dataset, evaluate on test sets,
-  reconstruct one image.
+* **pose model**: :class:`PoseModel` below: train on a dataset; its :class:`PosePredictor`
+  predicts, and the core evaluates and reconstructs from it (a plugin may bring its own).
 
 Renderers and segmenters may leave ``config_class`` out (their pipeline's config applies).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from aist_app.render.base import Renderer
 from aist_app.segment.base import Segmenter
 
-__all__ = ["Renderer", "Segmenter", "Stylizer", "PoseModel", "Trainer", "TrainStep",
+__all__ = ["Renderer", "Segmenter", "Stylizer", "PoseModel", "PosePredictor", "Trainer",
+           "TrainStep",
            "ItemProgress", "DatasetSummary", "KIND_OPERATIONS"]
 
 #: What the runner can do with each kind.
@@ -41,7 +42,7 @@ KIND_OPERATIONS: dict[str, tuple[str, ...]] = {
 
 
 class TrainStep(Protocol):
-    """What a trainer yields each step (:class:`aist_app.stylize.train.TrainProgress`):
+    """What a trainer yields each step (:class:`aist_app.stages.progress.TrainProgress`):
     ``event`` is ``"step"``, ``"eval"`` (``info``: the figures), ``"checkpoint"`` or
     ``"done"`` (``info["path"]``: the checkpoint)."""
 
@@ -115,9 +116,43 @@ class Stylizer(Protocol):
         ...
 
 
+class PosePredictor(Protocol):
+    """A trained pose run loaded for prediction: what the core evaluator
+    (:mod:`aist_app.pose.evaluate`), the reconstruction of one image, the experiment's
+    report and the GUI's comparison ask a pose model for. Points and quaternions are in the
+    model's own frame; the core aligns them to the ground truth's."""
+
+    run_dir: Path
+    checkpoint: Path  # the file its predictions come from (identity for records and caches)
+    step: int
+    training_set: Path  # the dataset it trained on (its validation objects align the frame)
+    camera_distance: float
+    focal_length: float  # its camera's relative focal length
+    batch: int  # views per batch
+
+    def predict(self, data: Any, *, render: bool = False, limit: int | None = None,
+                views: list[tuple[str, str]] | None = None) -> list:
+        """:class:`~aist_app.pose.evaluate.Prediction` s of the views of ``data`` (a
+        :class:`~aist_app.pose.data.PoseData`): every view of the first ``limit`` objects,
+        or ``views`` (object, file), in that order; ``render``: with the predicted
+        silhouette (``proj``, the grid of the mask) for the XOR."""
+        ...
+
+    def predict_view(self, rgba: Any) -> dict:
+        """``points`` (N, 3) and ``quaternion`` (4,) predicted from one (H, W, 4) image."""
+        ...
+
+
 @runtime_checkable
 class PoseModel(Protocol):
-    """Predicts shape and pose from single images."""
+    """Predicts shape and pose from single images.
+
+    Optional operations: ``evaluate(run, test_sets, out, *, device, model_name, split,
+    overwrite, progress, **options)`` and ``reconstruct(run, image, out, *, device,
+    progress, **options)`` (the core's, from :meth:`predictor`, when left out), ``plan(
+    settings, steps)`` (the memory and time for ``aist experiment --dry-run``); a predictor
+    may offer ``refiner(align, settings)`` and ``refine_view(rgba, refiner)`` for test-time
+    refinement."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -136,18 +171,6 @@ class PoseModel(Protocol):
                ) -> Trainer: ...
 
     @staticmethod
-    def evaluate(run: str | Path, test_sets: list, out: str | Path, *, device: str = "auto",
-                 model_name: str | None = None, split: str = "test",
-                 overwrite: bool = False,
-                 progress: Callable[[str, int, int], None] | None = None,
-                 **options: Any) -> dict[str, dict[str, Any]]:
-        """Metrics per test set (``metrics.json`` and a report written in ``out``)."""
-        ...
-
-    @staticmethod
-    def reconstruct(run: str | Path, image: str | Path, out: str | Path, *,
-                    device: str = "auto",
-                    progress: Callable[[str, int, int], None] | None = None,
-                    **options: Any) -> dict[str, Any]:
-        """The point cloud and camera of one image, saved to ``out`` (``.npz``)."""
+    def predictor(run: str | Path, *, device: str = "auto") -> PosePredictor:
+        """The trained run in ``run`` loaded for prediction."""
         ...

@@ -198,11 +198,35 @@ class StageRunner:
             config, dataset, out, overwrite=overwrite)
         return (yield from self._train(trainer, f"pose_model:{plugin}:train"))
 
+    def pose_plugin(self, run) -> str:
+        """The pose model that trained ``run`` (its output record; ``dpc`` for runs older
+        than records)."""
+        from aist_app.common.outputs import read_record
+
+        run = Path(run)
+        record = read_record(run if run.is_dir() else run.parent.parent)
+        return record.get("plugin", "dpc") if record else "dpc"
+
+    def predictor(self, run, *, plugin: str | None = None, device: str = "auto"):
+        """The :class:`~aist_app.stages.contracts.PosePredictor` of a trained pose run (of
+        ``plugin``, else of the plugin that trained it)."""
+        stage = self.stage("pose_model", plugin or self.pose_plugin(run)).factory
+        return stage.predictor(run, device=device)
+
     def evaluate(self, plugin: str, run, test_sets, out, **options: Any):
         """Evaluate a pose run on test sets (``options``: device, split, overwrite,
-        model_name and the plugin's own, e.g. ``refine``)."""
+        model_name and the plugin's own, e.g. ``refine``). A plugin without an ``evaluate``
+        of its own is scored by the core evaluator from its predictor."""
         stage = self.stage("pose_model", plugin).factory
-        metrics = yield from threaded(stage.evaluate, "view", run=run,
+        if hasattr(stage, "evaluate"):
+            work = stage.evaluate
+        else:
+            def work(run, test_sets, out, *, device: str = "auto", progress=None, **kw):
+                from aist_app.pose.evaluate import evaluate
+
+                return evaluate(stage.predictor(run, device=device), test_sets, out,
+                                plugin=plugin, progress=progress, **kw)
+        metrics = yield from threaded(work, "view", run=run,
                                       test_sets=list(test_sets), out=out, **options)
         yield Artifact(str(out), "report", summary={"sets": list(metrics)})
         yield Done(f"pose_model:{plugin}:evaluate", {"metrics": metrics})
@@ -210,9 +234,15 @@ class StageRunner:
 
     def reconstruct(self, plugin: str, run, image, out, **options: Any):
         stage = self.stage("pose_model", plugin).factory
+        if hasattr(stage, "reconstruct"):
+            work = stage.reconstruct
+        else:
+            def work(run, image, out, *, device: str = "auto", progress=None, **kw):
+                from aist_app.pose.reconstruct import reconstruct
+
+                return reconstruct(stage.predictor(run, device=device), image, out, **kw)
         yield Progress(0, 1, "image", str(image))
-        result = yield from threaded(stage.reconstruct, "step", run=run, image=image,
-                                     out=out, **options)
+        result = yield from threaded(work, "step", run=run, image=image, out=out, **options)
         yield Progress(1, 1, "image", str(image), "done")
         yield Artifact(str(out), "reconstruction")
         yield Done(f"pose_model:{plugin}:reconstruct",

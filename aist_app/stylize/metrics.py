@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from aist_app.stylize.losses import hard_alpha
+
+def hard_alpha(x: Tensor) -> Tensor:
+    """Alpha(x) = 1 where any RGB channel is strictly greater than -1 (report §4.1.1)."""
+    return (x > -1.0).any(dim=1, keepdim=True).to(x.dtype)
 
 
 def mask_iou(x: Tensor, y: Tensor) -> float:

@@ -1,6 +1,12 @@
-"""A real third-party stylizer for tests, installed through an entry point like any other
-package's: ``toy-tint`` learns the mean colour offset of the object pixels between the two
-domains (one view a step) and adds it to every view, keeping the alpha, cameras and points.
+"""A real third-party stylizer and pose model for tests, installed through an entry point
+like any other package's:
+
+* ``toy-tint`` learns the mean colour offset of the object pixels between the two domains
+  (one view a step) and adds it to every view, keeping the alpha, cameras and points;
+* ``toy-mean`` learns, one training object a step, a mean shape (points pooled over the
+  objects), the most common pose of the training views and the mean silhouette, and predicts
+  them for every image. It declares only a trainer and a predictor: the core evaluates and
+  reconstructs with it.
 """
 
 from __future__ import annotations
@@ -92,7 +98,7 @@ class ToyTint:
         from aist_app.dataset import Dataset
         from aist_app.dataset.writer import DatasetWriter
         from aist_app.stages.progress import ItemProgress
-        from aist_app.stylize.apply import StylizeSummary
+        from aist_plugins.cyclegan.apply import StylizeSummary
 
         ck = Path(run) / "checkpoints" / "tint.json" if Path(run).is_dir() else Path(run)
         tint = json.loads(ck.read_text())
@@ -127,9 +133,136 @@ class ToyTint:
         return summary
 
 
+@dataclass
+class MeanPoseConfig:
+    steps: int = 3  # training objects pooled (one a step)
+    num_points: int = 300
+    grid: int = 32  # the silhouette grid
+    seed: int = 0
+    device: str = "auto"
+
+
+class MeanPoseTrainer:
+    def __init__(self, config: MeanPoseConfig, dataset, run_dir, *, resume: bool = False,
+                 overwrite: bool = False) -> None:
+        from aist_app.common.outputs import OutputRecord, dataset_identity, run_folder
+        from aist_app.pose.data import PoseData
+
+        self.config, self.step, self.total = config, 0, config.steps
+        self.dataset = str(Path(dataset).resolve())
+        self.data = PoseData(dataset, "train")
+        record = OutputRecord("train-pose", "toy-mean", asdict(config),
+                              {"dataset": dataset_identity(dataset)})
+        self.output, _ = run_folder(run_dir, record, checkpoint="checkpoints/toy.json",
+                                    resume=resume, overwrite=overwrite, what="pose run")
+
+    def notes(self) -> list[str]:
+        return [f"toy-mean: {self.total} objects"]
+
+    def run(self):
+        import torch
+
+        from aist_app.common.io_utils import atomic_write_json, atomic_write_jsonl
+        from aist_app.pose.data import images_and_masks
+        from aist_app.stages.progress import TrainProgress
+
+        c, rng = self.config, np.random.default_rng(self.config.seed)
+        points, quats, masks, rows = [], [], [], []
+        ids = self.data.ids
+        while self.step < self.total:
+            oid = ids[self.step % len(ids)]
+            gt = self.data.gt_points(oid)
+            points.append(gt[rng.choice(len(gt), min(len(gt), c.num_points), replace=False)])
+            q = self.data.gt_quaternions(oid)
+            quats.extend(q[f] for f in self.data.views[oid])
+            _, m = images_and_masks(self.data.load(oid, self.data.views[oid]), 32, c.grid)
+            masks.append(m.numpy().mean(0))
+            self.step += 1
+            rows.append({"step": self.step, "objects": self.step})
+            yield TrainProgress(self.step, self.total, {"objects": float(self.step)})
+        pooled = np.concatenate(points)
+        pooled = pooled[rng.choice(len(pooled), c.num_points, replace=False)]
+        q = torch.from_numpy(np.stack(quats))
+        dots = (q @ q.T).abs()  # the view whose pose is nearest the others
+        mode = q[int((dots > np.cos(np.radians(15))).sum(1).argmax())]
+        path = self.output.path / "checkpoints" / "toy.json"
+        atomic_write_json(path, {"points": pooled.tolist(), "quaternion": mode.tolist(),
+                                 "silhouette": np.mean(masks, 0).tolist(),
+                                 "step": self.step, "dataset": self.dataset,
+                                 "config": asdict(c)})
+        atomic_write_jsonl(self.output.path / "metrics.jsonl", rows)
+        yield TrainProgress(self.step, self.total, {}, "done", {"path": str(path)})
+        return path
+
+
+class MeanPosePredictor:
+    """What a ``toy-mean`` run predicts (the core's PosePredictor)."""
+
+    camera_distance = 2.0
+    focal_length = 1.0
+    batch = 8
+
+    def __init__(self, run, device: str = "auto") -> None:
+        run = Path(run)
+        self.run_dir = run if run.is_dir() else run.parent.parent
+        self.checkpoint = self.run_dir / "checkpoints" / "toy.json"
+        try:
+            ck = json.loads(self.checkpoint.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{self.checkpoint}: not a toy-mean checkpoint ({e})") from None
+        self.step, self.training_set = ck["step"], Path(ck["dataset"])
+        self.points = np.asarray(ck["points"], dtype=np.float32)
+        self.quaternion = np.asarray(ck["quaternion"], dtype=np.float32)
+        self.silhouette = np.asarray(ck["silhouette"], dtype=np.float32)
+
+    def predict(self, data, *, render=False, limit=None, views=None):
+        from aist_app.pose.data import images_and_masks
+        from aist_app.pose.evaluate import Prediction
+
+        if views is None:
+            views = [(oid, f) for oid in data.ids[:limit] for f in data.views[oid]]
+        out = []
+        for oid, f in views:
+            _, mask = images_and_masks(data.load(oid, [f]), 32, len(self.silhouette))
+            out.append(Prediction(oid, f, self.points.copy(), self.quaternion.copy(),
+                                  mask[0].numpy() > 0.5,
+                                  self.silhouette.copy() if render else None))
+        return out
+
+    def predict_view(self, rgba) -> dict:
+        return {"points": self.points.astype(np.float64),
+                "quaternion": self.quaternion.astype(np.float64)}
+
+
+class ToyMeanPose:
+    """Predicts the training set's mean shape and most common pose (a test pose model)."""
+
+    name = "toy-mean"
+    description = "Toy pose model: the mean shape and the most common pose of its training set"
+    needs_gpu = False
+    progress_keys = ("objects",)
+
+    @staticmethod
+    def config_class() -> type:
+        return MeanPoseConfig
+
+    @staticmethod
+    def trainer(config, dataset, run_dir, *, resume=False, overwrite=False):
+        return MeanPoseTrainer(config, dataset, run_dir, resume=resume, overwrite=overwrite)
+
+    @staticmethod
+    def resume(run, *, steps=None, device="auto"):
+        raise ValueError(f"{run}: toy-mean runs are not resumable")
+
+    @staticmethod
+    def predictor(run, *, device="auto"):
+        return MeanPosePredictor(run, device)
+
+
 @hookimpl
 def aist_register_stages(registry) -> None:
     registry.add_stylizer(ToyTint)
+    registry.add_pose_model(ToyMeanPose)
 
 
 def install(site: Path) -> dict[str, str]:

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from aist_app.stylize.metrics import hard_alpha  # noqa: F401  (a loss term as well)
+
 #: Width of the soft step of :func:`soft_alpha` (pixel values within ``tau`` of -1 ramp): half
 #: an 8-bit level, so the darkest colour-corrected pixel (1/255, i.e. -1 + 2/255) is object.
 ALPHA_TAU = 1.0 / 255.0
@@ -17,11 +19,6 @@ ALPHA_TAU = 1.0 / 255.0
 def lsgan(pred: Tensor, real: bool) -> Tensor:
     """Least-squares GAN loss over a patch map: mean (D(x) - 1)^2 or mean D(x)^2."""
     return F.mse_loss(pred, torch.ones_like(pred) if real else torch.zeros_like(pred))
-
-
-def hard_alpha(x: Tensor) -> Tensor:
-    """Alpha(x) = 1 where any RGB channel is strictly greater than -1 (report §4.1.1)."""
-    return (x > -1.0).any(dim=1, keepdim=True).to(x.dtype)
 
 
 def soft_alpha(x: Tensor, tau: float = ALPHA_TAU) -> Tensor:

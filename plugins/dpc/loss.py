@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from aist_app.pose.config import PoseConfig
-from aist_app.pose.projection import project
 from aist_app.pose.quaternion import multiply, student_loss
+from aist_plugins.dpc.config import PoseConfig
+from aist_plugins.dpc.projection import project
 
 
 def dropout_points(points: Tensor, keep: float, generator: torch.Generator) -> Tensor:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from aist_app.stylize.config import StylizerConfig
-from aist_app.stylize.networks import patch_discriminator, resnet_generator
+from aist_plugins.cyclegan.config import StylizerConfig
+from aist_plugins.cyclegan.networks import patch_discriminator, resnet_generator
 
 
 def build(config: StylizerConfig) -> dict[str, nn.Module]:

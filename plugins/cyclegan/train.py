@@ -29,14 +29,14 @@ from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atom
 from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, run_folder
 from aist_app.stages.progress import TrainProgress
 from aist_app.stages.training import Every, training_loop
-from aist_app.stylize import checkpoint as ckpt_io
-from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import ViewSet, random_flip, to_input
-from aist_app.stylize.losses import alpha_loss, l1, lsgan, resdist_loss
 from aist_app.stylize.metrics import kid, mask_iou, pooled_features
-from aist_app.stylize.models import build
-from aist_app.stylize.networks import init_weights
-from aist_app.stylize.pool import HistoryPool
+from aist_plugins.cyclegan import checkpoint as ckpt_io
+from aist_plugins.cyclegan.config import StylizerConfig
+from aist_plugins.cyclegan.losses import alpha_loss, l1, lsgan, resdist_loss
+from aist_plugins.cyclegan.models import build
+from aist_plugins.cyclegan.networks import init_weights
+from aist_plugins.cyclegan.pool import HistoryPool
 
 EVAL_IMAGES = 32
 CHECKPOINT = f"checkpoints/{ckpt_io.LAST}"
@@ -312,7 +312,7 @@ class Trainer:
         atomic_write_jsonl(self.run_dir / "metrics.jsonl", self.history)
 
     def _plot_losses(self) -> None:
-        from aist_app.stylize.plots import loss_curves
+        from aist_plugins.cyclegan.plots import loss_curves
 
         train = [h for h in self.history if h.get("kind") == "train"]
         if train:

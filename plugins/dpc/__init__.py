@@ -1,7 +1,9 @@
 """``dpc``: unsupervised shape and pose from silhouettes (differentiable point clouds), and
 ``refine``: render-and-compare refinement of a ``dpc`` run at test time.
 
-Training and evaluation live in :mod:`aist_app.pose`; this module is the stages'
+Everything model-specific lives in this package (config, model, loss, projection, training,
+prediction, refinement); the core's evaluator (:mod:`aist_app.pose.evaluate`) scores any pose
+model's predictions. This module is the stages'
 :class:`~aist_app.stages.contracts.PoseModel` interface and imports no torch at module level.
 """
 
@@ -11,9 +13,45 @@ from aist_app import hookimpl
 
 
 def _pose_config() -> type:
-    from aist_app.pose.config import PoseConfig
+    from aist_plugins.dpc.config import PoseConfig
 
     return PoseConfig
+
+
+def _refine_variant(predictor, refine, refine_sets):
+    """Test-time refinement of ``predictor``'s run as an evaluation variant
+    (``<set>+refine``)."""
+    from aist_app.pose.evaluate import Variant
+    from aist_plugins.dpc.refine import RefineConfig
+
+    if isinstance(refine, dict):
+        refine = RefineConfig(**refine)
+
+    def prepare(align):
+        from aist_plugins.dpc.refine import refine_predictions
+
+        refiner = predictor.refiner(align, refine)
+
+        def again(data, preds, progress):
+            refiner.focal = data.focal_length() or predictor.focal_length
+            return refine_predictions(refiner, data, preds, progress=progress)
+        return again
+
+    return Variant("+refine", {"refine": refine.as_dict(), "refine_sets": refine_sets},
+                   refine_sets, prepare)
+
+
+def _evaluate(run, test_sets, out, *, device, model_name, split, overwrite, refine,
+              refine_sets, progress, plugin: str = "dpc"):
+    from aist_app.pose.evaluate import evaluate
+    from aist_plugins.dpc.predictor import DPCPredictor
+
+    predictor = DPCPredictor(run, device=device)
+    variant = None
+    if refine is not None:
+        variant = _refine_variant(predictor, refine, refine_sets)
+    return evaluate(predictor, test_sets, out, plugin=plugin, model_name=model_name,
+                    split=split, overwrite=overwrite, variant=variant, progress=progress)
 
 
 class DPCPoseModel:
@@ -28,15 +66,15 @@ class DPCPoseModel:
 
     @staticmethod
     def trainer(config, dataset, run_dir, *, resume: bool = False, overwrite: bool = False):
-        from aist_app.pose.train import PoseTrainer
+        from aist_plugins.dpc.train import PoseTrainer
 
         return PoseTrainer(config, dataset, run_dir, resume=resume, overwrite=overwrite)
 
     @staticmethod
     def resume(run, *, steps: int | None = None, device: str = "auto"):
         from aist_app.common.checkpoints import recorded_path
-        from aist_app.pose.config import PoseConfig
-        from aist_app.pose.train import PoseTrainer, load_checkpoint
+        from aist_plugins.dpc.config import PoseConfig
+        from aist_plugins.dpc.train import PoseTrainer, load_checkpoint
 
         ck = load_checkpoint(run)
         config = PoseConfig.from_dict(ck["config"])
@@ -46,20 +84,33 @@ class DPCPoseModel:
         return PoseTrainer(config, recorded_path(ck, ck["dataset"]), run, resume=True)
 
     @staticmethod
+    def predictor(run, *, device: str = "auto"):
+        from aist_plugins.dpc.predictor import DPCPredictor
+
+        return DPCPredictor(run, device=device)
+
+    @staticmethod
     def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None,
                  split: str = "test", overwrite: bool = False, refine=None,
                  refine_sets=None, progress=None):
-        from aist_app.pose.evaluate import evaluate
-
-        return evaluate(run, test_sets, out, device=device, model_name=model_name,
-                        split=split, overwrite=overwrite, refine=refine,
-                        refine_sets=refine_sets, progress=progress)
+        return _evaluate(run, test_sets, out, device=device, model_name=model_name,
+                         split=split, overwrite=overwrite, refine=refine,
+                         refine_sets=refine_sets, progress=progress)
 
     @staticmethod
     def reconstruct(run, image, out, *, device: str = "auto", refine=None, progress=None):
         from aist_app.pose.reconstruct import reconstruct
 
-        return reconstruct(run, image, out, device=device, refine=refine)
+        return reconstruct(DPCPoseModel.predictor(run, device=device), image, out,
+                           refine=refine)
+
+    @staticmethod
+    def plan(settings: dict, steps: int):
+        """The memory and time of training with these settings (``aist experiment
+        --dry-run``)."""
+        from aist_plugins.dpc.plan import plan_training
+
+        return plan_training(settings, steps)
 
 
 class RefinePoseModel:
@@ -83,23 +134,25 @@ class RefinePoseModel:
     def resume(run, *, steps: int | None = None, device: str = "auto"):
         return RefinePoseModel.trainer(None, None, run)
 
+    predictor = staticmethod(DPCPoseModel.predictor)
+
     @staticmethod
     def evaluate(run, test_sets, out, *, device: str = "auto", model_name: str | None = None,
                  split: str = "test", overwrite: bool = False, refine=None,
                  refine_sets=None, progress=None):
-        from aist_app.pose.evaluate import evaluate
-        from aist_app.pose.refine import RefineConfig
+        from aist_plugins.dpc.refine import RefineConfig
 
-        return evaluate(run, test_sets, out, device=device, model_name=model_name or "refine",
-                        split=split, overwrite=overwrite, refine=refine or RefineConfig(),
-                        refine_sets=refine_sets, progress=progress)
+        return _evaluate(run, test_sets, out, device=device,
+                         model_name=model_name or "refine", split=split, overwrite=overwrite,
+                         refine=refine or RefineConfig(), refine_sets=refine_sets,
+                         progress=progress)
 
     @staticmethod
     def reconstruct(run, image, out, *, device: str = "auto", refine=None, progress=None):
-        from aist_app.pose.reconstruct import reconstruct
-        from aist_app.pose.refine import RefineConfig
+        from aist_plugins.dpc.refine import RefineConfig
 
-        return reconstruct(run, image, out, device=device, refine=refine or RefineConfig())
+        return DPCPoseModel.reconstruct(run, image, out, device=device,
+                                        refine=refine or RefineConfig())
 
 
 @hookimpl

@@ -1,8 +1,9 @@
 """``aist-cyclegan``: the report's stylizer, a CycleGAN with alpha and feature-distance terms.
 
-Training and stylizing live in :mod:`aist_app.stylize`; this module is the stage's
-:class:`~aist_app.stages.contracts.Stylizer` interface (and imports no torch at module level,
-so listing stages stays cheap).
+Everything model-specific lives in this package (config, networks, losses, history pool,
+training, stylizing, plan); the core keeps the domain metrics (:mod:`aist_app.stylize`).
+This module is the stage's :class:`~aist_app.stages.contracts.Stylizer` interface (and
+imports no torch at module level, so listing stages stays cheap).
 """
 
 from __future__ import annotations
@@ -21,23 +22,23 @@ class AistCycleGAN:
 
     @staticmethod
     def config_class() -> type:
-        from aist_app.stylize.config import StylizerConfig
+        from aist_plugins.cyclegan.config import StylizerConfig
 
         return StylizerConfig
 
     @staticmethod
     def trainer(config, synthetic, real, run_dir, *, resume: bool = False,
                 overwrite: bool = False):
-        from aist_app.stylize.train import Trainer
+        from aist_plugins.cyclegan.train import Trainer
 
         return Trainer(config, synthetic, real, run_dir, resume=resume, overwrite=overwrite)
 
     @staticmethod
     def resume(run, *, steps: int | None = None, device: str = "auto"):
         from aist_app.common.checkpoints import recorded_path
-        from aist_app.stylize import checkpoint
-        from aist_app.stylize.config import StylizerConfig
-        from aist_app.stylize.train import Trainer
+        from aist_plugins.cyclegan import checkpoint
+        from aist_plugins.cyclegan.config import StylizerConfig
+        from aist_plugins.cyclegan.train import Trainer
 
         ck = checkpoint.load(run)
         config = StylizerConfig.from_dict(ck["config"])
@@ -50,10 +51,18 @@ class AistCycleGAN:
     @staticmethod
     def stylize(run_or_checkpoint, dataset, out, *, batch: int = 32, device: str = "auto",
                 overwrite: bool = False):
-        from aist_app.stylize.apply import stylize_dataset
+        from aist_plugins.cyclegan.apply import stylize_dataset
 
         return stylize_dataset(run_or_checkpoint, dataset, out, batch=batch, device=device,
                                overwrite=overwrite)
+
+    @staticmethod
+    def plan(settings: dict, steps: int):
+        """The memory and time of training with these settings (``aist experiment
+        --dry-run``)."""
+        from aist_plugins.cyclegan.plan import plan_training
+
+        return plan_training(settings, steps)
 
 
 @hookimpl

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from aist_app.pose import quaternion as Q
-from aist_app.pose.projection import project
+from aist_plugins.dpc.projection import project
 
 
 @dataclass

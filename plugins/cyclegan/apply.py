@@ -19,10 +19,10 @@ from aist_app.common.outputs import OutputRecord, dataset_identity, folder_ident
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.stages.progress import ItemProgress
-from aist_app.stylize import checkpoint as ckpt_io
-from aist_app.stylize.config import StylizerConfig
 from aist_app.stylize.data import to_input, to_rgba
-from aist_app.stylize.models import build_generator
+from aist_plugins.cyclegan import checkpoint as ckpt_io
+from aist_plugins.cyclegan.config import StylizerConfig
+from aist_plugins.cyclegan.models import build_generator
 
 
 @dataclass

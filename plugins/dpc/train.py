@@ -19,12 +19,12 @@ from aist_app.common.checkpoints import CheckpointError, load_module, restore_rn
 from aist_app.common.devices import amp_dtype, autocast, resolve_device, to_device
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, run_folder
-from aist_app.pose.config import PoseConfig
 from aist_app.pose.data import PoseData, images_and_masks
-from aist_app.pose.loss import dpc_loss, shape_views
-from aist_app.pose.model import dpc_model, weight_decay_loss
 from aist_app.stages.progress import TrainProgress
 from aist_app.stages.training import Every, training_loop
+from aist_plugins.dpc.config import PoseConfig
+from aist_plugins.dpc.loss import dpc_loss, shape_views
+from aist_plugins.dpc.model import dpc_model, weight_decay_loss
 
 FORMAT = "aist-pose"
 #: Config fields that do not change what the run computes (a resume may change them).
@@ -155,12 +155,13 @@ class PoseTrainer:
         them, as the reference aligns on validation objects), with the chance baselines of
         the same views: one point of the learning curves."""
         from aist_app.pose.evaluate import Evaluator
+        from aist_plugins.dpc.predictor import DPCPredictor
 
         n = self.config.pose_eval_objects
         self.model.eval()
         try:
-            ev = Evaluator(None, device=str(self.device), model=self.model,
-                           config=self.config)
+            ev = Evaluator(DPCPredictor(None, device=str(self.device), model=self.model,
+                                        config=self.config))
             preds = ev.predict(self.val_data, limit=n)
             align, _ = ev.alignment(self.val_data, preds)
             res = ev.evaluate_set(self.val_data, align, limit=n)
@@ -190,7 +191,7 @@ class PoseTrainer:
         save_checkpoint(path, self.state())
         atomic_write_jsonl(self.run_dir / "metrics.jsonl", self.history)
         if any(h.get("kind") == "val_pose" for h in self.history):
-            from aist_app.pose.plots import learning_curves
+            from aist_plugins.dpc.plots import learning_curves
 
             atomic_write_bytes(self.run_dir / "learning_curves.png",
                                learning_curves(self.history, self.output.final.name))

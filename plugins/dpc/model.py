@@ -17,8 +17,8 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from aist_app.pose.config import PoseConfig
 from aist_app.pose.quaternion import normalize
+from aist_plugins.dpc.config import PoseConfig
 
 Activation = Callable[[], nn.Module]
 leaky = partial(nn.LeakyReLU, 0.2)  # tf.nn.leaky_relu's default slope
