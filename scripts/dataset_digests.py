@@ -12,8 +12,11 @@ runs by design (durations, absolute paths, the machine's device name).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +45,10 @@ def commands(out: Path, meshes: Path, photos: Path) -> dict[str, list[str]]:
         "stylize": ["stylize", str(out / "sty"), str(out / "render"), str(out / "stylize"),
                     "--device", "cpu"],
         "make-cars": ["make-cars", str(out / "make-cars"), "--count", "3", "--seed", "2"],
+        # The Blender add-on's render operator on the chair, run in this process's bpy
+        # (the add-on runs `aist render` itself): see addon_render below.
+        "addon-render": ["(bpy.ops.aist.render_views)", str(meshes / "03001627"),
+                         str(out / "addon-render")],
         # Its input: the render above written in DPC's layout (tests/helpers/dpc_layout.py).
         "import-dpc": ["import-dpc", str(out / "dpc" / "renders"), str(out / "import-dpc"),
                        "--gt", str(out / "dpc" / "gt" / "downsampled"), "--views", "3"],
@@ -62,6 +69,7 @@ def _normalized(value, out: Path):
         return [_normalized(v, out) for v in value]
     if isinstance(value, str):
         value = value.replace(str(out), "OUT")
+        value = re.sub(r"aist-meshes-[0-9a-f]+", "aist-meshes-X", value)  # add-on's export
         marker = "/aist_app/sample_data/"
         if marker in value:
             value = "SAMPLE_DATA/" + value.split(marker, 1)[1]
@@ -99,6 +107,49 @@ def digest(dataset: Path, out: Path, every_file: bool = False) -> dict[str, str]
     return files
 
 
+@contextlib.contextmanager
+def quiet_stdout():
+    """File descriptor 1 to stderr (Blender writes to it from C)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def addon_render(meshes: Path, out: Path) -> None:
+    """The add-on's "Render views" on the first chair of ``meshes`` (the OBJ imported and
+    joined, named by its ShapeNet id), 2 views at 48 px, 2 samples, seed 3."""
+    import aist_blender_addon
+    import bpy
+
+    os.environ["AIST_CLI"] = AIST
+    chair = sorted(p for p in meshes.iterdir() if p.is_dir())[0]
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    aist_blender_addon.register()
+    try:
+        bpy.ops.wm.obj_import(filepath=str(chair / "model.obj"))
+        objs = [o for o in bpy.context.scene.objects if o.type == "MESH"]
+        for o in objs:
+            o.select_set(True)
+        bpy.context.view_layer.objects.active = objs[0]
+        if len(objs) > 1:
+            bpy.ops.object.join()
+        bpy.context.view_layer.objects.active.name = chair.name
+        s = bpy.context.scene.aist
+        s.output = str(out)
+        s.views, s.size, s.samples, s.seed = 2, 48, 2, 3
+        s.elevation_min, s.elevation_max = 0.0, 40.0
+        if bpy.ops.aist.render_views() != {"FINISHED"}:
+            sys.exit(f"the add-on's render failed: {s.status}")
+    finally:
+        aist_blender_addon.unregister()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
@@ -124,7 +175,10 @@ def main() -> None:
             from tests.helpers.dpc_layout import make_dpc_fixture
 
             make_dpc_fixture(Dataset.open(args.out / "render"), args.out / "dpc")
-        if not args.digest_only:
+        if name == "addon-render" and not args.digest_only:
+            with quiet_stdout():  # Blender prints to the JSON's stdout
+                addon_render(Path(cmd[1]), Path(cmd[2]))
+        elif not args.digest_only:
             p = subprocess.run([AIST, *cmd], capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit(f"aist {' '.join(cmd)} -> {p.returncode}\n{p.stderr[-2000:]}")

@@ -1,8 +1,9 @@
 """Refactors change no output: every dataset-writing command (render on pyrender, on a local
 pool and on Blender, segment, train-stylizer + stylize, make-cars, import-dpc from a DPC
-layout) writes byte-identical datasets (every file of make-cars' mesh tree) to the
-ones recorded before the stage runner (``tests/data/dataset-digests.json``, made by
-``scripts/dataset_digests.py`` at commit 8d8d3b1). The GUI's Stages page is compared with the
+layout) and the Blender add-on's render operator write byte-identical datasets (every file
+of make-cars' mesh tree) to the ones recorded before the stage runner
+(``tests/data/dataset-digests.json``, made by ``scripts/dataset_digests.py`` at commit
+8d8d3b1). The GUI's Stages page is compared with the
 same record in ``test_gui.py``, the farm's Celery workers with the local pool in
 ``test_farm.py``."""
 
