@@ -12,7 +12,6 @@ runs by design (durations, absolute paths, the machine's device name).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -107,20 +106,6 @@ def digest(dataset: Path, out: Path, every_file: bool = False) -> dict[str, str]
     return files
 
 
-@contextlib.contextmanager
-def quiet_stdout():
-    """File descriptor 1 to stderr (Blender writes to it from C)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def addon_render(meshes: Path, out: Path) -> None:
     """The add-on's "Render views" on the first chair of ``meshes`` (the OBJ imported and
     joined, named by its ShapeNet id), 2 views at 48 px, 2 samples, seed 3."""
@@ -176,7 +161,9 @@ def main() -> None:
 
             make_dpc_fixture(Dataset.open(args.out / "render"), args.out / "dpc")
         if name == "addon-render" and not args.digest_only:
-            with quiet_stdout():  # Blender prints to the JSON's stdout
+            from aist_plugins.blender_renderer import quiet_stdout
+
+            with quiet_stdout(args.out / "blender.log"):  # not into the JSON on stdout
                 addon_render(Path(cmd[1]), Path(cmd[2]))
         elif not args.digest_only:
             p = subprocess.run([AIST, *cmd], capture_output=True, text=True)

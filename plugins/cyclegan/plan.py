@@ -1,23 +1,15 @@
-"""The stylizer's plan for ``aist experiment --dry-run``: GPU memory at its batch size (counted on
-the CPU) and the time of one measured step (:mod:`aist_app.experiments.plan`)."""
+"""How much GPU memory and time training the stylizer takes (``aist experiment --dry-run``):
+one G/F/D forward-backward measured on this CPU, memory counted from the tensors autograd saves
+(:mod:`aist_app.experiments.plan` has the method)."""
 
 from __future__ import annotations
 
 import time
 
-from aist_app.experiments.plan import (
-    CUDA_CONTEXT_GB,
-    GB,
-    OVERHEAD,
-    StagePlan,
-    fits,
-    linear,
-    param_bytes,
-    saved_bytes,
-)
+from aist_app.experiments import plan as P
 
 
-def plan_training(cfg: dict, steps: int) -> StagePlan:
+def plan_training(cfg: dict, steps: int) -> P.StagePlan:
     import torch
 
     from aist_plugins.cyclegan.config import StylizerConfig
@@ -39,21 +31,21 @@ def plan_training(cfg: dict, steps: int) -> StagePlan:
             fy, fx = G(x), F_(y)
             return (lsgan(D_Y(fy), True) + lsgan(D_X(fx), True) + l1(F_(fy), x)
                     + l1(G(fx), y) + l1(G(y), y) + l1(F_(x), x))
-        return saved_bytes(run)
+        return P.saved_bytes(run)
 
-    base, per = linear(step)
-    params = param_bytes(*nets.values())
+    base, per = P.linear(step)
+    params = P.param_bytes(*nets.values())
     fixed = params * 4 + feature + max(base, 0)  # weights, grads, Adam m and v
     t0 = time.perf_counter()
     x = torch.rand(1, 3, c.size, c.size) * 2 - 1
     loss = l1(F_(G(x)), x) + lsgan(D_Y(G(x)), True)
     loss.backward()
     one = time.perf_counter() - t0
-    return StagePlan(
+    return P.StagePlan(
         "train-stylizer", f"{steps} steps at {c.size}^2, batch {c.batch}, ngf {c.ngf}",
-        batch=c.batch, memory_gb=round((fixed + per * c.batch) * OVERHEAD / GB
-                                       + CUDA_CONTEXT_GB, 2),
-        fits=fits(fixed, per), seconds_per_unit=one * 2.5 * c.batch, unit="step",
+        batch=c.batch, memory_gb=round((fixed + per * c.batch) * P.OVERHEAD / P.GB
+                                       + P.CUDA_CONTEXT_GB, 2),
+        fits=P.fits(fixed, per), seconds_per_unit=one * 2.5 * c.batch, unit="step",
         units=steps, measured_on="this CPU",
         note="time: one G/F/D forward-backward at batch 1 measured, x2.5 for the full step "
              "(both generators, both discriminators, identity terms), x batch")

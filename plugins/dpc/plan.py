@@ -1,23 +1,15 @@
-"""The pose model's plan for ``aist experiment --dry-run``: GPU memory at its batch size (counted on
-the CPU) and the time of one measured step (:mod:`aist_app.experiments.plan`)."""
+"""How much GPU memory and time training the pose model takes (``aist experiment
+--dry-run``): one forward-backward of the DPC model measured on this CPU, memory counted
+from the tensors autograd saves (:mod:`aist_app.experiments.plan` has the method)."""
 
 from __future__ import annotations
 
 import time
 
-from aist_app.experiments.plan import (
-    CUDA_CONTEXT_GB,
-    GB,
-    OVERHEAD,
-    StagePlan,
-    fits,
-    linear,
-    param_bytes,
-    saved_bytes,
-)
+from aist_app.experiments import plan as P
 
 
-def plan_training(cfg: dict, steps: int) -> StagePlan:
+def plan_training(cfg: dict, steps: int) -> P.StagePlan:
     import torch
 
     from aist_plugins.dpc.config import PoseConfig
@@ -36,21 +28,22 @@ def plan_training(cfg: dict, steps: int) -> StagePlan:
         def run():
             out = model(images, shape_views(b, c.views_per_object, c))
             return dpc_loss(out, masks, c, 0, gen)["total"]
-        return saved_bytes(run)
+        return P.saved_bytes(run)
 
-    base, per = linear(step)
-    fixed = param_bytes(model) * 4 + max(base, 0)
+    base, per = P.linear(step)
+    fixed = P.param_bytes(model) * 4 + max(base, 0)
     t0 = time.perf_counter()
     images = torch.rand(c.views_per_object, 3, c.image_size, c.image_size)
     masks = (torch.rand(1, c.views_per_object, c.vox_size, c.vox_size) > 0.5).float()
     dpc_loss(model(images, shape_views(1, c.views_per_object, c)), masks, c, 0, gen
              )["total"].backward()
     one = time.perf_counter() - t0
-    return StagePlan(
+    return P.StagePlan(
         "train-pose", f"{steps} steps, {c.batch_objects} objects x {c.views_per_object} views, "
         f"{c.num_points} points, {c.vox_size}^3 grid, ensemble {c.ensemble}",
         batch=c.batch_objects,
-        memory_gb=round((fixed + per * c.batch_objects) * OVERHEAD / GB + CUDA_CONTEXT_GB, 2),
-        fits=fits(fixed, per), seconds_per_unit=one * c.batch_objects, unit="step",
+        memory_gb=round((fixed + per * c.batch_objects) * P.OVERHEAD / P.GB
+                        + P.CUDA_CONTEXT_GB, 2),
+        fits=P.fits(fixed, per), seconds_per_unit=one * c.batch_objects, unit="step",
         units=steps, measured_on="this CPU",
         note="time: one forward-backward at 1 object measured, x objects per batch")
