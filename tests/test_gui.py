@@ -161,16 +161,28 @@ def test_run_render_from_the_stages_page(window, qtbot, tmp_path):
     assert [(Path(c["path"]), c["kind"]) for c in recorder.calls] == [(out, "synthetic")]
 
 
-def test_third_party_stylizer_on_the_stages_page(qtbot, settings, tmp_path,
-                                                pyrender_dataset, blender_dataset):
-    """A stylizer from another package gets a form made from its own config and runs."""
-    from aist_app.gui.window import MainWindow
+@pytest.fixture
+def toy_plugin_manager(tmp_path, monkeypatch):
+    """A plugin manager that found the toy stages through their entry point, in a site
+    folder on sys.path (as a user's installed package)."""
     from aist_app.stages.manager import create_plugin_manager
     from tests.helpers import toy_stages
 
+    site = tmp_path / "toy-site"
+    toy_stages.install(site)
+    monkeypatch.syspath_prepend(str(site))
     pm = create_plugin_manager()
-    pm.register(toy_stages, name="toy-stages")
-    win = MainWindow(pm, settings=settings)
+    assert pm.stage("pose_model", "toy-mean").factory.__module__ == "aist_toy_stages"
+    return pm
+
+
+def test_third_party_stylizer_on_the_stages_page(qtbot, settings, tmp_path, toy_plugin_manager,
+                                                pyrender_dataset, blender_dataset):
+    """A stylizer from another package (installed through its entry point) gets a form made
+    from its own config and runs."""
+    from aist_app.gui.window import MainWindow
+
+    win = MainWindow(toy_plugin_manager, settings=settings)
     qtbot.addWidget(win)
     panel = win.stages.panels["stylizer"]
     assert "lambda_alpha" in panel.form.editors  # aist-cyclegan's form first
@@ -189,16 +201,12 @@ def test_third_party_stylizer_on_the_stages_page(qtbot, settings, tmp_path,
 
 
 def test_third_party_pose_model_on_the_stages_page(qtbot, settings, tmp_path,
-                                                  pyrender_dataset):
-    """A pose model from another package trains from its own form, and its run predicts in
-    the 3D view through its predictor."""
+                                                  toy_plugin_manager, pyrender_dataset):
+    """A pose model from another package (installed through its entry point) trains from its
+    own form, and its run predicts in the 3D view through its predictor."""
     from aist_app.gui.window import MainWindow
-    from aist_app.stages.manager import create_plugin_manager
-    from tests.helpers import toy_stages
 
-    pm = create_plugin_manager()
-    pm.register(toy_stages, name="toy-stages")
-    win = MainWindow(pm, settings=settings)
+    win = MainWindow(toy_plugin_manager, settings=settings)
     qtbot.addWidget(win)
     panel = win.stages.panels["pose_model"]
     assert "num_points" in panel.form.editors and "vox_size" in panel.form.editors  # dpc
