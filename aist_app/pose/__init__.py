@@ -1,2 +1,4 @@
-"""Unsupervised shape and pose: differentiable point clouds (Insafutdinov & Dosovitskiy 2018)
-in PyTorch (SPEC §4)."""
+"""Pose evaluation for any pose model (SPEC §4): test data, the evaluator over a model's
+:class:`~aist_app.stages.contracts.PosePredictor` (the reference's alignment, Chamfer, pose
+errors, XOR, chance baselines), intervals, one image's reconstruction. The built-in model
+(differentiable point clouds) lives in :mod:`aist_plugins.dpc`."""

@@ -1,1 +1,3 @@
-"""The AIST stylizer: a CycleGAN with alpha and feature-distance terms (SPEC §3)."""
+"""Stylization metrics for any stylizer (SPEC §3): KID with its feature nets, mask IoU, the
+views as tensors. The built-in stylizer (the AIST CycleGAN) lives in
+:mod:`aist_plugins.cyclegan`."""
