@@ -65,3 +65,23 @@ def test_cache_needs_a_checkpoint(tmp_path, run_and_set):
     _, target = run_and_set
     with pytest.raises(FileNotFoundError, match="no pose-model checkpoint"):
         PredictionCache(tmp_path / "empty-run", target, root=tmp_path / "c")
+
+
+def test_cache_of_another_pose_model(tmp_path, pyrender_dataset):
+    """Any pose model's predictions are cached, keyed to its predictor's checkpoint (the
+    third-party toy-mean here, whose run has no checkpoints/last.pt)."""
+    from aist_app.stages.progress import drain
+    from tests.helpers.toy_stages import MeanPoseConfig, MeanPosePredictor, MeanPoseTrainer
+
+    run = tmp_path / "mean"
+    drain(MeanPoseTrainer(MeanPoseConfig(steps=2, num_points=100), pyrender_dataset, run).run())
+    predictor = MeanPosePredictor(run)
+    data = PoseData(pyrender_dataset, None)
+    views = [(oid, f) for oid in data.ids for f in data.views[oid][:2]]
+    cache = PredictionCache(run, pyrender_dataset, root=tmp_path / "c",
+                            checkpoint=predictor.checkpoint)
+    assert cache.checkpoint.name == "toy.json"
+    assert list(cache.fill(Evaluator(predictor), data, views))[-1].done == len(data.ids)
+    got = cache.get(*views[0])
+    np.testing.assert_allclose(got.points, predictor.points, atol=1e-6)
+    np.testing.assert_allclose(got.proj, predictor.silhouette, atol=1e-6)

@@ -290,12 +290,13 @@ class ComparePage(QWidget):
             data = PoseData(root, None)
             computed = 0
             for i, (m, run) in enumerate(runs.items()):
-                cache = PredictionCache(run, root, root=cache_root)
+                predictor = self.predictor(run)  # its own: the view job may run meanwhile
+                cache = PredictionCache(run, root, root=cache_root,
+                                        checkpoint=predictor.checkpoint)
                 self.caches[m] = cache
                 if all(cache.has(oid) for oid, _ in views):
                     continue
-                ev = Evaluator(self.predictor(run))  # its own: the view job may run meanwhile
-                for p in cache.fill(ev, data, views):
+                for p in cache.fill(Evaluator(predictor), data, views):
                     computed += 1
                     yield ItemProgress(p.done, p.total, f"{m} ({i + 1}/{len(runs)})", "predicted")
             return computed

@@ -49,13 +49,18 @@ class CachedPrediction:
 
 
 class PredictionCache:
-    """``run``: a pose run folder (its ``checkpoints/last.pt``) or checkpoint file;
-    ``test_set``: the dataset folder the predictions are of."""
+    """``run``: a pose run folder or checkpoint file; ``test_set``: the dataset folder the
+    predictions are of; ``checkpoint``: the file the predictions come from (its
+    predictor's ``checkpoint``; default: a dpc run's ``checkpoints/last.pt``)."""
 
     def __init__(self, run: str | Path, test_set: str | Path, *,
-                 root: str | Path | None = None) -> None:
+                 root: str | Path | None = None, checkpoint: str | Path | None = None
+                 ) -> None:
         run, test_set = Path(run).resolve(), Path(test_set).resolve()
-        self.checkpoint = run / "checkpoints" / LAST if run.is_dir() else run
+        if checkpoint is not None:
+            self.checkpoint = Path(checkpoint).resolve()
+        else:
+            self.checkpoint = run / "checkpoints" / LAST if run.is_dir() else run
         if not self.checkpoint.is_file():
             raise FileNotFoundError(f"{self.checkpoint}: no pose-model checkpoint here")
         name = hashlib.sha1(f"{run}\n{test_set}".encode()).hexdigest()[:20]
