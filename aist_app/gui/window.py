@@ -224,7 +224,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"refining {record.object_id} / {record.file}…")
 
         def job():
-            from aist_app.pose.reconstruct import reconstruct_view, run_alignment
+            from aist_app.pose.reconstruct import reconstruct_view, refiner_of, run_alignment
 
             if self._predictor is None:
                 predictor = self.runner.predictor(self.pose_run, device="cpu")
@@ -232,10 +232,8 @@ class MainWindow(QMainWindow):
             predictor, align = self._predictor
             if not refine:
                 return reconstruct_view(predictor, rgba, align)
-            if not hasattr(predictor, "refiner"):
-                raise ValueError("this run's pose model cannot refine its predictions")
             if self._refiner is None:
-                self._refiner = predictor.refiner(align, self.refine_config)
+                self._refiner = refiner_of(predictor, align, self.refine_config)
             self._refiner.focal = focal or predictor.focal_length  # this dataset's camera
             return reconstruct_view(predictor, rgba, align, refiner=self._refiner)
 

@@ -382,10 +382,10 @@ def evaluate(predictor, test_sets: list[str | Path | tuple[str | Path, str]],
                 lambda done, total, n=data.name: progress(n, done, total)))
             res = ev.evaluate_set(data, align, preds=redone, name=name)
             res.metrics["split"] = results[-1].metrics["split"]
-            res.metrics[f"{variant.suffix.strip('+')}_skipped"] = len(skipped)
+            tag = variant.suffix.strip("+")
+            res.metrics[f"{tag}_skipped"] = len(skipped)
             if skipped:  # those views kept the model's own prediction
-                atomic_write_json(output.path / f"{variant.suffix.strip('+')}_skipped_"
-                                  f"{data.name}.json", skipped)
+                atomic_write_json(output.path / f"{tag}_skipped_{data.name}.json", skipped)
             results.append(res)
     metrics = write_report(output.path, str(predictor.checkpoint), predictor.step, results,
                            model_name or Path(predictor.run_dir).name)

@@ -56,6 +56,14 @@ def in_truth_frame(predictor, pred: dict, align: np.ndarray) -> dict:
             "focal_length": np.float32(predictor.focal_length), **extra}
 
 
+def refiner_of(predictor, align: np.ndarray, settings=None):
+    """The predictor's test-time refiner with ``settings`` (its model's own), or a clear
+    error when its model cannot refine."""
+    if not hasattr(predictor, "refiner"):
+        raise ValueError("this pose model cannot refine its predictions")
+    return predictor.refiner(align, settings)
+
+
 def reconstruct_view(predictor, rgba: np.ndarray, align: np.ndarray, *, refiner=None
                      ) -> dict:
     """One (H, W, 4) view's reconstruction record (refined by ``refiner``, one the predictor
@@ -77,11 +85,9 @@ def reconstruct(predictor, image: str | Path, out: str | Path, *, refine=None) -
         raise ValueError(f"{image}: not a readable image ({e})") from None
     align = run_alignment(predictor)
     if refine is not None:
-        if not hasattr(predictor, "refiner"):
-            raise ValueError("this pose model cannot refine its predictions")
         try:
             result = reconstruct_view(predictor, rgba, align,
-                                      refiner=predictor.refiner(align, refine))
+                                      refiner=refiner_of(predictor, align, refine))
         except ValueError as e:
             raise ValueError(f"{image}: {e}") from None
     else:

@@ -22,10 +22,9 @@ def _refine_variant(predictor, refine, refine_sets):
     """Test-time refinement of ``predictor``'s run as an evaluation variant
     (``<set>+refine``)."""
     from aist_app.pose.evaluate import Variant
-    from aist_plugins.dpc.refine import RefineConfig
+    from aist_plugins.dpc.refine import refine_config
 
-    if isinstance(refine, dict):
-        refine = RefineConfig(**refine)
+    refine = refine_config(refine)
 
     def prepare(align):
         from aist_plugins.dpc.refine import refine_predictions

@@ -53,10 +53,6 @@ class DPCPredictor:
     def training_set(self) -> Path:
         return Path(recorded_path(self.ck, self.ck["dataset"]))
 
-    def record(self) -> dict:
-        """What identifies the predictions (for output records and caches)."""
-        return {"plugin": "dpc"}
-
     @torch.no_grad()
     def predict(self, data: PoseData, *, render: bool = False, limit: int | None = None,
                 views: list[tuple[str, str]] | None = None) -> list[Prediction]:
@@ -107,11 +103,9 @@ class DPCPredictor:
 
     def refiner(self, align: np.ndarray, config=None):
         """A render-and-compare refiner of this run (:mod:`aist_plugins.dpc.refine`)."""
-        from aist_plugins.dpc.refine import RefineConfig, run_refiner
+        from aist_plugins.dpc.refine import refine_config, run_refiner
 
-        if isinstance(config, dict):
-            config = RefineConfig(**config)
-        return run_refiner(self, align, config or RefineConfig())
+        return run_refiner(self, align, refine_config(config))
 
     def refine_view(self, rgba: np.ndarray, refiner) -> dict:
         """:meth:`predict_view` refined against the view's alpha by ``refiner``, with the

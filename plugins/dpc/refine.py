@@ -259,6 +259,14 @@ class Refiner:
                             step, history)
 
 
+def refine_config(settings=None) -> RefineConfig:
+    """The refinement settings as a :class:`RefineConfig` (given as one, as a dict of its
+    fields from the CLI or an experiment's ``refine_config``, or None: the defaults)."""
+    if isinstance(settings, dict):
+        return RefineConfig(**settings)
+    return settings or RefineConfig()
+
+
 def refine_predictions(refiner: Refiner, data, preds: list, *, progress=None
                        ) -> tuple[list, dict[str, str]]:
     """The run's :class:`~aist_app.pose.evaluate.Prediction` s of ``data`` refined, in the
