@@ -272,3 +272,36 @@ def test_pose_search_takes_the_flipped_candidate():
     assert searched["student"] < 1e-6 < plain["student"]  # the teacher is the true pose
     searched["total"].backward()
     assert cand.grad is not None and torch.isfinite(cand.grad).all()
+
+
+def test_mirror_symmetry_is_exactly_mirror_equivariant():
+    """mirror_symmetry: an image and its left-right mirror give one shape, symmetric about
+    the model's x = 0 plane, and mirrored poses, so their silhouettes are mirror images;
+    without it neither holds."""
+    from aist_plugins.dpc.model import dpc_model, mirror_pose
+
+    torch.manual_seed(0)
+    images = torch.rand(3, 3, 64, 64) * 2 - 1
+    sym = dpc_model(config=tiny(mirror_symmetry=True)).eval()
+    plain = dpc_model(config=tiny()).eval()
+    with torch.no_grad():
+        a, b = sym(images), sym(images.flip(-1))
+        p, m = plain(images), plain(images.flip(-1))
+    n = a["points"].shape[1]
+    assert n == tiny().num_points
+    assert torch.allclose(a["points"], b["points"], atol=1e-6)
+    half = a["points"][:, : n // 2]
+    assert torch.allclose(a["points"][:, n // 2:], half * torch.tensor([-1.0, 1.0, 1.0]))
+    for key in ("student", "candidates"):
+        assert torch.allclose(Q.angle_deg(mirror_pose(a[key]), b[key]),
+                              torch.zeros(a[key].shape[:-1]), atol=0.1)
+        assert Q.angle_deg(mirror_pose(p[key]), m[key]).mean() > 5.0
+    assert not torch.allclose(p["points"], m["points"], atol=1e-3)
+
+    def silhouette(out):
+        return project(out["points"], out["student"], size=32, sigma=1.0, kernel_size=5)[
+            "silhouette"]
+
+    assert torch.allclose(silhouette(a).flip(-1), silhouette(b), atol=1e-3)
+    with pytest.raises(ValueError, match="must be even"):
+        dpc_model(config=tiny(mirror_symmetry=True, num_points=201))

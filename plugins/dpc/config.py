@@ -27,6 +27,12 @@ class PoseConfig:
     # candidate is also tried composed with the three 180-degree turns about the model's
     # axes, and each view keeps the best (docs/learning.md: the front/back minimum).
     pose_flips: bool = False
+    # Bilateral symmetry (a deviation from the reference, off by default): shapes are
+    # mirror-symmetric about the model's x = 0 plane (half the points decoded, mirrored), an
+    # image and its left-right mirror image give one shape (mean latent) and mirrored poses
+    # (q and its mirror averaged). It rules out the folded solution where the mirror views
+    # of a car get mirrored shapes (docs/learning.md).
+    mirror_symmetry: bool = False
     vox_size: int = 64
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end

@@ -60,6 +60,9 @@ class DPC(nn.Module):
         super().__init__()
         c = config
         self.num_points = c.num_points
+        self.mirror = c.mirror_symmetry
+        if self.mirror and c.num_points % 2:
+            raise ValueError(f"mirror_symmetry: num_points {c.num_points} must be even")
         self.scale_max = c.occupancy_scale_max
         self.conv, flat = _conv_trunk(c.image_size, c.f_dim, act)
         self.fc1 = nn.Sequential(nn.Linear(flat, c.fc_dim), act())
@@ -69,7 +72,8 @@ class DPC(nn.Module):
         self.ensemble = nn.ModuleList(_pose_head(c.z_dim, c.pose_hidden, act)
                                       for _ in range(c.ensemble))
         self.student = _pose_head(c.z_dim, c.pose_hidden, act)
-        self.points = nn.Linear(c.z_dim, c.num_points * 3)
+        decoded = c.num_points // 2 if self.mirror else c.num_points
+        self.points = nn.Linear(c.z_dim, decoded * 3)
         self.scale = nn.Linear(c.z_dim, 1)
         for m in self.modules():
             if isinstance(m, nn.Linear | nn.Conv2d):
@@ -81,26 +85,64 @@ class DPC(nn.Module):
         """(B, 3, H, W) images in [-1, 1] -> pose candidates (B, K, 4) and the student's pose
         (B, 4) for every image, unit quaternions; points (S, N, 3) in [-0.5, 0.5]^3 and the
         occupancy scale (S,) for the images indexed by ``shape_views`` (all by default; the
-        reference decodes one view per object while training, ``pool_single_view``)."""
-        h2 = self.fc2(self.fc1(self.conv(images)))
+        reference decodes one view per object while training, ``pool_single_view``). With
+        ``mirror_symmetry`` (not the reference's) the image's left-right mirror is encoded
+        too: one shape from their mean latent, poses averaged with the mirror image's
+        mirrored (the network is exactly mirror-equivariant)."""
+        h2 = self._trunk(images)
+        z = self.fc3(h2 if shape_views is None else h2[shape_views])
+        candidates, student = self._poses(h2)
+        if self.mirror:
+            h2m = self._trunk(images.flip(-1))
+            z = 0.5 * (z + self.fc3(h2m if shape_views is None else h2m[shape_views]))
+            mirrored = self._poses(h2m)
+            candidates = mirror_mean(candidates, mirrored[0])
+            student = mirror_mean(student, mirrored[1])
+        points, scale = self.decode(z)
+        return {"points": points, "scale": scale, "candidates": candidates,
+                "student": student}
+
+    def _trunk(self, images: Tensor) -> Tensor:
+        return self.fc2(self.fc1(self.conv(images)))
+
+    def _poses(self, h2: Tensor) -> tuple[Tensor, Tensor]:
         pose = self.pose_fc(h2)
-        points, scale = self.decode(self.fc3(h2 if shape_views is None else h2[shape_views]))
-        return {
-            "points": points,
-            "scale": scale,
-            "candidates": normalize(torch.stack([h(pose) for h in self.ensemble], dim=1)),
-            "student": normalize(self.student(pose)),
-        }
+        return (normalize(torch.stack([h(pose) for h in self.ensemble], dim=1)),
+                normalize(self.student(pose)))
 
     def latent(self, images: Tensor) -> Tensor:
-        """The shape latent (B, z_dim) of (B, 3, H, W) images (the decoder's input)."""
-        return self.fc3(self.fc2(self.fc1(self.conv(images))))
+        """The shape latent (B, z_dim) of (B, 3, H, W) images (the decoder's input; with
+        ``mirror_symmetry`` the mean of the image's and its mirror image's)."""
+        z = self.fc3(self._trunk(images))
+        if self.mirror:
+            z = 0.5 * (z + self.fc3(self._trunk(images.flip(-1))))
+        return z
 
     def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Shape latents (S, z_dim) -> points (S, N, 3) in [-0.5, 0.5]^3 and the occupancy
         scale (S,)."""
-        return (torch.tanh(self.points(z)).view(-1, self.num_points, 3) * 0.5,
-                torch.sigmoid(self.scale(z)).squeeze(-1) * self.scale_max)
+        points = torch.tanh(self.points(z)).view(z.shape[0], -1, 3) * 0.5
+        if self.mirror:  # the other half: mirrored about the model's x = 0 plane
+            points = torch.cat([points, points * points.new_tensor([-1.0, 1.0, 1.0])], 1)
+        return points, torch.sigmoid(self.scale(z)).squeeze(-1) * self.scale_max
+
+
+_MIRROR = (1.0, 1.0, -1.0, -1.0)
+
+
+def mirror_pose(q: Tensor) -> Tensor:
+    """The pose (w, x, y, z) -> (w, x, -y, -z) of the left-right mirror image of a view of
+    an object symmetric about its x = 0 plane: ``M R M`` with M = diag(-1, 1, 1) both in the
+    camera (image columns flipped) and in the object."""
+    return q * q.new_tensor(_MIRROR)
+
+
+def mirror_mean(q: Tensor, q_mirror_image: Tensor) -> Tensor:
+    """Unit mean of ``q`` and the mirrored pose predicted for the mirror image (same sign
+    hemisphere): the pose of an exactly mirror-equivariant predictor."""
+    m = mirror_pose(q_mirror_image)
+    sign = torch.where((q * m).sum(-1, keepdim=True) < 0, -1.0, 1.0)
+    return normalize(q + sign * m)
 
 
 def dpc_model(*, config: PoseConfig, activation: Activation = leaky) -> DPC:
