@@ -33,6 +33,13 @@ class PoseConfig:
     # (q and its mirror averaged). It rules out the folded solution where the mirror views
     # of a car get mirrored shapes (docs/learning.md).
     mirror_symmetry: bool = False
+    # Coloured points (the reference's pc_rgb, off there by default): a colour per point,
+    # splatted, smoothed and integrated along the ray probabilities over white; an L2 loss on
+    # the image weighted by proj_rgb_weight. With several pose candidates the colour error
+    # also scores the candidates (and the pose search): AIST's combination, not run by the
+    # reference, whose candidates repeat the points but not the colours.
+    pc_rgb: bool = False
+    proj_rgb_weight: float = 0.0
     vox_size: int = 64
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end

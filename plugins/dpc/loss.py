@@ -5,7 +5,10 @@ projection with its own point dropout); per view the winning candidate's error c
 ``tf.nn.l2_loss`` (half the sum of squares) divided by the number of samples (objects x views,
 ``proj_loss_pose_candidates``); the student learns the winning candidate with
 sum(1 - w^2) / samples times its weight (``add_student_loss``). ``objective = "all-pairs"``
-keeps an earlier reading (every view's shape with every view's poses) for comparison."""
+keeps an earlier reading (every view's shape with every view's poses) for comparison.
+With ``pc_rgb`` the colour error (``add_proj_rgb_loss``: half the sum of squares per sample
+times ``proj_rgb_weight``) is added to each candidate's error, so the minimum and the search
+see it too (the reference ran colours without pose candidates)."""
 
 from __future__ import annotations
 
@@ -20,12 +23,12 @@ from aist_plugins.dpc.projection import project
 def dropout_points(points: Tensor, keep: float, generator: torch.Generator) -> Tensor:
     """``pc_point_dropout``: keep ``int(n * keep)`` random points of each cloud, drawn
     independently per cloud."""
-    b, n, _ = points.shape
+    b, n, d = points.shape  # d: 3, or 6 with the points' colours
     k = max(1, int(n * keep))
     if k >= n:
         return points
     idx = torch.argsort(torch.rand(b, n, generator=generator), dim=1)[:, :k]
-    return torch.gather(points, 1, idx.to(points.device).unsqueeze(-1).expand(b, k, 3))
+    return torch.gather(points, 1, idx.to(points.device).unsqueeze(-1).expand(b, k, d))
 
 
 _FLIPS = torch.eye(4)  # identity and the 180-degree turns about x, y and z
@@ -50,27 +53,39 @@ def shape_views(objects: int, views: int, config: PoseConfig, device=None) -> Te
 
 
 def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: int,
-             generator: torch.Generator) -> dict[str, Tensor]:
+             generator: torch.Generator, images: Tensor | None = None) -> dict[str, Tensor]:
     """``out`` from the model on B objects x V views (flattened, object-major, shapes decoded
-    for :func:`shape_views`); ``masks`` (B, V, G, G) in [0, 1]."""
+    for :func:`shape_views`); ``masks`` (B, V, G, G) in [0, 1]; with ``pc_rgb`` and a
+    ``proj_rgb_weight``, ``images`` (B, V, 3, G, G) in [0, 1] on white (the colour term)."""
     c = config
     b, v, g = masks.shape[0], masks.shape[1], masks.shape[-1]
     s = out["points"].shape[0] // b  # shapes per object: 1 (reference) or V (all-pairs)
     n = out["points"].shape[1]
     target = masks.view(b, 1, v, 1, g, g)
+    colour = c.pc_rgb and c.proj_rgb_weight > 0
+    if colour and images is None:
+        raise ValueError("pc_rgb with proj_rgb_weight > 0: dpc_loss needs the images")
+    cloud = torch.cat([out["points"], out["rgb"]], -1) if colour else out["points"]
+    d = cloud.shape[-1]
 
     def errors(candidates: Tensor) -> Tensor:
-        """(B, S, V, K) silhouette errors of (B*V, K, 4) candidates."""
+        """(B, S, V, K) silhouette (+ weighted colour) errors of (B*V, K, 4) candidates."""
         k = candidates.shape[1]
         # (B, S shape, V pose, K candidate) projections, flattened object-major
-        pts = out["points"].view(b, s, 1, 1, n, 3).expand(b, s, v, k, n, 3).reshape(-1, n, 3)
+        pts = cloud.view(b, s, 1, 1, n, d).expand(b, s, v, k, n, d).reshape(-1, n, d)
         pts = dropout_points(pts, c.keep_fraction(step), generator)
         cand = candidates.view(b, 1, v, k, 4).expand(b, s, v, k, 4).reshape(-1, 4)
         scale = out["scale"].view(b, s, 1, 1).expand(b, s, v, k).reshape(-1)
-        proj = project(pts, cand, size=g, sigma=c.sigma(step), kernel_size=c.kernel_size,
-                       scale=scale, focal_length=c.focal_length, distance=c.camera_distance,
-                       clip=c.drc_clip)["silhouette"].view(b, s, v, k, g, g)
-        return ((proj - target) ** 2).sum(dim=(-1, -2))
+        proj = project(pts[..., :3], cand, size=g, sigma=c.sigma(step),
+                       kernel_size=c.kernel_size, scale=scale, focal_length=c.focal_length,
+                       distance=c.camera_distance, clip=c.drc_clip,
+                       rgb=pts[..., 3:] if colour else None)
+        err = ((proj["silhouette"].view(b, s, v, k, g, g) - target) ** 2).sum(dim=(-1, -2))
+        if colour:
+            rgb = proj["rgb"].view(b, s, v, k, 3, g, g)
+            err = err + c.proj_rgb_weight * ((rgb - images.view(b, 1, v, 1, 3, g, g)) ** 2
+                                             ).sum(dim=(-1, -2, -3))
+        return err
 
     candidates = out["candidates"]
     if c.pose_flips:

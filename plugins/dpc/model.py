@@ -75,11 +75,15 @@ class DPC(nn.Module):
         decoded = c.num_points // 2 if self.mirror else c.num_points
         self.points = nn.Linear(c.z_dim, decoded * 3)
         self.scale = nn.Linear(c.z_dim, 1)
+        # pc_decoder.py: a linear layer to N x 3 colours, sigmoid
+        self.colors = nn.Linear(c.z_dim, decoded * 3) if c.pc_rgb else None
         for m in self.modules():
             if isinstance(m, nn.Linear | nn.Conv2d):
                 variance_scaling_(m)
         truncated_normal_(self.points, c.decoder_init_std)
         truncated_normal_(self.scale, 0.025)
+        if self.colors is not None:
+            truncated_normal_(self.colors, c.decoder_init_std)
 
     def forward(self, images: Tensor, shape_views: Tensor | None = None) -> dict[str, Tensor]:
         """(B, 3, H, W) images in [-1, 1] -> pose candidates (B, K, 4) and the student's pose
@@ -99,8 +103,10 @@ class DPC(nn.Module):
             candidates = mirror_mean(candidates, mirrored[0])
             student = mirror_mean(student, mirrored[1])
         points, scale = self.decode(z)
-        return {"points": points, "scale": scale, "candidates": candidates,
-                "student": student}
+        out = {"points": points, "scale": scale, "candidates": candidates, "student": student}
+        if self.colors is not None:
+            out["rgb"] = self.decode_colors(z)
+        return out
 
     def _trunk(self, images: Tensor) -> Tensor:
         return self.fc2(self.fc1(self.conv(images)))
@@ -125,6 +131,11 @@ class DPC(nn.Module):
         if self.mirror:  # the other half: mirrored about the model's x = 0 plane
             points = torch.cat([points, points * points.new_tensor([-1.0, 1.0, 1.0])], 1)
         return points, torch.sigmoid(self.scale(z)).squeeze(-1) * self.scale_max
+
+    def decode_colors(self, z: Tensor) -> Tensor:
+        """Shape latents (S, z_dim) -> point colours (S, N, 3) in [0, 1] (``pc_rgb``)."""
+        rgb = torch.sigmoid(self.colors(z)).view(z.shape[0], -1, 3)
+        return torch.cat([rgb, rgb], 1) if self.mirror else rgb
 
 
 _MIRROR = (1.0, 1.0, -1.0, -1.0)

@@ -21,13 +21,17 @@ def plan_training(cfg: dict, steps: int) -> P.StagePlan:
     model = dpc_model(config=c)
     gen = torch.Generator().manual_seed(0)
 
+    def colours(b: int):  # the colour targets of pc_rgb, else None
+        return torch.rand(b, c.views_per_object, 3, c.vox_size, c.vox_size) \
+            if c.pc_rgb and c.proj_rgb_weight > 0 else None
+
     def step(b: int):
         images = torch.rand(b * c.views_per_object, 3, c.image_size, c.image_size)
         masks = (torch.rand(b, c.views_per_object, c.vox_size, c.vox_size) > 0.5).float()
 
         def run():
             out = model(images, shape_views(b, c.views_per_object, c))
-            return dpc_loss(out, masks, c, 0, gen)["total"]
+            return dpc_loss(out, masks, c, 0, gen, colours(b))["total"]
         return P.saved_bytes(run)
 
     base, per = P.linear(step)
@@ -35,8 +39,8 @@ def plan_training(cfg: dict, steps: int) -> P.StagePlan:
     t0 = time.perf_counter()
     images = torch.rand(c.views_per_object, 3, c.image_size, c.image_size)
     masks = (torch.rand(1, c.views_per_object, c.vox_size, c.vox_size) > 0.5).float()
-    dpc_loss(model(images, shape_views(1, c.views_per_object, c)), masks, c, 0, gen
-             )["total"].backward()
+    dpc_loss(model(images, shape_views(1, c.views_per_object, c)), masks, c, 0, gen,
+             colours(1))["total"].backward()
     one = time.perf_counter() - t0
     return P.StagePlan(
         "train-pose", f"{steps} steps, {c.batch_objects} objects x {c.views_per_object} views, "

@@ -115,9 +115,12 @@ def depth_map(probs: Tensor, *, distance: float = 2.0, max_depth: float = 10.0) 
 def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
             kernel_size: int = 21, scale: Tensor | None = None, focal_length: float = 1.875,
             distance: float = 2.0, weights: Tensor | None = None, clip: float = 1e-5,
-            with_depth: bool = False) -> dict[str, Tensor]:
+            with_depth: bool = False, rgb: Tensor | None = None) -> dict[str, Tensor]:
     """``pointcloud_project_fast``: silhouettes (M, G, G) (and depth) of M point clouds
-    (M, N, 3) at rotations (M, 4); row 0 is the top of the image."""
+    (M, N, 3) at rotations (M, 4); row 0 is the top of the image. With point colours
+    ``rgb`` (M, N, 3) also the image (M, 3, G, G): colours splatted with the points'
+    weights, clipped to [0, 1], smoothed, and integrated along the ray probabilities with
+    white for the escape (``project_volume_rgb_integral``)."""
     coords = perspective(points, q, focal_length=focal_length, distance=distance)
     vox = splat(coords, size, weights).clamp(0.0, 1.0)
     vox = smooth(vox, sigma, kernel_size)
@@ -127,4 +130,11 @@ def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
     out = {"silhouette": sil}
     if with_depth:
         out["depth"] = depth_map(probs, distance=distance)
+    if rgb is not None:
+        channels = []
+        for c in range(3):
+            w = rgb[..., c] if weights is None else rgb[..., c] * weights
+            col = smooth(splat(coords, size, w).clamp(0.0, 1.0), sigma, kernel_size)
+            channels.append((probs[:, :-1] * col).sum(1) + probs[:, -1])
+        out["rgb"] = torch.stack(channels, 1)
     return out

@@ -110,6 +110,17 @@ class PoseTrainer:
                 to_device(masks.view(len(oids), c.views_per_object, c.vox_size, c.vox_size),
                           self.device))
 
+    def _colour_targets(self, images: torch.Tensor, objects: int) -> torch.Tensor | None:
+        """The images on white in [0, 1] at the grid size (B, V, 3, G, G), for ``pc_rgb``
+        (``add_proj_rgb_loss`` resizes them bilinearly)."""
+        c = self.config
+        if not (c.pc_rgb and c.proj_rgb_weight > 0):
+            return None
+        x = torch.nn.functional.interpolate((images + 1.0) / 2.0, size=(c.vox_size,) * 2,
+                                            mode="bilinear", align_corners=False,
+                                            antialias=True)
+        return x.view(objects, c.views_per_object, 3, c.vox_size, c.vox_size)
+
     def _forward(self, images: torch.Tensor, objects: int) -> dict[str, torch.Tensor]:
         c = self.config
         with autocast(self.device, self.amp_dtype):
@@ -119,7 +130,8 @@ class PoseTrainer:
     def train_step(self) -> dict[str, float]:
         images, masks = self._batch(self.train_data, self.gen)
         out = self._forward(images, masks.shape[0])
-        losses = dpc_loss(out, masks, self.config, self.step, self.gen)
+        losses = dpc_loss(out, masks, self.config, self.step, self.gen,
+                          self._colour_targets(images, masks.shape[0]))
         reg = self.config.weight_decay * weight_decay_loss(self.model)
         losses["total"] = losses["total"] + reg
         losses["weight_decay"] = reg.detach()
@@ -143,7 +155,8 @@ class PoseTrainer:
         self.model.eval()
         try:
             out = self._forward(images, masks.shape[0])
-            losses = dpc_loss(out, masks, self.config, self.step, g)
+            losses = dpc_loss(out, masks, self.config, self.step, g,
+                              self._colour_targets(images, masks.shape[0]))
         finally:
             self.model.train()
         return {"val_projection": float(losses["projection"]),
