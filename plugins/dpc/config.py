@@ -79,6 +79,12 @@ class PoseConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    @property
+    def colour_loss(self) -> bool:
+        """Whether the colour term is on (``pc_rgb`` with a positive ``proj_rgb_weight``):
+        the loss then takes the images as targets."""
+        return self.pc_rgb and self.proj_rgb_weight > 0
+
     def progress(self, step: int) -> float:
         return min(1.0, step / max(1, self.steps))
 

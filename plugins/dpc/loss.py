@@ -62,7 +62,7 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     s = out["points"].shape[0] // b  # shapes per object: 1 (reference) or V (all-pairs)
     n = out["points"].shape[1]
     target = masks.view(b, 1, v, 1, g, g)
-    colour = c.pc_rgb and c.proj_rgb_weight > 0
+    colour = c.colour_loss
     if colour and images is None:
         raise ValueError("pc_rgb with proj_rgb_weight > 0: dpc_loss needs the images")
     cloud = torch.cat([out["points"], out["rgb"]], -1) if colour else out["points"]

@@ -23,7 +23,7 @@ def plan_training(cfg: dict, steps: int) -> P.StagePlan:
 
     def colours(b: int):  # the colour targets of pc_rgb, else None
         return torch.rand(b, c.views_per_object, 3, c.vox_size, c.vox_size) \
-            if c.pc_rgb and c.proj_rgb_weight > 0 else None
+            if c.colour_loss else None
 
     def step(b: int):
         images = torch.rand(b * c.views_per_object, 3, c.image_size, c.image_size)

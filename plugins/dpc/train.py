@@ -114,7 +114,7 @@ class PoseTrainer:
         """The images on white in [0, 1] at the grid size (B, V, 3, G, G), for ``pc_rgb``
         (``add_proj_rgb_loss`` resizes them bilinearly)."""
         c = self.config
-        if not (c.pc_rgb and c.proj_rgb_weight > 0):
+        if not c.colour_loss:
             return None
         x = torch.nn.functional.interpolate((images + 1.0) / 2.0, size=(c.vox_size,) * 2,
                                             mode="bilinear", align_corners=False,
