@@ -49,3 +49,27 @@ def test_parts_are_closed_and_face_outwards():
         for name in ("body", "wheels"):
             m = trimesh.Trimesh(*parts[name], process=True)
             assert m.is_watertight and m.is_winding_consistent and m.volume > 0, (style, name)
+
+
+def test_lamps_mark_the_front_and_the_back():
+    """Headlights and grille at the front (x = 0 in the generator's frame, ShapeNet's -z),
+    tail lights at the back, each in its own material: what tells a car's front from its
+    back in an image."""
+    from aist_app.scene.cars import CarParams, _obj_mtl, car_parts
+
+    for i, style in enumerate(sorted(STYLES)):
+        p = CarParams.sample(np.random.default_rng([1, i]), style)
+        parts = car_parts(p)
+        for name in ("headlights", "grille"):
+            assert parts[name][0][:, 0].max() < 0.1 * p.length, (style, name)
+        assert parts["taillights"][0][:, 0].min() > 0.9 * p.length, style
+        obj, mtl = _obj_mtl(parts, p, "m")
+        text = obj.decode()
+        front = [line for line in text.split("o headlights")[1].split("o grille")[0]
+                 .splitlines() if line.startswith("v ")]
+        back = [line for line in text.split("o taillights")[1].splitlines()
+                if line.startswith("v ")]
+        z_front = np.mean([float(v.split()[3]) for v in front])
+        z_back = np.mean([float(v.split()[3]) for v in back])
+        assert z_front < -0.3 < 0.3 < z_back, (style, z_front, z_back)  # ShapeNet: front -z
+        assert b"newmtl taillights\nKd 0.8000 0.0300 0.0300" in mtl

@@ -149,17 +149,26 @@ def ref_pointcloud_project_fast(pc, q, vox_size, fsz, sigma, scaling_factor,
     return proj[:, ::-1, :]  # tf.reverse(proj, [1])
 
 
-def ref_project_rgb(pc, q, rgb, vox_size, fsz, sigma, scaling_factor, focal_length=1.875):
+def ref_project_rgb(pc, q, rgb, vox_size, fsz, sigma, scaling_factor, focal_length=1.875,
+                    divide_eps=None, clip_after_conv=False):
     """``pointcloud_project_fast`` with ``all_rgb`` and the default pc_rgb settings (clip
-    before ``convolve_rgb``, no division by the occupancies), then
+    before ``convolve_rgb``; with ``divide_eps`` the ``pc_rgb_divide_by_occupancies`` branch:
+    divided by the smoothed raw voxels plus that epsilon), then
     ``project_volume_rgb_integral`` (white for the escape); rows reversed as the proj."""
     tr_pc = ref_pc_perspective_transform(pc, q, focal_length)
     voxels, voxels_rgb = ref_pointcloud2voxels3d_fast(tr_pc, vox_size, rgb)
+    voxels_raw = voxels
     voxels = ref_smoothen(np.clip(voxels, 0.0, 1.0), fsz, sigma)
-    voxels_rgb = np.clip(voxels_rgb, 0.0, 1.0)
+    if not clip_after_conv:
+        voxels_rgb = np.clip(voxels_rgb, 0.0, 1.0)
     voxels_rgb = np.stack([ref_smoothen(voxels_rgb[..., c], fsz, sigma) for c in range(3)],
                           -1)
     voxels = np.clip(voxels * scaling_factor.reshape(-1, 1, 1, 1), 0.0, 1.0)
+    if divide_eps is not None:
+        voxels_rgb = voxels_rgb / (ref_smoothen(voxels_raw, fsz, sigma)[..., None]
+                                   + divide_eps)
+    if clip_after_conv:
+        voxels_rgb = np.clip(voxels_rgb, 0.0, 1.0)
     _, p = ref_drc_projection(voxels)  # (D + 1, B, H, W)
     rgb_full = np.concatenate([np.transpose(voxels_rgb, (1, 0, 2, 3, 4)),
                                np.ones((1,) + voxels_rgb.shape[:1] + voxels_rgb.shape[2:])])
@@ -218,17 +227,22 @@ def test_projection_matches_the_reference(seed, vox, fsz, sigma, focal):
     assert np.abs(ours - ref).max() <= 1e-5
 
 
-def test_coloured_projection_matches_the_reference():
+@pytest.mark.parametrize("divide_eps, clip_after", [(None, False), (0.01, False), (0.01, True)])
+def test_coloured_projection_matches_the_reference(divide_eps, clip_after):
     """pc_rgb: the colour image of ``pointcloud_project_fast`` + ``convolve_rgb`` +
-    ``project_volume_rgb_integral``."""
+    ``project_volume_rgb_integral``, without and with ``pc_rgb_divide_by_occupancies`` and
+    ``pc_rgb_clip_after_conv``."""
     from aist_plugins.dpc.projection import project
 
     pc, q, scale = _random_case(5, n=1500)
     rgb = np.random.default_rng(6).uniform(size=pc.shape)
-    ref = ref_project_rgb(pc, q, rgb, 24, 9, 1.3, scale)
+    ref = ref_project_rgb(pc, q, rgb, 24, 9, 1.3, scale, divide_eps=divide_eps,
+                          clip_after_conv=clip_after)
     ours = project(torch.from_numpy(pc), torch.from_numpy(_cv_quaternion(q)), size=24,
                    sigma=1.3, kernel_size=9, scale=torch.from_numpy(scale),
-                   rgb=torch.from_numpy(rgb))["rgb"].permute(0, 2, 3, 1).numpy()
+                   rgb=torch.from_numpy(rgb), rgb_divide_eps=divide_eps,
+                   rgb_clip_after_conv=clip_after)["rgb"]
+    ours = ours.permute(0, 2, 3, 1).numpy()
     assert ref.min() < 0.5 and ref.max() > 0.99  # coloured object on white
     assert np.abs(ours - ref).max() <= 1e-5
 

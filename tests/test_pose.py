@@ -3,6 +3,7 @@ learning test on renders of the shared meshes, bit-exact resume, and the evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -352,3 +353,31 @@ def test_coloured_points_render_and_tell_front_from_back():
     assert torch.isfinite(colours.grad).all() and colours.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="needs the images"):
         dpc_loss(out, masks, cfg, 0, g)
+
+    # The warm-up (pc_rgb_search_from): with the turned pose's silhouettes as masks, before
+    # it the search takes the silhouettes' pick (the turned pose: the student is not taught
+    # the truth) and the colour error reaches the colours only, not the points or the poses;
+    # from it on the colours outweigh the silhouettes' small difference.
+    cfg.pc_rgb_search_from = 5
+    masks = wrong["silhouette"].view(1, 2, 32, 32)
+    pts = points.clone().requires_grad_(True)
+    cand.grad = None
+    colours.grad = None
+    warm = dpc_loss({**out, "points": pts}, masks, cfg, 4, g, target)
+    assert warm["student"] > 0.5
+    warm["total"].backward()
+    assert colours.grad.abs().sum() > 0
+    grads = (pts.grad.clone(), cand.grad.clone())
+    pts.grad = None
+    cand.grad = None
+    sil_only = dpc_loss({**out, "points": pts}, masks,
+                        dataclasses.replace(cfg, pc_rgb=False), 4, g, target)
+    sil_only["total"].backward()
+    assert torch.allclose(grads[0], pts.grad) and torch.allclose(grads[1], cand.grad)
+    assert dpc_loss({**out, "points": pts}, masks, cfg, 5, g, target)["student"] < 1e-6
+    # Divided by the occupancies and clipped after the smoothing (the reference's options),
+    # a voxel holds its points' mean colour: the bar's end shows its colour, not darkened.
+    divided = project(points.expand(2, -1, -1), truth, rgb=rgb.expand(2, -1, -1),
+                      rgb_divide_eps=0.01, rgb_clip_after_conv=True,
+                      **kw)["rgb"].flatten(2)[torch.arange(2), :, hit]
+    assert (divided.max(1).values > at.max(1).values + 0.1).all()

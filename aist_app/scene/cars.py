@@ -2,10 +2,11 @@
 themselves) so that learning can be measured on a class with many distinct shapes.
 
 Each car is a lofted body (a lower body and a glass greenhouse along a side profile: bumper,
-hood, windshield, roof, rear window, boot), four wheels, and optional spoiler, roof rack and
-mirrors. Body styles (sedan, hatchback, wagon, coupe, SUV, pickup, van) set the ranges of
-the proportions; every value is drawn from a generator seeded by (seed, index), so the same
-command writes the same cars byte for byte. The tree is ShapeNet-v2-style:
+hood, windshield, roof, rear window, boot), four wheels, headlights and a grille at the
+front and tail lights at the back, and optional spoiler, roof rack and mirrors. Body styles
+(sedan, hatchback, wagon, coupe, SUV, pickup, van) set the ranges of the proportions; every
+value is drawn from a generator seeded by (seed, index), so the same command writes the same
+cars byte for byte. The tree is ShapeNet-v2-style:
 ``OUT/02958343/<model_id>/models/model_normalized.obj`` (+ ``.mtl``), with ``cars.json``
 listing every car's style and parameters. Generated geometry: no licence restrictions (CC0).
 """
@@ -162,7 +163,8 @@ def _profile(p: CarParams, x: np.ndarray) -> np.ndarray:
 
 
 def car_parts(p: CarParams, stations: int = 48) -> dict[str, Mesh]:
-    """The car's parts in metres: ``body``, ``glass``, ``wheels``, ``trim``."""
+    """The car's parts in metres: ``body``, ``glass``, ``wheels``, ``trim``, ``headlights``,
+    ``grille``, ``taillights``."""
     L, w = p.length, p.width / 2
     x = np.linspace(0.0, L, stations)
     top = _profile(p, x)
@@ -212,7 +214,27 @@ def car_parts(p: CarParams, stations: int = 48) -> dict[str, Mesh]:
                                                           s * (w + 0.15))))
     if trim:
         parts["trim"] = _merge(trim)
+    parts.update(_lamps(p, half[0], half[-1]))
     return parts
+
+
+def _lamps(p: CarParams, hw_front: float, hw_rear: float) -> dict[str, Mesh]:
+    """Headlights and a dark grille on the front face, wide tail lights on the rear: every
+    real car has them, and they are what tells its front from its back where the
+    silhouette barely does (docs/learning.md). Boxes set 2 cm proud of the end faces."""
+    L = p.length
+    top_f, top_r = (float(v) for v in _profile(p, np.array([0.0, L])))
+
+    def pair(x0, x1, y0, y1, z_in, z_out):
+        return _merge([_box((x0, y0, z_in), (x1, y1, z_out)),
+                       _box((x0, y0, -z_out), (x1, y1, -z_in))])
+
+    return {"headlights": pair(-0.02, 0.06, top_f - 0.17, top_f - 0.02, 0.42 * hw_front,
+                               0.88 * hw_front),
+            "grille": _box((-0.015, top_f - 0.2, -0.36 * hw_front),
+                           (0.06, top_f - 0.05, 0.36 * hw_front)),
+            "taillights": pair(L - 0.06, L + 0.02, top_r - 0.2, top_r - 0.03,
+                               0.3 * hw_rear, 0.92 * hw_rear)}
 
 
 def _merge(meshes: list[Mesh]) -> Mesh:
@@ -232,7 +254,8 @@ def _obj_mtl(parts: dict[str, Mesh], p: CarParams, name: str) -> tuple[bytes, by
     lo, hi = allv.min(0), allv.max(0)
     centre, scale = (lo + hi) / 2, 1.0 / float(np.linalg.norm(hi - lo))
     colors = {"body": p.color, "glass": (0.05, 0.07, 0.09), "wheels": (0.04, 0.04, 0.04),
-              "trim": (0.12, 0.12, 0.12)}
+              "trim": (0.12, 0.12, 0.12), "headlights": (1.0, 0.95, 0.8),
+              "grille": (0.03, 0.03, 0.03), "taillights": (0.8, 0.03, 0.03)}
     obj = [f"mtllib {name}.mtl"]
     mtl = []
     offset = 1

@@ -40,6 +40,18 @@ class PoseConfig:
     # reference, whose candidates repeat the points but not the colours.
     pc_rgb: bool = False
     proj_rgb_weight: float = 0.0
+    # The reference's pc_rgb_divide_by_occupancies (off there): the smoothed colours divided
+    # by the smoothed raw occupancy (+ epsilon), so thinly splatted parts are not darkened;
+    # with pc_rgb_clip_after_conv (also off there) the colours are clipped after that rather
+    # than before the smoothing: the two together give each voxel its points' mean colour.
+    pc_rgb_divide_by_occupancies: bool = False
+    pc_rgb_divide_by_occupancies_epsilon: float = 0.01
+    pc_rgb_clip_after_conv: bool = False
+    # AIST's warm-up of the colour term (0: none, the reference's behaviour): before this
+    # step the colour error trains the colour decoder alone (no gradient into the points or
+    # poses) and does not score the candidates or the search; the silhouettes settle the
+    # shapes and poses first, then the colours tell front from back (docs/learning.md).
+    pc_rgb_search_from: int = 0
     vox_size: int = 64
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end

@@ -8,7 +8,8 @@ sum(1 - w^2) / samples times its weight (``add_student_loss``). ``objective = "a
 keeps an earlier reading (every view's shape with every view's poses) for comparison.
 With ``pc_rgb`` the colour error (``add_proj_rgb_loss``: half the sum of squares per sample
 times ``proj_rgb_weight``) is added to each candidate's error, so the minimum and the search
-see it too (the reference ran colours without pose candidates)."""
+see it too (the reference ran colours without pose candidates); ``pc_rgb_search_from`` holds
+that back for a number of steps, during which the colour term trains the colours alone."""
 
 from __future__ import annotations
 
@@ -68,8 +69,15 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     cloud = torch.cat([out["points"], out["rgb"]], -1) if colour else out["points"]
     d = cloud.shape[-1]
 
-    def errors(candidates: Tensor) -> Tensor:
-        """(B, S, V, K) silhouette (+ weighted colour) errors of (B*V, K, 4) candidates."""
+    # Before pc_rgb_search_from the colour term trains the colours alone (no gradient into
+    # the points or poses) and does not score the candidates (AIST's warm-up; 0: never).
+    colour_scores = colour and step >= c.pc_rgb_search_from
+
+    def errors(candidates: Tensor, scores_only: bool = False) -> tuple[Tensor, Tensor]:
+        """(B, S, V, K) scores and errors of (B*V, K, 4) candidates: the silhouette error,
+        plus the weighted colour error (in the scores once ``colour_scores``);
+        ``scores_only`` skips the colours where the scores do not need them."""
+        with_rgb = colour and (colour_scores or not scores_only)
         k = candidates.shape[1]
         # (B, S shape, V pose, K candidate) projections, flattened object-major
         pts = cloud.view(b, s, 1, 1, n, d).expand(b, s, v, k, n, d).reshape(-1, n, d)
@@ -79,13 +87,18 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
         proj = project(pts[..., :3], cand, size=g, sigma=c.sigma(step),
                        kernel_size=c.kernel_size, scale=scale, focal_length=c.focal_length,
                        distance=c.camera_distance, clip=c.drc_clip,
-                       rgb=pts[..., 3:] if colour else None)
+                       rgb=pts[..., 3:] if with_rgb else None,
+                       rgb_divide_eps=c.pc_rgb_divide_by_occupancies_epsilon
+                       if c.pc_rgb_divide_by_occupancies else None,
+                       rgb_clip_after_conv=c.pc_rgb_clip_after_conv,
+                       rgb_geometry_grad=colour_scores)
         err = ((proj["silhouette"].view(b, s, v, k, g, g) - target) ** 2).sum(dim=(-1, -2))
-        if colour:
-            rgb = proj["rgb"].view(b, s, v, k, 3, g, g)
-            err = err + c.proj_rgb_weight * ((rgb - images.view(b, 1, v, 1, 3, g, g)) ** 2
-                                             ).sum(dim=(-1, -2, -3))
-        return err
+        if not with_rgb:
+            return err, err
+        rgb = proj["rgb"].view(b, s, v, k, 3, g, g)
+        total = err + c.proj_rgb_weight * ((rgb - images.view(b, 1, v, 1, 3, g, g)) ** 2
+                                           ).sum(dim=(-1, -2, -3))
+        return (total if colour_scores else err), total
 
     candidates = out["candidates"]
     if c.pose_flips:
@@ -94,17 +107,19 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
         # winner alone, as below).
         candidates = with_flips(candidates)
         with torch.no_grad():
-            best = errors(candidates).sum(dim=1).argmin(dim=-1)  # (B, V)
+            best = errors(candidates, scores_only=True)[0].sum(dim=1).argmin(dim=-1)
         k = candidates.shape[1]
         candidates = candidates.view(b, v, k, 4).gather(
             2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).reshape(b * v, 1, 4)
-        err = errors(candidates)
+        score, err = errors(candidates)
         best = torch.zeros_like(best)
     else:
-        err = errors(candidates)  # (B, S, V, K)
+        score, err = errors(candidates)  # (B, S, V, K)
         # The student learns each view's winning candidate (summed over the shapes tried).
-        best = err.detach().sum(dim=1).argmin(dim=-1)  # (B, V)
-    best_err, _ = err.min(dim=-1)
+        best = score.detach().sum(dim=1).argmin(dim=-1)  # (B, V)
+    # Per shape and view the best-scoring candidate's error counts (the minimum when the
+    # scores are the errors).
+    best_err = err.gather(-1, score.detach().argmin(dim=-1, keepdim=True)).squeeze(-1)
     samples = b * s * v
     proj_loss = 0.5 * best_err.sum() / samples
     k = candidates.shape[1]

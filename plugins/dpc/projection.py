@@ -35,11 +35,10 @@ def perspective(points: Tensor, q: Tensor, *, focal_length: float = 1.875,
     return torch.stack([pc[..., 2], v, u], dim=-1)
 
 
-def splat(coords: Tensor, size: int, weights: Tensor | None = None) -> Tensor:
-    """``pointcloud2voxels3d_fast``: trilinear splatting of (M, N, 3) grid coordinates into
-    (M, G, G, G) voxel sums; a point with any coordinate outside ``[-0.5, 0.5]`` is dropped.
-    Differentiable in the coordinates."""
-    m, n, _ = coords.shape
+def _corners(coords: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """Flat voxel indices (M, N, 8) of each point's 8 trilinear corners and their weights
+    (M, N, 8); a point with any coordinate outside ``[-0.5, 0.5]`` gets weight 0."""
+    m = coords.shape[0]
     inside = ((coords >= -0.5) & (coords <= 0.5)).all(-1)  # (M, N)
     g = (coords + 0.5) * (size - 1)
     base = torch.floor(g)
@@ -47,17 +46,33 @@ def splat(coords: Tensor, size: int, weights: Tensor | None = None) -> Tensor:
     corners = _CORNERS.to(coords.device)  # (8, 3)
     idx = base.long().unsqueeze(2) + corners  # (M, N, 8, 3)
     w = torch.where(corners.bool(), frac.unsqueeze(2), 1.0 - frac.unsqueeze(2)).prod(-1)
-    if weights is not None:
-        w = w * weights.unsqueeze(-1)
     # A corner past the last voxel only occurs with weight 0 (a point exactly on +0.5).
     valid = inside.unsqueeze(-1) & ((idx >= 0) & (idx < size)).all(-1)
     flat = ((torch.arange(m, device=coords.device).view(m, 1, 1) * size + idx[..., 0]) * size
             + idx[..., 1]) * size + idx[..., 2]
-    flat = torch.where(valid, flat, torch.zeros_like(flat))
-    w = torch.where(valid, w, torch.zeros_like(w))
-    out = torch.zeros(m * size ** 3, dtype=coords.dtype, device=coords.device)
-    out = out.index_add(0, flat.reshape(-1), w.reshape(-1))
-    return out.view(m, size, size, size)
+    return (torch.where(valid, flat, torch.zeros_like(flat)),
+            torch.where(valid, w, torch.zeros_like(w)))
+
+
+def splat(coords: Tensor, size: int, weights: Tensor | None = None,
+          values: Tensor | None = None) -> Tensor:
+    """``pointcloud2voxels3d_fast``: trilinear splatting of (M, N, 3) grid coordinates into
+    (M, G, G, G) voxel sums; a point with any coordinate outside ``[-0.5, 0.5]`` is dropped.
+    With ``values`` (M, N, C) (the colours), the (M, C, G, G, G) sums of each channel times
+    the points' weights instead, all channels in one pass. Differentiable in the coordinates
+    (and values)."""
+    m = coords.shape[0]
+    flat, w = _corners(coords, size)
+    if weights is not None:
+        w = w * weights.unsqueeze(-1)
+    if values is None:
+        out = torch.zeros(m * size ** 3, dtype=coords.dtype, device=coords.device)
+        return out.index_add(0, flat.reshape(-1), w.reshape(-1)).view(m, size, size, size)
+    ch = values.shape[-1]
+    upd = (w.unsqueeze(-1) * values.unsqueeze(2)).reshape(-1, ch)
+    out = torch.zeros(m * size ** 3, ch, dtype=coords.dtype, device=coords.device)
+    out = out.index_add(0, flat.reshape(-1), upd)
+    return out.view(m, size, size, size, ch).permute(0, 4, 1, 2, 3)
 
 
 def gauss_kernel_1d(size: int, sigma: float, *, device=None, dtype=torch.float32) -> Tensor:
@@ -115,15 +130,24 @@ def depth_map(probs: Tensor, *, distance: float = 2.0, max_depth: float = 10.0) 
 def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
             kernel_size: int = 21, scale: Tensor | None = None, focal_length: float = 1.875,
             distance: float = 2.0, weights: Tensor | None = None, clip: float = 1e-5,
-            with_depth: bool = False, rgb: Tensor | None = None) -> dict[str, Tensor]:
+            with_depth: bool = False, rgb: Tensor | None = None,
+            rgb_divide_eps: float | None = None, rgb_clip_after_conv: bool = False,
+            rgb_geometry_grad: bool = True) -> dict[str, Tensor]:
     """``pointcloud_project_fast``: silhouettes (M, G, G) (and depth) of M point clouds
     (M, N, 3) at rotations (M, 4); row 0 is the top of the image. With point colours
     ``rgb`` (M, N, 3) also the image (M, 3, G, G): colours splatted with the points'
     weights, clipped to [0, 1], smoothed, and integrated along the ray probabilities with
-    white for the escape (``project_volume_rgb_integral``)."""
+    white for the escape (``project_volume_rgb_integral``). ``rgb_divide_eps`` (the
+    reference's ``pc_rgb_divide_by_occupancies``, with its epsilon) divides the smoothed
+    colours by the smoothed raw occupancy (no gradient through the divisor), so a voxel
+    holds the mean colour of its points rather than colour times occupancy;
+    ``rgb_clip_after_conv`` (``pc_rgb_clip_after_conv``) clips the colours after that instead
+    of before the smoothing (with the division: the points' mean colour, exactly). With
+    ``rgb_geometry_grad`` off the image's gradient reaches the colours alone (the points'
+    positions and the ray probabilities are constants in it)."""
     coords = perspective(points, q, focal_length=focal_length, distance=distance)
-    vox = splat(coords, size, weights).clamp(0.0, 1.0)
-    vox = smooth(vox, sigma, kernel_size)
+    raw = splat(coords, size, weights)
+    vox = smooth(raw.clamp(0.0, 1.0), sigma, kernel_size)
     if scale is not None:
         vox = (vox * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
     probs, sil = drc(vox, clip=clip)
@@ -131,10 +155,17 @@ def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
     if with_depth:
         out["depth"] = depth_map(probs, distance=distance)
     if rgb is not None:
-        channels = []
-        for c in range(3):
-            w = rgb[..., c] if weights is None else rgb[..., c] * weights
-            col = smooth(splat(coords, size, w).clamp(0.0, 1.0), sigma, kernel_size)
-            channels.append((probs[:, :-1] * col).sum(1) + probs[:, -1])
-        out["rgb"] = torch.stack(channels, 1)
+        m = coords.shape[0]
+        at, p = (coords, probs) if rgb_geometry_grad else (coords.detach(), probs.detach())
+        col = splat(at, size, weights, values=rgb)  # (M, 3, G, G, G)
+        if not rgb_clip_after_conv:
+            col = col.clamp(0.0, 1.0)
+        col = smooth(col.reshape(m * 3, size, size, size), sigma, kernel_size)
+        col = col.view(m, 3, size, size, size)
+        if rgb_divide_eps is not None:
+            div = smooth(raw.detach(), sigma, kernel_size)
+            col = col / (div.unsqueeze(1) + rgb_divide_eps)
+        if rgb_clip_after_conv:
+            col = col.clamp(0.0, 1.0)
+        out["rgb"] = (p[:, None, :-1] * col).sum(2) + p[:, None, -1]
     return out
