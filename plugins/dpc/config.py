@@ -48,8 +48,9 @@ class PoseConfig:
     pc_rgb_divide_by_occupancies_epsilon: float = 0.01
     pc_rgb_clip_after_conv: bool = False
     # AIST's warm-up of the colour term (0: none, the reference's behaviour): before this
-    # step the colour error trains the colour decoder alone (no gradient into the points or
-    # poses) and does not score the candidates or the search; the silhouettes settle the
+    # step the colour error reaches the network through the colour decoder alone (no gradient
+    # through the points' positions or the poses) and does not score the candidates or the
+    # search; the silhouettes settle the
     # shapes and poses first, then the colours tell front from back (docs/learning.md).
     pc_rgb_search_from: int = 0
     vox_size: int = 64

@@ -69,8 +69,9 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     cloud = torch.cat([out["points"], out["rgb"]], -1) if colour else out["points"]
     d = cloud.shape[-1]
 
-    # Before pc_rgb_search_from the colour term trains the colours alone (no gradient into
-    # the points or poses) and does not score the candidates (AIST's warm-up; 0: never).
+    # Before pc_rgb_search_from the colour term reaches the network through the colours alone
+    # (no gradient through the points' positions or the poses) and does not score the
+    # candidates (AIST's warm-up; 0: none).
     colour_scores = colour and step >= c.pc_rgb_search_from
 
     def errors(candidates: Tensor, scores_only: bool = False) -> tuple[Tensor, Tensor]:
