@@ -50,8 +50,8 @@ class PoseConfig:
     # AIST's warm-up of the colour term (0: none, the reference's behaviour): before this
     # step the colour error reaches the network through the colour decoder alone (no gradient
     # through the points' positions or the poses) and does not score the candidates or the
-    # search; the silhouettes settle the
-    # shapes and poses first, then the colours tell front from back (docs/learning.md).
+    # search; the silhouettes settle the shapes and poses first, then the colours tell front
+    # from back (docs/learning.md).
     pc_rgb_search_from: int = 0
     vox_size: int = 64
     kernel_size: int = 21
