@@ -98,6 +98,12 @@ class PoseConfig:
         the loss then takes the images as targets."""
         return self.pc_rgb and self.proj_rgb_weight > 0
 
+    def colour_projection(self) -> dict[str, Any]:
+        """The colour options of :func:`~aist_plugins.dpc.projection.project`."""
+        return {"rgb_divide_eps": self.pc_rgb_divide_by_occupancies_epsilon
+                if self.pc_rgb_divide_by_occupancies else None,
+                "rgb_clip_after_conv": self.pc_rgb_clip_after_conv}
+
     def progress(self, step: int) -> float:
         return min(1.0, step / max(1, self.steps))
 

@@ -89,10 +89,7 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
                        kernel_size=c.kernel_size, scale=scale, focal_length=c.focal_length,
                        distance=c.camera_distance, clip=c.drc_clip,
                        rgb=pts[..., 3:] if with_rgb else None,
-                       rgb_divide_eps=c.pc_rgb_divide_by_occupancies_epsilon
-                       if c.pc_rgb_divide_by_occupancies else None,
-                       rgb_clip_after_conv=c.pc_rgb_clip_after_conv,
-                       rgb_geometry_grad=colour_scores)
+                       rgb_geometry_grad=colour_scores, **c.colour_projection())
         err = ((proj["silhouette"].view(b, s, v, k, g, g) - target) ** 2).sum(dim=(-1, -2))
         if not with_rgb:
             return err, err

@@ -13,8 +13,9 @@ around it that halves at each re-seed; it stops when a period improves the best 
 than ``tol`` (relative), or after ``steps``.
 
 Deviations from the seed, by necessity: its renderer is a learned RenderNet and its image
-term compares shaded images; here the image term compares silhouettes (the one signal the
-run was trained on) and the renderer is the run's own projection.
+term compares shaded images; here the image term compares silhouettes, and for a run that
+decodes point colours (``pc_rgb``) also its colour image with the input's (weight
+``colour``): the signals the run was trained on, through the run's own projection.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ from aist_plugins.dpc.projection import project
 
 @dataclass
 class RefineConfig:
-    alpha: float = 5.0  # silhouette term (the seed's α)
+    alpha: float = 5.0  # image term (the seed's α)
+    # Weight of the colour error beside the silhouette's in the image term, for runs that
+    # decode point colours (pc_rgb): the seed compares images, not masks. 0: silhouettes only.
+    colour: float = 1.0
     beta: float = 1.0  # shape prior term (the seed's β)
     azimuths: int = 8  # grid over the full circle
     elevations: tuple[float, ...] = (0.0, 20.0, 40.0)  # degrees
@@ -191,17 +195,38 @@ class Refiner:
     def to_truth(self, q_model: Tensor) -> Tensor:
         return Q.multiply(q_model, self.A.expand_as(q_model))
 
-    def objective(self, z: Tensor, q: Tensor, masks: Tensor, sigma: float
-                  ) -> tuple[Tensor, Tensor]:
+    @property
+    def uses_colour(self) -> bool:
+        return self.r.colour > 0 and getattr(self.model, "colors", None) is not None
+
+    def colour_targets(self, images: Tensor) -> Tensor | None:
+        """The images (B, 3, S, S) in [-1, 1] as the colour term's targets: on white in
+        [0, 1] at the grid size, as the run was trained with; None without the term."""
+        if not self.uses_colour:
+            return None
+        g = self.c.vox_size
+        return torch.nn.functional.interpolate((images + 1.0) / 2.0, size=(g, g),
+                                               mode="bilinear", align_corners=False,
+                                               antialias=True)
+
+    def objective(self, z: Tensor, q: Tensor, masks: Tensor, sigma: float,
+                  targets: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Per-restart objective (…,) and silhouettes for latents (…, D), poses (…, 4) and
-        the masks (…, G, G) they are compared with."""
+        the masks (…, G, G) they are compared with; with ``targets`` (…, 3, G, G) from
+        :meth:`colour_targets` the colour error is in the image term too."""
         lead = z.shape[:-1]
-        points, scale = self.model.decode(z.reshape(-1, z.shape[-1]))
-        sil = project(points, Q.normalize(q.reshape(-1, 4)), size=self.c.vox_size,
-                      sigma=sigma, kernel_size=self.c.kernel_size, scale=scale,
-                      focal_length=self.focal, distance=self.c.camera_distance
-                      )["silhouette"].view(*lead, *masks.shape[-2:])
+        flat = z.reshape(-1, z.shape[-1])
+        points, scale = self.model.decode(flat)
+        rgb = self.model.decode_colors(flat) if targets is not None else None
+        proj = project(points, Q.normalize(q.reshape(-1, 4)), size=self.c.vox_size,
+                       sigma=sigma, kernel_size=self.c.kernel_size, scale=scale,
+                       focal_length=self.focal, distance=self.c.camera_distance, rgb=rgb,
+                       **self.c.colour_projection())
+        sil = proj["silhouette"].view(*lead, *masks.shape[-2:])
         image = ((sil - masks) ** 2).sum((-1, -2))
+        if targets is not None:
+            colour = proj["rgb"].view(*lead, *targets.shape[-3:])
+            image = image + self.r.colour * ((colour - targets) ** 2).sum((-1, -2, -3))
         return self.r.alpha * image + self.r.beta * self.prior.mahalanobis(z), sil
 
     def refine(self, images: Tensor, masks: Tensor, *, generator: torch.Generator | None = None
@@ -221,8 +246,10 @@ class Refiner:
         z = z0[:, None].expand(B, K, -1).clone().requires_grad_(True)
         q = q_start.clone().to(dev).requires_grad_(True)
         m = masks[:, None].expand(B, K, *masks.shape[-2:])
+        t0 = self.colour_targets(images)
+        t = None if t0 is None else t0[:, None].expand(B, K, *t0.shape[1:])
         with torch.no_grad():
-            loss_start = self.objective(z0, out["student"], masks, sigma)[0]
+            loss_start = self.objective(z0, out["student"], masks, sigma, t0)[0]
         spacing = 360.0 / r.azimuths
         best = torch.full((B,), math.inf, device=dev)
         history: list[float] = []
@@ -230,13 +257,13 @@ class Refiner:
         while step < r.steps:
             opt = torch.optim.Adam([z, q], lr=r.lr)
             for _ in range(min(r.reseed_every, r.steps - step)):
-                loss, _ = self.objective(z, q, m, sigma)
+                loss, _ = self.objective(z, q, m, sigma, t)
                 opt.zero_grad(set_to_none=True)
                 loss.sum().backward()
                 opt.step()
                 step += 1
             with torch.no_grad():
-                loss, _ = self.objective(z, q, m, sigma)
+                loss, _ = self.objective(z, q, m, sigma, t)
                 period_best, k = loss.min(1)
                 improved = (best - period_best) / period_best.clamp_min(1e-12)
                 best = torch.minimum(best, period_best)
@@ -253,7 +280,7 @@ class Refiner:
                 z = zb[:, None].expand(B, K, -1).clone().requires_grad_(True)
                 q = new_q.clone().requires_grad_(True)
         with torch.no_grad():
-            loss, sil = self.objective(zb, qb, masks, sigma)
+            loss, sil = self.objective(zb, qb, masks, sigma, t0)
             points, scale = self.model.decode(zb)
         return RefineResult(qb.detach(), zb.detach(), points, scale, sil, loss, loss_start,
                             step, history)
