@@ -103,7 +103,8 @@ def cpu_experiment(tmp_path_factory) -> tuple[Path, object]:
     cfg.write_text(CPU_EXPERIMENT)
     out = tmp / "exp"
     aist = str(Path(sys.executable).with_name("aist"))
-    p = subprocess.run([aist, "experiment", str(cfg), "--out", str(out)], capture_output=True,
+    p = subprocess.run([aist, "experiment", str(cfg), "--out", str(out), "--progress",
+                        "jsonl"], capture_output=True,
                        text=True, env={**os.environ, "PYOPENGL_PLATFORM": "egl", **hooks},
                        timeout=900)
     return out, p

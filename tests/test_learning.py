@@ -83,6 +83,10 @@ def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
     out, p = cpu_experiment
     assert p.returncode == 0, p.stderr
     assert len(list((out / "cars" / "02958343").iterdir())) == 10
+    # --progress jsonl: every line of stdout is an event, the generated cars' included.
+    events = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+    assert all("event" in e for e in events)
+    assert any(e.get("unit") == "car" for e in events)
     # Every dataset the experiment wrote was announced once, through the stage runner.
     from tests.helpers.recording_plugin import records
 
