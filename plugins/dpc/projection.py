@@ -169,3 +169,11 @@ def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
             col = col.clamp(0.0, 1.0)
         out["rgb"] = (p[:, None, :-1] * col).sum(2) + p[:, None, -1]
     return out
+
+
+def colour_targets(images: Tensor, size: int) -> Tensor:
+    """Encoder images (N, 3, S, S) in [-1, 1] (on white) as the colour term's targets: in
+    [0, 1] at the grid size (``add_proj_rgb_loss`` resizes them bilinearly)."""
+    return torch.nn.functional.interpolate((images + 1.0) / 2.0, size=(size, size),
+                                           mode="bilinear", align_corners=False,
+                                           antialias=True)

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from aist_app.pose import quaternion as Q
-from aist_plugins.dpc.projection import project
+from aist_plugins.dpc.projection import colour_targets, project
 
 
 @dataclass
@@ -204,10 +204,7 @@ class Refiner:
         [0, 1] at the grid size, as the run was trained with; None without the term."""
         if not self.uses_colour:
             return None
-        g = self.c.vox_size
-        return torch.nn.functional.interpolate((images + 1.0) / 2.0, size=(g, g),
-                                               mode="bilinear", align_corners=False,
-                                               antialias=True)
+        return colour_targets(images, self.c.vox_size)
 
     def objective(self, z: Tensor, q: Tensor, masks: Tensor, sigma: float,
                   targets: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -25,6 +25,7 @@ from aist_app.stages.training import Every, training_loop
 from aist_plugins.dpc.config import PoseConfig
 from aist_plugins.dpc.loss import dpc_loss, shape_views
 from aist_plugins.dpc.model import dpc_model, weight_decay_loss
+from aist_plugins.dpc.projection import colour_targets
 
 FORMAT = "aist-pose"
 #: Config fields that do not change what the run computes (a resume may change them).
@@ -116,10 +117,8 @@ class PoseTrainer:
         c = self.config
         if not c.colour_loss:
             return None
-        x = torch.nn.functional.interpolate((images + 1.0) / 2.0, size=(c.vox_size,) * 2,
-                                            mode="bilinear", align_corners=False,
-                                            antialias=True)
-        return x.view(objects, c.views_per_object, 3, c.vox_size, c.vox_size)
+        g = c.vox_size
+        return colour_targets(images, g).view(objects, c.views_per_object, 3, g, g)
 
     def _forward(self, images: torch.Tensor, objects: int) -> dict[str, torch.Tensor]:
         c = self.config
