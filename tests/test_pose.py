@@ -381,3 +381,57 @@ def test_coloured_points_render_and_tell_front_from_back():
                       rgb_divide_eps=0.01, rgb_clip_after_conv=True,
                       **kw)["rgb"].flatten(2)[torch.arange(2), :, hit]
     assert (divided.max(1).values > at.max(1).values + 0.1).all()
+
+
+def test_shape_consistency_ties_the_frames_of_two_views():
+    """shape_consistency: view 1's shape is decoded too and its Chamfer distance to view 0's
+    (positions and colours) is added; a shape turned 180 degrees with the same silhouette
+    costs nothing on positions alone and clearly with its colours; the projections still
+    take view 0's shape only."""
+    from aist_plugins.dpc.loss import dpc_loss, shape_consistency_loss, shape_views
+    from aist_plugins.dpc.model import dpc_model
+
+    cfg = PoseConfig(vox_size=32, kernel_size=5, sigma_start=1.0, sigma_end=1.0,
+                     dropout_keep_start=1.0, steps=1, pc_rgb=True, proj_rgb_weight=1.0,
+                     shape_consistency=2.0)
+    assert shape_views(2, 4, cfg).tolist() == [0, 4, 1, 5]
+    assert shape_views(2, 4, dataclasses.replace(cfg, shape_consistency=0)).tolist() == [0, 4]
+    out = dpc_model(config=tiny(pc_rgb=True))(torch.rand(8, 3, 64, 64) * 2 - 1,
+                                              shape_views(2, 4, cfg))
+    assert out["points"].shape[0] == out["rgb"].shape[0] == out["scale"].shape[0] == 4
+
+    g = torch.Generator().manual_seed(0)
+    points = torch.rand(1, 800, 3, generator=g) * torch.tensor([0.6, 0.1, 0.1]) - \
+        torch.tensor([0.3, 0.05, 0.05])
+    rgb = torch.where(points[..., :1] > 0, torch.tensor([1.0, 0.0, 0.0]),
+                      torch.tensor([0.0, 0.0, 1.0]))
+    turned = points * torch.tensor([-1.0, 1.0, -1.0])  # 180 degrees about y
+
+    def consistency(second, second_rgb, config=cfg):
+        o = {"points": torch.cat([points, second]), "rgb": torch.cat([rgb, second_rgb])}
+        return float(shape_consistency_loss(o, 1, 2, config))
+
+    same = consistency(points, rgb)
+    assert same == pytest.approx(0.0, abs=1e-4)
+    shapes_only = dataclasses.replace(cfg, pc_rgb=False)
+    assert consistency(turned, rgb, shapes_only) < 1.0  # the bar fills its own turn
+    assert consistency(turned, rgb) > 20.0  # its red end is where the blue end was
+
+    truth = Q.normalize(torch.tensor([[0.95, 0.2, 0.1, 0.05], [0.8, -0.3, 0.4, 0.1]]))
+    kw = dict(size=32, sigma=1.0, kernel_size=5, scale=torch.ones(2))
+    true = project(points.expand(2, -1, -1), truth, rgb=rgb.expand(2, -1, -1), **kw)
+    masks = true["silhouette"].view(1, 2, 32, 32)
+    images = true["rgb"].view(1, 2, 3, 32, 32)
+    second = turned.clone().requires_grad_(True)
+    cand = truth.unsqueeze(1).expand(2, 4, 4)
+    both = {"points": torch.cat([points, second]), "rgb": torch.cat([rgb, rgb]),
+            "scale": torch.ones(2), "candidates": cand, "student": truth}
+    tied = dpc_loss(both, masks, cfg, 0, g, images)
+    alone = dpc_loss({**both, "points": points, "rgb": rgb, "scale": torch.ones(1)}, masks,
+                     dataclasses.replace(cfg, shape_consistency=0), 0, g, images)
+    assert float(tied["projection"]) == pytest.approx(float(alone["projection"]), rel=1e-5)
+    assert float(tied["consistency"]) == pytest.approx(consistency(turned, rgb), rel=1e-5)
+    assert float((tied["total"] - alone["total"]).detach()) == pytest.approx(
+        2.0 * float(tied["consistency"]), rel=1e-4)
+    tied["total"].backward()
+    assert second.grad is not None and second.grad.abs().sum() > 0

@@ -53,6 +53,14 @@ class PoseConfig:
     # search; the silhouettes settle the shapes and poses first, then the colours tell front
     # from back (docs/learning.md).
     pc_rgb_search_from: int = 0
+    # AIST's cross-view shape consistency (0: off, the reference's objective): the shape of
+    # a second view of each object is decoded too and the symmetric Chamfer distance between
+    # the two clouds (in voxels, on positions and, with pc_rgb, colours scaled by
+    # shape_consistency_rgb_scale) is added with this weight. The reference ties the views
+    # of an object only through the poses, which the pose search can absorb (the folded
+    # solution, docs/learning.md); this ties their shapes' frames.
+    shape_consistency: float = 0.0
+    shape_consistency_rgb_scale: float = 0.25
     vox_size: int = 64
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end

@@ -9,7 +9,9 @@ keeps an earlier reading (every view's shape with every view's poses) for compar
 With ``pc_rgb`` the colour error (``add_proj_rgb_loss``: half the sum of squares per sample
 times ``proj_rgb_weight``) is added to each candidate's error, so the minimum and the search
 see it too (the reference ran colours without pose candidates); ``pc_rgb_search_from`` holds
-that back for a number of steps, during which the colour term trains the colours alone."""
+that back for a number of steps, during which the colour term trains the colours alone.
+``shape_consistency`` (AIST's, off by default) adds the Chamfer distance between the shapes
+decoded from two views of each object."""
 
 from __future__ import annotations
 
@@ -44,13 +46,41 @@ def with_flips(candidates: Tensor) -> Tensor:
 
 
 def shape_views(objects: int, views: int, config: PoseConfig, device=None) -> Tensor | None:
-    """Indices of the images whose shape is decoded (view 0 of each object), or None for
-    all of them (``all-pairs``)."""
+    """Indices of the images whose shape is decoded (view 0 of each object; with
+    ``shape_consistency`` then view 1 of each), or None for all of them (``all-pairs``)."""
     if config.objective == "all-pairs":
         return None
     if config.objective != "reference":
         raise ValueError(f"objective {config.objective!r}: use 'reference' or 'all-pairs'")
-    return torch.arange(objects, device=device) * views
+    first = torch.arange(objects, device=device) * views
+    if config.shape_consistency > 0 and views > 1:
+        return torch.cat([first, first + 1])
+    return first
+
+
+def chamfer(a: Tensor, b: Tensor) -> Tensor:
+    """Symmetric Chamfer distance of (S, N, D) and (S, M, D) clouds: the mean squared
+    distance to the nearest point of the other cloud, both ways, summed; (S,)."""
+    d = torch.cdist(a, b).square()
+    return d.min(dim=2).values.mean(dim=1) + d.min(dim=1).values.mean(dim=1)
+
+
+def shape_consistency_loss(out: dict[str, Tensor], objects: int, views: int,
+                           config: PoseConfig) -> Tensor:
+    """The mean Chamfer distance (voxels squared) between the clouds of view 0 and view 1
+    of each object: positions times the grid size, colours (``pc_rgb``) times that and
+    ``shape_consistency_rgb_scale``."""
+    c = config
+    cloud = out["points"] * c.vox_size
+    if c.pc_rgb and "rgb" in out:
+        cloud = torch.cat([cloud, out["rgb"] * (c.vox_size * c.shape_consistency_rgb_scale)],
+                          -1)
+    if c.objective == "all-pairs":
+        per = cloud.view(objects, views, *cloud.shape[1:])
+        first, second = per[:, 0], per[:, 1]
+    else:
+        first, second = cloud[:objects], cloud[objects:]
+    return chamfer(first, second).mean()
 
 
 def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: int,
@@ -60,6 +90,11 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     ``proj_rgb_weight``, ``images`` (B, V, 3, G, G) in [0, 1] on white (the colour term)."""
     c = config
     b, v, g = masks.shape[0], masks.shape[1], masks.shape[-1]
+    consistency = None
+    if c.shape_consistency > 0 and v > 1:
+        consistency = shape_consistency_loss(out, b, v, c)
+        if c.objective != "all-pairs":  # the projections take view 0's shapes only
+            out = {k: (t[:b] if k in ("points", "rgb", "scale") else t) for k, t in out.items()}
     s = out["points"].shape[0] // b  # shapes per object: 1 (reference) or V (all-pairs)
     n = out["points"].shape[1]
     target = masks.view(b, 1, v, 1, g, g)
@@ -125,5 +160,9 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
         2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).squeeze(2).detach()
     stud = student_loss(out["student"].view(b, v, 4), teacher).sum() / (b * v)
     total = proj_loss + c.student_weight * stud
-    return {"total": total, "projection": proj_loss.detach(), "student": stud.detach(),
-            "sigma": torch.tensor(c.sigma(step)), "keep": torch.tensor(c.keep_fraction(step))}
+    losses = {"projection": proj_loss.detach(), "student": stud.detach(),
+              "sigma": torch.tensor(c.sigma(step)), "keep": torch.tensor(c.keep_fraction(step))}
+    if consistency is not None:
+        total = total + c.shape_consistency * consistency
+        losses["consistency"] = consistency.detach()
+    return {"total": total, **losses}
