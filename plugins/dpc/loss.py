@@ -45,6 +45,11 @@ def with_flips(candidates: Tensor) -> Tensor:
     return multiply(candidates.unsqueeze(2).expand(m, k, 4, 4), flips).reshape(m, 4 * k, 4)
 
 
+def ties_views(config: PoseConfig, views: int) -> bool:
+    """Whether ``shape_consistency`` is on for batches of ``views`` views an object."""
+    return config.shape_consistency > 0 and views > 1
+
+
 def shape_views(objects: int, views: int, config: PoseConfig, device=None) -> Tensor | None:
     """Indices of the images whose shape is decoded (view 0 of each object; with
     ``shape_consistency`` then view 1 of each), or None for all of them (``all-pairs``)."""
@@ -53,7 +58,7 @@ def shape_views(objects: int, views: int, config: PoseConfig, device=None) -> Te
     if config.objective != "reference":
         raise ValueError(f"objective {config.objective!r}: use 'reference' or 'all-pairs'")
     first = torch.arange(objects, device=device) * views
-    if config.shape_consistency > 0 and views > 1:
+    if ties_views(config, views):
         return torch.cat([first, first + 1])
     return first
 
@@ -91,7 +96,7 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     c = config
     b, v, g = masks.shape[0], masks.shape[1], masks.shape[-1]
     consistency = None
-    if c.shape_consistency > 0 and v > 1:
+    if ties_views(c, v):
         consistency = shape_consistency_loss(out, b, v, c)
         if c.objective != "all-pairs":  # the projections take view 0's shapes only
             out = {k: (t[:b] if k in ("points", "rgb", "scale") else t) for k, t in out.items()}
