@@ -3,6 +3,7 @@ its description with examples, and docs/experiment-config.md lists every config 
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -81,6 +82,37 @@ def test_experiment_config_documented_key_by_key():
     wanted |= {"plugin", "size"}
     assert wanted <= keys, sorted(wanted - keys)
     assert "[pose]" in (COMMANDS["experiment"].help or "")
+
+
+def _cell(text: str):
+    """A preset column's cell: None for an em dash, else the literal in backticks."""
+    text = text.strip()
+    if text == "—":
+        return None
+    text = text.strip("`")
+    return ast.literal_eval({"true": "True", "false": "False"}.get(text, text))
+
+
+@pytest.mark.parametrize("section", ["stylizer", "pose"])
+def test_preset_columns_match_the_presets(section):
+    """The small / cpu / full columns of the [stylizer] and [pose] tables say what the
+    presets set, key by key (a preset changed without its page fails here)."""
+    from aist_app.experiments.experiment import PRESETS
+
+    doc = (ROOT / "docs" / "experiment-config.md").read_text()
+    body = doc.split(f"## [{section}]")[1].split("\n## ")[0]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in body.splitlines()
+            if line.startswith("| `")]
+    documented = set()
+    for key, _type, _default, *cells in rows:
+        key = key.strip("`")
+        documented.add(key)
+        if key == "plugin":
+            continue
+        for cell, preset in zip(cells, ("small", "cpu", "full"), strict=True):
+            assert _cell(cell) == PRESETS[preset].get(section, {}).get(key), (key, preset)
+    for preset in ("small", "cpu", "full"):
+        assert set(PRESETS[preset].get(section, {})) <= documented | {"size", "batch"}, preset
 
 
 def test_unknown_config_keys_are_errors(tmp_path):

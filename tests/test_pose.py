@@ -308,6 +308,29 @@ def test_mirror_symmetry_is_exactly_mirror_equivariant():
         dpc_model(config=tiny(mirror_symmetry=True, num_points=201))
 
 
+def test_init_elongation_starts_the_cloud_as_a_bar_along_its_axis():
+    """init_elongation: the untrained cloud is stretched along the chosen model axis (the
+    mirror plane's, with mirror_symmetry) and stays symmetric; 0 keeps the reference's
+    initialisation (zero biases)."""
+    from aist_plugins.dpc.model import dpc_model
+
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    plain = dpc_model(config=tiny(mirror_symmetry=True))
+    assert torch.count_nonzero(plain.points.bias) == 0
+    for axis in (1, 2):
+        model = dpc_model(config=tiny(mirror_symmetry=True, init_elongation=0.35,
+                                      init_elongation_axis=axis))
+        with torch.no_grad():
+            pts = model(images)["points"]
+        std = pts.std(1).mean(0)
+        others = [a for a in range(3) if a != axis]
+        assert std[axis] > 1.6 * std[others].max(), std
+        assert pts[..., axis].abs().max() < 0.5
+        n = pts.shape[1]
+        assert torch.allclose(pts[:, n // 2:], pts[:, : n // 2] * torch.tensor([-1.0, 1.0, 1.0]))
+
+
 def test_coloured_points_render_and_tell_front_from_back():
     """pc_rgb: point colours are integrated along the ray probabilities over white; for a
     shape that looks the same turned 180 degrees, only the colour term tells the true pose

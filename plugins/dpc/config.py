@@ -33,6 +33,13 @@ class PoseConfig:
     # (q and its mirror averaged). It rules out the folded solution where the mirror views
     # of a car get mirrored shapes (docs/learning.md).
     mirror_symmetry: bool = False
+    # AIST's initial shape (0: the reference's, a cloud near the origin): the point decoder's
+    # biases start the cloud as a bar of this half-length (in the [-0.5, 0.5] cube) along the
+    # model's axis init_elongation_axis (0 x, 1 y, 2 z). With mirror_symmetry (mirror plane
+    # x = 0) an elongation along y or z puts the object's long axis in the mirror plane from
+    # the first step: a car's plane of symmetry is its long one (docs/learning.md).
+    init_elongation: float = 0.0
+    init_elongation_axis: int = 1
     # Coloured points (the reference's pc_rgb, off there by default): a colour per point,
     # splatted, smoothed and integrated along the ray probabilities over white; an L2 loss on
     # the image weighted by proj_rgb_weight. With several pose candidates the colour error

@@ -81,6 +81,11 @@ class DPC(nn.Module):
             if isinstance(m, nn.Linear | nn.Conv2d):
                 variance_scaling_(m)
         truncated_normal_(self.points, c.decoder_init_std)
+        if c.init_elongation:
+            with torch.no_grad():  # tanh(bias) * 0.5 spread evenly over [-e, e]
+                along = torch.linspace(-1.0, 1.0, decoded) * min(c.init_elongation, 0.49)
+                self.points.bias.view(decoded, 3)[:, c.init_elongation_axis] = \
+                    torch.atanh(2.0 * along)
         truncated_normal_(self.scale, 0.025)
         if self.colors is not None:
             truncated_normal_(self.colors, c.decoder_init_std)
