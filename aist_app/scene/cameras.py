@@ -22,6 +22,7 @@ consumer reads K from the dataset (:func:`relative_focal_length`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,20 +100,29 @@ def camera_centre(azimuth_deg: float, elevation_deg: float, distance: float, up_
     return distance * np.asarray(c)
 
 
+def _norm3(v: np.ndarray) -> float:
+    """Length of a 3-vector by elementwise products and one sum order: the same bits on every
+    processor (BLAS dot and gemv kernels differ by CPU in order and FMA, which changed the
+    cameras' last bits between machines)."""
+    return math.sqrt(float(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
+
+
 def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """World-to-camera matrix (OpenCV axes) of a camera at ``centre`` looking at ``target``."""
-    f = target - centre
-    f = f / np.linalg.norm(f)
+    """World-to-camera matrix (OpenCV axes) of a camera at ``centre`` looking at ``target``
+    (no BLAS: bit-identical across processors)."""
+    centre = np.asarray(centre, dtype=np.float64)
+    f = np.asarray(target, dtype=np.float64) - centre
+    f = f / _norm3(f)
     right = np.cross(f, up)
-    if np.linalg.norm(right) < 1e-8:  # looking straight along the up axis
+    if _norm3(right) < 1e-8:  # looking straight along the up axis
         alt = np.roll(up, 1)
         right = np.cross(f, alt)
-    right /= np.linalg.norm(right)
+    right = right / _norm3(right)
     down = np.cross(f, right)
     R = np.stack([right, down, f])
     m = np.eye(4)
     m[:3, :3] = R
-    m[:3, 3] = -R @ centre
+    m[:3, 3] = -(R[:, 0] * centre[0] + R[:, 1] * centre[1] + R[:, 2] * centre[2])
     return m
 
 
