@@ -64,8 +64,8 @@ def test_pose_bf16_autocast_trains_like_fp32(tmp_path):
     """The pose network under bf16 autocast (the projection and the loss stay fp32): the
     gradient at initialization points the same way, the first steps' losses agree, and after a
     short run the validation loss is as close to fp32's as a second fp32 seed's is, or
-    within 10 %. (Later steps are not compared one by one: the min over
-    pose candidates is discontinuous, so a rounding difference can pick another winner.)"""
+    within 10 %. (Later steps are not compared one by one: the min over pose candidates is
+    discontinuous, so a rounding difference can pick another winner.)"""
     from aist_plugins.dpc.loss import dpc_loss
     from aist_plugins.dpc.train import PoseTrainer
 

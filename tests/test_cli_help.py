@@ -112,7 +112,7 @@ def test_preset_columns_match_the_presets(section):
         for cell, preset in zip(cells, ("small", "cpu", "full"), strict=True):
             assert _cell(cell) == PRESETS[preset].get(section, {}).get(key), (key, preset)
     for preset in ("small", "cpu", "full"):
-        assert set(PRESETS[preset].get(section, {})) <= documented | {"size", "batch"}, preset
+        assert set(PRESETS[preset].get(section, {})) <= documented, preset
 
 
 def test_unknown_config_keys_are_errors(tmp_path):
