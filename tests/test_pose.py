@@ -458,3 +458,55 @@ def test_shape_consistency_ties_the_frames_of_two_views():
         2.0 * float(tied["consistency"]), rel=1e-4)
     tied["total"].backward()
     assert second.grad is not None and second.grad.abs().sum() > 0
+
+
+def test_shapes_per_object_teach_the_pose_that_most_shapes_fit():
+    """shapes_per_object = k: the first k views' shapes of each object are decoded
+    (object-major) and the search is scored on their sum, so each view is taught the pose that
+    fits the majority of its object's shapes; k = views_per_object is the all-pairs
+    objective, exactly."""
+    from aist_plugins.dpc.loss import dpc_loss, shape_views
+    from aist_plugins.dpc.model import dpc_model
+
+    cfg = PoseConfig(vox_size=32, kernel_size=5, sigma_start=1.0, sigma_end=1.0,
+                     dropout_keep_start=1.0, steps=1, pc_rgb=True, proj_rgb_weight=1.0,
+                     pose_flips=True, shapes_per_object=3)
+    assert shape_views(2, 4, cfg).tolist() == [0, 1, 2, 4, 5, 6]
+    with pytest.raises(ValueError, match="shapes_per_object"):
+        shape_views(2, 2, cfg)
+    with pytest.raises(ValueError, match="shape_consistency"):
+        shape_views(2, 4, dataclasses.replace(cfg, shape_consistency=1.0))
+
+    g = torch.Generator().manual_seed(0)
+    points = torch.rand(1, 800, 3, generator=g) * torch.tensor([0.6, 0.1, 0.1]) - \
+        torch.tensor([0.3, 0.05, 0.05])
+    rgb = torch.where(points[..., :1] > 0, torch.tensor([1.0, 0.0, 0.0]),
+                      torch.tensor([0.0, 0.0, 1.0]))
+    turned = points * torch.tensor([-1.0, 1.0, -1.0])  # 180 degrees about y: a pose flip
+    truth = Q.normalize(torch.tensor([[0.95, 0.2, 0.1, 0.05], [0.8, -0.3, 0.4, 0.1],
+                                      [0.7, 0.1, -0.6, 0.2]]))
+    kw = dict(size=32, sigma=1.0, kernel_size=5, scale=torch.ones(3))
+    true = project(points.expand(3, -1, -1), truth, rgb=rgb.expand(3, -1, -1), **kw)
+    masks = true["silhouette"].view(1, 3, 32, 32)
+    images = true["rgb"].view(1, 3, 3, 32, 32)
+    cand = truth.unsqueeze(1).expand(3, 4, 4)
+
+    def taught(*shapes):  # the student's loss when it predicts the truth
+        out = {"points": torch.cat(shapes), "rgb": torch.cat([rgb] * len(shapes)),
+               "scale": torch.ones(len(shapes)), "candidates": cand, "student": truth}
+        return float(dpc_loss(out, masks, cfg, 0, g, images)["student"])
+
+    assert taught(points, points, turned) < 1e-6  # two of three shapes: the truth
+    assert taught(points, turned, turned) > 0.9  # two of three turned: the turned pose
+
+    # k = V decodes every view, object-major, as the all-pairs objective does
+    model = dpc_model(config=tiny())
+    images4 = torch.rand(8, 3, 64, 64) * 2 - 1
+    every = dataclasses.replace(cfg, pc_rgb=False, proj_rgb_weight=0.0, shapes_per_object=4)
+    pairs = dataclasses.replace(every, shapes_per_object=1, objective="all-pairs")
+    masks4 = torch.rand(2, 4, 32, 32, generator=g)
+    a = dpc_loss(model(images4, shape_views(2, 4, every)), masks4, every, 0,
+                 torch.Generator().manual_seed(1))
+    b = dpc_loss(model(images4, shape_views(2, 4, pairs)), masks4, pairs, 0,
+                 torch.Generator().manual_seed(1))
+    assert float(a["total"].detach()) == pytest.approx(float(b["total"].detach()), rel=1e-6)

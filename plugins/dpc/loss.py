@@ -58,8 +58,15 @@ def shape_views(objects: int, views: int, config: PoseConfig, device=None) -> Te
     if config.objective != "reference":
         raise ValueError(f"objective {config.objective!r}: use 'reference' or 'all-pairs'")
     first = torch.arange(objects, device=device) * views
+    k = config.shapes_per_object
+    if not 1 <= k <= views:
+        raise ValueError(f"shapes_per_object {k}: use 1 to views_per_object ({views})")
     if ties_views(config, views):
+        if k > 1:
+            raise ValueError("shape_consistency and shapes_per_object > 1: use one of them")
         return torch.cat([first, first + 1])
+    if k > 1:  # object-major: (object, shape view)
+        return (first[:, None] + torch.arange(k, device=device)[None]).reshape(-1)
     return first
 
 
@@ -100,7 +107,7 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
         consistency = shape_consistency_loss(out, b, v, c)
         if c.objective != "all-pairs":  # the projections take view 0's shapes only
             out = {k: (t[:b] if k in ("points", "rgb", "scale") else t) for k, t in out.items()}
-    s = out["points"].shape[0] // b  # shapes per object: 1 (reference) or V (all-pairs)
+    s = out["points"].shape[0] // b  # shapes per object: shapes_per_object, or V (all-pairs)
     n = out["points"].shape[1]
     target = masks.view(b, 1, v, 1, g, g)
     colour = c.colour_loss
