@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from aist_app.pose import quaternion as Q
-from aist_app.pose.evaluate import best_alignment_metrics, chance_baselines
+from aist_app.pose.evaluate import (
+    best_alignment_metrics,
+    chance_baselines,
+    front_back_error,
+    front_back_metrics,
+    up_turn,
+)
 from aist_app.pose.intervals import object_bootstrap
 from aist_app.stylize.domain_kid import moves_toward
 
@@ -40,6 +46,27 @@ def test_best_alignment_sees_consistent_poses_whatever_the_frame():
     flipped[::2] = Q.multiply(torch.from_numpy(pred[::2]),
                               torch.from_numpy(_yaw(np.full(30, 180.0)))).numpy()
     assert best_alignment_metrics(flipped, gt)["acc30_best_align"] == pytest.approx(0.5)
+
+
+def test_front_back_figures_count_a_turn_about_the_up_axis_only():
+    """The fold's diagnostic: poses 180 degrees off about the up axis count, others do not;
+    the constant baseline gets the same tolerance."""
+    gt = torch.from_numpy(_yaw(np.random.default_rng(2).uniform(0, 360, 40)))
+    turn = up_turn("y")
+    folded = gt.clone()
+    folded[::2] = Q.multiply(gt[::2], turn.expand(20, 4))  # half the views turned about up
+    plain = Q.angle_deg(folded, gt).numpy()
+    fb = front_back_error(folded, gt, turn).numpy()
+    assert np.mean(plain < 30) == 0.5 and fb.max() < 1e-4
+    across = gt.clone()  # 180 degrees about x (the car upside down): not forgiven
+    across[::2] = Q.multiply(gt[::2], torch.tensor([0.0, 1.0, 0.0, 0.0],
+                                                    dtype=torch.float64).expand(20, 4))
+    assert np.mean(front_back_error(across, gt, turn).numpy() < 30) == 0.5
+    assert up_turn("z").tolist() == [0.0, 0.0, 0.0, 1.0]
+    m = front_back_metrics(fb, gt.numpy(), turn)
+    assert m["acc30_front_back"] == 1.0 and m["median_err_front_back"] < 1e-4
+    base = chance_baselines(gt.numpy())
+    assert base["acc30_constant"] <= m["acc30_constant_front_back"] < 0.6
 
 
 def test_object_bootstrap_pairs_models_on_the_same_objects():

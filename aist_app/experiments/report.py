@@ -307,7 +307,8 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
     out.mkdir(parents=True, exist_ok=True)
     keys = ["precision", "coverage", "chamfer", "acc30", "median_err_deg", "xor_median",
             "acc30_constant", "acc30_random", "median_err_constant", "acc30_best_align",
-            "median_err_best_align"]
+            "median_err_best_align", "acc30_front_back", "median_err_front_back",
+            "acc30_constant_front_back"]
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["model", "test_set", *keys])
@@ -403,14 +404,19 @@ td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>
 <p>Baseline: pose model trained on synthetic (source) renders. AIST: trained on stylized
 renders. Chamfer terms are x100; acc@30&deg; is a fraction; XOR is the normalized mask
 disagreement (lower is better). "Best single rotation": the model's poses under the one
-rotation that fits them best, the footing of the best-constant baseline.</p>
+rotation that fits them best, the footing of the best-constant baseline. "Up to front/back":
+after the same alignment, a pose 180&deg; off about the up axis counts too (a diagnostic of the
+front/back fold, with the constant's figure under the same tolerance; not the report's
+figure).</p>
 {notice}
 <h2>What the numbers show</h2>{words}
 <h2>Table (layout of the report's Table 6.2)</h2>
 <table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
 <th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th>
 <th>chance: acc@30&deg; constant</th><th>random</th><th>median err&deg; constant</th>
-<th>acc@30&deg; best single rotation</th><th>median err&deg; best single rotation</th></tr>
+<th>acc@30&deg; best single rotation</th><th>median err&deg; best single rotation</th>
+<th>acc@30&deg; up to front/back</th><th>median err&deg; up to front/back</th>
+<th>chance: acc@30&deg; constant, up to front/back</th></tr>
 {''.join(rows)}</table>
 {''.join(sections)}
 <h2>Per-model reports</h2><ul>{links}</ul>

@@ -134,7 +134,8 @@ class Evaluator:
         if data.has_gt:
             A = torch.from_numpy(align)
             R_inv = Q.to_matrix(Q.conjugate(A)).numpy()
-            prec, cov, errs = [], [], []
+            prec, cov, errs, errs_fb = [], [], [], []
+            turn = up_turn(data.ds.up_axis)
             trees = gt_trees(data, list(dict.fromkeys(p.oid for p in preds)))
             for p in preds:
                 tree, gt = trees[p.oid]
@@ -144,11 +145,14 @@ class Evaluator:
                 q_gt = torch.from_numpy(data.gt_quaternions(p.oid)[p.file])
                 q_al = Q.multiply(torch.from_numpy(p.quaternion.astype(np.float64)), A)
                 errs.append(float(Q.angle_deg(q_al, q_gt)))
+                errs_fb.append(float(front_back_error(q_al, q_gt, turn)))
             e = np.asarray(errs)
             res.per_view = [{"object": p.oid, "view": p.file, "angle_err_deg": err,
+                             "angle_err_front_back_deg": fb,
                              "precision": 100 * pr, "coverage": 100 * co,
                              "chamfer": 100 * (pr + co)}
-                            for p, err, pr, co in zip(preds, errs, prec, cov, strict=True)]
+                            for p, err, fb, pr, co in zip(preds, errs, errs_fb, prec, cov,
+                                                          strict=True)]
             res.metrics = {"precision": 100 * float(np.mean(prec)),
                            "coverage": 100 * float(np.mean(cov)),
                            "acc30": float(np.mean(e < 30.0)),
@@ -158,6 +162,7 @@ class Evaluator:
             res.metrics.update(chance_baselines(gts))
             res.metrics.update(best_alignment_metrics(
                 np.stack([p.quaternion for p in preds]), gts))
+            res.metrics.update(front_back_metrics(np.asarray(errs_fb), gts, turn))
         else:
             res.metrics = {"views": len(preds)}
             res.per_view = [{"object": p.oid, "view": p.file} for p in preds]
@@ -184,6 +189,37 @@ def best_alignment_metrics(pred_quaternions: np.ndarray, gt_quaternions: np.ndar
     aligned = Q.multiply(p.unsqueeze(0), cand.unsqueeze(1))  # (C, N, 4)
     acc, med = _best_row(Q.angle_deg(aligned, g.unsqueeze(0).expand_as(aligned)).numpy())
     return {"acc30_best_align": acc, "median_err_best_align": med}
+
+
+def up_turn(up_axis: str) -> torch.Tensor:
+    """The 180-degree turn about the objects' up axis (``y`` or ``z``), a wxyz quaternion."""
+    return torch.tensor([0.0, 0.0, 1.0, 0.0] if up_axis == "y" else [0.0, 0.0, 0.0, 1.0],
+                        dtype=torch.float64)
+
+
+def front_back_error(q_aligned: torch.Tensor, q_gt: torch.Tensor, turn: torch.Tensor
+                     ) -> torch.Tensor:
+    """The angle error (degrees) of aligned poses when the pose turned 180 degrees about the
+    object's up axis (``turn``, :func:`up_turn`) counts too: the smaller of the two."""
+    turned = Q.multiply(q_aligned, turn.to(q_aligned).expand_as(q_aligned))
+    return torch.minimum(Q.angle_deg(q_aligned, q_gt), Q.angle_deg(turned, q_gt))
+
+
+def front_back_metrics(errs_fb: np.ndarray, gt_quaternions: np.ndarray, turn: torch.Tensor
+                       ) -> dict[str, float]:
+    """A diagnostic of the front/back fold (docs/learning.md), not the report's figure:
+    acc@30 and median error after the reference's alignment when a pose turned 180 degrees
+    about the up axis also counts (``errs_fb``: per view, the smaller of the two errors),
+    with the best constant rotation under the same tolerance. Well above that constant,
+    and above the plain acc@30, the model has the pose up to which end of the object is
+    its front."""
+    q = torch.from_numpy(np.asarray(gt_quaternions, dtype=np.float64))
+    cand = q[:: max(1, len(q) // 256)]  # at most 256 candidates, as chance_baselines
+    c, g = cand.unsqueeze(1).expand(-1, len(q), 4), q.unsqueeze(0).expand(len(cand), -1, 4)
+    acc, med = _best_row(front_back_error(c, g, turn).numpy())
+    return {"acc30_front_back": float(np.mean(errs_fb < 30.0)),
+            "median_err_front_back": float(np.median(errs_fb)),
+            "acc30_constant_front_back": acc, "median_err_constant_front_back": med}
 
 
 def _best_row(ang: np.ndarray) -> tuple[float, float]:

@@ -181,7 +181,8 @@ class PoseTrainer:
             self.model.train()
         keys = ("acc30", "median_err_deg", "chamfer", "acc30_random", "median_err_random",
                 "acc30_constant", "median_err_constant", "acc30_best_align",
-                "median_err_best_align")
+                "median_err_best_align", "acc30_front_back", "median_err_front_back",
+                "acc30_constant_front_back")
         return {f"val_{k}": float(res.metrics[k]) for k in keys}
 
     def state(self) -> dict:
