@@ -126,7 +126,8 @@ def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
     assert set(metrics) == {"baseline", "AIST constrained"}
     for m in metrics.values():
         assert set(m) == {"synthetic", "stylized-constrained", "target", "real"}
-        assert {"chamfer", "acc30", "acc30_best_align", "acc30_constant"} <= set(m["target"])
+        assert {"chamfer", "acc30", "acc30_best_align", "acc30_constant", "acc30_front_back",
+                "acc30_constant_front_back"} <= set(m["target"])
         assert "all" in m["real"]["split"]  # photos no model trained on: every one counts
     kid = json.loads((out / "kid.json").read_text())
     assert set(kid["kid"]) == {"source vs target", "stylized constrained vs target"}
@@ -140,7 +141,8 @@ def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
     html = (out / "report" / "report.html").read_text()
     for piece in ("What the numbers show", "bootstrap", "KID to the target look",
                   "reconstructions.png", "domains.png", "Scale: this run trains 4 steps",
-                  "where-pose-constrained-target.png", "Where AIST helps"):
+                  "where-pose-constrained-target.png", "Where AIST helps",
+                  "up to front/back", "Counting a pose 180° off about the up axis"):
         assert piece in html, piece
     assert "demonstrate the pipeline" not in html
 

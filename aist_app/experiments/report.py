@@ -241,6 +241,11 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
             f"{base['acc30_constant']:.2f} for the best constant rotation: the pose "
             + ("is learned beyond chance" if above else "is not yet learned beyond chance")
             + f"; its shapes score Chamfer {base['chamfer']:.1f}."
+            + (f" Counting a pose 180° off about the up axis as right, its acc@30 is "
+               f"{base['acc30_front_back']:.2f} (the constant's "
+               f"{base['acc30_constant_front_back']:.2f} under the same tolerance): the gap "
+               "between the two figures is the views whose front and back the model swaps."
+               if "acc30_front_back" in base else "")
             + ("" if above else " What limits the pose at small scale is measured in "
                "docs/learning.md (the silhouette objective's front/back local minimum)."))
     if kid_result:
