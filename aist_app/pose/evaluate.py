@@ -134,35 +134,35 @@ class Evaluator:
         if data.has_gt:
             A = torch.from_numpy(align)
             R_inv = Q.to_matrix(Q.conjugate(A)).numpy()
-            prec, cov, errs, errs_fb = [], [], [], []
-            turn = up_turn(data.ds.up_axis)
+            prec, cov, q_al, q_gt = [], [], [], []
             trees = gt_trees(data, list(dict.fromkeys(p.oid for p in preds)))
             for p in preds:
                 tree, gt = trees[p.oid]
                 pr, co = chamfer(p.points @ R_inv.T, gt, tree)
                 prec.append(pr)
                 cov.append(co)
-                q_gt = torch.from_numpy(data.gt_quaternions(p.oid)[p.file])
-                q_al = Q.multiply(torch.from_numpy(p.quaternion.astype(np.float64)), A)
-                errs.append(float(Q.angle_deg(q_al, q_gt)))
-                errs_fb.append(float(front_back_error(q_al, q_gt, turn)))
-            e = np.asarray(errs)
+                q_gt.append(torch.from_numpy(data.gt_quaternions(p.oid)[p.file]))
+                q_al.append(Q.multiply(torch.from_numpy(p.quaternion.astype(np.float64)), A))
+            q_al, q_gt = torch.stack(q_al), torch.stack(q_gt)
+            turn = up_turn(data.ds.up_axis)
+            e = Q.angle_deg(q_al, q_gt).numpy()
+            errs_fb = front_back_error(q_al, q_gt, turn).numpy()
             res.per_view = [{"object": p.oid, "view": p.file, "angle_err_deg": err,
                              "angle_err_front_back_deg": fb,
                              "precision": 100 * pr, "coverage": 100 * co,
                              "chamfer": 100 * (pr + co)}
-                            for p, err, fb, pr, co in zip(preds, errs, errs_fb, prec, cov,
-                                                          strict=True)]
+                            for p, err, fb, pr, co in zip(preds, e.tolist(), errs_fb.tolist(), prec,
+                                                          cov, strict=True)]
             res.metrics = {"precision": 100 * float(np.mean(prec)),
                            "coverage": 100 * float(np.mean(cov)),
                            "acc30": float(np.mean(e < 30.0)),
                            "median_err_deg": float(np.median(e)), "views": len(preds)}
             res.metrics["chamfer"] = res.metrics["precision"] + res.metrics["coverage"]
-            gts = np.stack([data.gt_quaternions(p.oid)[p.file] for p in preds])
+            gts = q_gt.numpy()
             res.metrics.update(chance_baselines(gts))
             res.metrics.update(best_alignment_metrics(
                 np.stack([p.quaternion for p in preds]), gts))
-            res.metrics.update(front_back_metrics(np.asarray(errs_fb), gts, turn))
+            res.metrics.update(front_back_metrics(errs_fb, gts, turn))
         else:
             res.metrics = {"views": len(preds)}
             res.per_view = [{"object": p.oid, "view": p.file} for p in preds]
@@ -184,7 +184,7 @@ def best_alignment_metrics(pred_quaternions: np.ndarray, gt_quaternions: np.ndar
     consistent across views, whatever the reference's alignment finds."""
     p = Q.normalize(torch.from_numpy(np.asarray(pred_quaternions, dtype=np.float64)))
     g = torch.from_numpy(np.asarray(gt_quaternions, dtype=np.float64))
-    step = max(1, len(p) // 256)  # at most 256 candidate rotations
+    step = _candidate_stride(len(p))
     cand = Q.multiply(Q.conjugate(p[::step]), g[::step])  # (C, 4)
     aligned = Q.multiply(p.unsqueeze(0), cand.unsqueeze(1))  # (C, N, 4)
     acc, med = _best_row(Q.angle_deg(aligned, g.unsqueeze(0).expand_as(aligned)).numpy())
@@ -214,12 +214,18 @@ def front_back_metrics(errs_fb: np.ndarray, gt_quaternions: np.ndarray, turn: to
     and above the plain acc@30, the model has the pose up to which end of the object is
     its front."""
     q = torch.from_numpy(np.asarray(gt_quaternions, dtype=np.float64))
-    cand = q[:: max(1, len(q) // 256)]  # at most 256 candidates, as chance_baselines
+    cand = q[:: _candidate_stride(len(q))]
     c, g = cand.unsqueeze(1).expand(-1, len(q), 4), q.unsqueeze(0).expand(len(cand), -1, 4)
     acc, med = _best_row(front_back_error(c, g, turn).numpy())
     return {"acc30_front_back": float(np.mean(errs_fb < 30.0)),
             "median_err_front_back": float(np.median(errs_fb)),
             "acc30_constant_front_back": acc, "median_err_constant_front_back": med}
+
+
+def _candidate_stride(n: int) -> int:
+    """The stride that takes at most 256 of ``n`` views as candidate rotations (the
+    baselines' and the best single rotation's)."""
+    return max(1, n // 256)
 
 
 def _best_row(ang: np.ndarray) -> tuple[float, float]:
@@ -241,7 +247,7 @@ def chance_baselines(gt_quaternions: np.ndarray, seed: int = 0) -> dict[str, flo
     rand = Q.normalize(torch.from_numpy(rng.normal(size=q.shape)))
     err_rand = Q.angle_deg(rand, q).numpy()
     # Pairwise angles between the views' poses: |<q_i, q_j>| = cos(angle / 2).
-    cand = q[:: max(1, len(q) // 256)]  # at most 256 candidates
+    cand = q[:: _candidate_stride(len(q))]
     dots = (cand @ q.T).abs().clamp(max=1.0)
     acc, med = _best_row(np.degrees(2 * np.arccos(dots.numpy())))
     return {"acc30_random": float(np.mean(err_rand < 30.0)),

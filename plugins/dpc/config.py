@@ -67,13 +67,13 @@ class PoseConfig:
     # of an object only through the poses, which the pose search can absorb (the folded
     # solution, docs/learning.md); this ties their shapes' frames.
     shape_consistency: float = 0.0
+    shape_consistency_rgb_scale: float = 0.25
     # AIST's (1: the reference's pool_single_view): with the reference objective, the shapes
     # of the first this many views of each object are decoded and each projected with every
     # view's candidates; the winners (and the pose search) are scored on the sum over these
     # shapes, so with 3 or more a view is taught the pose that fits the majority of its
     # object's shapes rather than one view's (docs/learning.md).
     shapes_per_object: int = 1
-    shape_consistency_rgb_scale: float = 0.25
     vox_size: int = 64
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end
