@@ -15,6 +15,7 @@ default). The focal length is DPC's normalized 1.875 unless told otherwise.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aist_app.common.exact import linear, matmul, nearest_rotation, norm3
 from aist_app.common.outputs import OutputRecord, folder_identity
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.scene.cameras import DEFAULT_FOCAL_LENGTH, Camera, intrinsics
@@ -53,15 +55,16 @@ class ImportSummary:
 
 def camera_from_dpc(extrinsic: np.ndarray, image_size: tuple[int, int],
                     focal_length: float = DEFAULT_FOCAL_LENGTH) -> Camera:
-    w2c = CV_FROM_BLENDER_CAMERA @ np.asarray(extrinsic, dtype=np.float64) @ Y_UP_TO_BLENDER
-    R = w2c[:3, :3]
-    # Re-orthonormalize (the .mat files store float32).
-    u, _, vt = np.linalg.svd(R)
-    w2c[:3, :3] = u @ vt
-    centre = -w2c[:3, :3].T @ w2c[:3, 3]
-    d = float(np.linalg.norm(centre))
-    el = float(np.degrees(np.arcsin(np.clip(centre[1] / d, -1, 1))))
-    az = float(np.degrees(np.arctan2(centre[0], centre[2])) % 360.0)
+    """The dataset camera of a DPC extrinsic, computed without BLAS or LAPACK (the same bits
+    on every processor: :mod:`aist_app.common.exact`)."""
+    w2c = matmul(matmul(CV_FROM_BLENDER_CAMERA, np.asarray(extrinsic, dtype=np.float64)),
+                 Y_UP_TO_BLENDER)
+    # Re-orthonormalize (the .mat files store float32): the polar factor, as u @ vt of an SVD.
+    w2c[:3, :3] = nearest_rotation(w2c[:3, :3])
+    centre = -linear(w2c[:3, :3].T, w2c[None, :3, 3])[0]
+    d = norm3(centre)
+    el = math.degrees(math.asin(min(1.0, max(-1.0, float(centre[1]) / d))))
+    az = math.degrees(math.atan2(float(centre[0]), float(centre[2]))) % 360.0
     return Camera(az, el, d, w2c, intrinsics(image_size, focal_length))
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aist_app.common.exact import norm3
 from aist_app.scene.defaults import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH  # noqa: F401
 
 #: OpenCV camera axes to OpenGL/Blender camera axes (x right, y up, looking down -z).
@@ -90,21 +91,16 @@ def up_vector(up_axis: str) -> np.ndarray:
 
 
 def camera_centre(azimuth_deg: float, elevation_deg: float, distance: float, up_axis: str):
-    a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
+    """The camera centre of a viewpoint (Python's libm, not NumPy's CPU-dispatched sin/cos:
+    the same bits on every processor)."""
+    a, e = math.radians(float(azimuth_deg)), math.radians(float(elevation_deg))
     if up_axis == "y":
-        c = (np.cos(e) * np.sin(a), np.sin(e), np.cos(e) * np.cos(a))
+        c = (math.cos(e) * math.sin(a), math.sin(e), math.cos(e) * math.cos(a))
     elif up_axis == "z":
-        c = (np.cos(e) * np.sin(a), -np.cos(e) * np.cos(a), np.sin(e))
+        c = (math.cos(e) * math.sin(a), -math.cos(e) * math.cos(a), math.sin(e))
     else:
         raise ValueError(f"up_axis must be 'y' or 'z', not {up_axis!r}")
-    return distance * np.asarray(c)
-
-
-def _norm3(v: np.ndarray) -> float:
-    """Length of a 3-vector by elementwise products and one sum order: the same bits on every
-    processor (BLAS dot and gemv kernels differ by CPU in order and FMA, which changed the
-    cameras' last bits between machines)."""
-    return math.sqrt(float(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
+    return float(distance) * np.asarray(c)
 
 
 def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -112,12 +108,12 @@ def look_at(centre: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarra
     (no BLAS: bit-identical across processors)."""
     centre = np.asarray(centre, dtype=np.float64)
     f = np.asarray(target, dtype=np.float64) - centre
-    f = f / _norm3(f)
+    f = f / norm3(f)
     right = np.cross(f, up)
-    if _norm3(right) < 1e-8:  # looking straight along the up axis
+    if norm3(right) < 1e-8:  # looking straight along the up axis
         alt = np.roll(up, 1)
         right = np.cross(f, alt)
-    right = right / _norm3(right)
+    right = right / norm3(right)
     down = np.cross(f, right)
     R = np.stack([right, down, f])
     m = np.eye(4)

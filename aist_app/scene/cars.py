@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aist_app.common.exact import norm3
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 
 SYNSET = "02958343"  # ShapeNet's car synset
@@ -252,7 +253,7 @@ def _obj_mtl(parts: dict[str, Mesh], p: CarParams, name: str) -> tuple[bytes, by
     v2 (centred, bounding-box diagonal 1), and its MTL."""
     allv = np.concatenate([v for v, _ in parts.values()])
     lo, hi = allv.min(0), allv.max(0)
-    centre, scale = (lo + hi) / 2, 1.0 / float(np.linalg.norm(hi - lo))
+    centre, scale = (lo + hi) / 2, 1.0 / norm3(hi - lo)
     colors = {"body": p.color, "glass": (0.05, 0.07, 0.09), "wheels": (0.04, 0.04, 0.04),
               "trim": (0.12, 0.12, 0.12), "headlights": (1.0, 0.95, 0.8),
               "grille": (0.03, 0.03, 0.03), "taillights": (0.8, 0.03, 0.03)}

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aist_app.common.exact import affine, norm3
+
 MESH_EXTENSIONS = (".obj", ".glb", ".gltf", ".ply", ".stl", ".off")
 _ID_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MTLLIB = re.compile(rb"^mtllib[ \t]+(.+?)\r?$", re.M)
@@ -191,7 +193,7 @@ def _instances(scene) -> list:
             continue
         if uses[name] > 1:
             geom = geom.copy()
-        geom.apply_transform(scene.graph[node][0])
+        transform(geom, scene.graph[node][0])
         out.append(geom)
     return out
 
@@ -234,7 +236,7 @@ def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
     if not np.all(np.isfinite(verts)):
         raise MeshError(path, "has non-finite vertex coordinates", "invalid-mesh")
     lo, hi = verts.min(axis=0), verts.max(axis=0)
-    diagonal = float(np.linalg.norm(hi - lo))
+    diagonal = norm3(hi - lo)
     if float((hi - lo).max()) <= 0 or sum(float(p.area) for p in parts) <= 0:
         raise MeshError(path, "is degenerate (zero extent or zero surface area)", "invalid-mesh")
     mode, norm = normalization(item.layout, lo, hi)
@@ -244,7 +246,7 @@ def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
                         "and scaled to diagonal 1")
     if mode != "shapenet-v1-native":
         for p in parts:
-            p.apply_transform(norm)
+            transform(p, norm)
     from aist_app.scene.materials import describe
 
     return LoadedMesh(item, parts, norm, mode, [describe(p) for p in parts], warnings)
@@ -252,7 +254,7 @@ def load(item: MeshItem, *, allow_missing_textures: bool = False) -> LoadedMesh:
 
 def normalization(layout: str, lo: np.ndarray, hi: np.ndarray) -> tuple[str, np.ndarray]:
     """(rule, 4x4 file frame -> object frame) for a bounding box ``lo``..``hi``."""
-    diagonal = float(np.linalg.norm(hi - lo))
+    diagonal = norm3(hi - lo)
     centre = (lo + hi) / 2.0
     if layout == "shapenet-v1" and abs(diagonal - 1.0) <= 0.02 and \
             float(np.abs(centre).max()) <= 0.01:
@@ -263,13 +265,25 @@ def normalization(layout: str, lo: np.ndarray, hi: np.ndarray) -> tuple[str, np.
     return "bbox-diagonal", norm
 
 
+def transform(geom, matrix: np.ndarray) -> None:
+    """``geom.apply_transform(matrix)`` with vertices computed without BLAS (the same bits on
+    every processor: :mod:`aist_app.common.exact`)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if np.array_equal(matrix, np.eye(4)):
+        return
+    vertices = affine(matrix, geom.vertices)
+    geom.apply_transform(matrix)  # caches, normals and face winding of a mirroring matrix
+    geom.vertices = vertices
+
+
 def sample_surface(mesh: LoadedMesh, n: int, seed) -> tuple[np.ndarray, np.ndarray]:
     """``n`` points uniformly distributed over the whole surface (area-weighted), with the
     unit normals of the faces they lie on, as float32."""
     rng = np.random.default_rng(seed)
     tris = np.concatenate([p.vertices[p.faces] for p in mesh.parts]).astype(np.float64)
     cross = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
-    area2 = np.linalg.norm(cross, axis=1)
+    area2 = np.sqrt(cross[:, 0] * cross[:, 0] + cross[:, 1] * cross[:, 1]
+                    + cross[:, 2] * cross[:, 2])
     cdf = np.cumsum(area2)
     face = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
     face = np.minimum(face, len(tris) - 1)
