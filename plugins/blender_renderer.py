@@ -54,6 +54,11 @@ def _cycles_device(bpy, device: str) -> str:
     backend, gpus = cycles_gpus(bpy)
     if gpus:
         index = int(device.partition(":")[2] or -1) if device.startswith("cuda") else -1
+        if index >= len(gpus):
+            from aist_app.common.devices import DeviceError
+
+            raise DeviceError(f"--device {device}: Blender found {len(gpus)} {backend} "
+                              "device(s), numbered from 0")
         for k, d in enumerate(gpus):
             d.use = index < 0 or k == index
         for d in bpy.context.preferences.addons["cycles"].preferences.devices:

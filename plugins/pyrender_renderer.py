@@ -82,6 +82,21 @@ def _check_gl_device(device: str) -> str:
     return f"{'cpu' if software else 'gpu'} ({name})"
 
 
+def _check_egl_index(device: str) -> None:
+    """``cuda:N`` names an EGL device that exists (pyrender's own error is a bare
+    "Invalid device ID")."""
+    from aist_app.common.devices import DeviceError
+
+    if not device.startswith("cuda:"):
+        return
+    from pyrender.platforms import egl
+
+    n = len(egl.query_devices())
+    if int(device.partition(":")[2]) >= n:
+        raise DeviceError(f"--device {device}: EGL has {n} device(s) here, numbered from 0; "
+                          "use --device cpu, auto or cuda:0")
+
+
 def downsample_rgba(rgba: np.ndarray, k: int) -> np.ndarray:
     """Box-filter an (kH, kW, 4) uint8 image by ``k``: alpha is the mean coverage, colour the
     alpha-weighted mean (premultiplied, so background black does not darken edges). Samples
@@ -280,6 +295,7 @@ class PyrenderRenderer:
         configure_egl(options.device, options.threads)
         import pyrender
 
+        _check_egl_index(options.device)
         self._pyrender = pyrender
         self.options = options
         h, w = options.image_size

@@ -24,12 +24,32 @@ class DeviceError(ValueError):
     """The asked device is malformed or not present on this machine."""
 
 
+RENDER_DEVICE_FORMS = "auto, cpu, cuda or cuda:N"
+
+
+def parse_device(device: str, *, option: str = "--device", renderer: bool = False) -> str:
+    """The one rule of every stage (torch stages and renderers alike) for the form of a
+    device, checked without importing torch: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or (not
+    for renderers) ``mps``; anything else is a :class:`DeviceError` naming the option."""
+    device = (device or "auto").strip() if isinstance(device, str) else device
+    if not isinstance(device, str):
+        raise DeviceError(f"{option} {device!r}: use {DEVICE_FORMS}")
+    forms = RENDER_DEVICE_FORMS if renderer else DEVICE_FORMS
+    if device in ("auto", "cpu") or _CUDA.fullmatch(device) or (device == "mps"
+                                                               and not renderer):
+        return device
+    if device == "mps":
+        raise DeviceError(f"{option} mps: renderers draw with OpenGL (EGL) or Cycles, not "
+                          f"MPS; use {forms}")
+    raise DeviceError(f"{option} {device!r}: use {forms}")
+
+
 def resolve_device(device: str, *, option: str = "--device") -> str:
     """``auto`` -> ``cuda`` / ``mps`` / ``cpu`` (what is present); an explicit device is
     checked and returned unchanged, or :class:`DeviceError` names the option and the forms."""
     import torch
 
-    device = (device or "auto").strip()
+    device = parse_device(device, option=option)
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda"

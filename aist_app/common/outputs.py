@@ -118,6 +118,7 @@ class OutputFolder:
         self.resumed = False
         if self.final.exists() and not self.final.is_dir():
             raise OutputConflict(f"{self.final}: is a file, not a folder.", "Choose a folder.")
+        check_apart(self.final, record.inputs)
         state = self._check(self.final, what, overwrite)
         if state == "replace":
             self.path = staging_path(self.final)
@@ -178,6 +179,41 @@ class OutputFolder:
         is."""
         rel = Path(inside).relative_to(self.path)
         return self.publish() / rel
+
+
+def input_paths(inputs: Any, key: str = "") -> list[tuple[str, Path]]:
+    """Every absolute path an output record's ``inputs`` names, with the key naming it."""
+    if isinstance(inputs, dict):
+        if "path" in inputs and isinstance(inputs["path"], str):
+            return [(key, Path(inputs["path"]))]
+        return [x for k, v in inputs.items() for x in input_paths(v, k if not key else
+                                                                 f"{key}.{k}")]
+    if isinstance(inputs, list | tuple):
+        return [x for k, v in enumerate(inputs) for x in input_paths(v, f"{key}[{k}]")]
+    if isinstance(inputs, str) and Path(inputs).is_absolute():
+        return [(key, Path(inputs))]
+    return []
+
+
+def check_apart(out: str | Path, inputs: Any) -> None:
+    """Refuse an output folder that is an input, lies inside one or contains one (an
+    ``--overwrite`` would delete the input, a render would write into its meshes), before
+    anything is written."""
+    final = Path(out).expanduser().resolve()
+    for key, path in input_paths(inputs):
+        path = path.expanduser().resolve()
+        if final == path:
+            why = "is"
+        elif final.is_relative_to(path):
+            why = "lies inside"
+        elif path.is_relative_to(final):
+            why = "contains"
+        else:
+            continue
+        raise OutputConflict(
+            f"{out}: the output folder {why} the input {key} ({path}); an output is never "
+            "written over, into or around one of its inputs, with or without --overwrite.",
+            "Choose an output folder outside the inputs.")
 
 
 # -- input identities ---------------------------------------------------------------------------

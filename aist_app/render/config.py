@@ -61,8 +61,10 @@ class RenderConfig:
         if self.distance <= 0.87:  # the unit-diagonal object must stay in front of the camera
             raise ValueError(f"--distance {self.distance}: the camera would be inside the "
                              "object (normalized to a bounding-box diagonal of 1); use > 0.87")
+        from aist_app.common.devices import parse_device
         from aist_app.scene.looks import LOOKS
 
+        parse_device(self.device, renderer=True)
         if self.look not in LOOKS:
             raise ValueError(f"--look {self.look!r}: use one of {', '.join(LOOKS)}")
         self.sampler()

@@ -59,7 +59,7 @@ def discover(root: str | Path) -> list[MeshItem]:
 
     ShapeNet folders (``<synset>/<model>/model.obj`` or ``.../models/model_normalized.obj``)
     give the model id as object id; other files give their path relative to ``root`` (without
-    extension, separators as ``_``). Ids stay unique: clashes get the parent folder prefixed.
+    extension, separators as ``_``). Ids stay unique, never merged (:func:`_unique`).
     Paths are absolute (farm workers run in other folders, on other machines).
     """
     root = Path(root).expanduser().absolute()
@@ -112,18 +112,44 @@ def _safe_id(name: str) -> str:
 
 
 def _unique(items: list[MeshItem], root: Path) -> list[MeshItem]:
-    """Clashing ids become the sanitized path of the file (or ShapeNet model folder)."""
-    counts: dict[str, int] = {}
-    for it in items:
-        counts[it.object_id] = counts.get(it.object_id, 0) + 1
-    out = []
-    for it in items:
-        if counts[it.object_id] > 1:
-            where = it.path.with_suffix("") if it.layout == "file" else (
-                it.path.parent if it.layout == "shapenet-v1" else it.path.parent.parent)
-            rel = where.relative_to(root) if where != root else Path(where.name)
-            it = MeshItem(_safe_id("_".join(rel.parts)), it.path, it.layout, it.synset)
-        out.append(it)
+    """Ids made unique, never merged: a clashing id becomes the sanitized path of its file
+    (or ShapeNet model folder), then that path with the file's extension, then that with a
+    digest of the exact path (``voiture ü.glb`` and ``voiture ö.glb`` both sanitize to
+    ``voiture_``). The ids given are recorded with each object's source file."""
+    import hashlib
+
+    def candidate(it: MeshItem, level: int) -> str:
+        if level == 0:
+            return it.object_id
+        where = it.path.with_suffix("") if it.layout == "file" else (
+            it.path.parent if it.layout == "shapenet-v1" else it.path.parent.parent)
+        rel = where.relative_to(root) if where != root else Path(where.name)
+        name = _safe_id("_".join(rel.parts))
+        if level >= 2 and it.layout == "file":
+            name = f"{name}{it.path.suffix.lower()}"
+        if level >= 3:
+            exact = str(it.path.relative_to(root) if it.path != root else it.path.name)
+            name = f"{name}-{hashlib.sha1(exact.encode()).hexdigest()[:8]}"
+        return name
+
+    level = [0] * len(items)
+    while True:
+        ids = [candidate(it, k) for it, k in zip(items, level, strict=True)]
+        counts: dict[str, list[int]] = {}
+        for n, i in enumerate(ids):
+            counts.setdefault(i, []).append(n)
+        clashes = [ns for ns in counts.values() if len(ns) > 1]
+        if not clashes:
+            break
+        for ns in clashes:
+            if all(level[n] >= 3 for n in ns):
+                a, b = (items[n].path for n in ns[:2])
+                raise MeshError(a, f"and {b} get the same object id {ids[ns[0]]!r}; rename "
+                                "one of them", "duplicate-id")
+            for n in ns:
+                level[n] = min(3, level[n] + 1)
+    out = [MeshItem(i, it.path, it.layout, it.synset)
+           for i, it in zip(ids, items, strict=True)]
     return sorted(out, key=lambda i: i.object_id)
 
 

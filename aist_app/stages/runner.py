@@ -137,7 +137,7 @@ class StageRunner:
 
         stage = self.stage("renderer", config.renderer)
         items = discover(meshes)
-        config.sampler()
+        config.validate()
         if not items:
             raise ValueError(f"{meshes}: no meshes found (ShapeNet layout or "
                              "OBJ/GLB/PLY/STL/OFF files)")
