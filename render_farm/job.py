@@ -263,8 +263,10 @@ class Job:
             raise JobError(f"{path}: malformed job manifest ({e})") from None
 
     def writer(self, *, clean_stale: bool = False) -> DatasetWriter:
+        """The job's dataset writer; it never takes the folder's write lock (workers and
+        finalizers share the folder by design)."""
         return dataset_writer(self.root, self.config, self.items, self.meshes,
-                              clean_stale=clean_stale)
+                              clean_stale=clean_stale, lock=False)
 
     # -- task state ----------------------------------------------------------------------
     def _state(self, kind: str, oid: str, suffix: str = ".json") -> Path:

@@ -46,10 +46,15 @@ def _init_worker(threads: int, cores: list[int], counter) -> None:
 def local_job_events(runner, job: Job, options: LocalOptions):
     """:func:`run_local` through the stage runner: its events, and the hook once the dataset
     is complete; returns the :class:`JobStatus`."""
+    from aist_app.common.locks import FolderLock
     from aist_app.stages.events import Done
     from aist_app.stages.runner import item_events
 
-    st = yield from item_events(run_local(job, options), "obj")
+    lock = FolderLock(job.root)  # one writer per folder: a second `aist render` is refused
+    try:
+        st = yield from item_events(run_local(job, options), "obj")
+    finally:
+        lock.release()
     artifact = job.announce(runner)
     if artifact is not None:
         yield artifact

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aist_app.common.weights import KNOWN, hash_ok
+from aist_app.common.weights import BUNDLED, KNOWN, hash_ok
 
 AIST = str(Path(sys.executable).with_name("aist"))
 
@@ -72,7 +72,10 @@ def test_weights_list_hash_check_and_offline_fetch(tmp_path):
     assert hash_ok(tmp_path / "noprefix.pth") is None
     p = aist("weights", "list", "--json", env=env)
     rows = {r["name"]: r for r in json.loads(p.stdout)}
-    assert set(rows) == set(KNOWN) and not any(r["present"] for r in rows.values())
+    assert set(rows) == set(KNOWN) | set(BUNDLED)
+    assert not any(rows[n]["present"] for n in KNOWN)
+    # What comes with AIST or its packages is listed as present (not omitted).
+    assert all(rows[n]["present"] and Path(rows[n]["path"]).is_file() for n in BUNDLED)
     p = aist("weights", "fetch", "resnet18", env={**env, "https_proxy": "http://127.0.0.1:9",
                                                    "HTTPS_PROXY": "http://127.0.0.1:9"})
     assert p.returncode == 2 and "cannot download" in p.stderr

@@ -5,12 +5,9 @@ Each scenario runs the real `aist` command and compares file hashes before and a
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
+import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,21 +17,7 @@ from aist_app.common.outputs import RECORD, OutputConflict, staging_path
 from aist_app.common.samples import sample_meshes, sample_photos
 from aist_app.dataset import Dataset
 from aist_app.stages.progress import drain
-
-AIST = str(Path(sys.executable).with_name("aist"))
-RENDER = ["--views", "3", "--size", "32", "--points", "500", "--device", "cpu"]
-
-
-def aist(*args, cwd=None, umask: int | None = None, env=None, timeout=600):
-    env = {**os.environ, "PYOPENGL_PLATFORM": "egl", **(env or {})}
-    pre = (lambda: os.umask(umask)) if umask is not None else None
-    return subprocess.run([AIST, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=timeout, preexec_fn=pre)
-
-
-def hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+from tests.helpers.cli import RENDER, aist, hashes
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +92,10 @@ def test_no_command_writes_into_another_kind_of_dataset(synthetic, real, tmp_pat
     # render into a real dataset
     p = aist("render", sample_meshes(), real, *RENDER)
     assert p.returncode == 2 and "already holds a different segment output" in p.stderr
-    # segment into a synthetic dataset
-    p = aist("segment", sample_photos(), synthetic, "--synthetic", synthetic, "--segmenter",
+    # segment into a synthetic dataset (its reference is a copy: an input is refused sooner)
+    reference = tmp_path / "reference"
+    shutil.copytree(synthetic, reference)
+    p = aist("segment", sample_photos(), synthetic, "--synthetic", reference, "--segmenter",
              "deeplab-lite", "--min-side", "32", "--device", "cpu")
     assert p.returncode == 2 and "already holds a different render output" in p.stderr
     # a folder of files AIST did not record

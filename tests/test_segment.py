@@ -183,17 +183,24 @@ def random_maskrcnn(tmp_path_factory) -> dict[str, Path]:
 
 def test_maskrcnn_real_architecture_runs(random_maskrcnn, synthetic, tmp_path):
     """The full path (model, batching, masks, filters, normalization, writing) with the real
-    v2 architecture; random weights give low scores, so every candidate is kept as one."""
+    v2 architecture; random weights give low scores and random labels, so every COCO class
+    and every score is let through to reach the writing."""
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_V2_Weights
+
     from aist_plugins.maskrcnn_segmenter import MaskRCNNSegmenter
 
     require_shared()
+    every = tuple(c for c in MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1.meta["categories"]
+                  if c != "N/A")
     cfg = SegmentConfig(segmenter="maskrcnn", weights=str(random_maskrcnn["v2"]),
-                        input_size=320, batch_size=2, device="cpu", min_score=0.0)
+                        input_size=320, batch_size=2, device="cpu", min_score=0.0,
+                        classes=every, min_side=8.0, min_fill=0.0)
     summary = drain(segment_photos(PHOTOS, tmp_path / "real", synthetic, cfg,
                                     MaskRCNNSegmenter))
     assert summary.photos == 5
     assert summary.candidates > 0
     assert sum(summary.rejected.values()) + len(summary.accepted) == summary.candidates
+    assert summary.accepted
     ds = Dataset.open(tmp_path / "real")
     assert ds.source["model"]["model"] == "maskrcnn_resnet50_fpn_v2"
     assert ds.source["model"]["weights"] == str(random_maskrcnn["v2"])

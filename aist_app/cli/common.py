@@ -57,8 +57,11 @@ def parse_size(value: str) -> tuple[int, int]:
         raise click.BadParameter(f"{value!r}: use N or HxW") from None
     if len(parts) == 1:
         parts *= 2
-    if len(parts) != 2 or min(parts) <= 0:
+    if len(parts) != 2:
         raise click.BadParameter(f"{value!r}: use N or HxW")
+    if min(parts) <= 0:
+        raise click.BadParameter(f"{value!r}: the image size must be positive (N or HxW, "
+                                 "e.g. 128 or 96x128)")
     return parts[0], parts[1]
 
 

@@ -55,6 +55,11 @@ def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select
     """
     from aist_app.gui.app import run
 
+    if screenshot is not None:
+        if screenshot.suffix.lower() != ".png":
+            fail(f"--screenshot {screenshot}: expected a .png file name")
+        if not screenshot.parent.is_dir():
+            fail(f"--screenshot {screenshot}: its folder {screenshot.parent} does not exist")
     sys.exit(run(str(path) if path else None, screenshot=str(screenshot) if screenshot
                  else None, page=page, select=select))
 
@@ -140,16 +145,17 @@ def weights_list_cmd(as_json: bool) -> None:
       aist weights list
       aist weights list --json
     """
-    from aist_app.common.weights import KNOWN, weights_status
+    from aist_app.common.weights import all_weights, weights_status
 
-    rows = [weights_status(n) for n in KNOWN]
+    rows = [weights_status(n) for n in all_weights()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
         state = ("missing" if not r["present"] else "ok" if r["hash_ok"] else
-                 "HASH MISMATCH" if r["hash_ok"] is False else "present")
-        click.echo(f"{r['name']:<12} {state:<14} {r['path'] or r['file']}  ({r['what']})")
+                 "HASH MISMATCH" if r["hash_ok"] is False else
+                 "bundled" if r["source"] == "bundled" else "present")
+        click.echo(f"{r['name']:<19} {state:<14} {r['path'] or r['file']}  ({r['what']})")
 
 
 @weights_group.command("fetch")

@@ -28,11 +28,15 @@ def _default(cls: type, name: str) -> str:
     return f"(default: {getattr(cls(), name)})"
 
 
-def set_option(f):
-    return click.option(
-        "--set", "settings", multiple=True, metavar="KEY=VALUE",
-        help="Set any field of the stage's config dataclass (repeatable), e.g. --set "
-             "pool_size=20; an unknown key is an error.")(f)
+def set_option(example: str):
+    """``--set KEY=VALUE`` with an ``example`` that is a field of the stage's config (the
+    help's example runs)."""
+    def deco(f):
+        return click.option(
+            "--set", "settings", multiple=True, metavar="KEY=VALUE",
+            help="Set any field of the stage's config dataclass (repeatable), e.g. --set "
+                 f"{example}; an unknown key is an error.")(f)
+    return deco
 
 
 def make_config(cls: type, options: dict, settings: tuple[str, ...], preset: str | None = None):
@@ -106,7 +110,7 @@ def make_config(cls: type, options: dict, settings: tuple[str, ...], preset: str
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", type=int, help="Seed of initialization, batches and the history pool "
               "(default: 0).")
-@set_option
+@set_option("pool_size=20")
 @overwrite_option
 @progress_option
 def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, settings,
@@ -144,6 +148,18 @@ def _train(kind: str, plugin: str, resume_run, options: dict, settings, preset, 
         fail(str(e))
     last = drive(events, "train-stylizer" if kind == "stylizer" else "train-pose", keys)
     say(f"run: {out}\ncheckpoint: {last}")
+
+
+def _pose_model(r, run: Path, name: str | None) -> str:
+    """The pose model for ``run``: ``name``, else the one that trained it; a folder that is
+    not a pose run (a stylizer run, a dataset) is refused with what it is."""
+    try:
+        made = r.pose_plugin(run)
+    except (LookupError, ValueError) as e:
+        fail(str(e))
+    name = name or made
+    _known(r, "pose_model", name)
+    return name
 
 
 def _known(r, kind: str, name: str) -> bool:
@@ -223,7 +239,7 @@ def run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, device
                    "projection stays fp32). See docs/mixed-precision.md.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", type=int, help="Seed of initialization and batches (default: 0).")
-@set_option
+@set_option("sigma_end=0.5")
 @overwrite_option
 @progress_option
 def train_pose_cmd(dataset, out, resume_run, model_name, settings, overwrite, **kw) -> None:
@@ -279,8 +295,7 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
       aist evaluate runs/pose out/synthetic out/stylized out/real --out reports/pose
     """
     r = runner()
-    model_name = model_name or r.pose_plugin(run)
-    _known(r, "pose_model", model_name)
+    model_name = _pose_model(r, run, model_name)
     kw = {}
     if refine or model_name == "refine":  # the plugin's refinement settings
         kw["refine"] = {"steps": refine_steps, "azimuths": refine_azimuths}
@@ -317,8 +332,7 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, model_name: str, device: 
       aist reconstruct runs/pose photo_view.png --out cloud.npz
     """
     r = runner()
-    model_name = model_name or r.pose_plugin(run)
-    _known(r, "pose_model", model_name)
+    model_name = _pose_model(r, run, model_name)
     kw = {}
     if refine:  # the plugin's refinement settings
         kw["refine"] = {"steps": refine_steps}

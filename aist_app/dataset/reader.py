@@ -32,6 +32,9 @@ class Dataset:
         """Open ``root``. ``check``: ``"meta"`` (dataset.json and folders) or ``"full"``
         (every cameras.json, points.npz and view PNG header too)."""
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise DatasetError(root, "is a file, not a dataset folder (a dataset is the folder "
+                                     "holding dataset.json)")
         if not root.is_dir():
             raise DatasetError(root, "dataset folder does not exist")
         meta_path = root / "dataset.json"

@@ -201,27 +201,87 @@ def _check_keys(user: dict[str, Any], path) -> None:
 
 
 def check_config(cfg: dict[str, Any], where: str = "the config", runner=None) -> None:
-    """Build every stage's typed config from its section: an unknown key or a value of the
-    wrong type is an error naming the key and the section."""
+    """Check every key before anything runs: each stage's typed config is built from its
+    section and validated (an unknown key, a value of the wrong type or out of range is an
+    error naming the TOML key and its section); the plain keys, sections and data paths
+    likewise."""
     if runner is None:
         from aist_app.stages.runner import StageRunner
 
         runner = StageRunner()
 
+    from aist_app.common.devices import DeviceError, parse_device
+
     seed, device = cfg["seed"], cfg["device"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{where}: seed = {seed!r}: must be a whole number >= 0")
     try:
-        render_config(cfg["render"], seed, device)
-        if cfg.get("target"):
-            render_config({**cfg["render"], **cfg["target"]}, seed, device)
-        segment_config(cfg["segment"], seed, device)
-        st, po = cfg["stylizer"], cfg["pose"]
-        cls = runner.config_class("stylizer", st.get("plugin", "aist-cyclegan"))
-        for variant in st["variants"]:
-            stylizer_config(cls, st, variant, seed, device)
-        pose_config(runner.config_class("pose_model", po.get("plugin", "dpc")), po, seed,
-                    device)
-    except ValueError as e:
+        parse_device(device, option="device =")
+    except DeviceError as e:
         raise ValueError(f"{where}: {e}") from None
+    _check_plain(cfg, where)
+    st, po = cfg["stylizer"], cfg["pose"]
+    stylizer_cls = runner.config_class("stylizer", st.get("plugin", "aist-cyclegan"))
+    pose_cls = runner.config_class("pose_model", po.get("plugin", "dpc"))
+    checks = [("render", cfg["render"], lambda sec: render_config(sec, seed, device))]
+    if cfg.get("target"):
+        checks.append(("target", cfg["target"], lambda sec: render_config(
+            {**cfg["render"], **sec}, seed, device)))
+    checks.append(("segment", cfg["segment"], lambda sec: segment_config(sec, seed, device)))
+    for variant in st["variants"]:
+        checks.append(("stylizer", st, lambda sec, v=variant: stylizer_config(
+            stylizer_cls, sec, v, seed, device)))
+    checks.append(("pose", po, lambda sec: pose_config(pose_cls, sec, seed, device)))
+    for name, section, build in checks:
+        _check_section(name, section, build, where)
+
+
+def _built(build, section: dict[str, Any]) -> None:
+    config = build(section)
+    validate = getattr(config, "validate", None)
+    if validate is not None:
+        validate()
+
+
+def _check_section(name: str, section: dict[str, Any], build, where: str) -> None:
+    """Build and validate one stage section; on an error, name the key that causes it (the
+    one whose removal makes the section valid)."""
+    try:
+        _built(build, section)
+    except ValueError as e:
+        for key in section:
+            if key in _STAGE_KEYS:
+                continue
+            try:
+                _built(build, {k: v for k, v in section.items() if k != key})
+            except ValueError:
+                continue
+            raise ValueError(f"{where}: [{name}] {key} = {section[key]!r}: {e}") from None
+        raise ValueError(f"{where}: [{name}]: {e}") from None
+
+
+def _check_plain(cfg: dict[str, Any], where: str) -> None:
+    """[data], [cars] and [evaluate]: each value of the type and range it needs."""
+    for key in ("meshes", "photos"):
+        value = cfg["data"].get(key)
+        if value and not Path(value).expanduser().exists():
+            raise ValueError(f"{where}: [data] {key} = {value!r}: no such file or folder")
+    count = cfg.get("cars", {}).get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"{where}: [cars] count = {count!r}: must be a whole number >= 1")
+    ev = cfg.get("evaluate", {})
+    if ev.get("split", "test") not in ("test", "all"):
+        raise ValueError(f"{where}: [evaluate] split = {ev['split']!r}: use \"test\" or "
+                         "\"all\"")
+    for key, least in (("kid_seeds", 1), ("bootstrap", 0)):
+        value = ev.get(key, least)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{where}: [evaluate] {key} = {value!r}: must be a whole "
+                             f"number >= {least}")
+    refine = ev.get("refine", [])
+    if not isinstance(refine, list) or not all(isinstance(x, str) for x in refine):
+        raise ValueError(f"{where}: [evaluate] refine = {refine!r}: a list of test-set names "
+                         "(e.g. [\"real\"])")
 
 
 def _digest(obj: Any) -> str:

@@ -47,5 +47,7 @@ def _screenshot(app, win, out: Path, page: str | None, select: int) -> int:
             break
         time.sleep(0.02)
     app.processEvents()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return 0 if win.grab().save(str(out)) else 1
+    if win.grab().save(str(out), "PNG"):
+        return 0
+    print(f"error: {out}: could not write the screenshot", file=sys.stderr)
+    return 1

@@ -44,6 +44,25 @@ def images_and_masks(rgba: Tensor, image_size: int, mask_size: int) -> tuple[Ten
     return rgb * 2.0 - 1.0, mask[:, 0]
 
 
+class NoObjectError(ValueError):
+    """A view with no object to reconstruct (empty or full mask)."""
+
+
+def check_object_view(rgba: np.ndarray, where: str | Path) -> None:
+    """A view the pose models can read: RGBA with the object's alpha > 0 and some background
+    at alpha 0; else :class:`NoObjectError` naming ``where`` and the reason."""
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise NoObjectError(f"{where}: not an RGBA view (shape {tuple(rgba.shape)})")
+    alpha = rgba[..., 3]
+    if not alpha.any():
+        raise NoObjectError(f"{where}: no object: its alpha is 0 everywhere (an empty mask)")
+    if alpha.all():
+        raise NoObjectError(
+            f"{where}: no object mask: every pixel is opaque (a photo, or a full mask), so "
+            "there is no silhouette to reconstruct; give a segmented view (RGBA, alpha 0 "
+            "around the object, as aist segment writes)")
+
+
 class PoseData:
     """Objects and their views (and, when present, ground-truth cameras and points)."""
 
@@ -87,9 +106,22 @@ class PoseData:
                         "one camera for the whole dataset")
         return None if first is None else first[0]
 
+    def check_views(self) -> None:
+        """Read every view once and refuse one with no object (:class:`NoObjectError`
+        naming its file) before a command writes anything."""
+        for oid, files in self.views.items():
+            for f in files:
+                check_object_view(self.ds.load_view(oid, f), self.ds.object_dir(oid) / f)
+
     def load(self, oid: str, files: list[str]) -> Tensor:
-        return torch.stack([torch.from_numpy(self.ds.load_view(oid, f).copy()).permute(2, 0, 1)
-                            for f in files])
+        """The views as (V, 4, H, W) uint8; a view with no object is a
+        :class:`NoObjectError` naming its file."""
+        views = []
+        for f in files:
+            rgba = self.ds.load_view(oid, f)
+            check_object_view(rgba, self.ds.object_dir(oid) / f)
+            views.append(torch.from_numpy(rgba.copy()).permute(2, 0, 1))
+        return torch.stack(views)
 
     def gt_quaternions(self, oid: str) -> dict[str, np.ndarray]:
         return {v["file"]: np.asarray(v["quaternion_wxyz"], dtype=np.float64)
@@ -115,12 +147,27 @@ class PoseData:
         return oids, files
 
 
-def alignment_data(root: str | Path) -> PoseData:
-    """The objects the model's frame is aligned on: the validation split, else the training
-    split; never test objects."""
+def alignment_data(root: str | Path, objects: int = 50) -> PoseData:
+    """The objects the model's frame is aligned on: the validation split's first
+    ``objects`` (the reference's 50, ``compute_alignment.py``), topped up with training
+    objects when it has fewer (a deviation: the reference's validation split always has 50;
+    with 4 the procedure averages 8 rotations and a folded model's frame can flip); never
+    test objects."""
+    parts = []
     for split in ("val", "train"):
         try:
-            return PoseData(root, split)
+            parts.append(PoseData(root, split))
         except ValueError:
             continue
+    if parts:
+        data = parts[0]
+        for more in parts[1:]:
+            extra = [o for o in more.ids if o not in data.views][:objects - len(data.ids)]
+            if extra:
+                data.ids = [*data.ids, *extra]
+                data.views.update({o: more.views[o] for o in extra})
+                data.split = f"{data.split}+{more.split}"
+        data.ids = data.ids[:objects]
+        data.views = {o: data.views[o] for o in data.ids}
+        return data
     raise ValueError(f"{root}: no validation or training objects to align the model on")

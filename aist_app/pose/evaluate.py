@@ -402,6 +402,8 @@ def evaluate(predictor, test_sets: list[str | Path | tuple[str | Path, str]],
             raise ValueError(f"{ts}: its test split is empty, so there is nothing to evaluate "
                              "on (evaluating training objects would flatter the model); pass "
                              "--split all to evaluate every object on purpose") from None
+    for data in sets:  # a view with no object is refused before the report folder exists
+        data.check_views()
     splits = {"split": split} if all(sp == split for _, sp in chosen) else {
         "split": split, "per_set": [sp for _, sp in chosen]}
     if variant is not None:

@@ -13,7 +13,7 @@ import torch
 
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose import quaternion as Q
-from aist_app.pose.data import alignment_data
+from aist_app.pose.data import alignment_data, check_object_view
 
 
 def run_alignment(predictor) -> np.ndarray:
@@ -39,6 +39,8 @@ def to_truth_frame(points, quaternion, align: np.ndarray, distance: float
     pts = torch.as_tensor(np.asarray(points), dtype=torch.float64) @ Q.to_matrix(
         Q.conjugate(A)).T
     q = Q.multiply(torch.as_tensor(np.asarray(quaternion), dtype=torch.float64), A)
+    if q[0] < 0:  # the dataset's convention (cameras.json): w >= 0
+        q = -q
     w2c = np.eye(4)
     w2c[:3, :3] = Q.to_matrix(q).numpy()
     w2c[2, 3] = distance
@@ -83,6 +85,9 @@ def reconstruct(predictor, image: str | Path, out: str | Path, *, refine=None) -
             rgba = np.asarray(im.convert("RGBA"))
     except Exception as e:
         raise ValueError(f"{image}: not a readable image ({e})") from None
+    check_object_view(rgba, image)
+    if Path(out).expanduser().resolve() == Path(image).expanduser().resolve():
+        raise ValueError(f"{out}: is the input image; choose another --out")
     align = run_alignment(predictor)
     if refine is not None:
         try:

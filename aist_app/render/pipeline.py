@@ -142,7 +142,7 @@ def render_record(config: RenderConfig, meshes: str | Path) -> OutputRecord:
 
 def dataset_writer(out: str | Path, config: RenderConfig, items: list[MeshItem],
                    meshes: str | Path, *, clean_stale: bool = True,
-                   overwrite: bool = False) -> DatasetWriter:
+                   overwrite: bool = False, lock: bool | None = None) -> DatasetWriter:
     """The writer of a synthetic dataset, its provenance naming the renderer, seed, config and
     every object's source mesh; the output record refuses a folder holding anything else."""
     source = {
@@ -156,7 +156,8 @@ def dataset_writer(out: str | Path, config: RenderConfig, items: list[MeshItem],
     return DatasetWriter(out, kind="synthetic", image_size=tuple(config.image_size),
                          up_axis=config.up_axis, source=source,
                          png_compress_level=config.png_compress_level, clean_stale=clean_stale,
-                         record=render_record(config, meshes), overwrite=overwrite)
+                         record=render_record(config, meshes), overwrite=overwrite,
+                         lock=lock)
 
 
 def render_collection(

@@ -29,6 +29,20 @@ class SegmentConfig:
     max_megapixels: float = 50.0
     test_fraction: float = 0.2
 
+    def validate(self) -> None:
+        """Every value in range, or a ValueError naming the option (before any work)."""
+        from aist_app.common.devices import parse_device
+        from aist_app.stages.config import check_bounds
+
+        check_bounds(self, {"min_score": (0, 1), "min_side": (0, None), "min_fill": (0, 1),
+                            "seed": (0, None), "batch_size": (1, None),
+                            "test_fraction": (0, 1)}, positive=("max_megapixels",))
+        if self.input_size is not None and self.input_size < 32:
+            raise ValueError(f"--input-size {self.input_size}: must be at least 32")
+        if not self.classes:
+            raise ValueError("--classes: name at least one class")
+        parse_device(self.device)
+
     def filters(self) -> FilterConfig:
         from aist_app.segment.filters import FilterConfig
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Generator
@@ -96,6 +97,7 @@ def segment_photos(
     """Segment every photo into a real dataset at ``out`` (resumes a matching folder; refuses
     one holding another output unless ``overwrite``)."""
     start = time.perf_counter()
+    config.validate()
     root = Path(photos)
     out = Path(out)
     paths = discover_photos(root)
@@ -115,12 +117,14 @@ def segment_photos(
     # The network (and its weights) loads before the folder is touched: missing weights leave
     # nothing behind.
     segmenter = segmenter_cls(config.options())
+    created = not out.exists()
     try:
         writer = DatasetWriter(out, kind="real", image_size=size, source={}, record=record,
                                overwrite=overwrite)
     except BaseException:
         segmenter.close()
         raise
+    fresh = created or writer.output.replacing  # a folder this run made (or its staging)
     state_dir = writer.root / ".segment"
     state_dir.mkdir(parents=True, exist_ok=True)
     by_photo: dict[str, list[str]] = {}
@@ -172,6 +176,8 @@ def segment_photos(
                 yield ItemProgress(len(by_photo), len(paths), key,
                                "rendered" if state["accepted"] else "rejected",
                                f"{len(state['accepted'])} of {state['candidates']} accepted")
+        if not summary.accepted:
+            raise NoCarsAccepted(root, summary)
         summary.ks = ratio_model.ks(summary.ratios_before, summary.ratios_after)
         summary.seconds = time.perf_counter() - start
         splits = _photo_splits(by_photo, config.seed, config.test_fraction)
@@ -192,10 +198,27 @@ def segment_photos(
         from aist_app.segment.report import write_report
 
         write_report(writer.root, summary)
+    except NoCarsAccepted:
+        writer.close()
+        if fresh:  # no dataset of 0 objects: the folder this run made goes again
+            shutil.rmtree(writer.root, ignore_errors=True)
+        raise
     finally:
         writer.close()
         segmenter.close()
     return summary
+
+
+class NoCarsAccepted(ValueError):
+    """No photo gave a car that passed the filters: there is no dataset to write."""
+
+    def __init__(self, photos: Path, summary: SegmentSummary) -> None:
+        why = {**summary.rejections()["photos"], **summary.rejections()["candidates"]}
+        why = ", ".join(f"{k} {v}" for k, v in why.items() if v) or "no candidates found"
+        super().__init__(
+            f"{photos}: 0 of {summary.photos} photos gave an accepted car ({why}); no dataset "
+            "was written. Loosen the filters (--min-score, --min-side, --min-fill, --classes) or "
+            "give other photos.")
 
 
 def _save_rejected(path: Path, img: np.ndarray, mask: np.ndarray, record: dict,

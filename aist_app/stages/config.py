@@ -91,3 +91,21 @@ def parse_settings(settings: tuple[str, ...] | list[str], where: str = "--set"
             raise ValueError(f"{where} {s!r}: use KEY=VALUE")
         out[key.strip().replace("-", "_")] = value.strip()
     return out
+
+
+def check_bounds(config: Any, bounds: dict[str, tuple[float | None, float | None]],
+                 *, positive: tuple[str, ...] = ()) -> None:
+    """Every named field within ``(least, most)`` (``None``: open) and every field in
+    ``positive`` above 0; else a ValueError ``--field VALUE: must be ...`` (the CLI's option
+    name; the experiment names its TOML key beside it)."""
+    for name, (least, most) in bounds.items():
+        value = getattr(config, name)
+        option = "--" + name.replace("_", "-")
+        if least is not None and value < least:
+            raise ValueError(f"{option} {value!r}: must be at least {least}")
+        if most is not None and value > most:
+            raise ValueError(f"{option} {value!r}: must be at most {most}")
+    for name in positive:
+        value = getattr(config, name)
+        if not value > 0:
+            raise ValueError(f"--{name.replace('_', '-')} {value!r}: must be positive")

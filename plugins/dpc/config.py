@@ -105,6 +105,30 @@ class PoseConfig:
     pose_eval_objects: int = 20
     log_every: int = 10
 
+    def validate(self) -> None:
+        """Every value in range, or a ValueError naming the option (before any work)."""
+        from aist_app.common.devices import parse_device
+        from aist_app.stages.config import check_bounds
+
+        check_bounds(self, {
+            "image_size": (16, None), "lr_step_frac": (0, 1), "f_dim": (1, None),
+            "fc_dim": (1, None), "z_dim": (1, None),
+            "num_points": (1, None), "pose_hidden": (1, None), "shapes_per_object": (1, None),
+            "vox_size": (8, None), "kernel_size": (1, None), "batch_objects": (1, None),
+            "views_per_object": (1, None), "steps": (1, None), "seed": (0, None),
+            "checkpoint_every": (1, None), "val_every": (1, None), "log_every": (1, None),
+            "pose_eval_every": (0, None), "pose_eval_objects": (1, None),
+            "pc_rgb_search_from": (0, None), "init_elongation_axis": (0, 2),
+            "student_weight": (0, None), "proj_rgb_weight": (0, None),
+            "shape_consistency": (0, None), "weight_decay": (0, None),
+            "init_elongation": (0, None)},
+            positive=("lr", "lr_2", "camera_distance", "sigma_start", "sigma_end",
+                      "decoder_init_std"))
+        if self.shapes_per_object > self.views_per_object:
+            raise ValueError(f"--shapes-per-object {self.shapes_per_object}: must be at most "
+                             f"--views-per-object ({self.views_per_object})")
+        parse_device(self.device)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -28,9 +28,11 @@ from aist_plugins.dpc.model import dpc_model, weight_decay_loss
 from aist_plugins.dpc.projection import colour_targets
 
 FORMAT = "aist-pose"
-#: Config fields that do not change what the run computes (a resume may change them).
-NOT_CONTENT = ("device", "checkpoint_every", "val_every", "log_every", "pose_eval_every",
-               "pose_eval_objects")
+#: Config fields that do not change what the run computes up to a step: a resume may change
+#: them (``steps`` says where to stop, so ``--resume RUN --steps N`` trains on to N; the
+#: schedules that follow the total, sigma, point dropout and the lr switch, stretch to it).
+NOT_CONTENT = ("device", "steps", "checkpoint_every", "val_every", "log_every",
+               "pose_eval_every", "pose_eval_objects")
 
 
 PoseCheckpointError = CheckpointError
@@ -56,6 +58,7 @@ class PoseTrainer:
                  resume: bool = False, overwrite: bool = False) -> None:
         """Train in ``run_dir``; a folder of the same training continues from its checkpoint
         (``resume`` demands one), any other is refused unless ``overwrite``."""
+        config.validate()
         self.dataset = str(Path(dataset).resolve())  # the checkpoint's, usable from anywhere
         self.device = torch.device(resolve_device(config.device))
         self.train_data = PoseData(dataset, "train")
