@@ -311,12 +311,55 @@ def test_student_loss_is_frame_free_and_matches_the_reference():
     assert 20.0 * float(ours_cv) / 50 == pytest.approx(ref, abs=1e-9)
 
 
-def test_weight_decay_matches_the_reference():
+def ref_decayed_kernels(cfg) -> list[tuple[int, ...]]:
+    """The shapes (TF layout) of the variables the reference's ``regularization_loss``
+    decays: trainable variables under the scopes ``encoder`` and ``decoder`` whose names hold
+    ``weights`` or ``kernel`` (``util/losses.py``), i.e. every slim conv/fully-connected
+    kernel of ``nets/img_encoder.py``, ``nets/pc_decoder.py``, ``predict_scaling_factor``
+    and ``nets/pose_net.py`` (built inside ``decoder``), never their biases."""
+    f = cfg.f_dim
+    shapes = [(5, 5, 3, f)]
+    for _ in range(int(np.log2(cfg.image_size / 4) - 1)):
+        shapes += [(3, 3, f, 2 * f), (3, 3, 2 * f, 2 * f)]
+        f *= 2
+    shapes += [(4 * 4 * f, cfg.fc_dim), (cfg.fc_dim, cfg.fc_dim), (cfg.fc_dim, cfg.z_dim),
+               (cfg.fc_dim, cfg.z_dim)]  # fc1, fc2, fc3 ("ids"), "poses"
+    decoded = cfg.num_points // 2 if cfg.mirror_symmetry else cfg.num_points
+    shapes += [(cfg.z_dim, decoded * 3), (cfg.z_dim, 1)]  # points, occupancy scaling
+    if cfg.pc_rgb:
+        shapes.append((cfg.z_dim, decoded * 3))
+    for _ in range(cfg.ensemble + 1):  # the candidates' pose_branch, then the student's
+        shapes += [(cfg.z_dim, cfg.pose_hidden), (cfg.pose_hidden, cfg.pose_hidden),
+                   (cfg.pose_hidden, 4)]
+    return shapes
+
+
+def _tf_layout(w) -> tuple[int, ...]:
+    shape = tuple(w.shape)
+    return (*shape[2:], shape[1], shape[0]) if len(shape) == 4 else (shape[1], shape[0])
+
+
+@pytest.mark.parametrize("extra", [{}, {"pc_rgb": True}, {"mirror_symmetry": True},
+                                   {"shapes_per_object": 3, "views_per_object": 4}])
+def test_weight_decay_matches_the_reference(extra):
+    """On weights as after training (biases far from their zero init): our loss decays
+    exactly the reference's list of variables."""
+    from torch import nn
+
     from aist_plugins.dpc.config import PoseConfig
     from aist_plugins.dpc.model import dpc_model, weight_decay_loss
 
-    cfg = PoseConfig(image_size=32, f_dim=4, fc_dim=16, z_dim=16, num_points=50)
+    cfg = PoseConfig(image_size=32, f_dim=4, fc_dim=16, z_dim=16, num_points=50, **extra)
     model = dpc_model(config=cfg)
-    kernels = [p.detach().numpy() for n, p in model.named_parameters() if n.endswith("weight")]
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    assert sorted(_tf_layout(m.weight) for m in layers) == sorted(ref_decayed_kernels(cfg))
+    # Every parameter is a layer's kernel or bias: nothing else could be decayed or missed.
+    owned = {id(p) for m in layers for p in m.parameters()}
+    assert all(id(p) in owned for p in model.parameters())
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.3)
+    kernels = [m.weight.detach().double().numpy() for m in layers]
     assert float(1e-3 * weight_decay_loss(model).detach()) == pytest.approx(
         ref_regularization_loss(kernels, 1e-3), rel=1e-6)

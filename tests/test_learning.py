@@ -100,7 +100,39 @@ def test_kid_verdict_needs_a_margin_beyond_the_seed_spread():
     assert v["closer"] and v["every_seed"] and v["margin"] == pytest.approx(0.11)
     kid["stylized vs target"] = {"per_seed": [0.28, 0.33, 0.31], "mean": 0.307,
                                  "spread": 0.05}
-    assert not moves_toward(kid, "source vs target", "stylized vs target")["closer"]
+    v = moves_toward(kid, "source vs target", "stylized vs target")
+    assert not v["closer"] and v["direction"] == "neither"
+    # Farther from the target by more than the spread: "away", never "not measurably toward".
+    kid["stylized vs target"] = {"per_seed": [0.40, 0.42, 0.44], "mean": 0.42,
+                                 "spread": 0.04}
+    assert moves_toward(kid, "source vs target", "stylized vs target")["direction"] == "away"
+
+
+def test_report_verdicts_need_an_interval_that_excludes_zero_and_three_objects():
+    from aist_app.experiments.report import _difference_sentences, plain_words
+    from aist_app.pose.intervals import verdict
+
+    iv = {"value": 0.2, "lo": 0.1, "hi": 0.3}
+    assert verdict(iv, higher_is_better=True, objects=3) == "better"
+    assert verdict(iv, higher_is_better=False, objects=12) == "worse"
+    assert verdict({"value": 0.1, "lo": -0.1, "hi": 0.3}, higher_is_better=True,
+                   objects=12) == "not distinguishable"
+    for n in (1, 2):  # a bootstrap over 1 or 2 objects gives no interval worth a verdict
+        assert "cannot be estimated" in verdict(iv, higher_is_better=True, objects=n)
+    figs = {"acc30": iv, "chamfer": {"value": 2.5, "lo": 2.5, "hi": 2.5}}
+    few = _difference_sentences({"AIST - baseline": figs, "_meta": {
+        "objects": 2, "level": 0.95}})[0]
+    assert "], better" not in few and "], worse" not in few and "[" not in few
+    assert "cannot be estimated" in few
+    many = _difference_sentences({"AIST - baseline": figs, "_meta": {
+        "objects": 5, "level": 0.95}})[0]
+    assert "acc@30 +0.200 [+0.100, +0.300], better" in many and "Chamfer +2.50" in many
+    kid = {"kid": {"source vs target": {"mean": 0.414, "per_seed": [0.4, 0.41, 0.43]},
+                   "stylized a vs target": {"mean": 0.439}},
+           "stylized_closer_than_source": {"a": {"closer": False, "direction": "away",
+                                                 "margin": -0.025, "spread": 0.01}}}
+    text = plain_words({}, {}, {}, kid, None)
+    assert "moved source renders away from the target look" in text
 
 
 def test_cpu_preset_shrunk_end_to_end(cpu_experiment):

@@ -16,6 +16,8 @@ import numpy as np
 
 from aist_app.common.images import composite
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
+from aist_app.pose.intervals import MIN_OBJECTS
+from aist_app.pose.intervals import verdict as verdict_of
 
 _NAMES = {"synthetic": "original", "real": "real", "target": "target"}
 #: The report's pose training (the reference's car config): steps, batch, points, grid.
@@ -212,6 +214,44 @@ def _final_curve_point(run: Path) -> tuple[dict, dict] | None:
     return (pose[0], pose[-1]) if len(pose) >= 2 else None
 
 
+def _difference_sentences(intervals: dict) -> list[str]:
+    """One sentence per model minus the baseline on the target's test objects: each figure
+    with its interval and verdict (:func:`~aist_app.pose.intervals.verdict`); with fewer
+    than MIN_OBJECTS objects the values alone, and why there is no verdict."""
+    meta = intervals["_meta"]
+    few = meta["objects"] < MIN_OBJECTS
+
+    def fig(label: str, iv: dict, fmt: str, higher_is_better: bool) -> str:
+        value = f"{label} {iv['value']:{fmt}}"
+        if few:  # no interval to show: the sentence says why
+            return value
+        return (f"{value} [{iv['lo']:{fmt}}, {iv['hi']:{fmt}}], "
+                f"{verdict_of(iv, higher_is_better=higher_is_better, objects=meta['objects'])}")
+
+    out = []
+    for name, figs in intervals.items():
+        if " - " not in name or "acc30" not in figs:
+            continue
+        d = figs["acc30"]
+        m = figs.get("median_err_deg")
+        parts = [fig("acc@30", d, "+.3f", True)]
+        if m:
+            parts.append(fig("median error (°)", m, "+.1f", False))
+        parts += [fig(label, iv, "+.2f", False)
+                  for label, iv in (("Chamfer", figs.get("chamfer")),
+                                    ("mask XOR (median)", figs.get("xor_median"))) if iv]
+        out.append(
+            f"On the target domain's {meta['objects']} test objects, {name.split(' - ')[0]} "
+            + ("minus the baseline: " if few else
+               f"minus the baseline ({int(meta['level'] * 100)}% bootstrap over objects): ")
+            + "; ".join(parts)
+            + (f". With fewer than {MIN_OBJECTS} test objects the interval cannot be "
+               "estimated, so no difference is called better or worse." if few else
+               ". With this few test objects the intervals are wide."
+               if meta["objects"] < 10 else "."))
+    return out
+
+
 def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
                 kid_result: dict | None, intervals: dict | None) -> str:
     """What the numbers show, said from the numbers themselves."""
@@ -252,41 +292,19 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
         for variant, v in kid_result["stylized_closer_than_source"].items():
             src = kid_result["kid"]["source vs target"]["mean"]
             sty = kid_result["kid"][f"stylized {variant} vs target"]["mean"]
+            moved = {"toward": "moves source renders toward",
+                     "away": "moved source renders away from",
+                     "neither": "moves source renders neither measurably toward nor away "
+                                "from"}[v.get("direction", "toward" if v["closer"] else
+                                              "neither")]
             out.append(
-                f"The {variant} stylizer moves source renders "
-                + ("toward" if v["closer"] else "not measurably toward")
+                f"The {variant} stylizer {moved}"
                 + f" the target look: KID to target {src:.4f} before, {sty:.4f} after "
                 f"(margin {v['margin']:.4f} against a spread of {v['spread']:.4f} over "
                 f"{len(kid_result['kid']['source vs target']['per_seed'])} evaluation seeds).")
     if intervals:
-        meta = intervals["_meta"]
-        for name, figs in intervals.items():
-            if " - " not in name or "acc30" not in figs:
-                continue
-            d = figs["acc30"]
-            m = figs.get("median_err_deg")
+        out += _difference_sentences(intervals)
 
-            def verdict(iv: dict, higher_is_better: bool) -> str:
-                if iv["lo"] > 0:
-                    return "better" if higher_is_better else "worse"
-                if iv["hi"] < 0:
-                    return "worse" if higher_is_better else "better"
-                return "not distinguishable"
-
-            out.append(
-                f"On the target domain's {meta['objects']} test objects, {name.split(' - ')[0]} "
-                f"minus the baseline ({int(meta['level'] * 100)}% bootstrap over objects): "
-                f"acc@30 {d['value']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}], "
-                f"{verdict(d, True)}"
-                + (f"; median error {m['value']:+.1f}° [{m['lo']:+.1f}, {m['hi']:+.1f}], "
-                   f"{verdict(m, False)}" if m else "")
-                + "".join(f"; {label} {iv['value']:+.2f} [{iv['lo']:+.2f}, {iv['hi']:+.2f}], "
-                          f"{verdict(iv, False)}"
-                          for label, iv in (("Chamfer", figs.get("chamfer")),
-                                            ("mask XOR (median)", figs.get("xor_median")))
-                          if iv)
-                + (". With this few test objects the intervals are wide."
-                   if meta["objects"] < 10 else "."))
     steps = po.get("steps")
     if steps:
         r = REPORT_SCALE

@@ -80,3 +80,21 @@ def object_bootstrap(per_view: dict[str, list[dict]], *, baseline: str | None = 
     out["_meta"] = {"objects": len(objects), "resamples": resamples, "level": level,
                     "baseline": baseline, "seed": seed}
     return out
+
+
+#: Fewer test objects than this: a bootstrap over objects cannot estimate an interval (with
+#: one object every resample is that object; with two, three resamples in four are one).
+MIN_OBJECTS = 3
+
+
+def verdict(interval: dict, *, higher_is_better: bool, objects: int) -> str:
+    """"better" / "worse" only when the paired difference's interval excludes 0 and there
+    are at least :data:`MIN_OBJECTS` test objects; else "not distinguishable", or, with
+    fewer objects, that the interval cannot be estimated."""
+    if objects < MIN_OBJECTS:
+        return f"interval cannot be estimated from {objects} test object(s)"
+    if interval["lo"] > 0:
+        return "better" if higher_is_better else "worse"
+    if interval["hi"] < 0:
+        return "worse" if higher_is_better else "better"
+    return "not distinguishable"

@@ -55,10 +55,13 @@ def domain_kid(sets: dict[str, str | Path], pairs: dict[str, tuple[str, str]], p
 
 def moves_toward(result: dict[str, dict], before: str, after: str) -> dict:
     """Whether ``after`` is closer to the target than ``before`` by more than the spread of
-    either over the seeds (the acceptance test of a stylizer)."""
+    either over the seeds (the acceptance test of a stylizer); ``direction`` is "toward",
+    "away" (farther by more than the spread) or "neither"."""
     margin = result[before]["mean"] - result[after]["mean"]
     spread = max(result[before]["spread"], result[after]["spread"])
-    return {"margin": margin, "spread": spread, "closer": bool(margin > spread),
+    direction = "toward" if margin > spread else "away" if -margin > spread else "neither"
+    return {"margin": margin, "spread": spread, "closer": direction == "toward",
+            "direction": direction,
             "every_seed": bool(all(a < b for a, b in zip(result[after]["per_seed"],
                                                          result[before]["per_seed"],
                                                          strict=True)))}
