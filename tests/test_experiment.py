@@ -56,3 +56,23 @@ def test_experiment_small_preset_and_resume(tmp_path):
                        text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stderr
     assert "[render] skipped" in p.stderr and "[pose-baseline] start" in p.stderr
+
+
+def test_a_learned_stages_own_seed_wins(tmp_path):
+    """A seed study (scripts/seeds.py) keeps the data of seed 0 and seeds the learned stages
+    alone: [stylizer] seed and [pose] seed override the top-level seed, and change only
+    those stages' keys."""
+    from aist_app.experiments.experiment import load_config, pose_config, stylizer_config
+    from aist_app.stages.runner import StageRunner
+
+    path = tmp_path / "exp.toml"
+    path.write_text('preset = "cpu"\n[stylizer]\nseed = 2\n[pose]\nseed = 2\n')
+    cfg = load_config(path)
+    r = StageRunner()
+    assert cfg["seed"] == 0
+    st = stylizer_config(r.config_class("stylizer", "aist-cyclegan"), cfg["stylizer"],
+                         "constrained", cfg["seed"], "cpu")
+    po = pose_config(r.config_class("pose_model", "dpc"), cfg["pose"], cfg["seed"], "cpu")
+    assert st.seed == 2 and po.seed == 2
+    plain = load_config(None, "cpu")
+    assert pose_config(r.config_class("pose_model", "dpc"), plain["pose"], 5, "cpu").seed == 5

@@ -533,13 +533,15 @@ def stylizer_config(cls: type, section: dict[str, Any], variant: str, seed: int,
         if key in fields:
             values.setdefault(key, max(1, steps or default))
     base = cls.from_preset(variant) if hasattr(cls, "from_preset") else None
-    return from_mapping(cls, {**values, "seed": seed, "device": device}, "[stylizer]",
-                        base=base)
+    # A section's own seed (a seed study of the learned stages on one dataset) wins.
+    return from_mapping(cls, {**values, "seed": values.get("seed", seed), "device": device},
+                        "[stylizer]", base=base)
 
 
 def pose_config(cls: type, section: dict[str, Any], seed: int, device: str):
     values = {k: v for k, v in section.items() if k not in _STAGE_KEYS}
-    return from_mapping(cls, {**values, "seed": seed, "device": device}, "[pose]")
+    return from_mapping(cls, {**values, "seed": values.get("seed", seed), "device": device},
+                        "[pose]")
 
 
 #: What the small preset's numbers mean, said in its report and by `aist demo`.

@@ -1,0 +1,202 @@
+"""Reproducibility as a measured property: the cpu preset's learned stages (stylizer, KID,
+both pose models, their evaluation) for several seeds on one dataset, side by side, and one
+table of what each seed learned.
+
+    python scripts/seeds.py --out seeds            # seeds 0 1 2, the cpu preset
+    python scripts/seeds.py --out seeds --table    # only (re)print the table
+
+Seed 0 runs the whole experiment (``OUT/seed0``). Once its data stages are done (generated
+cars, source and target renders, photos), seeds 1, 2, ... start in ``OUT/seedN`` on a copy of
+those folders, with ``[stylizer] seed`` and ``[pose] seed`` set to N: the data are the
+same, what varies is every learned stage's initialization and sampling. Each run gets one
+CPU thread (``--threads``); ``--prescott SEED`` runs that seed with
+``OPENBLAS_CORETYPE=Prescott`` (the oldest x86-64 kernel, the same on any machine). The
+table goes to ``OUT/table.md`` and ``OUT/table.json`` with the seeds, the kernel each ran
+under and the settings; docs/learning.md quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+AIST = str(Path(sys.executable).with_name("aist"))
+DATA_STAGES = ("cars", "render", "render-target", "segment")
+DATA_FOLDERS = ("cars", "synthetic", "target", "real")
+
+
+def _env(threads: int, prescott: bool) -> dict[str, str]:
+    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[k] = str(threads)
+    if prescott:
+        env["OPENBLAS_CORETYPE"] = "Prescott"
+    else:
+        env.pop("OPENBLAS_CORETYPE", None)
+    return env
+
+
+def _config(out: Path, preset: str, seed: int, extra: list[str]) -> Path:
+    lines = [f'preset = "{preset}"']
+    sections: dict[str, list[str]] = {"stylizer": [f"seed = {seed}"],
+                                      "pose": [f"seed = {seed}"]}
+    for item in extra:  # section.key=value (TOML value)
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        sections.setdefault(section, []).append(f"{name} = {value}")
+    for section, body in sections.items():
+        lines += ["", f"[{section}]", *body]
+    path = out.with_suffix(".toml")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _start(out: Path, preset: str, seed: int, extra: list[str], threads: int,
+           prescott: bool) -> subprocess.Popen:
+    cfg = _config(out, preset, seed, extra)
+    log = open(out.with_suffix(".log"), "a")
+    return subprocess.Popen([AIST, "experiment", str(cfg), "--out", str(out), "--progress",
+                             "none"], stdout=log, stderr=subprocess.STDOUT,
+                            env=_env(threads, prescott))
+
+
+def _data_done(seed0: Path) -> bool:
+    stages = seed0 / ".stages"
+    return all((stages / f"{s}.json").is_file() for s in DATA_STAGES)
+
+
+def _copy_data(seed0: Path, dest: Path) -> None:
+    """The data stages of seed 0, done, in a new experiment folder (its record too)."""
+    dest.mkdir(parents=True)
+    for name in DATA_FOLDERS:
+        if (seed0 / name).is_dir():
+            shutil.copytree(seed0 / name, dest / name, symlinks=True)
+    (dest / ".stages").mkdir()
+    for s in DATA_STAGES:
+        shutil.copy(seed0 / ".stages" / f"{s}.json", dest / ".stages" / f"{s}.json")
+    shutil.copy(seed0 / ".aist-output.json", dest / ".aist-output.json")
+
+
+def run(args) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(args.seeds)
+    first, rest = seeds[0], seeds[1:]
+    procs: dict[int, subprocess.Popen] = {}
+    t0 = time.monotonic()
+    seed_dir = {s: out / f"seed{s}" for s in seeds}
+    if not (seed_dir[first] / "report").is_dir():
+        procs[first] = _start(seed_dir[first], args.preset, first, args.set, args.threads,
+                              first in args.prescott)
+    while not _data_done(seed_dir[first]):
+        if first in procs and procs[first].poll() not in (None, 0):
+            sys.exit(f"seed {first} failed: see {seed_dir[first].with_suffix('.log')}")
+        time.sleep(10)
+    for s in rest:
+        if (seed_dir[s] / "report").is_dir():
+            continue
+        if not seed_dir[s].exists():
+            _copy_data(seed_dir[first], seed_dir[s])
+        procs[s] = _start(seed_dir[s], args.preset, s, args.set, args.threads,
+                          s in args.prescott)
+    failed = [s for s, p in procs.items() if p.wait() != 0]
+    print(f"seeds {seeds}: {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    if failed:
+        sys.exit(f"seeds {failed} failed: see their .log files in {out}")
+
+
+def _row(folder: Path, seed: int, prescott: bool) -> dict:
+    kid = json.loads((folder / "kid.json").read_text())
+    row = {"seed": seed, "kernel": "Prescott" if prescott else "native"}
+    for variant, v in kid["stylized_closer_than_source"].items():
+        row["kid_source"] = kid["kid"]["source vs target"]["mean"]
+        row["kid_stylized"] = kid["kid"][f"stylized {variant} vs target"]["mean"]
+        row["kid_margin"], row["kid_spread"] = v["margin"], v["spread"]
+        row["kid_direction"] = v.get("direction", "toward" if v["closer"] else "neither")
+    for model, run_name, test_set in (("baseline", "pose-baseline", "synthetic"),
+                                      ("aist", "pose-constrained", "stylized-constrained")):
+        m = json.loads((folder / "eval" / run_name / "metrics.json").read_text())[test_set]
+        curve = [json.loads(line) for line in
+                 (folder / run_name / "metrics.jsonl").read_text().splitlines()
+                 if '"val_pose"' in line]
+        untrained = curve[0]["val_chamfer"] if curve else float("nan")
+        for key in ("acc30", "median_err_deg", "acc30_best_align", "median_err_best_align",
+                    "acc30_front_back", "median_err_front_back", "acc30_constant",
+                    "chamfer"):
+            row[f"{model}_{key}"] = m.get(key)
+        row[f"{model}_chamfer_untrained_val"] = untrained
+        row[f"{model}_chamfer_ratio"] = (curve[-1]["val_chamfer"] / untrained
+                                         if curve else float("nan"))
+    seconds = {p.stem: json.loads(p.read_text()).get("seconds", 0)
+               for p in (folder / ".stages").glob("*.json")}
+    row["learned_minutes"] = round(sum(v for k, v in seconds.items()
+                                       if k not in DATA_STAGES) / 60, 1)
+    return row
+
+
+def table(args) -> None:
+    out = Path(args.out)
+    rows = [_row(out / f"seed{s}", s, s in args.prescott) for s in args.seeds
+            if (out / f"seed{s}" / "report").is_dir()]
+    if not rows:
+        sys.exit(f"no finished seed under {out}")
+    cfg = json.loads((out / f"seed{args.seeds[0]}" / "experiment.json").read_text())
+    atomic = out / "table.json.tmp"
+    atomic.write_text(json.dumps({"rows": rows, "preset": args.preset, "set": args.set,
+                                  "pose": cfg["pose"], "stylizer": cfg["stylizer"]},
+                                 indent=1))
+    atomic.replace(out / "table.json")
+    head = ("| seed (kernel) | KID source → stylized (margin, spread) | baseline acc@30 / "
+            "median, reference alignment | best single rotation | up to front/back | "
+            "Chamfer (val ratio) | AIST acc@30 / median, reference alignment | best single "
+            "rotation | up to front/back | Chamfer (val ratio) | learned stages (min) |")
+    lines = [head, "|" + "---|" * 11]
+
+    def pose(r: dict, m: str) -> list[str]:
+        return [f"{r[f'{m}_acc30']:.2f} / {r[f'{m}_median_err_deg']:.0f}°",
+                f"{r[f'{m}_acc30_best_align']:.2f} / {r[f'{m}_median_err_best_align']:.0f}°",
+                f"{r[f'{m}_acc30_front_back']:.2f} / {r[f'{m}_median_err_front_back']:.0f}°",
+                f"{r[f'{m}_chamfer']:.1f} ({r[f'{m}_chamfer_ratio']:.2f})"]
+
+    for r in rows:
+        cells = [f"{r['seed']} ({r['kernel']})",
+                 f"{r['kid_source']:.3f} → {r['kid_stylized']:.3f} ({r['kid_margin']:+.3f}, "
+                 f"{r['kid_spread']:.3f}; {r['kid_direction']})",
+                 *pose(r, "baseline"), *pose(r, "aist"), f"{r['learned_minutes']}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"Held-out source test objects (baseline: synthetic, AIST: stylized); best "
+                 f"constant rotation acc@30 {rows[0]['baseline_acc30_constant']:.2f}. "
+                 f"Preset {args.preset}" + (f", --set {' '.join(args.set)}" if args.set else "")
+                 + ".")
+    text = "\n".join(lines) + "\n"
+    (out / "table.md").write_text(text)
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads per seed")
+    ap.add_argument("--prescott", type=int, nargs="*", default=[],
+                    help="Seeds to run under OPENBLAS_CORETYPE=Prescott.")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="A setting of the learned stages for every seed (a lever), e.g. "
+                         "pose.steps=900.")
+    ap.add_argument("--table", action="store_true", help="Only print the table.")
+    args = ap.parse_args()
+    if not args.table:
+        run(args)
+    table(args)
+
+
+if __name__ == "__main__":
+    main()
