@@ -40,6 +40,16 @@ class PoseConfig:
     # the first step: a car's plane of symmetry is its long one (docs/learning.md).
     init_elongation: float = 0.0
     init_elongation_axis: int = 1
+    # A category prototype first (progressive conditioning, as Unicorn; a deviation, off by
+    # default): for the first prototype_warmup of the steps every image decodes one shared,
+    # learned latent (one shape, one colour), so a pose turned with the view costs error on
+    # every view; then the images' own latents are mixed in linearly over prototype_release
+    # of the steps (z = (1 - a) z_proto + a z_image), after which the model is the
+    # reference's. With mirror_symmetry the prototype is symmetric about the model's x = 0
+    # plane: init_elongation along y or z puts the car's long axis in that plane, not its
+    # transverse one.
+    prototype_warmup: float = 0.0
+    prototype_release: float = 0.1
     # Coloured points (the reference's pc_rgb, off there by default): a colour per point,
     # splatted, smoothed and integrated along the ray probabilities over white; an L2 loss on
     # the image weighted by proj_rgb_weight. With several pose candidates the colour error
@@ -121,7 +131,8 @@ class PoseConfig:
             "pc_rgb_search_from": (0, None), "init_elongation_axis": (0, 2),
             "student_weight": (0, None), "proj_rgb_weight": (0, None),
             "shape_consistency": (0, None), "weight_decay": (0, None),
-            "init_elongation": (0, None)},
+            "init_elongation": (0, None), "prototype_warmup": (0, 1),
+            "prototype_release": (0, 1)},
             positive=("lr", "lr_2", "camera_distance", "sigma_start", "sigma_end",
                       "decoder_init_std"))
         if self.shapes_per_object > self.views_per_object:

@@ -89,6 +89,23 @@ class DPC(nn.Module):
         truncated_normal_(self.scale, 0.025)
         if self.colors is not None:
             truncated_normal_(self.colors, c.decoder_init_std)
+        # The category prototype (prototype_warmup): a shared latent and how much of the
+        # images' own latents is mixed in (a buffer: checkpoints carry it).
+        self.prototype = None
+        if c.prototype_warmup > 0:
+            self.prototype = nn.Parameter(torch.randn(c.z_dim))
+            self.register_buffer("prototype_mix", torch.zeros(()))
+
+    def set_prototype_mix(self, mix: float) -> None:
+        """0: every image decodes the prototype; 1: its own latent (the reference)."""
+        if self.prototype is not None:
+            self.prototype_mix.fill_(float(min(max(mix, 0.0), 1.0)))
+
+    def _shared(self, z: Tensor) -> Tensor:
+        if self.prototype is None:
+            return z
+        a = self.prototype_mix.to(z.dtype)
+        return (1.0 - a) * self.prototype.to(z.dtype) + a * z
 
     def forward(self, images: Tensor, shape_views: Tensor | None = None) -> dict[str, Tensor]:
         """(B, 3, H, W) images in [-1, 1] -> pose candidates (B, K, 4) and the student's pose
@@ -107,6 +124,7 @@ class DPC(nn.Module):
             mirrored = self._poses(h2m)
             candidates = mirror_mean(candidates, mirrored[0])
             student = mirror_mean(student, mirrored[1])
+        z = self._shared(z)
         points, scale = self.decode(z)
         out = {"points": points, "scale": scale, "candidates": candidates, "student": student}
         if self.colors is not None:
@@ -127,7 +145,7 @@ class DPC(nn.Module):
         z = self.fc3(self._trunk(images))
         if self.mirror:
             z = 0.5 * (z + self.fc3(self._trunk(images.flip(-1))))
-        return z
+        return self._shared(z)
 
     def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """Shape latents (S, z_dim) -> points (S, N, 3) in [-0.5, 0.5]^3 and the occupancy

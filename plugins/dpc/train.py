@@ -129,7 +129,16 @@ class PoseTrainer:
             out = self.model(images, shape_views(objects, c.views_per_object, c, self.device))
         return {k: v.float() for k, v in out.items()}
 
+    def prototype_mix(self, step: int) -> float:
+        """How much of the images' own latents the shapes use at ``step`` (0 during the
+        prototype warm-up, then linear to 1 over the release)."""
+        c = self.config
+        t = step / c.steps - c.prototype_warmup
+        return 1.0 if c.prototype_release <= 0 else min(max(t / c.prototype_release, 0.0), 1.0)
+
     def train_step(self) -> dict[str, float]:
+        if self.config.prototype_warmup > 0:
+            self.model.set_prototype_mix(self.prototype_mix(self.step))
         images, masks = self._batch(self.train_data, self.gen)
         out = self._forward(images, masks.shape[0])
         losses = dpc_loss(out, masks, self.config, self.step, self.gen,
