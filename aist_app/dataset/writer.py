@@ -121,7 +121,7 @@ class DatasetWriter:
         self, root: str | Path, *, kind: str, image_size: tuple[int, int], up_axis: str = "y",
         source: dict[str, Any] | None = None, png_compress_level: int = 3,
         clean_stale: bool = True, record: OutputRecord | None = None, overwrite: bool = False,
-        lock: bool | None = None,
+        lock: bool = True,
     ) -> None:
         """``record`` says what makes this dataset (the output-folder contract: a folder made
         by something else is refused before anything is written; ``overwrite`` replaces it
@@ -130,10 +130,10 @@ class DatasetWriter:
             raise ValueError(f"kind must be one of {KINDS}")
         self.output = None
         if record is not None:
-            # Farm workers share a job's folder by design: they do not lock it (the local
+            # Farm workers share a job's folder by design and pass lock=False (the local
             # pool's parent holds the lock for the whole job).
             self.output = OutputFolder(root, record, overwrite=overwrite, what="dataset",
-                                       lock=clean_stale if lock is None else lock)
+                                       lock=lock)
             root = self.output.path
         self.root = Path(root)
         self.kind = kind

@@ -153,20 +153,23 @@ def alignment_data(root: str | Path, objects: int = 50) -> PoseData:
     objects when it has fewer (a deviation: the reference's validation split always has 50;
     with 4 the procedure averages 8 rotations and a folded model's frame can flip); never
     test objects."""
-    parts = []
+    data = None
     for split in ("val", "train"):
+        if data is not None and len(data.ids) >= objects:
+            break  # enough validation objects: the training split is not opened
         try:
-            parts.append(PoseData(root, split))
+            more = PoseData(root, split)
         except ValueError:
             continue
-    if parts:
-        data = parts[0]
-        for more in parts[1:]:
-            extra = [o for o in more.ids if o not in data.views][:objects - len(data.ids)]
-            if extra:
-                data.ids = [*data.ids, *extra]
-                data.views.update({o: more.views[o] for o in extra})
-                data.split = f"{data.split}+{more.split}"
+        if data is None:
+            data = more
+            continue
+        extra = [o for o in more.ids if o not in data.views][:objects - len(data.ids)]
+        if extra:
+            data.ids = [*data.ids, *extra]
+            data.views.update({o: more.views[o] for o in extra})
+            data.split = f"{data.split}+{more.split}"
+    if data is not None:
         data.ids = data.ids[:objects]
         data.views = {o: data.views[o] for o in data.ids}
         return data

@@ -142,7 +142,7 @@ def render_record(config: RenderConfig, meshes: str | Path) -> OutputRecord:
 
 def dataset_writer(out: str | Path, config: RenderConfig, items: list[MeshItem],
                    meshes: str | Path, *, clean_stale: bool = True,
-                   overwrite: bool = False, lock: bool | None = None) -> DatasetWriter:
+                   overwrite: bool = False, lock: bool = True) -> DatasetWriter:
     """The writer of a synthetic dataset, its provenance naming the renderer, seed, config and
     every object's source mesh; the output record refuses a folder holding anything else."""
     source = {

@@ -125,6 +125,7 @@ def segment_photos(
         segmenter.close()
         raise
     fresh = created or writer.output.replacing  # a folder this run made (or its staging)
+    discard = False
     state_dir = writer.root / ".segment"
     state_dir.mkdir(parents=True, exist_ok=True)
     by_photo: dict[str, list[str]] = {}
@@ -199,13 +200,13 @@ def segment_photos(
 
         write_report(writer.root, summary)
     except NoCarsAccepted:
-        writer.close()
-        if fresh:  # no dataset of 0 objects: the folder this run made goes again
-            shutil.rmtree(writer.root, ignore_errors=True)
+        discard = fresh  # no dataset of 0 objects: the folder this run made goes again
         raise
     finally:
         writer.close()
         segmenter.close()
+        if discard:
+            shutil.rmtree(writer.root, ignore_errors=True)
     return summary
 
 
