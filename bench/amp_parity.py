@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from aist_app.api.manager import create_plugin_manager  # noqa: E402
+from aist_app.api.progress import drain  # noqa: E402
 from aist_app.common.devices import autocast  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
-from aist_app.stages.manager import create_plugin_manager  # noqa: E402
-from aist_app.stages.progress import drain  # noqa: E402
 from aist_app.stylize.metrics import mask_iou  # noqa: E402
 from aist_plugins.cyclegan.config import StylizerConfig  # noqa: E402
 from aist_plugins.cyclegan.losses import alpha_loss, l1, lsgan, resdist_loss  # noqa: E402

@@ -26,9 +26,9 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aist_app.api.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig  # noqa: E402
 from aist_app.scene.meshes import discover  # noqa: E402
-from aist_app.stages.progress import drain  # noqa: E402
 from aist_farm.broker import free_port, start_redis  # noqa: E402
 from aist_farm.celery_app import submit  # noqa: E402
 from aist_farm.job import Job  # noqa: E402

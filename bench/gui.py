@@ -93,7 +93,7 @@ def make_evaluations(root: Path, views: int, models: int) -> Path:
     its pose runs), the runs, a real test set and each run's per-view figures on it."""
     import json
 
-    from aist_app.experiments.experiment import pose_runs
+    from aist_app.experiments.presets import pose_runs
 
     rng = np.random.default_rng(1)
     cfg = {"stylizer": {"variants": [f"v{i}" for i in range(1, models)]}}
@@ -197,8 +197,8 @@ def main() -> None:
         print(f"made a dataset of {args.views} views in {time.perf_counter() - t0:.1f} s")
     from PySide6.QtWidgets import QApplication
 
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.gui.window import MainWindow
-    from aist_app.stages.manager import create_plugin_manager
 
     app = QApplication([])
     win = MainWindow(create_plugin_manager())

@@ -24,11 +24,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from aist_app.api.manager import create_plugin_manager  # noqa: E402
+from aist_app.api.progress import drain  # noqa: E402
 from aist_app.common.devices import resolve_device  # noqa: E402
 from aist_app.pose.quaternion import normalize  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
-from aist_app.stages.manager import create_plugin_manager  # noqa: E402
-from aist_app.stages.progress import drain  # noqa: E402
 from aist_plugins.dpc.config import PoseConfig  # noqa: E402
 from aist_plugins.dpc.projection import project  # noqa: E402
 from aist_plugins.dpc.train import PoseTrainer  # noqa: E402

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from aist_app.api.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, plan_views, render_collection  # noqa: E402
 from aist_app.scene.meshes import discover  # noqa: E402
-from aist_app.stages.progress import drain  # noqa: E402
 from aist_plugins.pyrender_renderer import preload_triton  # noqa: E402
 
 preload_triton()  # before any Mesa context (the bare loop opens one first)
@@ -195,7 +195,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3,
                     help="alternating rounds of bare loop and AIST (medians are reported)")
     args = ap.parse_args()
-    from aist_app.stages.manager import create_plugin_manager
+    from aist_app.api.manager import create_plugin_manager
 
     pm = create_plugin_manager()
     items = discover(args.meshes)

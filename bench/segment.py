@@ -23,10 +23,10 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aist_app.api.manager import create_plugin_manager  # noqa: E402
+from aist_app.api.progress import drain  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
 from aist_app.segment.pipeline import SegmentConfig, segment_photos  # noqa: E402
-from aist_app.stages.manager import create_plugin_manager  # noqa: E402
-from aist_app.stages.progress import drain  # noqa: E402
 
 
 def main() -> None:

@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from aist_app.api.manager import create_plugin_manager  # noqa: E402
+from aist_app.api.progress import drain  # noqa: E402
 from aist_app.dataset.writer import DatasetWriter  # noqa: E402
 from aist_app.render.pipeline import RenderConfig, render_collection  # noqa: E402
-from aist_app.stages.manager import create_plugin_manager  # noqa: E402
-from aist_app.stages.progress import drain  # noqa: E402
 from aist_plugins.cyclegan.apply import Stylizer  # noqa: E402
 from aist_plugins.cyclegan.config import StylizerConfig  # noqa: E402
 from aist_plugins.cyclegan.train import Trainer  # noqa: E402

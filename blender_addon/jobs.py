@@ -1,6 +1,6 @@
 """Long AIST work as a subprocess of the ``aist`` CLI: started with ``--progress jsonl``,
 polled for its events (one JSON object per line: progress, log, metric, artifact, done; the
-vocabulary of ``aist_app.stages.events``), cancelled. No Blender imports and no AIST import
+vocabulary of ``aist_app.api.events``), cancelled. No Blender imports and no AIST import
 (the CLI runs in its own environment): the panel polls a :class:`Job` from a modal timer."""
 
 from __future__ import annotations

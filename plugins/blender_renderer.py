@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from aist_app import hookimpl
-from aist_app.render.base import RenderedView, RenderOptions, ViewJob
+from aist_app.api.renderer import RenderedView, Renderer, RenderOptions, ViewJob
 
 #: Blender point-light watts per AIST light unit: P = 4*pi*I matches pyrender's radiance
 #: I/d^2 for a diffuse surface; the extra factor is pyrender's intensity scale.
@@ -73,7 +73,7 @@ def _cycles_device(bpy, device: str) -> str:
     return "CPU"
 
 
-class BlenderRenderer:
+class BlenderRenderer(Renderer):
     """Blender Cycles path tracer (bpy), shared camera convention and outputs."""
 
     name = "blender"
@@ -401,3 +401,33 @@ def quiet_stdout(log: Path):
 @hookimpl
 def aist_register_stages(registry) -> None:
     registry.add_renderer(BlenderRenderer)
+
+
+_BLENDER_CHECK = """
+import bpy
+from aist_plugins.blender_renderer import cycles_gpus
+backend, gpus = cycles_gpus(bpy)
+print(bpy.app.version_string + ' | ' + (', '.join(f'{backend}:{d.name}' for d in gpus)
+                                        or 'CPU only'))
+"""
+
+
+def check_blender(options):
+    """bpy starts (in a subprocess) and which Cycles devices it sees."""
+    from aist_app.api.checks import Check, run_python
+
+    code, out = run_python(_BLENDER_CHECK, timeout=120)
+    if code != 0:
+        return Check("blender", "missing", f"bpy does not start: {out}",
+                     "pip install bpy==5.0.1 (Python 3.11); apt-get install libxi6 libxkbcommon0 "
+                     "libsm6")
+    version, _, devices = out.partition(" | ")
+    return Check("blender", "ok", f"Blender {version}, Cycles devices: {devices}",
+                 "" if "CPU only" not in devices else
+                 "Cycles renders on the CPU (slower); a GPU needs its driver",
+                 {"version": version, "devices": devices})
+
+
+@hookimpl
+def aist_register_checks(checks) -> None:
+    checks.add("blender", check_blender, stages=("render-blender",))

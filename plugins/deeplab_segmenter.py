@@ -13,14 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from aist_app import hookimpl
-from aist_app.segment.base import Instance, SegmenterOptions
+from aist_app.api.segmenter import Instance, Segmenter, SegmenterOptions
 
 #: PASCAL VOC classes of the model's 21 outputs -> the COCO-style names the filters use.
 _VOC_TO_LABEL = {7: "car", 6: "bus"}
 _MIN_PIXELS_FRACTION = 5e-4
 
 
-class DeepLabLiteSegmenter:
+class DeepLabLiteSegmenter(Segmenter):
     """DeepLab v3 MobileNetV2 (TFLite, 257x257), instances by connected components."""
 
     name = "deeplab-lite"
@@ -116,3 +116,19 @@ class DeepLabLiteSegmenter:
 @hookimpl
 def aist_register_stages(registry) -> None:
     registry.add_segmenter(DeepLabLiteSegmenter)
+
+
+@hookimpl
+def aist_register_weights(weights) -> None:
+    from aist_app.common.samples import deeplab_weights
+    from aist_app.common.weights import BundledWeights
+
+    weights.add(BundledWeights(
+        "deeplab-lite", "DeepLabv3 MobileNet TFLite (Apache-2.0), the deeplab-lite segmenter; "
+        "bundled in aist_app/sample_data", deeplab_weights,
+        "reinstall AIST (the file ships with it)"))
+
+
+@hookimpl
+def aist_register_checks(checks) -> None:
+    checks.require("segment-deeplab", "weights:deeplab-lite")

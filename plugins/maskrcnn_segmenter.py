@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from aist_app import hookimpl
+from aist_app.api.segmenter import Instance, Segmenter, SegmenterOptions
 from aist_app.common.devices import resolve_device
 from aist_app.common.weights import find_weights
-from aist_app.segment.base import Instance, SegmenterOptions
 
 #: variant -> (builder name in torchvision.models.detection, weights enum name)
 _VARIANTS = {
@@ -22,6 +22,9 @@ _VARIANTS = {
     "v1": ("maskrcnn_resnet50_fpn", "MaskRCNN_ResNet50_FPN_Weights"),
 }
 DEFAULT_INPUT = 800  # torchvision's min_size
+
+#: variant -> its name in ``aist weights``
+WEIGHTS_NAMES = {"v2": "maskrcnn", "v1": "maskrcnn-v1"}
 
 
 def weights_filename(variant: str) -> str:
@@ -71,7 +74,7 @@ def load_weights(model, path, variant: str) -> None:
     model.load_state_dict(state)
 
 
-class MaskRCNNSegmenter:
+class MaskRCNNSegmenter(Segmenter):
     """Instance segmentation with torchvision's COCO Mask R-CNN."""
 
     name = "maskrcnn"
@@ -95,7 +98,8 @@ class MaskRCNNSegmenter:
         self.variant = variant
         self.input_size = int(options.input_size or DEFAULT_INPUT)
         filename = weights_filename(variant)
-        self.weights = find_weights(filename, options.weights, f"Mask R-CNN {variant} (COCO)")
+        self.weights = find_weights(filename, options.weights, f"Mask R-CNN {variant} (COCO)",
+                                    fetch=WEIGHTS_NAMES[variant])
         self.device = torch.device(resolve_device(options.device))
         model = build_model(variant, input_size=self.input_size,
                             score_floor=options.score_floor)
@@ -141,3 +145,22 @@ class MaskRCNNSegmenter:
 @hookimpl
 def aist_register_stages(registry) -> None:
     registry.add_segmenter(MaskRCNNSegmenter)
+
+
+@hookimpl
+def aist_register_weights(weights) -> None:
+    from aist_app.common.weights import KnownWeights
+
+    weights.add(KnownWeights(
+        "maskrcnn", "Mask R-CNN v2 (COCO), aist segment's default segmenter",
+        "torchvision.models.detection", "MaskRCNN_ResNet50_FPN_V2_Weights", "COCO_V1",
+        "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"))
+    weights.add(KnownWeights(
+        "maskrcnn-v1", "Mask R-CNN v1 (COCO), aist segment --variant v1",
+        "torchvision.models.detection", "MaskRCNN_ResNet50_FPN_Weights", "COCO_V1",
+        "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"))
+
+
+@hookimpl
+def aist_register_checks(checks) -> None:
+    checks.require("segment-maskrcnn", "weights:maskrcnn")

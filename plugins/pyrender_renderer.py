@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from aist_app import hookimpl
-from aist_app.render.base import RenderedView, RenderOptions, ViewJob
+from aist_app.api.renderer import RenderedView, Renderer, RenderOptions, ViewJob
 from aist_app.scene.meshes import sample_surface
 
 #: Surface points (sampled once per object) that each view's coverage check projects.
@@ -284,7 +284,7 @@ def _opaque(mat) -> bool:
     return mat.opaque and (colors is None or bool((colors[:, 3] == 255).all()))
 
 
-class PyrenderRenderer:
+class PyrenderRenderer(Renderer):
     """Fast OpenGL rasterizer (pyrender, headless EGL)."""
 
     name = "pyrender"
@@ -484,3 +484,33 @@ class PyrenderRenderer:
 @hookimpl
 def aist_register_stages(registry) -> None:
     registry.add_renderer(PyrenderRenderer)
+
+
+_EGL_CHECK = """
+import os
+os.environ.setdefault('PYOPENGL_PLATFORM', 'egl')
+import pyrender
+r = pyrender.OffscreenRenderer(8, 8)
+from OpenGL.GL import glGetString, GL_RENDERER, GL_VERSION
+print(glGetString(GL_RENDERER).decode() + ' | OpenGL ' + glGetString(GL_VERSION).decode())
+r.delete()
+"""
+
+
+def check_egl(options):
+    """An EGL context for pyrender (in a subprocess), on the GPU or Mesa's CPU renderer."""
+    from aist_app.api.checks import Check, run_python
+
+    code, out = run_python(_EGL_CHECK, env={"PYOPENGL_PLATFORM": "egl"})
+    if code != 0:
+        return Check("egl", "missing", f"no EGL context for pyrender: {out}",
+                     "apt-get install libegl1 libgl1-mesa-dri (Mesa), or an NVIDIA driver; "
+                     "PYOPENGL_PLATFORM=egl")
+    soft = any(k in out.lower() for k in ("llvmpipe", "softpipe", "swrast"))
+    return Check("egl", "ok", f"EGL renders on {out} ({'CPU, Mesa' if soft else 'GPU'})",
+                 info={"renderer": out, "gpu": not soft})
+
+
+@hookimpl
+def aist_register_checks(checks) -> None:
+    checks.add("egl", check_egl, stages=("render-pyrender",))

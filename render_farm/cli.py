@@ -1,5 +1,5 @@
-"""``aist farm ...``: the render farm's commands (added to the ``aist`` group by
-:mod:`aist_app.cli`), and the local pool behind ``aist render --workers N``."""
+"""``aist farm ...``: the render farm's commands (added to the ``aist`` group by the farm's
+plugin, :mod:`aist_farm.plugin`), and the local pool behind ``aist render --workers N``."""
 
 from __future__ import annotations
 
@@ -64,11 +64,15 @@ def farm() -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--broker", help="redis://HOST:PORT/DB (default: $AIST_BROKER; none: run the "
                                "job here on a local pool).")
+@click.option("--local", is_flag=True,
+              help="Run the job here on a local process pool, even with $AIST_BROKER set "
+                   "(what `aist render --workers N` does).")
 @click.option("--workers", default=0, type=int,
               help="Local pool size when there is no broker (default: CPU cores).")
 @render_options
 @progress_option
-def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, workers: int, **kw) -> None:
+def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, local: bool, workers: int,
+                    **kw) -> None:
     """Create a render job (OUT/.farm/job.json lists every object with its seed) and queue a
     task per unfinished object.
 
@@ -80,12 +84,15 @@ def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, workers: int, *
     import os
 
     config = render_config(**kw)
-    url = broker_url(broker)
+    if local and broker:
+        fail("--local runs the job here: leave out --broker")
+    url = None if local else broker_url(broker)
     if not url:
-        click.echo("no broker given: running the job on a local process pool", err=True)
+        if not local:
+            click.echo("no broker given: running the job on a local process pool", err=True)
         st = run_local_job(meshes, out, config, workers=workers or os.cpu_count() or 1,
                            max_tasks_per_child=kw["recycle_every"])
-        sys.exit(0 if not st.failed else 1)
+        sys.exit(0 if st.done or not st.failed else 1)
     from aist_farm.celery_app import queue_name, submit
     from aist_farm.job import redact
 
@@ -273,5 +280,4 @@ def farm_broker_cmd(port: int, bind: str, data_dir: Path, password_env: str | No
         fail(str(e))
     click.echo(f"redis broker on {bind}:{port}, data in {data_dir}", err=True)
     os.execv(cmd[0], cmd)
-
 

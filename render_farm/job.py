@@ -107,6 +107,9 @@ def _append_jsonl(path: Path, record: dict) -> None:
         os.close(fd)
 
 
+# The same shape as the other stages' records on purpose, not one class: each record's
+# field names are its stage's words in the CLI and the events (rendered,
+# imported; a farm job's done/running/pending), which readers already parse.
 @dataclass
 class JobStatus:
     total: int

@@ -15,7 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from aist_app.stages.progress import ItemProgress
+from aist_app.api.progress import ItemProgress
 
 from .job import Job, JobStatus
 from .tasks import THREADS_ENV, RetryTask, run_task
@@ -46,8 +46,8 @@ def _init_worker(threads: int, cores: list[int], counter) -> None:
 def local_job_events(runner, job: Job, options: LocalOptions):
     """:func:`run_local` through the stage runner: its events, and the hook once the dataset
     is complete; returns the :class:`JobStatus`."""
+    from aist_app.api.events import Done
     from aist_app.common.locks import FolderLock
-    from aist_app.stages.events import Done
     from aist_app.stages.runner import item_events
 
     lock = FolderLock(job.root)  # one writer per folder: a second `aist render` is refused

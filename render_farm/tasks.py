@@ -41,7 +41,7 @@ class WorkerBlocked(Exception):
 
 def _renderer(job: Job, device: str | None, threads: int):
     """The process's renderer for this job's options, opened on first use and kept."""
-    from aist_app.stages.manager import create_plugin_manager
+    from aist_app.api.manager import create_plugin_manager
 
     options = replace(job.config.options(), threads=threads,
                       device=device or job.config.device)

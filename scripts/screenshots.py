@@ -25,8 +25,8 @@ def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.gui.window import MainWindow
-    from aist_app.stages.manager import create_plugin_manager
 
     app = QApplication(sys.argv[:1])
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)

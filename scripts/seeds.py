@@ -4,6 +4,7 @@ table of what each seed learned.
 
     python scripts/seeds.py --out seeds            # seeds 0 1 2, the cpu preset
     python scripts/seeds.py --out seeds --table    # only (re)print the table
+    python scripts/seeds.py --out lever --reuse seeds --set pose.steps=900  # a pose lever
 
 Seed 0 runs the whole experiment (``OUT/seed0``). Once its data stages are done (generated
 cars, source and target renders, photos), seeds 1, 2, ... start in ``OUT/seedN`` on a copy of
@@ -83,6 +84,22 @@ def _copy_data(seed0: Path, dest: Path) -> None:
     shutil.copy(seed0 / ".aist-output.json", dest / ".aist-output.json")
 
 
+#: What a pose lever retrains: these stages and their folders are left out of a reused run.
+POSE_STAGES = ("pose-", "eval-")
+
+
+def _reuse(previous: Path, dest: Path) -> None:
+    """A finished seed's folder without its pose models, their evaluation and the report:
+    the data and the stylizer (same seed) are reused, the pose stages run again."""
+    def skip(folder: str, names: list[str]) -> set[str]:
+        if Path(folder) == previous:
+            return {n for n in names if n.startswith(POSE_STAGES) or n == "report"}
+        if Path(folder) == previous / ".stages":
+            return {n for n in names if n.startswith(POSE_STAGES)}
+        return set()
+    shutil.copytree(previous, dest, symlinks=True, ignore=skip)
+
+
 def run(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,6 +108,10 @@ def run(args) -> None:
     procs: dict[int, subprocess.Popen] = {}
     t0 = time.monotonic()
     seed_dir = {s: out / f"seed{s}" for s in seeds}
+    if args.reuse:
+        for s in seeds:
+            if not seed_dir[s].exists():
+                _reuse(Path(args.reuse) / f"seed{s}", seed_dir[s])
     if not (seed_dir[first] / "report").is_dir():
         procs[first] = _start(seed_dir[first], args.preset, first, args.set, args.threads,
                               first in args.prescott)
@@ -191,6 +212,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="A setting of the learned stages for every seed (a lever), e.g. "
                          "pose.steps=900.")
+    ap.add_argument("--reuse", metavar="DIR",
+                    help="A finished run of this script: start each seed from its data and "
+                         "stylizer (a pose lever retrains the pose models only).")
     ap.add_argument("--table", action="store_true", help="Only print the table.")
     args = ap.parse_args()
     if not args.table:

@@ -16,6 +16,23 @@ CHAIR = MESHES / "03001627" / "21bfb150cfc23accb01c58badc8bbc39"
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 
+#: What makes a test slow, by the fixtures it uses: Blender's Cycles renders, a whole
+#: experiment. ``pytest -m "not slow"`` is the fast loop (docs/testing.md); `.ci/run` runs
+#: everything. Modules that are slow throughout say so with ``pytestmark``.
+SLOW_FIXTURES: dict[str, tuple[str, ...]] = {
+    "blender_dataset": ("slow", "blender"),
+    "cpu_experiment": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        for fixture, marks in SLOW_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                for mark in marks:
+                    item.add_marker(mark)
+
+
 @pytest.fixture(autouse=True)
 def _own_cache_dir(tmp_path_factory, monkeypatch) -> None:
     """Caches (the Compare page's predictions) go to a temp folder, not the user's."""
@@ -36,9 +53,9 @@ def shared_meshes() -> Path:
 
 
 def _render(out: Path, renderer: str, views: int = 5, **kw):
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
-    from aist_app.stages.progress import drain
 
     cls = create_plugin_manager().stage("renderer", renderer).factory
     cfg = RenderConfig(renderer=renderer, views=views, device="cpu", **kw)

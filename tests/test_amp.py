@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from aist_app.api.progress import drain
 from aist_app.common.devices import (
     DeviceError,
     amp_dtype,
@@ -16,7 +17,6 @@ from aist_app.common.devices import (
     memory_format,
     resolve_device,
 )
-from aist_app.stages.progress import drain
 
 from .test_pose import tiny as tiny_pose
 from .test_stylizer import _real, _render

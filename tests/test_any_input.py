@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
+from aist_app.api.progress import drain
 from aist_app.common.samples import sample_meshes, sample_photos
-from aist_app.stages.progress import drain
 from tests.helpers.cli import RENDER, aist, hashes
 
 POSE = ["--steps", "1", "--batch-objects", "1", "--views-per-object", "2", "--points", "200",

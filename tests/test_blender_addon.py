@@ -15,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aist_app.api.progress import drain
 from aist_app.dataset import Dataset
 from aist_app.dataset.consistency import check_dataset
-from aist_app.stages.progress import drain
 
 from .conftest import CHAIR, require_shared
+
+#: The fast loop (`pytest -m "not slow"`) leaves these out; `.ci/run` runs them.
+pytestmark = [pytest.mark.slow, pytest.mark.blender]
 
 bpy = pytest.importorskip("bpy")
 AIST = str(Path(sys.executable).with_name("aist"))
@@ -150,9 +153,9 @@ def test_import_point_cloud_and_camera(addon, tmp_path):
 
 
 def test_stylize_and_reconstruct_with_real_checkpoints(addon, tmp_path):
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.dataset.writer import DatasetWriter
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
     from aist_plugins.cyclegan.config import StylizerConfig
     from aist_plugins.cyclegan.train import Trainer
     from aist_plugins.dpc.config import PoseConfig
@@ -213,7 +216,7 @@ def test_job_progress_and_cancel(addon, tmp_path):
     from aist_blender_addon import operators
     from aist_blender_addon.jobs import Job, parse_event, progress_of
 
-    from aist_app.stages.events import Log, Progress, dumps
+    from aist_app.api.events import Log, Progress, dumps
 
     # The add-on reads the CLI's JSON events, not its terminal text: a ShapeNet id with
     # digits and slashes in a message is not progress.

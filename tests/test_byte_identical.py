@@ -22,7 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import require_shared
+
+#: The fast loop (`pytest -m "not slow"`) leaves these out; `.ci/run` runs them.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "tests" / "data" / "dataset-digests.json"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from aist_app.api.progress import drain
 from aist_app.scene.cars import STYLES, make_cars
 from aist_app.scene.meshes import discover, load
-from aist_app.stages.progress import drain
 
 
 def test_cars_are_seeded_distinct_and_loadable(tmp_path):

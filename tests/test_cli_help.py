@@ -21,10 +21,14 @@ from aist_plugins.dpc.config import PoseConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: The invocation's context: plugins' commands and options are found through it.
+ROOT_CTX = click.Context(main)
+
+
 def _commands(cmd=main, prefix=()):
     if isinstance(cmd, click.Group):
-        for name, sub in cmd.commands.items():
-            yield from _commands(sub, (*prefix, name))
+        for name in cmd.list_commands(ROOT_CTX):
+            yield from _commands(cmd.get_command(ROOT_CTX, name), (*prefix, name))
     else:
         yield " ".join(prefix), cmd
 
@@ -32,10 +36,15 @@ def _commands(cmd=main, prefix=()):
 COMMANDS = dict(_commands())
 
 
+def params(name: str) -> list[click.Parameter]:
+    """The command's options, the plugins' included."""
+    cmd = COMMANDS[name]
+    return cmd.get_params(click.Context(cmd, parent=ROOT_CTX))
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_option_has_help_and_its_default(name):
-    cmd = COMMANDS[name]
-    for p in cmd.params:
+    for p in params(name):
         if not isinstance(p, click.Option) or p.name == "help":
             continue
         assert p.help, f"aist {name} {p.opts[0]}: no help text"
@@ -61,14 +70,14 @@ def test_out_is_positional_for_datasets_and_an_option_for_runs():
     runs = ("train-stylizer", "train-pose", "evaluate", "reconstruct", "experiment")
     for name in datasets:
         assert any(isinstance(p, click.Argument) and p.name == "out"
-                   for p in COMMANDS[name].params), name
+                   for p in params(name)), name
     for name in runs:
         assert any(isinstance(p, click.Option) and p.name == "out"
-                   for p in COMMANDS[name].params), name
+                   for p in params(name)), name
     assert "positional OUT" in main.help and "take --out" in main.help
     writers = (*datasets[:-1], *runs[:-2], "experiment")
     for name in writers:
-        assert any(p.name == "overwrite" for p in COMMANDS[name].params), name
+        assert any(p.name == "overwrite" for p in params(name)), name
 
 
 def test_experiment_config_documented_key_by_key():
@@ -97,7 +106,7 @@ def _cell(text: str):
 def test_preset_columns_match_the_presets(section):
     """The small / cpu / full columns of the [stylizer] and [pose] tables say what the
     presets set, key by key (a preset changed without its page fails here)."""
-    from aist_app.experiments.experiment import PRESETS
+    from aist_app.experiments.presets import PRESETS
 
     doc = (ROOT / "docs" / "experiment-config.md").read_text()
     body = doc.split(f"## [{section}]")[1].split("\n## ")[0]

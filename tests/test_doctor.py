@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from aist_app.common.weights import BUNDLED, KNOWN, hash_ok
+from aist_app.api.manager import create_plugin_manager
+from aist_app.common.weights import hash_ok
+
+#: Every weights name of the installed plugins (the core's and the plugins').
+WEIGHTS = create_plugin_manager().weights()
+KNOWN, BUNDLED = WEIGHTS.known, WEIGHTS.bundled
 
 AIST = str(Path(sys.executable).with_name("aist"))
 
@@ -86,6 +91,23 @@ def test_weights_list_hash_check_and_offline_fetch(tmp_path):
 @pytest.mark.parametrize("name", sorted(KNOWN))
 def test_known_weights_match_torchvision(name):
     assert KNOWN[name].torchvision_weights().url == KNOWN[name].url
+
+
+def test_plugins_bring_their_weights_checks_and_stages():
+    """The core names no plugin's weights or checks: Mask R-CNN's and DeepLab's weights,
+    EGL, Blender and the farm's checks come from their plugins, and without the plugins
+    they are not there."""
+    from aist_app.tools.doctor import checks_of
+
+    full = checks_of(create_plugin_manager())
+    assert {"maskrcnn", "maskrcnn-v1", "deeplab-lite"} <= set(WEIGHTS.names())
+    assert {"egl": "pyrender", "blender": "blender", "broker": "farm",
+            "weights:resnet18": "aist"}.items() <= full.added_by.items()
+    assert full.stages["segment-maskrcnn"] == ["python", "packages", "weights:maskrcnn"]
+    bare = checks_of(create_plugin_manager(entry_points=False))
+    assert set(bare.checks) == {"python", "packages", "torch", "qt", "disk",
+                                "weights:resnet18", "weights:efficientnet-lite0"}
+    assert set(bare.stages) == {"core", "stylize", "stylize-efficientnet", "pose", "gui", "disk"}
 
 
 def test_experiment_dry_run_prints_a_plan_and_runs_nothing(tmp_path):

@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+#: The fast loop (`pytest -m "not slow"`) leaves these out; `.ci/run` runs them.
+pytestmark = pytest.mark.slow
+
 AIST = str(Path(sys.executable).with_name("aist"))
 
 CONFIG = """
@@ -71,7 +76,8 @@ def test_a_learned_stages_own_seed_wins(tmp_path):
     r = StageRunner()
     assert cfg["seed"] == 0
     st = stylizer_config(r.config_class("stylizer", "aist-cyclegan"), cfg["stylizer"],
-                         "constrained", cfg["seed"], "cpu")
+                         "constrained", cfg["seed"], "cpu",
+                         r.stage("stylizer", "aist-cyclegan").factory.config_preset)
     po = pose_config(r.config_class("pose_model", "dpc"), cfg["pose"], cfg["seed"], "cpu")
     assert st.seed == 2 and po.seed == 2
     plain = load_config(None, "cpu")

@@ -25,9 +25,10 @@ from .conftest import AIRPLANE, CHAIR, MESHES, require_shared
 
 AIST = str(Path(sys.executable).with_name("aist"))
 OPTS = ["--views", "6", "--size", "96", "--seed", "3", "--points", "20000"]
-pytestmark = pytest.mark.skipif(not any(
+#: A real Redis server and Celery workers: slow (the fast loop leaves them out).
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not any(
     (Path(p) / "redis-server").exists() for p in os.environ["PATH"].split(":")),
-    reason="redis-server not installed (scripts/bootstrap.sh installs it)")
+    reason="redis-server not installed (scripts/bootstrap.sh installs it)")]
 
 
 def _collection(root: Path, *, broken: bool = False) -> Path:

@@ -30,8 +30,8 @@ def settings(tmp_path):
 
 @pytest.fixture
 def window(qtbot, settings):
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.gui.window import MainWindow
-    from aist_app.stages.manager import create_plugin_manager
 
     win = MainWindow(create_plugin_manager(), settings=settings)
     qtbot.addWidget(win)
@@ -165,7 +165,7 @@ def test_run_render_from_the_stages_page(window, qtbot, tmp_path):
 def toy_plugin_manager(tmp_path, monkeypatch):
     """A plugin manager that found the toy stages through their entry point, in a site
     folder on sys.path (as a user's installed package)."""
-    from aist_app.stages.manager import create_plugin_manager
+    from aist_app.api.manager import create_plugin_manager
     from tests.helpers import toy_stages
 
     site = tmp_path / "toy-site"
@@ -264,7 +264,7 @@ def test_cancel_a_running_job(window, qtbot, tmp_path):
     def slow():
         import time
 
-        from aist_app.stages.progress import ItemProgress
+        from aist_app.api.progress import ItemProgress
 
         for k in range(1000):
             time.sleep(0.01)
@@ -324,7 +324,7 @@ def test_open_a_run_and_screenshot(window, tmp_path, pyrender_dataset):
 
 
 def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, pyrender_dataset):
-    from aist_app.stages.progress import drain
+    from aist_app.api.progress import drain
     from aist_plugins.dpc.config import PoseConfig
     from aist_plugins.dpc.train import PoseTrainer
 
@@ -352,9 +352,9 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
 
 
 def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_dataset):
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
     from aist_app.segment.pipeline import SegmentConfig, segment_photos
-    from aist_app.stages.manager import create_plugin_manager
-    from aist_app.stages.progress import drain
 
     require_shared()
     out = tmp_path / "real"
@@ -457,8 +457,8 @@ def test_background_choice_for_rgba_views_is_remembered(window, qtbot, settings,
 def test_keyboard_and_recent_folders(window, qtbot, settings, pyrender_dataset):
     from PySide6.QtCore import Qt
 
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.gui.window import MainWindow
-    from aist_app.stages.manager import create_plugin_manager
 
     assert window.open_dataset(pyrender_dataset)
     b = window.browser

@@ -22,6 +22,9 @@ from aist_app.pose.evaluate import (
 from aist_app.pose.intervals import object_bootstrap
 from aist_app.stylize.domain_kid import moves_toward
 
+#: The fast loop (`pytest -m "not slow"`) leaves these out; `.ci/run` runs them.
+pytestmark = pytest.mark.slow
+
 
 def _yaw(deg: np.ndarray) -> np.ndarray:
     """Quaternions (w, x, y, z) of rotations about y."""
@@ -222,11 +225,11 @@ def test_pose_model_learns_poses_beyond_chance(tmp_path):
     """Train the pose model for a bounded number of steps on a small fixed set and check its
     poses against the chance baselines of the same evaluator on the same views: the
     untrained model is at chance, the trained one well above the best constant rotation."""
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
     from aist_app.pose.data import PoseData
     from aist_app.pose.evaluate import Evaluator
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
-    from aist_app.stages.progress import drain
     from aist_plugins.dpc.config import PoseConfig
     from aist_plugins.dpc.model import dpc_model
     from aist_plugins.dpc.predictor import DPCPredictor

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from aist_app.api.progress import drain
 from aist_app.common.outputs import RECORD, OutputConflict, staging_path
 from aist_app.common.samples import sample_meshes, sample_photos
 from aist_app.dataset import Dataset
-from aist_app.stages.progress import drain
 from tests.helpers.cli import RENDER, aist, hashes
 
 
@@ -64,8 +64,8 @@ def test_render_with_other_settings_is_refused_and_overwrite_replaces(synthetic,
 
 
 def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(synthetic, tmp_path):
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
 
     out = tmp_path / "ds"
     cls = create_plugin_manager().stage("renderer", "pyrender").factory

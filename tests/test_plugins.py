@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from aist_app import hookimpl
-from aist_app.stages.manager import create_plugin_manager
-from aist_app.stages.registry import StageNotFoundError, StageRegistry
+from aist_app.api.contracts import PoseModel
+from aist_app.api.manager import create_plugin_manager
+from aist_app.api.registry import StageNotFoundError, StageRegistry
+from aist_app.api.renderer import Renderer
+from aist_app.api.segmenter import Segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
 AIST = Path(sys.executable).parent / "aist"
@@ -29,9 +32,20 @@ def test_autoload_can_be_disabled(monkeypatch):
     assert create_plugin_manager().registry.names("renderer") == ["pyrender"]
 
 
+class _Renderer(Renderer):
+    """A renderer that declares the contract's operations."""
+
+    name = "x"
+
+    def __init__(self, options):
+        self.options = options
+
+    def render(self, mesh, views):
+        return iter(())
+
+
 def test_registry_rejects_duplicates_and_bad_kinds():
-    class R:
-        name = "x"
+    R = _Renderer
 
     reg = StageRegistry()
     reg.add_renderer(R)
@@ -43,11 +57,83 @@ def test_registry_rejects_duplicates_and_bad_kinds():
         reg.get("renderer", "nope")
 
 
+def test_registry_refuses_a_class_that_breaks_its_contract():
+    """The contract is checked when a stage registers: the base class, every required
+    operation, and signatures the core can call (optional capabilities included)."""
+    reg = StageRegistry()
+
+    class NotARenderer:
+        name = "n"
+
+        def render(self, mesh, views):
+            return iter(())
+
+    with pytest.raises(ValueError, match="does not subclass aist_app.api.renderer.Renderer"):
+        reg.add_renderer(NotARenderer)
+
+    class NoRender(Renderer):
+        name = "n"
+
+        def __init__(self, options):
+            pass
+
+    with pytest.raises(ValueError, match="render: not implemented"):
+        reg.add_renderer(NoRender)
+
+    class BadRender(_Renderer):
+        name = "b"
+
+        def render(self, mesh):  # the core passes the views too
+            return iter(())
+
+    with pytest.raises(ValueError, match="render: takes 1 positional arguments, the core "
+                                         "passes 2"):
+        reg.add_renderer(BadRender)
+
+    class BadEvaluate(PoseModel):
+        name = "p"
+
+        @staticmethod
+        def config_class():
+            return dict
+
+        @staticmethod
+        def trainer(config, dataset, run_dir, *, resume=False, overwrite=False):
+            raise NotImplementedError
+
+        @staticmethod
+        def resume(run, *, steps=None, device="auto"):
+            raise NotImplementedError
+
+        @staticmethod
+        def predictor(run, *, device="auto"):
+            raise NotImplementedError
+
+        @staticmethod
+        def evaluate(run, test_sets, out, *, device="auto"):  # no progress, no options
+            return {}
+
+    with pytest.raises(ValueError, match="evaluate: has no keyword argument 'progress'"):
+        reg.add_pose_model(BadEvaluate)
+    BadEvaluate.evaluate = None  # an optional capability left out is fine
+    reg.add_pose_model(BadEvaluate)
+    assert reg.get("pose_model", "p").factory.evaluate is None
+
+
 def test_registering_an_object_by_hand():
-    class Seg:
+    class Seg(Segmenter):
         """Finds cars."""
 
         name = "toyseg"
+
+        def __init__(self, options):
+            pass
+
+        def segment(self, images):
+            return [[] for _ in images]
+
+        def describe(self):
+            return {"segmenter": "toyseg"}
 
     class Plugin:
         @hookimpl
@@ -63,7 +149,7 @@ def test_registering_an_object_by_hand():
 def test_listing_stages_imports_no_heavy_module():
     code = (
         "import sys\n"
-        "from aist_app.stages.manager import create_plugin_manager\n"
+        "from aist_app.api.manager import create_plugin_manager\n"
         "stages = create_plugin_manager().registry.list()\n"
         "assert len(stages) >= 2\n"
         "mods = ('torch', 'bpy', 'pyrender', 'OpenGL', 'trimesh')\n"
@@ -88,10 +174,10 @@ TOY_PLUGIN = '''
 """A throw-away third-party renderer: flat silhouettes by splatting surface samples."""
 import numpy as np
 from aist_app import hookimpl
-from aist_app.render.base import RenderedView
+from aist_app.api.renderer import RenderedView, Renderer
 
 
-class ToyRenderer:
+class ToyRenderer(Renderer):
     name = "toy"
     description = "splats surface samples (test plugin)"
     needs_gpu = False

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from aist_app.api.progress import drain
 from aist_app.pose import quaternion as Q
 from aist_app.pose.evaluate import chamfer
 from aist_app.scene.cameras import orbit_camera
 from aist_app.scene.cameras import project as camera_project
-from aist_app.stages.progress import drain
 from aist_plugins.dpc.config import PoseConfig
 from aist_plugins.dpc.projection import drc, project, smooth, splat
 
@@ -40,8 +40,8 @@ def tiny(**kw) -> PoseConfig:
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory) -> Path:
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
 
     require_shared()
     out = tmp_path_factory.mktemp("pose") / "synthetic"

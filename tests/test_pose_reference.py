@@ -41,7 +41,7 @@ def test_training_takes_intrinsics_from_the_dataset(renders, tmp_path):  # noqa:
     _rewrite_k(old, 1.875 * 64 / 2)
     t = PoseTrainer(tiny(steps=1), old, tmp_path / "run-old")
     assert t.config.focal_length == pytest.approx(0.9375)
-    from aist_app.stages.progress import drain
+    from aist_app.api.progress import drain
 
     drain(t.run())
     saved = json.loads((tmp_path / "run-old" / "config.json").read_text())
@@ -194,7 +194,8 @@ def test_alignment_never_uses_test_objects(renders, tmp_path):  # noqa: F811
 
 def test_full_preset_is_the_reports_experiment(tmp_path):
     from aist_app.dataset.splits import reference_lists, split_objects
-    from aist_app.experiments.experiment import PRESETS, load_config
+    from aist_app.experiments.experiment import load_config
+    from aist_app.experiments.presets import PRESETS
 
     with pytest.raises(ValueError, match="needs your data.*--meshes.*--photos"):
         load_config(None, "full")

@@ -70,7 +70,7 @@ def test_cache_needs_a_checkpoint(tmp_path, run_and_set):
 def test_cache_of_another_pose_model(tmp_path, pyrender_dataset):
     """Any pose model's predictions are cached, keyed to its predictor's checkpoint (the
     third-party toy-mean here, whose run has no checkpoints/last.pt)."""
-    from aist_app.stages.progress import drain
+    from aist_app.api.progress import drain
     from tests.helpers.toy_stages import MeanPoseConfig, MeanPosePredictor, MeanPoseTrainer
 
     run = tmp_path / "mean"

@@ -128,8 +128,8 @@ def test_pyrender_redraws_views_whose_samples_miss_thin_parts(tmp_path, pyrender
     coverage check sends that view to the MSAA tier; ordinary views stay on the cheap tier."""
     import trimesh
 
+    from aist_app.api.progress import drain
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.progress import drain
     from aist_plugins.pyrender_renderer import PyrenderRenderer
 
     meshes = tmp_path / "meshes"
@@ -169,7 +169,7 @@ def test_pyrender_merged_parts_draw_as_drawn_apart():
     their colours per vertex; the image is the one drawn part by part."""
     import trimesh
 
-    from aist_app.render.base import RenderOptions
+    from aist_app.api.renderer import RenderOptions
     from aist_app.render.pipeline import RenderConfig, plan_views
     from aist_app.scene.materials import PartMaterial
     from aist_app.scene.meshes import LoadedMesh, MeshItem
@@ -208,10 +208,10 @@ def test_pyrender_merged_parts_draw_as_drawn_apart():
 def test_varied_look_changes_appearance_not_geometry(tmp_path):
     """--look varied (Blender): per object a paint, dirt and sky; the cameras, lights' draws
     and silhouettes are those of as-is, so the target domain keeps the same ground truth."""
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
     from aist_app.common.samples import sample_meshes
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
-    from aist_app.stages.progress import drain
 
     pm = create_plugin_manager()
     out = {}

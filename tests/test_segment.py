@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aist_app.api.progress import drain
 from aist_app.dataset import Dataset
 from aist_app.segment import filters as F
 from aist_app.segment.photos import PhotoError, load_photo
 from aist_app.segment.pipeline import SegmentConfig, segment_photos
-from aist_app.stages.progress import drain
 
 from .conftest import SHARED_DATA, require_shared
 
@@ -40,8 +40,8 @@ def _aist(*args, env=None, check=True):
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
     """A small synthetic dataset: the ratio distribution and image size to match."""
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
 
     require_shared()
     out = tmp_path_factory.mktemp("seg") / "synthetic"

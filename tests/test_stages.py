@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aist_app.api import events as E
+from aist_app.api.config import coerce, from_mapping, parse_settings
+from aist_app.api.manager import create_plugin_manager
 from aist_app.cli import main
-from aist_app.stages import events as E
-from aist_app.stages.config import coerce, from_mapping, parse_settings
-from aist_app.stages.manager import create_plugin_manager
 from aist_app.stages.runner import StageRunner
 from tests.conftest import require_shared
 from tests.helpers.recording_plugin import Recorder
@@ -132,23 +132,45 @@ def test_set_and_defaults_from_the_dataclass(tmp_path, recorded):
 
 
 def test_architecture_page_has_the_current_hook_reference():
-    from aist_app.stages.hookdoc import embed
+    from aist_app.api.hookdoc import embed
 
     page = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text()
-    assert embed(page) == page, "run: python -m aist_app.stages.hookdoc --write"
+    assert embed(page) == page, "run: python -m aist_app.api.hookdoc --write"
     assert "### `aist_dataset_written(" in page and "### `aist_register_stages(" in page
 
 
-def test_stage_contracts_hold_for_the_built_ins():
-    from aist_app.stages.contracts import PoseModel, Stylizer
+def test_stage_contracts_hold_for_the_built_ins_and_the_toys():
+    """Every built-in and the third-party toys subclass their kind's contract and implement
+    its operations with signatures the core can call (optional capabilities included); the
+    registry would have refused them otherwise, this checks it directly."""
+    from aist_app.api.contracts import KIND_BASES, PosePredictor, Trainer
+    from aist_app.api.stage import contract_problems, signature_problem
+    from tests.helpers import toy_stages
 
     runner = StageRunner(create_plugin_manager())
-    for name in runner.pm.registry.names("stylizer"):
-        cls = runner.stage("stylizer", name).factory
-        assert isinstance(cls, Stylizer), name
-        assert hasattr(runner.config_class("stylizer", name), "__dataclass_fields__")
-    for name in runner.pm.registry.names("pose_model"):
-        cls = runner.stage("pose_model", name).factory
-        assert isinstance(cls, PoseModel), name
+    stages = [(s.kind, s.factory) for s in runner.pm.registry.list()]
+    assert {s.name for _, s in stages} >= {"pyrender", "blender", "maskrcnn", "deeplab-lite",
+                                           "aist-cyclegan", "dpc", "refine"}
+    stages += [("stylizer", toy_stages.ToyTint), ("pose_model", toy_stages.ToyMeanPose)]
+    for kind, cls in stages:
+        assert contract_problems(cls, KIND_BASES[kind]) == [], cls.name
+        if kind in ("stylizer", "pose_model"):
+            assert hasattr(runner.config_class(kind, cls.name) if cls.name in
+                           runner.pm.registry.names(kind) else cls.config_class(),
+                           "__dataclass_fields__")
+    # What the stages hand back: trainers and predictors, on their bases' signatures.
+    from aist_plugins.cyclegan.train import Trainer as CycleGANTrainer
+    from aist_plugins.dpc.predictor import DPCPredictor
+    from aist_plugins.dpc.train import PoseTrainer
+
+    for cls in (CycleGANTrainer, PoseTrainer, toy_stages.TintTrainer,
+                toy_stages.MeanPoseTrainer):
+        assert issubclass(cls, Trainer) and cls.run is not Trainer.run, cls
+        assert signature_problem(cls.run, Trainer.run) is None, cls
+    for cls in (DPCPredictor, toy_stages.MeanPosePredictor):
+        assert issubclass(cls, PosePredictor), cls
+        for name in ("predict", "predict_view"):
+            assert signature_problem(getattr(cls, name), getattr(PosePredictor, name)) is None
+    assert DPCPredictor.refiner is not None and toy_stages.MeanPosePredictor.refiner is None
     assert runner.config_class("renderer", "pyrender").__name__ == "RenderConfig"
     assert runner.stage("renderer", "pyrender").module == "aist_plugins.pyrender_renderer"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from aist_app.api.progress import drain
 from aist_app.dataset import Dataset
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.stages.progress import drain
 from aist_plugins.cyclegan import checkpoint as ckpt_io
 from aist_plugins.cyclegan.config import PRESETS, StylizerConfig
 from aist_plugins.cyclegan.losses import (
@@ -35,8 +35,8 @@ AIST = str(Path(sys.executable).with_name("aist"))
 
 
 def _render(out: Path, size=(32, 32), views=4) -> Path:
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
 
     require_shared()
     cls = create_plugin_manager().stage("renderer", "pyrender").factory

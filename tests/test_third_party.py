@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aist_app.api import events as E
 from aist_app.dataset import Dataset
-from aist_app.stages import events as E
 from tests.helpers import toy_stages
+
+#: The fast loop (`pytest -m "not slow"`) leaves these out; `.ci/run` runs them.
+pytestmark = pytest.mark.slow
 
 AIST = str(Path(sys.executable).with_name("aist"))
 
@@ -42,7 +45,7 @@ def test_toy_stylizer_through_the_cli(env, tmp_path, pyrender_dataset, blender_d
     run = tmp_path / "run"
     p = _aist(env, "train-stylizer", "--stylizer", "toy-tint", "--synthetic",
               str(pyrender_dataset), "--real", str(blender_dataset), "--out", str(run),
-              "--set", "steps=3", "--set", "strength=0.5", "--progress", "jsonl")
+              "--set", "steps=3", "--strength", "0.5", "--progress", "jsonl")
     events = [E.from_json(line) for line in p.stdout.splitlines()]
     assert [e.done for e in events if isinstance(e, E.Progress)][-1] == 3
     assert E.Log("toy-tint: 3 steps") in events
@@ -72,6 +75,34 @@ def test_toy_stylizer_through_the_cli(env, tmp_path, pyrender_dataset, blender_d
               str(pyrender_dataset), "--real", str(blender_dataset), "--out",
               str(tmp_path / "r3"), "--lambda-alpha", "2", check=False)
     assert p.returncode == 2 and "--lambda-alpha: not a setting of this stage" in p.stderr
+
+
+def test_a_plugin_adds_an_option_a_doctor_check_and_a_command(env, tmp_path):
+    """What only the plugin knows comes through its hooks: its config's option in
+    train-stylizer's help (named as its own), its doctor check and stage, its command."""
+    help_ = " ".join(_aist(env, "train-stylizer", "--help").stdout.split())
+    assert "--strength FLOAT Fraction of the learned colour offset applied (default: 1.0). " \
+           "[toy-tint]" in help_
+    assert "Cycle weight X->Y->X (default: the preset's). [aist-cyclegan]" in help_
+    p = _aist(env, "doctor", "--stage", "stylize-toy", "--json")
+    out = json.loads(p.stdout)
+    assert [c["name"] for c in out["checks"]] == ["python", "packages", "toy-tint"]
+    assert out["failing"] == []
+    p = _aist({**env, "AIST_TOY_TINT_BROKEN": "1"}, "doctor", "--stage", "stylize-toy",
+              check=False)
+    assert p.returncode == 1 and "the tint table is broken" in p.stdout
+    assert "missing for stylize-toy: toy-tint" in p.stderr
+    assert "toy-tint-info" in _aist(env, "--help").stdout
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    (run / "tint.json").write_text('{"offset": [0.5, -1, 2]}')
+    p = _aist(env, "toy-tint-info", str(tmp_path / "run"))
+    assert p.stdout.strip() == "offset 0.5000 -1.0000 2.0000"
+    # Without the plugin neither its option, its check nor its command is there.
+    bare = {**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    assert "--strength" not in _aist(bare, "train-stylizer", "--help").stdout
+    p = _aist(bare, "toy-tint-info", str(tmp_path / "run"), check=False)
+    assert p.returncode == 2 and "No such command 'toy-tint-info'" in p.stderr
 
 
 def test_toy_stylizer_in_an_experiment(env, tmp_path):

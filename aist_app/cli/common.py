@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,7 +17,7 @@ USER_ERRORS = (ValueError, RuntimeError, OSError, LookupError)
 
 def fail(message: str, code: int = 2) -> None:
     if progress_mode() == "jsonl":
-        from aist_app.stages.events import Log, dumps
+        from aist_app.api.events import Log, dumps
 
         click.echo(dumps(Log(message, "error")))
     click.secho(f"error: {message}", fg="red", err=True)
@@ -33,9 +32,13 @@ def say(message: str = "") -> None:
 def runner():
     """The stage runner of this invocation: ``ctx.obj`` when a caller injected one (tests
     register real toy plugins that way), else one built on the installed plugins."""
+    return runner_of(click.get_current_context())
+
+
+def runner_of(ctx: click.Context):
+    """The stage runner of ``ctx``'s invocation (built once, on first use)."""
     from aist_app.stages.runner import StageRunner
 
-    ctx = click.get_current_context()
     root = ctx.find_root()
     if not isinstance(root.obj, StageRunner):
         root.obj = StageRunner(root.obj)  # None, or an injected plugin manager
@@ -96,7 +99,7 @@ def drive(events: Generator, desc: str, keys: tuple[str, ...] = (),
           errors: tuple[type[BaseException], ...] = USER_ERRORS) -> Any:
     """Run a stage's events to the end; returns its result. A user error (``errors``) ends
     the command with a clear message."""
-    from aist_app.stages.events import Artifact, Log, Metric, Progress, dumps
+    from aist_app.api.events import Artifact, Log, Metric, Progress, dumps
 
     mode = progress_mode()
     bar = None
@@ -160,7 +163,3 @@ def _write(bar, line: str, err: bool = True) -> None:
         bar.write(line, file=sys.stderr if err else sys.stdout)
     else:
         click.echo(line, err=err)
-
-
-def path_arg(p: Path | None) -> str | None:
-    return str(p) if p is not None else None

@@ -156,15 +156,18 @@ def render_cmd(meshes: Path, out: Path, workers: int, overwrite: bool, **kw) -> 
       aist render meshes/ out/synthetic --views 24 --elevation 0:40
       aist render ShapeNetCore.v1/02958343 out/cars --renderer blender --workers 4
     """
-    config = render_config(**kw)
-    if workers > 1:
-        from aist_farm.cli import run_local_job
-
+    if workers > 1:  # a farm job on a local pool: `aist farm submit --local`
         if overwrite:
             fail("--overwrite does not apply to --workers N (a farm job): use a new folder")
-        st = run_local_job(meshes, out, config, workers=workers,
-                           max_tasks_per_child=kw["recycle_every"])
-        sys.exit(0 if st.done or not st.failed else 1)
+        ctx = click.get_current_context()
+        farm = ctx.find_root().command.get_command(ctx, "farm")
+        submit = farm.get_command(ctx, "submit") if isinstance(farm, click.Group) else None
+        if submit is None:
+            fail("--workers N runs a render-farm job, and no installed plugin adds `aist farm "
+                 "submit` (the render farm, aist_farm): install it or leave out --workers")
+        ctx.invoke(submit, meshes=meshes, out=out, broker=None, local=True, workers=workers,
+                   **kw)
+    config = render_config(**kw)
     summary = run_render(meshes, out, config, overwrite=overwrite)
     report_render(summary)
     if not summary.rendered and not summary.skipped:

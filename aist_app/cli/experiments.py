@@ -145,7 +145,7 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
                "features), stylize, KID over 3 seeds, train baseline and AIST pose models, "
                "evaluate on source, stylized, target and real test sets ==")
     html = run_experiment(None, out / "experiment", "demo")
-    from aist_app.experiments.experiment import PIPELINE_ONLY
+    from aist_app.experiments.presets import PIPELINE_ONLY
 
     click.echo(f"\n{PIPELINE_ONLY}")
     click.echo(f"\ndemo outputs are in {out.resolve()}")

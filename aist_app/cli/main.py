@@ -1,5 +1,6 @@
-"""The ``aist`` command group; commands register on it from the modules of this package
-(and the farm's, ``aist_farm.cli``)."""
+"""The ``aist`` command group; commands register on it from the modules of this package,
+and plugins add theirs through ``aist_register_commands`` (the render farm's ``aist farm``),
+looked up when the command line first needs them, on the invocation's plugin manager."""
 
 from __future__ import annotations
 
@@ -8,7 +9,30 @@ import click
 from aist_app import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PluginCommands(click.Group):
+    """A command group that also holds the commands the installed plugins add."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        from aist_app.cli.common import runner_of
+
+        try:
+            found = runner_of(ctx).pm.commands()
+        except LookupError as e:
+            raise click.UsageError(str(e)) from None
+        for name, (_, plugin) in found.items():
+            if name in self.commands:
+                raise click.UsageError(f"plugin {plugin!r} adds the command {name!r}, which "
+                                       "is a built-in command")
+        return {name: cmd for name, (cmd, _) in found.items()}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+
+@click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aist")
 def main() -> None:
     """AIST: realistic renders of 3D models that keep their shape and pose annotations.

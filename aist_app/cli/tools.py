@@ -10,7 +10,6 @@ import click
 
 from aist_app.cli.common import fail, runner
 from aist_app.cli.main import main
-from aist_app.tools.doctor import STAGES as DOCTOR_STAGES  # stdlib only: cheap
 
 
 @main.command("plugins")
@@ -87,10 +86,12 @@ def blender_addon_build_cmd(out: Path) -> None:
         fail(str(e))
     click.echo(f"{out}: {len(files)} files ({', '.join(files)})")
 @main.command("doctor")
-@click.option("--stage", type=click.Choice(["all", *DOCTOR_STAGES]),
-              help="Check only what this stage needs, and exit 1 if any of it is missing "
-                   "(default: check everything; exit 1 only when Python or the packages are "
-                   "wrong; all: exit 1 when anything is missing).")
+@click.option("--stage", metavar="STAGE",
+              help="Check only what this stage needs (core, stylize, pose, gui, disk and the "
+                   "plugins' stages: render-pyrender, render-blender, segment-maskrcnn, "
+                   "segment-deeplab, farm, ...), and exit 1 if any of it is missing (default: "
+                   "check everything; exit 1 only when Python or the packages are wrong; all: "
+                   "exit 1 when anything is missing).")
 @click.option("--out", default=".", show_default=True, type=click.Path(path_type=Path),
               help="Output folder whose free disk space to check.")
 @click.option("--broker", help="Broker URL to reach (default: $AIST_BROKER).")
@@ -106,14 +107,17 @@ def doctor_cmd(stage: str | None, out: Path, broker: str | None, as_json: bool) 
       aist doctor
       aist doctor --stage segment-maskrcnn --json
     """
-    from aist_app.tools.doctor import STAGES, failing, run_checks, to_json
+    from aist_app.api.checks import DoctorOptions
+    from aist_app.tools.doctor import checks_of, failing, needed, run_checks, to_json
 
-    only = None
-    if stage and stage != "all":
-        only = set(STAGES[stage])
-    results = run_checks(out=out, broker=broker, only=only)
+    try:
+        registry = checks_of(runner().pm)
+        only = needed(registry, stage) if stage and stage != "all" else None
+    except LookupError as e:
+        fail(str(e))
+    results = run_checks(registry, DoctorOptions(out=out, broker=broker), only)
     if as_json:
-        click.echo(to_json(results, stage))
+        click.echo(to_json(registry, results, stage))
     else:
         colours = {"ok": "green", "warn": "yellow", "missing": "red"}
         for c in results:
@@ -121,7 +125,7 @@ def doctor_cmd(stage: str | None, out: Path, broker: str | None, as_json: bool) 
                        f"{c.detail}")
             if c.fix and c.status != "ok":
                 click.echo(f"{'':8}{'':28} fix: {c.fix}")
-    bad = failing(results, stage)
+    bad = failing(registry, results, stage)
     if bad:
         if not as_json:
             click.echo(f"missing for {stage or 'the core'}: {', '.join(c.name for c in bad)}",
@@ -145,9 +149,8 @@ def weights_list_cmd(as_json: bool) -> None:
       aist weights list
       aist weights list --json
     """
-    from aist_app.common.weights import all_weights, weights_status
-
-    rows = [weights_status(n) for n in all_weights()]
+    weights = runner().pm.weights()
+    rows = [weights.status(n) for n in weights.names()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -161,18 +164,17 @@ def weights_list_cmd(as_json: bool) -> None:
 @weights_group.command("fetch")
 @click.argument("names", nargs=-1, required=True)
 def weights_fetch_cmd(names: tuple[str, ...]) -> None:
-    """Download weights into the torch cache through torchvision (hash checked): NAMES are
-    maskrcnn, maskrcnn-v1, resnet18.
+    """Download weights into the torch cache through torchvision (hash checked): NAMES as
+    `aist weights list` shows them (maskrcnn, maskrcnn-v1, resnet18, and the plugins').
 
     \b
     Examples:
       aist weights fetch maskrcnn resnet18
     """
-    from aist_app.common.weights import fetch
-
+    weights = runner().pm.weights()
     for name in names:
         try:
-            path = fetch(name)
+            path = weights.fetch(name)
         except (ValueError, ConnectionError, RuntimeError) as e:
             fail(str(e))
         click.echo(f"{name}: {path}")

@@ -20,12 +20,15 @@ from aist_app.cli.common import (
     say,
 )
 from aist_app.cli.main import main
-from aist_plugins.cyclegan.config import StylizerConfig
-from aist_plugins.dpc.config import PoseConfig
+from aist_app.cli.stage_options import StageCommand
 
 
-def _default(cls: type, name: str) -> str:
-    return f"(default: {getattr(cls(), name)})"
+def _default_stage(kind: str) -> str:
+    """The installed stage of ``kind`` that declares itself its kind's default."""
+    try:
+        return runner().default_stage(kind)
+    except LookupError as e:
+        fail(str(e))
 
 
 def set_option(example: str):
@@ -39,10 +42,11 @@ def set_option(example: str):
     return deco
 
 
-def make_config(cls: type, options: dict, settings: tuple[str, ...], preset: str | None = None):
-    """The stage's config: its preset (when it has presets), the options given on the
-    command line that are fields of it, then ``--set``; strict."""
-    from aist_app.stages.config import from_mapping, parse_settings
+def make_config(cls: type, options: dict, settings: tuple[str, ...], preset=None):
+    """The stage's config: its preset (``preset(name)``, a stage with presets: the ``preset``
+    option, else its default one), the options given on the command line that are fields of
+    it, then ``--set``; strict (an option of another plugin is an error)."""
+    from aist_app.api.config import from_mapping, parse_settings
 
     given = {k: v for k, v in options.items() if v is not None}
     fields_ = {f for f in cls.__dataclass_fields__}
@@ -50,12 +54,12 @@ def make_config(cls: type, options: dict, settings: tuple[str, ...], preset: str
     if not_fields:
         raise ValueError(f"{', '.join('--' + k.replace('_', '-') for k in not_fields)}: not "
                          f"a setting of this stage ({cls.__name__})")
-    base = cls.from_preset(preset) if preset and hasattr(cls, "from_preset") else None
+    base = preset(given.pop("preset", None)) if preset is not None else None
     config = from_mapping(cls, given, "options", base=base)
     return from_mapping(cls, parse_settings(settings), "--set", base=config)
 
 
-@main.command("train-stylizer")
+@main.command("train-stylizer", cls=StageCommand, kind="stylizer")
 @click.option("--synthetic", type=click.Path(exists=True, path_type=Path),
               help="Synthetic dataset (domain X).")
 @click.option("--real", type=click.Path(exists=True, path_type=Path),
@@ -63,58 +67,16 @@ def make_config(cls: type, options: dict, settings: tuple[str, ...], preset: str
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
               help="Continue this run from its last checkpoint (full state).")
-@click.option("--stylizer", default="aist-cyclegan", show_default=True,
-              help="Stylizer stage (see `aist plugins`).")
-@click.option("--preset", default="constrained", show_default=True,
-              help="Loss weights of the report's Table 6.1 (aist-cyclegan).",
-              type=click.Choice(["constrained", "less-constrained", "cyclegan"]))
-@click.option("--lambda-a", type=float, help="Cycle weight X->Y->X (default: the preset's).")
-@click.option("--lambda-b", type=float, help="Cycle weight Y->X->Y (default: the preset's).")
-@click.option("--lambda-idt", type=float,
-              help="Identity weight, times lambda-a/b (default: the preset's).")
-@click.option("--lambda-alpha", type=float, help="Alpha (mask) loss weight (default: the "
-              "preset's).")
-@click.option("--lambda-resdist", type=float,
-              help="Feature-distance (ResDist) weight (default: the preset's).")
-@click.option("--feature-net", type=click.Choice(["resnet18", "efficientnet-lite0"]),
-              help="Feature network of ResDist and KID (efficientnet-lite0 works offline) "
-                   + _default(StylizerConfig, "feature_net") + ".")
-@click.option("--feature-weights", help="Weights file of the feature network.")
-@click.option("--size", type=int, help="Network image size (views are padded/resized to it) "
-              + _default(StylizerConfig, "size") + ".")
-@click.option("--batch", type=int, help="Images per step " + _default(StylizerConfig, "batch")
-              + ".")
-@click.option("--epochs", type=int, help="Epochs over the larger domain (the report: 44) "
-              + _default(StylizerConfig, "epochs") + ".")
-@click.option("--steps", type=int, help="Stop after N optimizer steps (smoke runs).")
-@click.option("--lr", type=float, help="Adam learning rate " + _default(StylizerConfig, "lr")
-              + ".")
-@click.option("--decay-epochs", type=int, help="Linear lr decay to 0 over the last N epochs "
-              + _default(StylizerConfig, "decay_epochs") + ".")
-@click.option("--clip-grad-value", type=float,
-              help="Clip each gradient value to [-V, V] (the Unsup3D reproduction uses 5; "
-                   "default: no clipping, as the report).")
-@click.option("--clip-grad-norm", type=float,
-              help="Clip the generators' and the discriminators' joint gradient norms to N "
-                   "(default: no clipping).")
-@click.option("--checkpoint-every", type=int, help="Steps between full-state checkpoints "
-              + _default(StylizerConfig, "checkpoint_every") + ".")
-@click.option("--sample-every", type=int, help="Steps between sample grids (RUN/samples) "
-              + _default(StylizerConfig, "sample_every") + ".")
-@click.option("--eval-every", type=int, help="Steps between mask-IoU and KID evaluations "
-              + _default(StylizerConfig, "eval_every") + ".")
-@click.option("--amp", is_flag=True, default=None,
-              help="bfloat16 autocast (float16 + gradient scaling on cards without bf16). "
-                   "Default fp32, as the report; parity measured in docs/mixed-precision.md. "
-                   "Slower on most CPUs.")
+@click.option("--stylizer", help="Stylizer stage (see `aist plugins`; default: the installed "
+                                 "stylizers' default, aist-cyclegan when it is installed).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
-@click.option("--seed", type=int, help="Seed of initialization, batches and the history pool "
+@click.option("--seed", type=int, help="Seed of initialization, batches and sampling "
               "(default: 0).")
 @set_option("pool_size=20")
 @overwrite_option
 @progress_option
-def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, settings,
-                       overwrite, **kw) -> None:
+def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, settings, overwrite,
+                       **kw) -> None:
     """Train a stylizer (synthetic -> real) with full-state checkpoints.
 
     \b
@@ -124,18 +86,18 @@ def train_stylizer_cmd(synthetic, real, out, resume_run, stylizer, preset, setti
     """
     if not resume_run and not (synthetic and real and out):
         fail("give --synthetic, --real and --out (or --resume RUN)")
-    _train("stylizer", stylizer, resume_run, kw, settings, preset,
+    stylizer = stylizer or _default_stage("stylizer")
+    _train("stylizer", stylizer, resume_run, kw, settings,
            lambda r, config: r.train_stylizer(stylizer, config, synthetic, real, out,
                                               overwrite=overwrite), out)
 
 
-def _train(kind: str, plugin: str, resume_run, options: dict, settings, preset, start,
-           out) -> None:
+def _train(kind: str, plugin: str, resume_run, options: dict, settings, start, out) -> None:
     """Train a stylizer or a pose model through the runner: ``--resume RUN`` continues its
     run, else ``start(runner, config)`` with the config the options make."""
     r = runner()
     _known(r, kind, plugin)
-    keys = getattr(r.stage(kind, plugin).factory, "progress_keys", ())
+    keys = r.stage(kind, plugin).factory.progress_keys
     try:
         if resume_run:
             events = r.resume(kind, plugin, resume_run, steps=options.get("steps"),
@@ -143,11 +105,28 @@ def _train(kind: str, plugin: str, resume_run, options: dict, settings, preset, 
             out = resume_run
         else:
             events = start(r, make_config(r.config_class(kind, plugin), options, settings,
-                                          preset))
+                                          r.stage(kind, plugin).factory.config_preset))
     except USER_ERRORS as e:
         fail(str(e))
     last = drive(events, "train-stylizer" if kind == "stylizer" else "train-pose", keys)
     say(f"run: {out}\ncheckpoint: {last}")
+
+
+def _given(*names: str) -> bool:
+    """Whether the user gave any of these options (not their defaults)."""
+    ctx = click.get_current_context()
+    return any(ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)
+               for n in names)
+
+
+def _stylizer_of(run: Path) -> str:
+    """The stylizer that trained ``run`` (its output record), else the default one."""
+    from aist_app.common.outputs import read_record
+
+    run = Path(run)
+    record = read_record(run if run.is_dir() else run.parent.parent) or {}
+    return record.get("plugin") if record.get("stage") == "train-stylizer" and \
+        record.get("plugin") else _default_stage("stylizer")
 
 
 def _pose_model(r, run: Path, name: str | None) -> str:
@@ -174,8 +153,8 @@ def _known(r, kind: str, name: str) -> bool:
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--stylizer", default="aist-cyclegan", show_default=True,
-              help="Stylizer stage (see `aist plugins`).")
+@click.option("--stylizer", help="Stylizer stage (see `aist plugins`; default: the one that "
+                                 "trained RUN).")
 @click.option("--batch", default=32, show_default=True, type=int, help="Views per batch.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @overwrite_option
@@ -196,47 +175,22 @@ def stylize_cmd(run: Path, dataset: Path, out: Path, stylizer: str, batch: int,
         f"complete; {summary.views} views in {summary.seconds:.1f} s")
 
 
-def run_stylize(run, dataset, out, *, stylizer="aist-cyclegan", batch=32, device="auto",
+def run_stylize(run, dataset, out, *, stylizer=None, batch=32, device="auto",
                 overwrite=False):
+    stylizer = stylizer or _stylizer_of(run)
     _known(runner(), "stylizer", stylizer)
     return drive(runner().stylize(stylizer, run, dataset, out, batch=batch, device=device,
                                   overwrite=overwrite), "stylize")
 
 
-@main.command("train-pose")
+@main.command("train-pose", cls=StageCommand, kind="pose_model")
 @click.argument("dataset", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder.")
 @click.option("--resume", "resume_run", type=click.Path(exists=True, path_type=Path),
               help="Continue this run from its last checkpoint (full state).")
-@click.option("--model", "model_name", default="dpc", show_default=True,
-              help="Pose-model stage (see `aist plugins`).")
-@click.option("--steps", type=int,
-              help="Training steps (the reference: 600k) " + _default(PoseConfig, "steps")
-              + "; with --resume: train on to this step.")
-@click.option("--batch-objects", type=int,
-              help="Objects per batch " + _default(PoseConfig, "batch_objects") + ".")
-@click.option("--views-per-object", type=int,
-              help="Views of each object per batch (the dataset needs at least as many) "
-                   + _default(PoseConfig, "views_per_object") + ".")
-@click.option("--points", "num_points", type=int,
-              help="Points of each predicted shape " + _default(PoseConfig, "num_points") + ".")
-@click.option("--vox-size", type=int, help="Projection grid size (masks are resized to it) "
-              + _default(PoseConfig, "vox_size") + ".")
-@click.option("--lr", type=float, help="Adam learning rate " + _default(PoseConfig, "lr")
-              + ".")
-@click.option("--clip-grad", type=float,
-              help="Gradient-norm clipping (default: off, as the reference).")
-@click.option("--objective", type=click.Choice(["reference", "all-pairs"]),
-              help="reference (default): one view's shape per object projected with every "
-                   "view's poses (DPC's model_pc.py); all-pairs: every view's shape with "
-                   "every view's poses.")
-@click.option("--checkpoint-every", type=int, help="Steps between full-state checkpoints "
-              + _default(PoseConfig, "checkpoint_every") + ".")
-@click.option("--val-every", type=int, help="Steps between validation losses "
-              + _default(PoseConfig, "val_every") + ".")
-@click.option("--amp", is_flag=True, default=None,
-              help="bfloat16 autocast of the network (default fp32, as the reference; the "
-                   "projection stays fp32). See docs/mixed-precision.md.")
+@click.option("--model", "model_name",
+              help="Pose-model stage (see `aist plugins`; default: the installed pose models' "
+                   "default, dpc when it is installed).")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--seed", type=int, help="Seed of initialization and batches (default: 0).")
 @set_option("sigma_end=0.5")
@@ -252,9 +206,8 @@ def train_pose_cmd(dataset, out, resume_run, model_name, settings, overwrite, **
     """
     if not resume_run and not (dataset and out):
         fail("give DATASET and --out (or --resume RUN)")
-    if kw.get("clip_grad") == 0:
-        kw["clip_grad"] = None
-    _train("pose_model", model_name, resume_run, kw, settings, None,
+    model_name = model_name or _default_stage("pose_model")
+    _train("pose_model", model_name, resume_run, kw, settings,
            lambda r, config: r.train_pose(model_name, config, dataset, out,
                                           overwrite=overwrite), out)
 
@@ -297,7 +250,7 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
     r = runner()
     model_name = _pose_model(r, run, model_name)
     kw = {}
-    if refine or model_name == "refine":  # the plugin's refinement settings
+    if refine or _given("refine_steps", "refine_azimuths"):  # refinement settings
         kw["refine"] = {"steps": refine_steps, "azimuths": refine_azimuths}
     metrics = drive(r.evaluate(model_name, run, list(test_sets), out, device=device,
                                split=split, overwrite=overwrite, **kw), "evaluate")

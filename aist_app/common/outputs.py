@@ -11,7 +11,6 @@ overwrite resumes in its staging folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -237,18 +236,6 @@ def check_apart(out: str | Path, inputs: Any) -> None:
 def folder_identity(path: str | Path) -> str:
     """An input folder or file by its absolute path."""
     return str(Path(path).expanduser().resolve())
-
-
-def dataset_identity(root: str | Path) -> dict[str, Any]:
-    """A dataset by path, kind, image size and its objects and splits (not by run timings)."""
-    from aist_app.dataset.contract import read_json
-
-    root = Path(root)
-    meta = read_json(root / "dataset.json")
-    splits = meta.get("splits", {})
-    digest = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
-    return {"path": folder_identity(root), "kind": meta.get("kind"),
-            "image_size": meta.get("image_size"), "objects": digest}
 
 
 def content_config(config: dict[str, Any], ignore: tuple[str, ...]) -> dict[str, Any]:

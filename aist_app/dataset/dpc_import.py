@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from aist_app.api.progress import ItemProgress
 from aist_app.common.exact import linear, matmul, nearest_rotation, norm3
 from aist_app.common.outputs import OutputRecord, folder_identity
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.scene.cameras import DEFAULT_FOCAL_LENGTH, Camera, intrinsics
-from aist_app.stages.progress import ItemProgress
 
 #: Y-up object frame -> Blender Z-up world.
 Y_UP_TO_BLENDER = np.array([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
@@ -41,6 +41,9 @@ class DPCImportError(Exception):
         super().__init__(f"{path}: {message}")
 
 
+# The same shape as the other stages' records on purpose, not one class: each record's
+# field names are its stage's words in the CLI and the events (rendered,
+# imported; a farm job's done/running/pending), which readers already parse.
 @dataclass
 class ImportSummary:
     out: Path

@@ -105,12 +105,6 @@ class Dataset:
             return list(self.splits[split])
         return sorted(oid for s in SPLITS for oid in self.splits[s])
 
-    def split_of(self, oid: str) -> str:
-        for s in SPLITS:
-            if oid in self.splits[s]:
-                return s
-        raise KeyError(oid)
-
     # -- per object ------------------------------------------------------------------------
     def object_dir(self, oid: str) -> Path:
         return self.root / "objects" / oid

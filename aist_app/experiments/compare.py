@@ -86,7 +86,7 @@ def load_comparison(evaluations: dict[str, str | Path], test_set: str) -> Compar
 
 def experiment_evaluations(root: str | Path) -> dict[str, Path]:
     """An experiment folder's evaluations by model name, baseline first (those it has)."""
-    from aist_app.experiments.experiment import pose_runs
+    from aist_app.experiments.presets import pose_runs
 
     root = Path(root)
     try:

@@ -19,114 +19,11 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
+from aist_app.api.config import from_mapping
+from aist_app.api.events import Event, Log
 from aist_app.common.io_utils import atomic_write_json
 from aist_app.common.outputs import OutputFolder, OutputRecord, folder_identity
-from aist_app.stages.config import from_mapping
-from aist_app.stages.events import Event, Log
-
-#: ``small`` finishes on a 2-core CPU in minutes on the bundled sample data (its default
-#: data); ``full`` is the report's experiment (a GPU, and the ShapeNet cars and real photos
-#: the user brings: it refuses to run without them): elevation U[-20, 40] as the reference's
-#: renders, the reference's split lists (5247 / 750 / 1500 cars), the reference's pose
-#: training with a checkpoint every 5000 steps. ``full-0to40`` is the same with elevations
-#: U[0, 40], the report's suggestion (real photos are rarely taken from below).
-_FULL: dict[str, Any] = {
-    "data": {"meshes": "", "photos": ""},
-    "render": {"views": 5, "size": 128, "elevation": "-20:40", "renderer": "blender",
-               "splits": "reference"},
-    "segment": {"segmenter": "maskrcnn", "min_side": 128},
-    "stylizer": {"variants": ["constrained", "less-constrained"], "size": 256, "batch": 4,
-                 "epochs": 44, "feature_net": "resnet18"},
-    "pose": {"steps": 600_000, "checkpoint_every": 5000, "val_every": 1000},
-    "evaluate": {"split": "test"},
-    "device": "auto",
-    "seed": 0,
-}
-PRESETS: dict[str, dict[str, Any]] = {
-    "small": {
-        "data": {"meshes": "", "photos": ""},
-        "render": {"views": 24, "size": 64, "elevation": "0:40", "renderer": "pyrender",
-                   "splits": "80/10/10"},
-        "segment": {"segmenter": "deeplab-lite", "min_side": 96},
-        "stylizer": {"variants": ["constrained", "less-constrained"], "size": 64, "batch": 2,
-                     "steps": 40, "feature_net": "efficientnet-lite0"},
-        "pose": {"steps": 150, "num_points": 1000, "vox_size": 32, "kernel_size": 9,
-                 "sigma_start": 2.0, "sigma_end": 0.5, "image_size": 64, "f_dim": 8,
-                 "fc_dim": 128, "z_dim": 128, "batch_objects": 1, "views_per_object": 4,
-                 "lr": 1e-3, "dropout_keep_start": 1.0, "checkpoint_every": 75,
-                 "val_every": 75, "pose_eval_every": 75, "pose_eval_objects": 1},
-        # One bundled car: its synthetic sets have no test objects, so the smoke preset
-        # evaluates every object, on purpose (the report says so).
-        "evaluate": {"split": "all"},
-        "device": "cpu",
-        "seed": 0,
-    },
-    # The ground-truthed domain-transfer experiment on a 2-core CPU in under an hour
-    # (docs/learning.md says how each value was chosen): 40 generated cars, source = flat
-    # pyrender renders, target = Blender Cycles with a varied look (same cameras and
-    # silhouettes, ground truth on the target side), one stylizer source -> target, the
-    # baseline and the AIST pose model evaluated on held-out target objects.
-    "cpu": {
-        "data": {"meshes": "", "photos": ""},
-        "cars": {"count": 40},
-        "render": {"views": 24, "size": 64, "elevation": "grid:20,", "renderer": "pyrender",
-                   "splits": "80/10/10"},
-        # Cycles costs ~0.9 s a view here whatever the samples: 8 views of each car.
-        "target": {"renderer": "blender", "look": "varied", "views": 8, "samples": 8,
-                   "supersample": 2},
-        "segment": {"segmenter": "deeplab-lite", "min_side": 96},
-        # 600 steps at lr 5e-4, decayed linearly to 0 over the last epoch (192 steps, as
-        # CycleGAN's schedule ends): KID(stylized, target) 0.295-0.349 against the source's
-        # 0.414 on seeds 0, 1, 2, closer by more than the spread on each (scripts/seeds.py,
-        # docs/learning.md "Three seeds").
-        "stylizer": {"variants": ["constrained"], "size": 64, "batch": 4, "steps": 600,
-                     "lr": 5e-4, "decay_epochs": 1, "feature_net": "efficientnet-lite0",
-                     "ngf": 32, "ndf": 32, "n_blocks": 6},
-        # The pose search, bilateral symmetry and coloured points (the reference's pc_rgb
-        # with its occupancy division and late clip). On seeds 0, 1, 2 (scripts/seeds.py):
-        # held-out source acc@30 0.51-0.56 under the best single rotation for 5 of the 6
-        # models, 0.00-0.42 under the reference alignment (the front/back fold); the bar
-        # is not met (docs/learning.md "Three seeds"). ~1.3 s a step on 2 cores.
-        "pose": {"steps": 600, "num_points": 1000, "vox_size": 32, "kernel_size": 9,
-                 "sigma_start": 2.0, "sigma_end": 0.5, "image_size": 64, "f_dim": 8,
-                 "fc_dim": 128, "z_dim": 128, "batch_objects": 4, "views_per_object": 4,
-                 "lr": 1e-3, "dropout_keep_start": 1.0, "checkpoint_every": 150,
-                 "val_every": 150, "pose_eval_every": 150, "pose_eval_objects": 4,
-                 "pose_flips": True, "mirror_symmetry": True, "pc_rgb": True,
-                 "proj_rgb_weight": 1.0, "pc_rgb_divide_by_occupancies": True,
-                 "pc_rgb_clip_after_conv": True},
-        "evaluate": {"split": "test", "kid_seeds": 3, "bootstrap": 1000},
-        "device": "cpu",
-        "seed": 0,
-    },
-    "full": _FULL,
-    "full-0to40": {**_FULL, "render": {**_FULL["render"], "elevation": "0:40"}},
-}
-#: Presets whose numbers demonstrate the pipeline only.
-PIPELINE_ONLY_PRESETS = ("small", "demo")
-#: Objects of the reference's car splits (5247 / 750 / 1500), the full preset's scale.
-REFERENCE_OBJECTS = 5247 + 750 + 1500
-#: Presets that run on the bundled sample data when no data is named (the cpu preset
-#: generates its cars when no meshes are named, and takes the bundled photos).
-SAMPLE_DATA_PRESETS = ("small", "cpu", "demo")
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
-            else v
-    return out
-
-
-#: ``aist demo``: the cpu preset's pipeline shortened to minutes (its numbers show the
-#: pipeline, not learning; the report says so).
-PRESETS["demo"] = _merge(PRESETS["cpu"], {
-    "cars": {"count": 12}, "render": {"views": 8}, "target": {"views": 3, "samples": 4},
-    "stylizer": {"steps": 40},
-    "pose": {"steps": 60, "checkpoint_every": 30, "val_every": 30, "pose_eval_every": 30,
-             "pose_eval_objects": 1},
-    "evaluate": {"bootstrap": 200}})
+from aist_app.experiments.presets import PRESETS, SAMPLE_DATA_PRESETS, merge, pose_runs
 
 
 def load_config(path: str | Path | None, preset: str | None = None, *,
@@ -149,11 +46,16 @@ def load_config(path: str | Path | None, preset: str | None = None, *,
         raise ValueError(f"preset {name!r}: use one of {sorted(PRESETS)}")
     _check_keys(user, path)
     base = copy.deepcopy(PRESETS[name])
-    for section, default in (("stylizer", "aist-cyclegan"), ("pose", "dpc")):
-        plugin = user.get(section, {}).get("plugin", default)
-        if plugin != default:  # the preset's settings are its own stage's: start afresh
+    if runner is None:
+        from aist_app.stages.runner import StageRunner
+
+        runner = StageRunner()
+    for section, kind in (("stylizer", "stylizer"), ("pose", "pose_model")):
+        plugin = user.get(section, {}).get("plugin")
+        # The presets' settings are the default stage's: another plugin starts afresh.
+        if plugin is not None and plugin != runner.default_stage(kind):
             base[section] = {k: v for k, v in base[section].items() if k == "variants"}
-    cfg = _merge(base, user)
+    cfg = merge(base, user)
     cfg["preset"] = name
     check_config(cfg, str(path or f"preset {name!r}"), runner)
     missing = [k for k in ("meshes", "photos") if not cfg["data"][k]]
@@ -223,8 +125,10 @@ def check_config(cfg: dict[str, Any], where: str = "the config", runner=None) ->
         raise ValueError(f"{where}: {e}") from None
     _check_plain(cfg, where)
     st, po = cfg["stylizer"], cfg["pose"]
-    stylizer_cls = runner.config_class("stylizer", st.get("plugin", "aist-cyclegan"))
-    pose_cls = runner.config_class("pose_model", po.get("plugin", "dpc"))
+    stylizer = plugin_of(runner, "stylizer", st)
+    stylizer_cls = runner.config_class("stylizer", stylizer)
+    stylizer_preset = runner.stage("stylizer", stylizer).factory.config_preset
+    pose_cls = runner.config_class("pose_model", plugin_of(runner, "pose_model", po))
     checks = [("render", cfg["render"], lambda sec: render_config(sec, seed, device))]
     if cfg.get("target"):
         checks.append(("target", cfg["target"], lambda sec: render_config(
@@ -232,7 +136,7 @@ def check_config(cfg: dict[str, Any], where: str = "the config", runner=None) ->
     checks.append(("segment", cfg["segment"], lambda sec: segment_config(sec, seed, device)))
     for variant in st["variants"]:
         checks.append(("stylizer", st, lambda sec, v=variant: stylizer_config(
-            stylizer_cls, sec, v, seed, device)))
+            stylizer_cls, sec, v, seed, device, stylizer_preset)))
     checks.append(("pose", po, lambda sec: pose_config(pose_cls, sec, seed, device)))
     for name, section, build in checks:
         _check_section(name, section, build, where)
@@ -286,18 +190,13 @@ def _check_plain(cfg: dict[str, Any], where: str) -> None:
                          "(e.g. [\"real\"])")
 
 
+def plugin_of(runner, kind: str, section: dict[str, Any]) -> str:
+    """The stage a section names (``plugin = "..."``), else its kind's default stage."""
+    return section.get("plugin") or runner.default_stage(kind)
+
+
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def pose_runs(cfg: dict[str, Any], root: str | Path) -> dict[str, tuple[Path, Path]]:
-    """The experiment's pose models by name: (training set, run folder), the baseline
-    first (its eval report is ``root/eval/<run folder name>``)."""
-    root = Path(root)
-    runs = {"baseline": (root / "synthetic", root / "pose-baseline")}
-    for variant in cfg["stylizer"]["variants"]:
-        runs[f"AIST {variant}"] = (root / f"stylized-{variant}", root / f"pose-{variant}")
-    return runs
 
 
 class Experiment:
@@ -372,8 +271,8 @@ class Experiment:
             cars_dir = self.out / "cars"
 
             def cars(overwrite: bool):
+                from aist_app.api.events import Progress
                 from aist_app.scene.cars import make_cars
-                from aist_app.stages.events import Progress
 
                 count = c["cars"]["count"]
                 gen = make_cars(cars_dir, count, seed=seed)
@@ -408,7 +307,7 @@ class Experiment:
         yield from self._stage("segment", [c["data"]["photos"], c["segment"], seed], segment)
 
         st = c["stylizer"]
-        stylizer = st.get("plugin", "aist-cyclegan")
+        stylizer = plugin_of(runner, "stylizer", st)
         stylized: dict[str, Path] = {}
         for variant in st["variants"]:
             run_dir = self.out / f"stylizer-{variant}"
@@ -416,7 +315,8 @@ class Experiment:
 
             def train_stylizer(overwrite: bool, variant=variant, run_dir=run_dir):
                 config = stylizer_config(runner.config_class("stylizer", stylizer), st,
-                                         variant, seed, device)
+                                         variant, seed, device,
+                                         runner.stage("stylizer", stylizer).factory.config_preset)
                 return runner.train_stylizer(stylizer, config, syn, target or real, run_dir,
                                              overwrite=overwrite)
 
@@ -450,7 +350,7 @@ class Experiment:
                                    kid_stage)
 
         po = c["pose"]
-        pose_model = po.get("plugin", "dpc")
+        pose_model = plugin_of(runner, "pose_model", po)
         trained = pose_runs(c, self.out)
         for train_set, run_dir in trained.values():
             def train_pose(overwrite: bool, train_set=train_set, run_dir=run_dir):
@@ -524,7 +424,8 @@ def segment_config(section: dict[str, Any], seed: int, device: str):
 _STAGE_KEYS = ("plugin", "variants")
 
 
-def stylizer_config(cls: type, section: dict[str, Any], variant: str, seed: int, device: str):
+def stylizer_config(cls: type, section: dict[str, Any], variant: str, seed: int, device: str,
+                    preset=None):
     """The stylizer's config for one variant: its preset (a stylizer with presets) and the
     section's settings; checkpoints, samples and evaluations at the end of a short run."""
     values = {k: v for k, v in section.items() if k not in _STAGE_KEYS}
@@ -534,7 +435,7 @@ def stylizer_config(cls: type, section: dict[str, Any], variant: str, seed: int,
                          ("eval_every", 500)):
         if key in fields:
             values.setdefault(key, max(1, steps or default))
-    base = cls.from_preset(variant) if hasattr(cls, "from_preset") else None
+    base = preset(variant) if preset is not None else None
     # A section's own seed (a seed study of the learned stages on one dataset) wins.
     return from_mapping(cls, {**values, "seed": values.get("seed", seed), "device": device},
                         "[stylizer]", base=base)
@@ -544,13 +445,3 @@ def pose_config(cls: type, section: dict[str, Any], seed: int, device: str):
     values = {k: v for k, v in section.items() if k not in _STAGE_KEYS}
     return from_mapping(cls, {**values, "seed": values.get("seed", seed), "device": device},
                         "[pose]")
-
-
-#: What the small preset's numbers mean, said in its report and by `aist demo`.
-PIPELINE_ONLY = ("These numbers demonstrate the pipeline (a few minutes of CPU training on "
-                 "very little data), not learning: compare each model's acc@30 and median "
-                 "error with the chance columns (a random rotation, the best constant "
-                 "rotation) computed on the same views. The command that measures learning is "
-                 "`aist experiment --preset cpu --out cpu-experiment` (40 generated cars, a "
-                 "ground-truthed target domain, learning curves against these baselines, "
-                 "under an hour on 2 CPU cores; docs/learning.md).")

@@ -122,10 +122,10 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
     import tempfile
     from pathlib import Path
 
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
     from aist_app.common.samples import sample_meshes
     from aist_app.render.pipeline import RenderConfig, render_collection
-    from aist_app.stages.manager import create_plugin_manager
-    from aist_app.stages.progress import drain
 
     name = cfg.get("renderer", "pyrender")
     views = int(cfg.get("views", 5))
@@ -145,7 +145,7 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
 def stage_plan(runner, kind: str, plugin: str, settings: dict, steps: int) -> StagePlan:
     """A training stage's plan from its plugin (its optional ``plan(settings, steps)``)."""
     factory = runner.stage(kind, plugin).factory
-    if not hasattr(factory, "plan"):
+    if factory.plan is None:
         return StagePlan("train-stylizer" if kind == "stylizer" else "train-pose",
                          f"{steps} steps with {plugin}", units=steps,
                          note=f"{plugin} gives no plan of its memory and time")
@@ -155,7 +155,7 @@ def stage_plan(runner, kind: str, plugin: str, settings: dict, steps: int) -> St
 def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
               ) -> list[StagePlan]:
     """Every stage of the experiment ``cfg`` (see :mod:`aist_app.experiments.experiment`)."""
-    from aist_app.experiments.experiment import REFERENCE_OBJECTS
+    from aist_app.experiments.presets import REFERENCE_OBJECTS
     from aist_app.stages.runner import StageRunner
 
     objects = objects or REFERENCE_OBJECTS
@@ -173,14 +173,16 @@ def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
         sty_steps = int(st["steps"])
     else:
         sty_steps = int(st.get("epochs", 44)) * -(-max(views, photos) // int(st.get("batch", 4)))
+    from aist_app.experiments.experiment import plugin_of
+
     runner = StageRunner()
-    sty = stage_plan(runner, "stylizer", st.get("plugin", "aist-cyclegan"), st, sty_steps)
+    sty = stage_plan(runner, "stylizer", plugin_of(runner, "stylizer", st), st, sty_steps)
     sty.stage = f"train-stylizer x{len(variants)}"
     sty.units *= len(variants)
     plans.append(sty)
     plans.append(StagePlan(f"stylize x{len(variants)}", f"{views} views each",
                            note="inference: G alone, well under the training memory"))
-    pose = stage_plan(runner, "pose_model", po.get("plugin", "dpc"), po,
+    pose = stage_plan(runner, "pose_model", plugin_of(runner, "pose_model", po), po,
                       int(po.get("steps", 600_000)))
     pose.stage = f"train-pose x{1 + len(variants)}"
     pose.units *= 1 + len(variants)

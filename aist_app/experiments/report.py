@@ -324,7 +324,7 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
     baselines of the same views; with a target domain, bootstrap intervals over its test
     objects, the stylizer's KID, stylized samples and reconstructions side by side; each
     model's learning curves; the paragraph of :func:`plain_words`."""
-    from aist_app.experiments.experiment import PIPELINE_ONLY, PIPELINE_ONLY_PRESETS
+    from aist_app.experiments.presets import PIPELINE_ONLY, PIPELINE_ONLY_PRESETS
 
     runs = runs or {}
     out.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ def run(path: str | None = None, *, screenshot: str | None = None, page: str | N
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
+    from aist_app.api.manager import create_plugin_manager
     from aist_app.gui.window import MainWindow
-    from aist_app.stages.manager import create_plugin_manager
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     win = MainWindow(create_plugin_manager())

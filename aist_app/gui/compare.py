@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -28,11 +29,10 @@ from PySide6.QtWidgets import (
 from aist_app.common.images import composite
 from aist_app.experiments.compare import (
     Comparison,
-    evaluation_alignment,
     evaluation_inputs,
     experiment_evaluations,
-    load_comparison,
 )
+from aist_app.experiments.compare_session import CompareSession, ViewResult
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 
@@ -133,10 +133,8 @@ class ComparePage(QWidget):
     def __init__(self, parent=None, *, cache_root: str | Path | None = None,
                  runner=None) -> None:
         super().__init__(parent)
-        self.cache_root = cache_root  # None: the user's cache directory
-        self.set_paths: dict[str, Path] = {}  # test set name -> its dataset folder
-        self.evaluations: dict[str, Path] = {}
-        self.comparison: Comparison | None = None
+        #: The page's state, Qt-free; its workers return results to this (GUI) thread.
+        self.session = CompareSession(runner=runner, cache_root=cache_root)
         self.model: CompareModel | None = None
         self.status = QLabel("Open an experiment folder to compare its pose runs.")
         self.sets = QComboBox()
@@ -183,12 +181,6 @@ class ComparePage(QWidget):
         lay.addLayout(bottom, 2)
         self._job = None
         self._fill_job = None
-        self.caches: dict[str, object] = {}  # model -> PredictionCache of the open test set
-        self._evaluators: dict[str, object] = {}
-        self.runner = runner  # the stage runner that loads a run's predictor (made if None)
-        self.runs: dict[str, Path] = {}
-        self.aligns: dict[str, np.ndarray] = {}
-        self.data = None
         self.overlays: dict[str, np.ndarray] = {}
         self.clouds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -224,21 +216,7 @@ class ComparePage(QWidget):
     def open_evaluations(self, evaluations: dict[str, Path]) -> None:
         """``aist evaluate`` output folders by model name (the first is the baseline); each
         names its run and its test sets (an experiment's evaluations, or any)."""
-        self.evaluations = {m: Path(p) for m, p in evaluations.items()}
-        inputs = {m: evaluation_inputs(e) for m, e in self.evaluations.items()}
-        self.runs = {m: run for m, (run, _) in inputs.items()}
-        self.set_paths = {}
-        for _, sets in inputs.values():
-            for name, path in sets.items():
-                self.set_paths.setdefault(name, path)
-        # Each evaluation's rotation to the truth's frame.
-        self.aligns = {m: evaluation_alignment(e) for m, e in self.evaluations.items()
-                       if (e / "alignment.json").is_file()}
-        self._evaluators = {}
-        names = [set(p.name[len("per_view_"):-4] for p in Path(e).glob("per_view_*.csv"))
-                 for e in self.evaluations.values()]
-        common = sorted(n for n in set.intersection(*names) if n in self.set_paths) \
-            if names else []
+        common = self.session.open(evaluations)
         self.sets.blockSignals(True)
         self.sets.clear()
         self.sets.addItems(common)
@@ -247,62 +225,37 @@ class ComparePage(QWidget):
             self.sets.setCurrentText("target")
         self._load(self.sets.currentText())
 
+    # What the session holds, for the page's readers (tests, benchmarks, screenshots).
+    evaluations = property(lambda self: self.session.evaluations)
+    comparison = property(lambda self: self.session.comparison)
+    set_paths = property(lambda self: self.session.set_paths)
+    caches = property(lambda self: self.session.caches)
+
     def _load(self, test_set: str) -> None:
         if not test_set:
             return
-        self.comparison = load_comparison(self.evaluations, test_set)
-        self.data = None  # the test set, opened at the first view shown (once per set)
-        self._start_fill(test_set)
-        figs = self.comparison.figures()
+        self.stop_background()
+        comparison = self.session.load(test_set)
+        self._start_fill()
+        figs = comparison.figures()
         self.figures.blockSignals(True)
         self.figures.clear()
         self.figures.addItems(figs)
         self.figures.blockSignals(False)
         self._set_figure(figs[0])
-        self.status.setText(f"{len(self.comparison.rows)} views of {test_set}, "
+        self.status.setText(f"{len(comparison.rows)} views of {test_set}, "
                             f"{len(self.evaluations)} models (differences to "
-                            f"{self.comparison.models[0]})")
+                            f"{comparison.models[0]})")
 
-    def predictor(self, run):
-        """A pose run's predictor on the CPU (through the plugin that trained it)."""
-        if self.runner is None:
-            from aist_app.stages.runner import StageRunner
-
-            self.runner = StageRunner()
-        return self.runner.predictor(run, device="cpu")
-
-    def _start_fill(self, test_set: str) -> None:
+    def _start_fill(self) -> None:
         """Predict every view of the set for every model in the background (what the disk
-        cache already holds is skipped), one object at a time."""
+        cache already holds is skipped), one object at a time; each model's cache comes
+        back to this thread as it opens."""
         from aist_app.gui.jobs import JobThread
 
-        self.stop_background()
-        self.caches = {}
-        root, runs, cache_root = self.set_paths[test_set], dict(self.runs), self.cache_root
-        views = [(r["object"], r["view"]) for r in self.comparison.rows]
-
-        def job():
-            from aist_app.pose.data import PoseData
-            from aist_app.pose.evaluate import Evaluator
-            from aist_app.pose.prediction_cache import PredictionCache
-            from aist_app.stages.progress import ItemProgress
-
-            data = PoseData(root, None)
-            computed = 0
-            for i, (m, run) in enumerate(runs.items()):
-                predictor = self.predictor(run)  # its own: the view job may run meanwhile
-                cache = PredictionCache(run, root, root=cache_root,
-                                        checkpoint=predictor.checkpoint)
-                self.caches[m] = cache
-                if all(cache.has(oid) for oid, _ in views):
-                    continue
-                for p in cache.fill(Evaluator(predictor), data, views):
-                    computed += 1
-                    yield ItemProgress(p.done, p.total, f"{m} ({i + 1}/{len(runs)})", "predicted")
-            return computed
-
         self.fill_bar.setValue(0)
-        self._fill_job = JobThread(job, self)
+        self._fill_job = JobThread(self.session.fill_work(), self)
+        self._fill_job.yielded.connect(self.session.accept_cache)
         self._fill_job.progress.connect(self._fill_progress)
         self._fill_job.succeeded.connect(lambda _: self.fill_bar.hide())
         self._fill_job.failed.connect(lambda m: (self.fill_bar.hide(), self.status.setText(
@@ -322,8 +275,11 @@ class ComparePage(QWidget):
         self.fill_bar.setToolTip(message)
 
     def wait_for_predictions(self, timeout_ms: int = 600_000) -> bool:
-        """Block until the background predictions are done (tests, benchmarks)."""
-        return self._fill_job is None or self._fill_job.wait(timeout_ms)
+        """Block until the background predictions are done (tests, benchmarks); the
+        caches it opened are handed over."""
+        done = self._fill_job is None or self._fill_job.wait(timeout_ms)
+        QApplication.processEvents()
+        return done
 
     def _set_figure(self, figure: str) -> None:
         if not figure or self.comparison is None:
@@ -355,7 +311,8 @@ class ComparePage(QWidget):
 
         path = self.set_paths[self.comparison.test_set]
         # The set's full index (every object's views) is built off the GUI thread, once.
-        ds = self.data.ds if self.data is not None else Dataset.open(path, check="meta")
+        data = self.session.data
+        ds = data.ds if data is not None else Dataset.open(path, check="meta")
         rgba = np.asarray(ds.load_view(r["object"], r["view"]))
         self.current = r
         figs = " | ".join(f"{m}: " + ", ".join(f"{k} {v:.3g}" for k, v in f.items())
@@ -370,49 +327,12 @@ class ComparePage(QWidget):
         image.set_image(outline(rgba, np.zeros((1, 1)), (0, 0, 0)), 3, name)
         self.view_layout.addWidget(image)
         self.overlays = {}
-        runs, aligns, caches = self.runs, self.aligns, self.caches
 
-        def job():
-            from aist_app.gui.view3d import frustum
-            from aist_app.pose.data import PoseData
-            from aist_app.pose.evaluate import Evaluator
-            from aist_app.pose.reconstruct import to_truth_frame
-            from aist_app.scene.cameras import intrinsics
-
-            if self.data is None:
-                self.data = PoseData(path, None)
-            data = self.data
-            size = tuple(ds.image_size)
-            out, clouds = {}, {}
-
-            def evaluator(m: str):
-                if m not in self._evaluators:  # loaded once per model, when first needed
-                    self._evaluators[m] = Evaluator(self.predictor(runs[m]))
-                return self._evaluators[m]
-
-            for m in runs:
-                p = caches[m].get(r["object"], r["view"]) if m in caches else None
-                if p is None:  # not predicted in the background yet
-                    p = evaluator(m).predict(data, render=True,
-                                             views=[(r["object"], r["view"])])[0]
-                out[m] = p.proj
-                if m in aligns:
-                    ev = evaluator(m)
-                    pts, _, w2c = to_truth_frame(p.points, p.quaternion, aligns[m],
-                                                 ev.predictor.camera_distance)
-                    K = intrinsics(size, data.focal_length() or ev.predictor.focal_length)
-                    clouds[m] = (pts, frustum(w2c, K, size))
-            truth = None
-            if data.has_gt:
-                v = {v["file"]: v for v in ds.cameras(r["object"])}[r["view"]]
-                truth = (data.gt_points(r["object"]),
-                         frustum(np.asarray(v["world_to_camera"]), np.asarray(v["K"]), size))
-            return out, clouds, truth
-
-        def show(result) -> None:
+        def show(result: ViewResult) -> None:
+            self.session.accept_view(result)
             if getattr(self, "current", None) is not r:
                 return  # another view was selected meanwhile
-            projs, clouds, truth = result
+            projs, clouds, truth = result.projs, result.clouds, result.truth
             self.clouds = clouds
             if truth is not None:
                 self.view3d.set_cloud(truth[0], [truth[1]], up=ds.meta.get("up_axis", "y"))
@@ -429,7 +349,7 @@ class ComparePage(QWidget):
                                 f"{name}: {m}'s predicted silhouette at its predicted pose")
                 self.view_layout.addWidget(label)
 
-        self._job = JobThread(job, self)
+        self._job = JobThread(self.session.view_work(r), self)
         self._job.succeeded.connect(show)
         self._job.failed.connect(lambda m: self.status.setText(
             "overlays unavailable: " + m.splitlines()[0][:200]))

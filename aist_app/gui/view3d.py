@@ -19,19 +19,6 @@ def rotation(yaw: float, pitch: float) -> np.ndarray:
     return rx @ ry
 
 
-def frustum(world_to_camera: np.ndarray, K: np.ndarray, size: tuple[int, int],
-            depth: float = 0.35) -> np.ndarray:
-    """Five points (centre, then the image corners at ``depth``) in the object frame."""
-    h, w = size
-    R, t = world_to_camera[:3, :3], world_to_camera[:3, 3]
-    centre = -R.T @ t
-    corners = []
-    for u, v in ((0, 0), (w, 0), (w, h), (0, h)):
-        ray = np.linalg.inv(K) @ np.array([u, v, 1.0])
-        corners.append(centre + R.T @ (ray * depth))
-    return np.vstack([centre, corners])
-
-
 class PointCloudView(QWidget):
     """``set_cloud(points, cameras)``; ``camera_clicked(index)`` when a frustum is clicked."""
 

@@ -15,7 +15,8 @@ from aist_app.gui.browser import BrowserPage
 from aist_app.gui.compare import ComparePage
 from aist_app.gui.runs import RunsPage
 from aist_app.gui.stages import StagesPage
-from aist_app.gui.view3d import PointCloudView, frustum
+from aist_app.gui.view3d import PointCloudView
+from aist_app.scene.cameras import frustum_points
 from aist_app.stages.runner import StageRunner
 
 RECENT = 10  # folders remembered in File > Open recent
@@ -195,7 +196,7 @@ class MainWindow(QMainWindow):
             ds = self.index.ds
             points, _ = ds.points(record.object_id)
             self._views = ds.cameras(record.object_id)
-            frusta = [frustum(np.asarray(v["world_to_camera"]), np.asarray(v["K"]),
+            frusta = [frustum_points(np.asarray(v["world_to_camera"]), np.asarray(v["K"]),
                               ds.image_size) for v in self._views]
             self.view3d.set_cloud(points, frusta, up=ds.meta.get("up_axis", "y"))
             self._object = record.object_id
@@ -248,7 +249,7 @@ class MainWindow(QMainWindow):
 
             K = intrinsics(size, float(pred["focal_length"]))
             self.view3d.predicted = pred["points"]
-            self.view3d.predicted_frustum = frustum(pred["world_to_camera"], K, size)
+            self.view3d.predicted_frustum = frustum_points(pred["world_to_camera"], K, size)
             self.view3d.update()
 
         self._predict_job = JobThread(job, self)

@@ -23,7 +23,8 @@ import torch
 from scipy.spatial import cKDTree
 
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
-from aist_app.common.outputs import OutputFolder, OutputRecord, dataset_identity, folder_identity
+from aist_app.common.outputs import OutputFolder, OutputRecord, folder_identity
+from aist_app.dataset.contract import dataset_identity
 from aist_app.pose import align as A_
 from aist_app.pose import quaternion as Q
 from aist_app.pose.data import PoseData, alignment_data
@@ -76,7 +77,7 @@ class SetResult:
 
 class Evaluator:
     """The figures of a pose model's predictions, whatever the model: it asks the model's
-    :class:`~aist_app.stages.contracts.PosePredictor` for predictions and does the rest
+    :class:`~aist_app.api.contracts.PosePredictor` for predictions and does the rest
     (alignment to the ground-truth frame, Chamfer, pose errors, XOR, chance baselines)."""
 
     def __init__(self, predictor) -> None:

@@ -122,7 +122,7 @@ class PredictionCache:
         """Predict every object of ``views`` not cached yet, whole objects at a time in
         batches of at least the evaluator's batch of views (a real set has one view per
         object); a progress event per batch. Returns how many objects were computed."""
-        from aist_app.stages.progress import ItemProgress
+        from aist_app.api.progress import ItemProgress
 
         by_object: dict[str, list[str]] = {}
         for oid, f in views:

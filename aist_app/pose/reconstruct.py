@@ -1,6 +1,6 @@
 """Reconstruct one view: the predicted point cloud and camera, in the ground-truth frame of
 the run's training data (the Blender add-on imports the result next to the mesh). Works
-with any pose model's :class:`~aist_app.stages.contracts.PosePredictor`."""
+with any pose model's :class:`~aist_app.api.contracts.PosePredictor`."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def in_truth_frame(predictor, pred: dict, align: np.ndarray) -> dict:
 def refiner_of(predictor, align: np.ndarray, settings=None):
     """The predictor's test-time refiner with ``settings`` (its model's own), or a clear
     error when its model cannot refine."""
-    if not hasattr(predictor, "refiner"):
+    if predictor.refiner is None:
         raise ValueError("this pose model cannot refine its predictions")
     return predictor.refiner(align, settings)
 

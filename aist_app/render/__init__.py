@@ -1,1 +1,2 @@
-"""Rendering: the renderer interface and the collection pipeline shared by every renderer."""
+"""Rendering: the collection pipeline shared by every renderer (the renderer interface is
+:mod:`aist_app.api.renderer`)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aist_app.scene.defaults import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH
 
 if TYPE_CHECKING:
-    from aist_app.render.base import RenderOptions
+    from aist_app.api.renderer import RenderOptions
     from aist_app.scene.viewpoints import ViewpointSampler
 
 
@@ -39,7 +39,7 @@ class RenderConfig:
     look: str = "as-is"  # or "varied" (aist_app.scene.looks: random paint, dirt, sky per object)
 
     def options(self) -> RenderOptions:
-        from aist_app.render.base import RenderOptions
+        from aist_app.api.renderer import RenderOptions
 
         return RenderOptions(image_size=tuple(self.image_size), depth=self.depth,
                              samples=self.samples, supersample=self.supersample,

@@ -19,18 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from aist_app.api.progress import ItemProgress
+from aist_app.api.renderer import ViewJob
 from aist_app.common.outputs import OutputRecord, content_config, folder_identity
 from aist_app.dataset.splits import split_objects
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.render.base import ViewJob
 from aist_app.render.config import RenderConfig  # noqa: F401  (re-exported)
 from aist_app.scene.cameras import orbit_camera
 from aist_app.scene.lights import random_lights
 from aist_app.scene.looks import sample_look
 from aist_app.scene.meshes import MeshError, MeshItem, discover, load, sample_surface
-from aist_app.stages.progress import ItemProgress
 
 
+# The same shape as the other stages' records on purpose, not one class: each record's
+# field names are its stage's words in the CLI and the events (rendered,
+# imported; a farm job's done/running/pending), which readers already parse.
 @dataclass
 class RenderSummary:
     out: Path
@@ -176,7 +179,7 @@ def render_collection(
         raise ValueError("render_collection: give root= (the meshes' folder) with a list")
     label = root if root is not None else meshes
     config.validate()  # a bad option fails before the folder is touched
-    if config.look != "as-is" and not getattr(renderer_cls, "supports_looks", False):
+    if config.look != "as-is" and not renderer_cls.supports_looks:
         raise ValueError(f"--look {config.look}: the {config.renderer} renderer draws the "
                          "meshes' own materials only; use --renderer blender")
     # Open the renderer first too: a device that is not there fails before any work.
@@ -186,7 +189,7 @@ def render_collection(
     except BaseException:
         renderer.close()
         raise
-    writer.source["device_used"] = getattr(renderer, "device_used", config.device)
+    writer.source["device_used"] = renderer.device_used or config.device
     opened_for = 0
     try:
         for n, item in enumerate(items, 1):

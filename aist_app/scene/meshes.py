@@ -164,10 +164,6 @@ class LoadedMesh:
     materials: list = field(default_factory=list)  # PartMaterial per part
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def n_faces(self) -> int:
-        return int(sum(len(p.faces) for p in self.parts))
-
 
 def check_textures(path: Path) -> None:
     """OBJ: every ``mtllib`` and every texture map it names must exist (case-insensitive

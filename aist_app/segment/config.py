@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aist_app.segment.base import SegmenterOptions
+    from aist_app.api.segmenter import SegmenterOptions
     from aist_app.segment.filters import FilterConfig
 
 
@@ -31,8 +31,8 @@ class SegmentConfig:
 
     def validate(self) -> None:
         """Every value in range, or a ValueError naming the option (before any work)."""
+        from aist_app.api.config import check_bounds
         from aist_app.common.devices import parse_device
-        from aist_app.stages.config import check_bounds
 
         check_bounds(self, {"min_score": (0, 1), "min_side": (0, None), "min_fill": (0, 1),
                             "seed": (0, None), "batch_size": (1, None),
@@ -50,7 +50,7 @@ class SegmentConfig:
                             min_side=self.min_side, min_fill=self.min_fill)
 
     def options(self) -> SegmenterOptions:
-        from aist_app.segment.base import SegmenterOptions
+        from aist_app.api.segmenter import SegmenterOptions
 
         return SegmenterOptions(weights=self.weights, device=self.device,
                                 batch_size=self.batch_size, input_size=self.input_size,

@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from aist_app.api.progress import ItemProgress
 from aist_app.common.io_utils import atomic_write_json
-from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, folder_identity
+from aist_app.common.outputs import OutputRecord, content_config, folder_identity
+from aist_app.dataset.contract import dataset_identity
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.segment.config import SegmentConfig  # noqa: F401  (re-exported)
 from aist_app.segment.filters import (
@@ -35,7 +37,6 @@ from aist_app.segment.filters import (
 from aist_app.segment.normalize import normalize
 from aist_app.segment.photos import PhotoError, discover_photos, load_photo
 from aist_app.segment.ratios import RatioModel
-from aist_app.stages.progress import ItemProgress
 
 PHOTO_REASONS = ("unreadable", "too-small", "too-large")
 

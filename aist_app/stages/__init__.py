@@ -1,2 +1,2 @@
-"""The stage contract and the one runner every front end goes through (``runner``), its
-event vocabulary (``events``) and the interfaces of the four stage kinds (``contracts``)."""
+"""The one runner every front end goes through (``runner``): above the pipelines, it
+runs a stage of any kind by name (its contract is in :mod:`aist_app.api`)."""

@@ -4,7 +4,7 @@ stages through :class:`StageRunner`.
 
 Given the plugin manager (one per invocation, injectable), a stage kind, a plugin name and
 the stage's typed config, each operation is a generator of the events of
-:mod:`aist_app.stages.events` that returns the stage's summary, and fires the hooks
+:mod:`aist_app.api.events` that returns the stage's summary, and fires the hooks
 (``aist_dataset_written`` once a dataset is complete). Qt-free; nothing heavy is imported
 before a stage runs.
 """
@@ -18,8 +18,8 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aist_app.stages.contracts import KIND_OPERATIONS
-from aist_app.stages.events import Artifact, Done, Event, Log, Metric, Progress
+from aist_app.api.contracts import Trainer
+from aist_app.api.events import Artifact, Done, Event, Log, Metric, Progress
 
 R = TypeVar("R")
 
@@ -89,14 +89,14 @@ class StageRunner:
 
     def __init__(self, pm=None) -> None:
         if pm is None:
-            from aist_app.stages.manager import create_plugin_manager
+            from aist_app.api.manager import create_plugin_manager
 
             pm = create_plugin_manager()
         self.pm = pm
 
     # -- what is installed -------------------------------------------------------------------
     def stage(self, kind: str, name: str):
-        """The stage's :class:`~aist_app.stages.registry.StageInfo` (a clear error names
+        """The stage's :class:`~aist_app.api.registry.StageInfo` (a clear error names
         what is installed)."""
         return self.pm.stage(kind, name)
 
@@ -104,7 +104,7 @@ class StageRunner:
         """The configuration dataclass of a stage (its kind's pipeline config for renderers
         and segmenters that declare none)."""
         if name is not None:
-            declared = getattr(self.stage(kind, name).factory, "config_class", None)
+            declared = self.stage(kind, name).factory.config_class
             if declared is not None:
                 return declared()
         return default_config_class(kind)
@@ -165,10 +165,13 @@ class StageRunner:
                                          f"segmenter:{config.segmenter}:segment"))
 
     def _train(self, trainer, stage: str):
-        for note in getattr(trainer, "notes", list)():
+        if not isinstance(trainer, Trainer):
+            raise TypeError(f"{stage}: the plugin's trainer {type(trainer).__qualname__} does "
+                            "not subclass aist_app.api.contracts.Trainer")
+        for note in trainer.notes():
             yield Log(note)
         path = yield from train_events(trainer.run())
-        run = getattr(trainer, "run_dir", None) or Path(path).parent.parent
+        run = trainer.run_dir or Path(path).parent.parent
         yield Artifact(str(run), "run", summary={"checkpoint": str(path)})
         yield Done(stage, {"checkpoint": str(path), "step": trainer.step})
         return path
@@ -183,8 +186,7 @@ class StageRunner:
                device: str = "auto"):
         """Continue a stylizer's or a pose model's run from its checkpoint (to ``steps``)."""
         trainer = self.stage(kind, plugin).factory.resume(run, steps=steps, device=device)
-        total = getattr(trainer, "total", None) or getattr(trainer.config, "steps", None)
-        yield Log(f"resuming {run} at step {trainer.step} of {total}")
+        yield Log(f"resuming {run} at step {trainer.step} of {trainer.steps_to_train()}")
         return (yield from self._train(trainer, f"{kind}:{plugin}:train"))
 
     def stylize(self, plugin: str, run, dataset, out, *, batch: int = 32,
@@ -198,25 +200,30 @@ class StageRunner:
             config, dataset, out, overwrite=overwrite)
         return (yield from self._train(trainer, f"pose_model:{plugin}:train"))
 
+    def default_stage(self, kind: str) -> str:
+        """The installed stage of ``kind`` used when none is named (the one whose class
+        declares ``default = True``, else the only one)."""
+        return self.pm.registry.default(kind)
+
     def pose_plugin(self, run) -> str:
-        """The pose model that trained ``run`` (its output record; ``dpc`` for runs older
-        than records)."""
+        """The pose model that trained ``run`` (its output record; the default pose model for
+        runs older than records)."""
         from aist_app.common.outputs import read_record
 
         run = Path(run)
         record = read_record(run if run.is_dir() else run.parent.parent)
         if not record:
-            return "dpc"
+            return self.default_stage("pose_model")
         stage = record.get("stage")
         if stage not in (None, "train-pose"):
             made = f"`aist {stage}`" + (f" ({record['plugin']})" if record.get("plugin") else "")
             raise LookupError(f"{run}: is the output of {made}, not a pose-model run; give a "
                               "folder written by `aist train-pose` (or an experiment's "
                               "runs/<name>)")
-        return record.get("plugin", "dpc")
+        return record.get("plugin") or self.default_stage("pose_model")
 
     def predictor(self, run, *, plugin: str | None = None, device: str = "auto"):
-        """The :class:`~aist_app.stages.contracts.PosePredictor` of a trained pose run (of
+        """The :class:`~aist_app.api.contracts.PosePredictor` of a trained pose run (of
         ``plugin``, else of the plugin that trained it)."""
         stage = self.stage("pose_model", plugin or self.pose_plugin(run)).factory
         return stage.predictor(run, device=device)
@@ -226,7 +233,7 @@ class StageRunner:
         model_name and the plugin's own, e.g. ``refine``). A plugin without an ``evaluate``
         of its own is scored by the core evaluator from its predictor."""
         stage = self.stage("pose_model", plugin).factory
-        if hasattr(stage, "evaluate"):
+        if stage.evaluate is not None:
             work = stage.evaluate
         else:
             def work(run, test_sets, out, *, device: str = "auto", progress=None, **kw):
@@ -242,7 +249,7 @@ class StageRunner:
 
     def reconstruct(self, plugin: str, run, image, out, **options: Any):
         stage = self.stage("pose_model", plugin).factory
-        if hasattr(stage, "reconstruct"):
+        if stage.reconstruct is not None:
             work = stage.reconstruct
         else:
             def work(run, image, out, *, device: str = "auto", progress=None, **kw):
@@ -259,36 +266,37 @@ class StageRunner:
 
     def run(self, kind: str, plugin: str, operation: str, config=None, **inputs: Any
             ) -> Iterator[Event]:
-        """Any operation by name (``KIND_OPERATIONS``): ``renderer render`` (meshes, out),
+        """Any operation by name (:data:`OPERATIONS`): ``renderer render`` (meshes, out),
         ``segmenter segment`` (photos, out, synthetic), ``stylizer train`` (synthetic, real,
         out) / ``apply`` (run, dataset, out), ``pose_model train`` (dataset, out) /
         ``evaluate`` (run, test_sets, out) / ``reconstruct`` (run, image, out)."""
-        if operation not in KIND_OPERATIONS.get(kind, ()):
+        if (kind, operation) not in OPERATIONS:
+            known = [op for k, op in OPERATIONS if k == kind]
             raise ValueError(f"{kind} {plugin!r} has no operation {operation!r} (operations: "
-                             f"{', '.join(KIND_OPERATIONS.get(kind, ())) or 'none'})")
-        if kind == "renderer":
-            if config.renderer != plugin:
-                config = dataclasses.replace(config, renderer=plugin)
-            return self.render(inputs.pop("meshes"), inputs.pop("out"), config, **inputs)
-        if kind == "segmenter":
-            if config.segmenter != plugin:
-                config = dataclasses.replace(config, segmenter=plugin)
-            return self.segment(inputs.pop("photos"), inputs.pop("out"),
-                                inputs.pop("synthetic"), config, **inputs)
-        if kind == "stylizer":
-            if operation == "train":
-                return self.train_stylizer(plugin, config, inputs.pop("synthetic"),
-                                           inputs.pop("real"), inputs.pop("out"), **inputs)
-            return self.stylize(plugin, inputs.pop("run"), inputs.pop("dataset"),
-                                inputs.pop("out"), **inputs)
-        if operation == "train":
-            return self.train_pose(plugin, config, inputs.pop("dataset"), inputs.pop("out"),
-                                   **inputs)
-        if operation == "evaluate":
-            return self.evaluate(plugin, inputs.pop("run"), inputs.pop("test_sets"),
-                                 inputs.pop("out"), **inputs)
-        return self.reconstruct(plugin, inputs.pop("run"), inputs.pop("image"),
-                                inputs.pop("out"), **inputs)
+                             f"{', '.join(known) or 'none'})")
+        method, named, config_at = OPERATIONS[(kind, operation)]
+        args = [inputs.pop(name) for name in named]
+        if config_at == "pipeline":  # renderers and segmenters: the config names the stage
+            field = "renderer" if kind == "renderer" else "segmenter"
+            if getattr(config, field) != plugin:
+                config = dataclasses.replace(config, **{field: plugin})
+            return getattr(self, method)(*args, config, **inputs)
+        if config_at == "plugin+config":
+            return getattr(self, method)(plugin, config, *args, **inputs)
+        return getattr(self, method)(plugin, *args, **inputs)
+
+
+#: (kind, operation) -> (the runner's method, the inputs it takes in order, how the stage
+#: and its config are passed): the one table behind :meth:`StageRunner.run`.
+OPERATIONS: dict[tuple[str, str], tuple[str, tuple[str, ...], str]] = {
+    ("renderer", "render"): ("render", ("meshes", "out"), "pipeline"),
+    ("segmenter", "segment"): ("segment", ("photos", "out", "synthetic"), "pipeline"),
+    ("stylizer", "train"): ("train_stylizer", ("synthetic", "real", "out"), "plugin+config"),
+    ("stylizer", "apply"): ("stylize", ("run", "dataset", "out"), "plugin"),
+    ("pose_model", "train"): ("train_pose", ("dataset", "out"), "plugin+config"),
+    ("pose_model", "evaluate"): ("evaluate", ("run", "test_sets", "out"), "plugin"),
+    ("pose_model", "reconstruct"): ("reconstruct", ("run", "image", "out"), "plugin"),
+}
 
 
 def default_config_class(kind: str) -> type:

@@ -55,7 +55,7 @@ def resnet18_features(weights: str | None = None) -> FeatureNet:
 
     path = find_weights(RESNET18_FILE, weights, "ImageNet ResNet-18 (the ResDist feature "
                         "network; or use --feature-net efficientnet-lite0, which works offline)",
-                        option="--feature-weights")
+                        option="--feature-weights", fetch="resnet18")
     model = resnet18(weights=None)
     try:
         model.load_state_dict(_load_state(path))

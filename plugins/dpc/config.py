@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from aist_app.api.config import setting
+
 
 @dataclass
 class PoseConfig:
@@ -17,7 +19,7 @@ class PoseConfig:
     f_dim: int = 16
     fc_dim: int = 1024
     z_dim: int = 1024
-    num_points: int = 8000
+    num_points: int = setting(8000, option="--points", help="Points of each predicted shape.")
     decoder_init_std: float = 0.025
     occupancy_scale_max: float = 1.0  # pc_occupancy_scaling_maximum
     ensemble: int = 4  # pose candidates
@@ -84,7 +86,7 @@ class PoseConfig:
     # shapes, so with 3 or more a view is taught the pose that fits the majority of its
     # object's shapes rather than one view's (docs/learning.md).
     shapes_per_object: int = 1
-    vox_size: int = 64
+    vox_size: int = setting(64, help="Projection grid size (masks are resized to it).")
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end
     sigma_end: float = 0.2
@@ -95,20 +97,28 @@ class PoseConfig:
     drc_clip: float = 1e-5
     # "reference": one view's shape per object, projected with every view's candidates
     # (model_pc.py). "all-pairs": every view's shape with every view's candidates (V x V).
-    objective: str = "reference"
-    batch_objects: int = 8
-    views_per_object: int = 4
-    steps: int = 600_000
-    lr: float = 1e-4
+    objective: str = setting("reference", choices=("reference", "all-pairs"),
+                             help="reference (default): one view's shape per object projected "
+                                  "with every view's poses (DPC's model_pc.py); all-pairs: "
+                                  "every view's shape with every view's poses.")
+    batch_objects: int = setting(8, help="Objects per batch.")
+    views_per_object: int = setting(4, help="Views of each object per batch (the dataset "
+                                    "needs at least as many).")
+    steps: int = setting(600_000, help="Training steps (the reference: 600k); with --resume: "
+                         "train on to this step.")
+    lr: float = setting(1e-4, help="Adam learning rate.")
     lr_2: float = 1e-5
     lr_step_frac: float = 1.0  # switch to lr_2 after this fraction of the steps
     weight_decay: float = 1e-3
-    clip_grad: float | None = None  # clip_gradient_norm (0 in the reference: off)
+    clip_grad: float | None = setting(None, help="Gradient-norm clipping (the reference's "
+                                      "clip_gradient_norm; 0 or none: off, as the "
+                                      "reference; default: none).")
     seed: int = 0
     device: str = "auto"
-    amp: bool = False  # bf16 autocast of the network on CUDA (the reference is fp32)
-    checkpoint_every: int = 5000
-    val_every: int = 1000
+    amp: bool = setting(False, help="bfloat16 autocast of the network (default fp32, as the "
+                        "reference; the projection stays fp32). See docs/mixed-precision.md.")
+    checkpoint_every: int = setting(5000, help="Steps between full-state checkpoints.")
+    val_every: int = setting(1000, help="Steps between validation losses.")
     # Pose metrics (acc@30, median error, Chamfer, with chance baselines) on validation
     # objects every N steps, for learning curves (0: off; costs an alignment each time).
     pose_eval_every: int = 0
@@ -117,8 +127,8 @@ class PoseConfig:
 
     def validate(self) -> None:
         """Every value in range, or a ValueError naming the option (before any work)."""
+        from aist_app.api.config import check_bounds
         from aist_app.common.devices import parse_device
-        from aist_app.stages.config import check_bounds
 
         check_bounds(self, {
             "image_size": (16, None), "lr_step_frac": (0, 1), "f_dim": (1, None),

@@ -1,5 +1,5 @@
 """A ``dpc`` run loaded for prediction: the core evaluator's
-:class:`~aist_app.stages.contracts.PosePredictor` (batched predictions of a test set, one
+:class:`~aist_app.api.contracts.PosePredictor` (batched predictions of a test set, one
 image's prediction, and render-and-compare refinement of it)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aist_app.api.contracts import PosePredictor
 from aist_app.common.checkpoints import recorded_path
 from aist_app.common.devices import resolve_device
 from aist_app.pose.data import PoseData, images_and_masks
@@ -18,7 +19,7 @@ from aist_plugins.dpc.projection import project
 from aist_plugins.dpc.train import load_checkpoint, load_model
 
 
-class DPCPredictor:
+class DPCPredictor(PosePredictor):
     def __init__(self, run: str | Path | None, *, device: str = "auto", batch: int = 32,
                  model: torch.nn.Module | None = None, config: PoseConfig | None = None
                  ) -> None:

@@ -1,6 +1,6 @@
 """Training the DPC model with full-state checkpoints (models, optimizer, RNG, step).
 
-:class:`PoseTrainer.run` is a generator of :class:`~aist_app.stages.progress.TrainProgress`,
+:class:`PoseTrainer.run` is a generator of :class:`~aist_app.api.progress.TrainProgress`,
 like the stylizer's. Checkpoints (``RUN/checkpoints/last.pt``) are atomic and load with
 ``weights_only=True``.
 """
@@ -14,14 +14,16 @@ from pathlib import Path
 
 import torch
 
+from aist_app.api.contracts import Trainer
+from aist_app.api.progress import TrainProgress
+from aist_app.api.training import Every, training_loop
 from aist_app.common import checkpoints
 from aist_app.common.checkpoints import CheckpointError, load_module, restore_rng, rng_state
 from aist_app.common.devices import amp_dtype, autocast, resolve_device, to_device
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
-from aist_app.common.outputs import OutputRecord, content_config, dataset_identity, run_folder
+from aist_app.common.outputs import OutputRecord, content_config, run_folder
+from aist_app.dataset.contract import dataset_identity
 from aist_app.pose.data import PoseData, images_and_masks
-from aist_app.stages.progress import TrainProgress
-from aist_app.stages.training import Every, training_loop
 from aist_plugins.dpc.config import PoseConfig
 from aist_plugins.dpc.loss import dpc_loss, shape_views
 from aist_plugins.dpc.model import dpc_model, weight_decay_loss
@@ -53,7 +55,7 @@ def load_model(ck: dict, device) -> torch.nn.Module:
     return model.to(device).eval()
 
 
-class PoseTrainer:
+class PoseTrainer(Trainer):
     def __init__(self, config: PoseConfig, dataset: str | Path, run_dir: str | Path, *,
                  resume: bool = False, overwrite: bool = False) -> None:
         """Train in ``run_dir``; a folder of the same training continues from its checkpoint

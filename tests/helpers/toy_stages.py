@@ -18,12 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from aist_app import hookimpl
+from aist_app.api.config import setting
+from aist_app.api.contracts import PoseModel, PosePredictor, Stylizer, Trainer
 
 
 @dataclass
 class TintConfig:
     steps: int = 4
-    strength: float = 1.0  # fraction of the learned offset applied
+    # `aist train-stylizer --stylizer toy-tint --strength 0.5`: an option this plugin
+    # declares, which the command line offers with its help.
+    strength: float = setting(1.0, help="Fraction of the learned colour offset applied.")
     seed: int = 0
     device: str = "auto"
 
@@ -34,7 +38,7 @@ def _mean_rgb(ds, oid: str, file: str) -> np.ndarray:
     return rgba[on, :3].mean(0) if on.any() else np.zeros(3)
 
 
-class TintTrainer:
+class TintTrainer(Trainer):
     def __init__(self, config: TintConfig, synthetic, real, run_dir, *, resume: bool = False,
                  overwrite: bool = False) -> None:
         from aist_app.dataset import Dataset
@@ -49,8 +53,8 @@ class TintTrainer:
         return [f"toy-tint: {self.total} steps"]
 
     def run(self):
+        from aist_app.api.progress import TrainProgress
         from aist_app.common.io_utils import atomic_write_json
-        from aist_app.stages.progress import TrainProgress
 
         rng = np.random.default_rng(self.config.seed)
         offsets = []
@@ -72,7 +76,7 @@ class TintTrainer:
         return path
 
 
-class ToyTint:
+class ToyTint(Stylizer):
     """Adds the learned mean colour offset (a test stylizer)."""
 
     name = "toy-tint"
@@ -94,10 +98,11 @@ class ToyTint:
 
     @staticmethod
     def stylize(run, dataset, out, *, batch=32, device="auto", overwrite=False):
-        from aist_app.common.outputs import OutputRecord, dataset_identity
+        from aist_app.api.progress import ItemProgress
+        from aist_app.common.outputs import OutputRecord
         from aist_app.dataset import Dataset
+        from aist_app.dataset.contract import dataset_identity
         from aist_app.dataset.writer import DatasetWriter
-        from aist_app.stages.progress import ItemProgress
         from aist_plugins.cyclegan.apply import StylizeSummary
 
         ck = Path(run) / "checkpoints" / "tint.json" if Path(run).is_dir() else Path(run)
@@ -142,10 +147,11 @@ class MeanPoseConfig:
     device: str = "auto"
 
 
-class MeanPoseTrainer:
+class MeanPoseTrainer(Trainer):
     def __init__(self, config: MeanPoseConfig, dataset, run_dir, *, resume: bool = False,
                  overwrite: bool = False) -> None:
-        from aist_app.common.outputs import OutputRecord, dataset_identity, run_folder
+        from aist_app.common.outputs import OutputRecord, run_folder
+        from aist_app.dataset.contract import dataset_identity
         from aist_app.pose.data import PoseData
 
         self.config, self.step, self.total = config, 0, config.steps
@@ -162,9 +168,9 @@ class MeanPoseTrainer:
     def run(self):
         import torch
 
+        from aist_app.api.progress import TrainProgress
         from aist_app.common.io_utils import atomic_write_json, atomic_write_jsonl
         from aist_app.pose.data import images_and_masks
-        from aist_app.stages.progress import TrainProgress
 
         c, rng = self.config, np.random.default_rng(self.config.seed)
         points, quats, masks, rows = [], [], [], []
@@ -195,7 +201,7 @@ class MeanPoseTrainer:
         return path
 
 
-class MeanPosePredictor:
+class MeanPosePredictor(PosePredictor):
     """What a ``toy-mean`` run predicts (the core's PosePredictor)."""
 
     camera_distance = 2.0
@@ -234,7 +240,7 @@ class MeanPosePredictor:
                 "quaternion": self.quaternion.astype(np.float64)}
 
 
-class ToyMeanPose:
+class ToyMeanPose(PoseModel):
     """Predicts the training set's mean shape and most common pose (a test pose model)."""
 
     name = "toy-mean"
@@ -263,6 +269,35 @@ class ToyMeanPose:
 def aist_register_stages(registry) -> None:
     registry.add_stylizer(ToyTint)
     registry.add_pose_model(ToyMeanPose)
+
+
+def check_tint(options):
+    """A doctor check of this plugin: passes unless AIST_TOY_TINT_BROKEN is set."""
+    import os
+
+    from aist_app.api.checks import Check
+
+    if os.environ.get("AIST_TOY_TINT_BROKEN"):
+        return Check("toy-tint", "missing", "the tint table is broken",
+                     "unset AIST_TOY_TINT_BROKEN")
+    return Check("toy-tint", "ok", "tint table in order")
+
+
+@hookimpl
+def aist_register_checks(checks) -> None:
+    checks.add("toy-tint", check_tint, stages=("stylize-toy",))
+
+
+@hookimpl
+def aist_register_commands(cli) -> None:
+    import click
+
+    @cli.command("toy-tint-info")
+    @click.argument("run", type=click.Path(exists=True, path_type=Path))
+    def toy_tint_info(run: Path) -> None:
+        """Print a toy-tint run's learned colour offset."""
+        tint = json.loads((run / "checkpoints" / "tint.json").read_text())
+        click.echo("offset " + " ".join(f"{v:.4f}" for v in tint["offset"]))
 
 
 def install(site: Path) -> dict[str, str]:

@@ -21,7 +21,9 @@ from typing import Any
 import pluggy
 
 from aist_app import hookspecs
-from aist_app.stages.registry import StageInfo, StageRegistry
+from aist_app.api.checks import CheckRegistry
+from aist_app.api.registry import StageInfo, StageRegistry
+from aist_app.common.weights import WeightsRegistry
 
 ENTRY_POINT_GROUP = "aist.plugins"
 
@@ -32,14 +34,15 @@ class AistPluginManager:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._registry: StageRegistry | None = None
+        self._commands: dict[str, tuple[Any, str]] | None = None
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register a plugin object or module; invalidates the stage registry."""
-        self._registry = None
+        self._registry = self._commands = None
         return self.pm.register(plugin, name=name)
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> None:
-        self._registry = None
+        self._registry = self._commands = None
         self.pm.unregister(plugin=plugin, name=name)
 
     @property
@@ -61,8 +64,39 @@ class AistPluginManager:
     def dataset_written(self, path: Path, kind: str, summary: dict[str, Any]) -> None:
         self.pm.hook.aist_dataset_written(path=path, kind=kind, summary=summary)
 
-    def plugin_names(self) -> list[str]:
-        return sorted(n for n, _ in self.pm.list_name_plugin())
+    def weights(self) -> WeightsRegistry:
+        """Every weights name: the core's, then the plugins' (``aist_register_weights``)."""
+        registry = WeightsRegistry()
+        self.pm.hook.aist_register_weights(weights=registry)
+        return registry
+
+    def add_checks(self, registry: CheckRegistry) -> CheckRegistry:
+        """The plugins' doctor checks and stages (``aist_register_checks``) added to
+        ``registry``, each recorded with its plugin."""
+        for impl in reversed(self.pm.hook.aist_register_checks.get_hookimpls()):
+            registry._current_plugin = self.pm.get_name(impl.plugin) or impl.plugin_name
+            impl.function(checks=registry)
+        registry._current_plugin = "aist"
+        return registry
+
+    def commands(self) -> dict[str, tuple[Any, str]]:
+        """The commands plugins add to the command line (``aist_register_commands``) by
+        name, each with the plugin that added it; two plugins with one name are an error."""
+        if self._commands is None:
+            import click
+
+            found: dict[str, tuple[Any, str]] = {}
+            for impl in reversed(self.pm.hook.aist_register_commands.get_hookimpls()):
+                plugin = self.pm.get_name(impl.plugin) or impl.plugin_name
+                group = click.Group()
+                impl.function(cli=group)
+                for name, cmd in group.commands.items():
+                    if name in found:
+                        raise LookupError(f"plugins {found[name][1]!r} and {plugin!r} both add "
+                                          f"the command {name!r}")
+                    found[name] = (cmd, plugin)
+            self._commands = found
+        return self._commands
 
 
 def create_plugin_manager(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 import numpy as np
 
+from aist_app.api.stage import Stage
 from aist_app.scene.cameras import Camera
 from aist_app.scene.lights import LightSetup
 from aist_app.scene.looks import Look
@@ -47,19 +48,24 @@ class RenderedView:
     info: dict = field(default_factory=dict)  # renderer details saved with the view's camera
 
 
-class Renderer(Protocol):
-    """Renderer plugins: class attributes describe them; heavy imports go in ``__init__``."""
+class Renderer(Stage):
+    """The renderer contract: a stage class opened with :class:`RenderOptions` (heavy
+    imports in ``__init__``) that renders the views of one object; the render pipeline does
+    the rest. Configured by :class:`~aist_app.render.pipeline.RenderConfig`."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
-    needs_gpu: ClassVar[bool]
+    #: Whether it renders the scene looks of ``aist_app.scene.looks`` (``--look``).
+    supports_looks: ClassVar[bool] = False
+    #: The device it renders on, once open (recorded with the dataset); None: the
+    #: config's ``--device``.
+    device_used: str | None = None
+    required = ("__init__", "render")
 
-    def __init__(self, options: RenderOptions) -> None: ...
+    def __init__(self, options: RenderOptions) -> None:
+        raise NotImplementedError
 
     def render(self, mesh: LoadedMesh, views: list[ViewJob]) -> Iterator[RenderedView]:
         """Render every view of one object, in order."""
-        ...
+        raise NotImplementedError
 
     def close(self) -> None:
         """Free the renderer's resources (GL context, Blender data)."""
-        ...

@@ -2,7 +2,7 @@
 
 Dataset stages (render, segment, stylize, import, the farm's pool) yield an
 :class:`ItemProgress` per item; trainers yield a :class:`TrainProgress` per step. The stage
-runner turns both into the events of :mod:`aist_app.stages.events`.
+runner turns both into the events of :mod:`aist_app.api.events`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,14 @@ class TrainProgress:
     losses: dict[str, float] = field(default_factory=dict)
     event: str = "step"  # step | checkpoint | eval | done
     info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Yielded:
+    """A partial result a worker's generator hands to the thread that started it (the GUI
+    thread), e.g. a cache as soon as it opens; not progress."""
+
+    value: object
 
 
 def drain(gen: Generator[object, None, R]) -> R:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
 
 import numpy as np
+
+from aist_app.api.stage import Stage
 
 
 @dataclass(frozen=True)
@@ -29,21 +30,23 @@ class Instance:
     mask: np.ndarray  # (H, W) bool at the photo's resolution
 
 
-class Segmenter(Protocol):
-    """Segmenter plugins: class attributes describe them; heavy imports go in ``__init__``."""
+class Segmenter(Stage):
+    """The segmenter contract: a stage class opened with :class:`SegmenterOptions` (heavy
+    imports in ``__init__``) that finds instances in photos. Configured by
+    :class:`~aist_app.segment.pipeline.SegmentConfig`."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
-    needs_gpu: ClassVar[bool]
+    required = ("__init__", "segment", "describe")
 
-    def __init__(self, options: SegmenterOptions) -> None: ...
+    def __init__(self, options: SegmenterOptions) -> None:
+        raise NotImplementedError
 
     def segment(self, images: Sequence[np.ndarray]) -> list[list[Instance]]:
         """Every instance found in each (H, W, 3) uint8 RGB image, in order."""
-        ...
+        raise NotImplementedError
 
     def describe(self) -> dict:
         """What produced the masks (model, weights file, input size), for provenance."""
-        ...
+        raise NotImplementedError
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free its resources."""

@@ -15,7 +15,8 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
 
 
-def _optional(hint) -> tuple[bool, Any]:
+def optional_type(hint) -> tuple[bool, Any]:
+    """Whether ``hint`` admits None, and the type it has otherwise."""
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
         inner = [a for a in args if a is not type(None)]
@@ -25,7 +26,7 @@ def _optional(hint) -> tuple[bool, Any]:
 
 def coerce(hint, value: Any, name: str, where: str) -> Any:
     """``value`` (a TOML value or text) as the field's type, or a ValueError saying which."""
-    optional, hint = _optional(hint)
+    optional, hint = optional_type(hint)
     if value is None or (optional and isinstance(value, str) and value.strip().lower()
                          in ("", "none", "null")):
         if optional:
@@ -109,3 +110,47 @@ def check_bounds(config: Any, bounds: dict[str, tuple[float | None, float | None
         value = getattr(config, name)
         if not value > 0:
             raise ValueError(f"--{name.replace('_', '-')} {value!r}: must be positive")
+
+
+# -- the command line's options of a stage, declared on its config ---------------------------
+def setting(default: Any = dataclasses.MISSING, *, help: str, option: bool | str = True,
+            choices: tuple[str, ...] = ()) -> Any:
+    """A config field with its help: the stage's command (``train-stylizer``,
+    ``train-pose``) offers it as an option (``--field-name``, or the name ``option`` gives,
+    e.g. ``"--points"``; ``option=False``: ``--set`` only) and the GUI's form shows the
+    help. ``choices`` limits a text field's values."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "option": option, "choices": tuple(choices)})
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionSpec:
+    """A config field offered on the command line."""
+
+    field: str
+    flag: str  # "--lambda-a"
+    hint: Any
+    default: Any
+    help: str
+    choices: tuple[str, ...]
+
+
+def options_of(cls: type) -> list[OptionSpec]:
+    """The command-line options a stage's config declares (:func:`setting` fields)."""
+    hints = field_types(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if "help" not in meta or meta.get("option") is False:
+            continue
+        option = meta["option"]
+        flag = option if isinstance(option, str) else "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else None
+        out.append(OptionSpec(f.name, flag, hints[f.name], default, meta["help"],
+                              meta.get("choices", ())))
+    return out
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Each field's help (:func:`setting`), for forms and listings."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(cls) if "help" in f.metadata}

@@ -1,7 +1,7 @@
 """The one training loop of the learned stages (the stylizer and the pose model): steps with a
 loss window, periodic evaluations recorded in the run's history, full-state checkpoints,
 and the run published at the end (``--overwrite`` swaps it in). A trainer supplies the
-parts; the loop yields :class:`~aist_app.stages.progress.TrainProgress`."""
+parts; the loop yields :class:`~aist_app.api.progress.TrainProgress`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from aist_app.stages.progress import TrainProgress
+from aist_app.api.progress import TrainProgress
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,15 @@ class StageRegistry:
     def _add(self, kind: str, cls: type) -> None:
         if kind not in STAGE_KINDS:
             raise ValueError(f"unknown stage kind {kind!r}; expected one of {STAGE_KINDS}")
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"stage class {cls!r} needs a non-empty class attribute 'name'")
+        from aist_app.api.contracts import KIND_BASES
+        from aist_app.api.stage import contract_problems
+
+        problems = contract_problems(cls, KIND_BASES[kind])
+        if problems:
+            raise ValueError(f"{kind} {getattr(cls, '__qualname__', cls)!r} of plugin "
+                             f"{self._current_plugin!r} breaks the {kind} contract "
+                             f"(aist_app.api.contracts): " + "; ".join(problems))
+        name = cls.name
         key = (kind, name)
         if key in self._stages:
             other = self._stages[key].plugin
@@ -70,14 +76,14 @@ class StageRegistry:
         self._stages[key] = StageInfo(
             kind=kind,
             name=name,
-            description=getattr(cls, "description", None) or (doc[0] if doc else ""),
-            needs_gpu=bool(getattr(cls, "needs_gpu", False)),
+            description=cls.description or (doc[0] if doc else ""),
+            needs_gpu=bool(cls.needs_gpu),
             plugin=self._current_plugin,
             factory=cls,
         )
 
     def add_renderer(self, cls: type) -> None:
-        """Register a renderer class (see :class:`aist_app.render.base.Renderer`)."""
+        """Register a renderer class (see :class:`aist_app.api.renderer.Renderer`)."""
         self._add("renderer", cls)
 
     def add_segmenter(self, cls: type) -> None:
@@ -104,6 +110,20 @@ class StageRegistry:
     def list(self, kind: str | None = None) -> list[StageInfo]:
         stages = [s for s in self._stages.values() if kind is None or s.kind == kind]
         return sorted(stages, key=lambda s: (STAGE_KINDS.index(s.kind), s.name))
+
+    def default(self, kind: str) -> str:
+        """The stage of ``kind`` used when none is named: the one whose class declares
+        ``default = True`` (the built-ins: aist-cyclegan, dpc), else the only one
+        installed."""
+        stages = self.list(kind)
+        declared = [s.name for s in stages if s.factory.default is True]
+        if len(declared) == 1:
+            return declared[0]
+        if len(stages) == 1:
+            return stages[0].name
+        raise StageNotFoundError(
+            f"name the {kind} to use: {len(declared) or 'no'} installed {kind} declare "
+            f"themselves the default (installed: {', '.join(self.names(kind)) or 'none'})")
 
     def names(self, kind: str) -> list[str]:
         return [s.name for s in self.list(kind)]
