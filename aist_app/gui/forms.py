@@ -7,6 +7,8 @@ import typing
 
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
+from aist_app.api.config import field_help
+
 HIDDEN = {"renderer", "segmenter", "device"}
 
 
@@ -20,12 +22,15 @@ class ConfigForm(QWidget):
         form = QFormLayout(self)
         default = defaults if defaults is not None else cls()
         hints = typing.get_type_hints(cls)
+        helps = field_help(cls)  # what the config declares (setting(..., help=...))
         for f in dataclasses.fields(cls):
             if f.name in HIDDEN:
                 continue
             value = getattr(default, f.name)
             hint = hints.get(f.name)
             editor = self._editor(hint, value)
+            if f.name in helps:
+                editor.setToolTip(helps[f.name])
             self.editors[f.name] = editor
             form.addRow(f.name.replace("_", " "), editor)
 
