@@ -24,6 +24,13 @@ class DeepLabLiteSegmenter(Segmenter):
     """DeepLab v3 MobileNetV2 (TFLite, 257x257), instances by connected components."""
 
     name = "deeplab-lite"
+
+    @staticmethod
+    def plan(settings: dict, photos: int):
+        """``aist experiment --dry-run``: a 2.8 MB TFLite model on the CPU."""
+        from aist_app.experiments.plan import StagePlan
+
+        return StagePlan("segment", f"{photos} photos with deeplab-lite", note="CPU (TFLite)")
     description = ("DeepLab v3 MobileNetV2 (2.8 MB TFLite, CPU, bundled); semantic car pixels "
                    "split into instances by connected components")
     needs_gpu = False

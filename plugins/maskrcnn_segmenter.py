@@ -83,6 +83,11 @@ class MaskRCNNSegmenter(Segmenter):
     needs_gpu = False
 
     @staticmethod
+    def plan(settings: dict, photos: int):
+        """Its memory and time for ``aist experiment --dry-run``."""
+        return plan_segment(settings, photos)
+
+    @staticmethod
     def network(variant: str = "v2"):
         """The architecture without weights (``aist experiment --dry-run`` measures its
         memory)."""
@@ -140,6 +145,53 @@ class MaskRCNNSegmenter(Segmenter):
 
     def close(self) -> None:
         self.model = None
+
+
+def plan_segment(settings: dict, photos: int):
+    """Mask R-CNN v2's memory (the activations of one 800 px photo, by forward hooks) and
+    time per photo on this CPU, for ``aist experiment --dry-run``."""
+    import torch
+
+    from aist_app.experiments.plan import (
+        CUDA_CONTEXT_GB,
+        GB,
+        OVERHEAD,
+        StagePlan,
+        fits,
+        param_bytes,
+    )
+
+    # The architecture only: its memory does not need the weights.
+    model = MaskRCNNSegmenter.network("v2").eval()
+    peaks: list[int] = []
+
+    def hook(_m, inp, out):
+        def size(t):
+            if isinstance(t, torch.Tensor):
+                return t.numel() * t.element_size()
+            if isinstance(t, (list, tuple)):
+                return sum(size(u) for u in t)
+            if isinstance(t, dict):
+                return sum(size(u) for u in t.values())
+            return 0
+        peaks.append(size(inp) + size(out))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if not list(m.children())]
+    import time
+
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        model([torch.rand(3, 600, 800)])
+    one = time.perf_counter() - t0
+    for h in handles:
+        h.remove()
+    per = 2 * max(peaks)
+    fixed = param_bytes(model)
+    return StagePlan("segment", f"{photos} photos, Mask R-CNN v2 at 800 px", batch=2,
+                     memory_gb=round((fixed + per * 2) * OVERHEAD / GB + CUDA_CONTEXT_GB, 2),
+                     fits=fits(fixed, per), seconds_per_unit=one, unit="photo",
+                     units=photos, measured_on="this CPU (architecture, random weights)")
 
 
 @hookimpl

@@ -12,7 +12,6 @@ layer, twice (two layers' tensors are alive at once).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -82,42 +81,6 @@ def linear(measure: Callable[[int], int]) -> tuple[float, float]:
     return a1 - per, per
 
 
-def _segment_maskrcnn(photos: int) -> StagePlan:
-    import torch
-
-    from aist_app.stages.runner import StageRunner
-
-    stage = StageRunner().stage("segmenter", "maskrcnn").factory
-    model = stage.network("v2").eval()  # architecture only: memory does not need the weights
-    peaks: list[int] = []
-
-    def hook(_m, inp, out):
-        def size(t):
-            if isinstance(t, torch.Tensor):
-                return t.numel() * t.element_size()
-            if isinstance(t, (list, tuple)):
-                return sum(size(u) for u in t)
-            if isinstance(t, dict):
-                return sum(size(u) for u in t.values())
-            return 0
-        peaks.append(size(inp) + size(out))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if not list(m.children())]
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        model([torch.rand(3, 600, 800)])
-    one = time.perf_counter() - t0
-    for h in handles:
-        h.remove()
-    per = 2 * max(peaks)
-    fixed = param_bytes(model)
-    return StagePlan("segment", f"{photos} photos, Mask R-CNN v2 at 800 px", batch=2,
-                     memory_gb=round((fixed + per * 2) * OVERHEAD / GB + CUDA_CONTEXT_GB, 2),
-                     fits=fits(fixed, per), seconds_per_unit=one, unit="photo",
-                     units=photos, measured_on="this CPU (architecture, random weights)")
-
-
 def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
     import tempfile
     from pathlib import Path
@@ -127,7 +90,7 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
     from aist_app.common.samples import sample_meshes
     from aist_app.render.pipeline import RenderConfig, render_collection
 
-    name = cfg.get("renderer", "pyrender")
+    name = cfg.get("renderer") or RenderConfig().renderer
     views = int(cfg.get("views", 5))
     size = int(cfg.get("size", 128))
     with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:
@@ -162,20 +125,23 @@ def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
     photos = photos or 0
     st, po = cfg["stylizer"], cfg["pose"]
     variants = list(st.get("variants", []))
+    from aist_app.experiments.experiment import plugin_of
+    from aist_app.segment.pipeline import SegmentConfig
+
+    runner = StageRunner()
     plans = [plan_render(cfg["render"], objects, cfg.get("seed", 0))]
-    if cfg["segment"].get("segmenter") == "maskrcnn":
-        plans.append(_segment_maskrcnn(photos))
+    segmenter = runner.stage("segmenter",
+                             cfg["segment"].get("segmenter") or SegmentConfig().segmenter)
+    if segmenter.factory.plan is not None:  # the stage's own plan of its memory and time
+        plans.append(segmenter.factory.plan(cfg["segment"], photos))
     else:
-        plans.append(StagePlan("segment", f"{photos} photos with "
-                               f"{cfg['segment'].get('segmenter')}", note="CPU (TFLite)"))
+        plans.append(StagePlan("segment", f"{photos} photos with {segmenter.name}",
+                               note=f"{segmenter.name} gives no plan of its memory and time"))
     views = objects * int(cfg["render"].get("views", 5))
     if st.get("steps"):
         sty_steps = int(st["steps"])
     else:
         sty_steps = int(st.get("epochs", 44)) * -(-max(views, photos) // int(st.get("batch", 4)))
-    from aist_app.experiments.experiment import plugin_of
-
-    runner = StageRunner()
     sty = stage_plan(runner, "stylizer", plugin_of(runner, "stylizer", st), st, sty_steps)
     sty.stage = f"train-stylizer x{len(variants)}"
     sty.units *= len(variants)
