@@ -118,6 +118,44 @@ def test_stylized_detail_shows_source_and_mask_difference(window, tmp_path, pyre
     assert not d.source_label.pixmap().isNull() and not d.diff_label.pixmap().isNull()
 
 
+def test_a_stylized_set_opened_from_elsewhere_shows_its_source(window, tmp_path,
+                                                               pyrender_dataset,
+                                                               monkeypatch):
+    """`aist stylize out/synthetic out/stylized` writes the input as given (relative to
+    where it ran); the app started in another folder still finds the source view, through
+    the output record's absolute path."""
+    import shutil
+
+    from aist_app.common.outputs import OutputRecord
+    from aist_app.dataset import Dataset
+    from aist_app.dataset.contract import dataset_identity
+    from aist_app.dataset.writer import DatasetWriter
+
+    work = tmp_path / "work"
+    shutil.copytree(pyrender_dataset, work / "out" / "synthetic")
+    monkeypatch.chdir(work)
+    src = Dataset.open("out/synthetic")
+    record = OutputRecord("stylize", "aist-cyclegan", {},
+                          {"input": dataset_identity(src.root)})
+    with DatasetWriter(Path("out/stylized"), kind="stylized", image_size=src.image_size,
+                       record=record, source={"input": str(src.root)}) as w:
+        oid = src.object_ids()[0]
+        with w.object(oid) as obj:
+            for f in src.view_files(oid):
+                obj.add_view(src.load_view(oid, f), name=f)
+            for name in ("cameras.json", "points.npz"):
+                obj.copy_file(src.object_dir(oid) / name)
+        w.finalize(splits={"train": [oid], "val": [], "test": []})
+    assert Dataset.open("out/stylized").source["input"] == "out/synthetic"
+    monkeypatch.chdir(tmp_path)  # the app runs from somewhere else
+    assert window.open_dataset(work / "out" / "stylized")
+    rec = window.browser.model.rows[0]
+    window.browser.select(rec.object_id, rec.file)
+    d = window.browser.detail
+    assert not d.source_label.pixmap().isNull() and not d.diff_label.pixmap().isNull()
+    assert window.index.source_root() == (work / "out" / "synthetic").resolve()
+
+
 def test_malformed_dataset_shows_an_error(window, tmp_path):
     bad = tmp_path / "bad"
     (bad / "objects").mkdir(parents=True)

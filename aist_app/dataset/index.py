@@ -88,10 +88,31 @@ class DatasetIndex:
         return [ViewRecord(p.stem, p.name, "rejected", reason=reason, location=str(p))
                 for p in sorted(folder.glob("*.png"))]
 
+    def source_root(self) -> Path | None:
+        """Stylized data: the dataset it was made from, wherever the app was started (the
+        output record's absolute path first; ``dataset.json``'s ``input`` as written, which
+        is relative to where the command ran, last)."""
+        if self.ds.kind != "stylized":
+            return None
+        from aist_app.common.outputs import OutputConflict, read_record
+
+        candidates = []
+        try:
+            record = read_record(self.root) or {}
+        except OutputConflict:
+            record = {}
+        recorded = (record.get("inputs", {}).get("input") or {})
+        if isinstance(recorded, dict) and recorded.get("path"):
+            candidates.append(Path(recorded["path"]))
+        src = self.ds.source.get("input")
+        if src:
+            candidates.append(Path(src))
+        return next((c for c in candidates if (c / "dataset.json").is_file()), None)
+
     def source_view(self, r: ViewRecord) -> Path | None:
         """Stylized data: the input view this one was made from."""
-        src = self.ds.source.get("input")
-        if self.ds.kind != "stylized" or not src:
+        src = self.source_root()
+        if src is None:
             return None
-        p = r.path(Path(src))
+        p = r.path(src)
         return p if p.is_file() else None
