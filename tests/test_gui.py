@@ -376,6 +376,17 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
     window.browser.select(rec.object_id, rec.file)
     qtbot.waitUntil(lambda: len(window.view3d.predicted) == 400, timeout=60_000)
     assert window.view3d.predicted_frustum is not None and len(window.view3d.points) > 1000
+    # The prediction in words beside the truth, with its error, on the 3D view and in the
+    # Browser's camera box; the legend names every colour.
+    from aist_app.scene.cameras import rotation_error_deg
+
+    truth = {v["file"]: v for v in window.index.ds.cameras(rec.object_id)}[rec.file]
+    err = rotation_error_deg(window.last_prediction["world_to_camera"],
+                             truth["world_to_camera"])
+    text = window.prediction_label.text()
+    assert f"error {err:.0f}°" in text and f"azimuth {truth['azimuth_deg']:.0f}°" in text
+    assert window.browser.detail.prediction.text() == text
+    assert "predicted points and camera" in window.view3d_legend.text()
     # Pose > Refine predictions: the same view refined by render-and-compare (a few steps).
     from aist_plugins.dpc.refine import RefineConfig
 
@@ -618,6 +629,29 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     assert float(table[1][-1]) == pytest.approx(min(gaps.values()), abs=1e-2)
     page.export_png(tmp_path / "v.png")
     assert (tmp_path / "v.png").stat().st_size > 1000
+    # It fits a 1280 px laptop; headers say the unit and which way is better, differences
+    # are coloured (green: better than the baseline); a point of the scatter selects its view.
+    assert page.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().width() <= 1280
+    from PySide6.QtCore import Qt
+
+    header = page.model.headerData(2, Qt.Orientation.Horizontal)
+    assert "°" in header and "lower is better" in header
+    last = page.model.columnCount() - 1
+    signs = set()
+    for i in range(page.model.rowCount()):
+        v = page.model.value(i, last)
+        colour = page.model.data(page.model.index(i, last), Qt.ItemDataRole.BackgroundRole)
+        if v != 0 and np.isfinite(v):
+            signs.add(v < 0)
+            assert (colour.green() > colour.red()) == (v < 0), (v, colour.name())
+    assert signs
+    target = page.model.rows[3]
+    k = page.comparison.rows.index(target)
+    xy = page.scatter._to_screen(*page.scatter.series[0][2][k])
+    qtbot.mouseClick(page.scatter, Qt.MouseButton.LeftButton, pos=xy.toPoint())
+    assert page.model.rows[page.table.currentIndex().row()] is target
+    qtbot.waitUntil(lambda: page.current is target and len(page.overlays) == 2,
+                    timeout=60_000)
     # Any two evaluations, added one at a time (no experiment folder): each names its run
     # and test sets.
     page.stop_background()
@@ -634,3 +668,53 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     other.select_row(0)
     qtbot.waitUntil(lambda: len(other.overlays) == 2, timeout=60_000)
     other.stop_background()
+
+
+def test_runs_page_shows_a_pose_run_and_an_experiment(window, cpu_experiment):
+    """Every figure the folder holds (whatever its name), the key figures beside the chance
+    columns, and the pose learning curves drawn here: an experiment's two runs on one axis."""
+    out, p = cpu_experiment
+    assert p.returncode == 0, p.stderr
+    page = window.runs
+    page.open_run(out / "report")
+    names = {f.name for f in page.figures}
+    assert {"domains.png", "reconstructions.png", "curves-pose-baseline.png",
+            "curves-pose-constrained.png"} <= names
+    assert page.figure_list.count() == len(page.figures) and page.figure.pixmap().width() > 0
+    headers = [page.table.horizontalHeaderItem(j).text()
+               for j in range(page.table.columnCount())]
+    assert {"acc@30", "chance: random rotation", "chance: best constant"} <= set(headers)
+    assert page.table.item(0, 0).text().startswith("baseline | ")
+    assert list(page.curves) == ["baseline", "AIST constrained"]
+    drawn = [s.name for s in page.plot.series]
+    assert drawn[:2] == ["baseline", "AIST constrained"] and any("chance" in n for n in drawn)
+    steps = [x["step"] for x in page.curves["baseline"]]
+    assert page.plot.series[0].xs == steps and steps[-1] == 4
+    # A pose run alone: its validation lines as rows, its own figure found by listing.
+    page.open_run(out / "pose-baseline")
+    assert "learning_curves.png" in {f.name for f in page.figures}
+    assert page.table.rowCount() == len(steps) and list(page.curves) == ["pose-baseline"]
+    page.curve_choice.setCurrentText("Chamfer (×100)")
+    assert page.plot.series[0].ys == [x["val_chamfer"] for x in page.curves["pose-baseline"]]
+
+
+def test_gui_screenshot_of_the_compare_page(tmp_path, cpu_experiment):
+    """`aist gui EXP --screenshot --page Compare --test-set target --select N`: a 1280x800
+    picture of the page with the view's overlays; a test set it does not have is refused."""
+    from PySide6.QtGui import QImage
+
+    out, p = cpu_experiment
+    assert p.returncode == 0, p.stderr
+    aist = str(Path(sys.executable).with_name("aist"))
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    shot = tmp_path / "compare.png"
+    r = subprocess.run([aist, "gui", str(out), "--screenshot", str(shot), "--page", "Compare",
+                        "--test-set", "target", "--select", "1"], capture_output=True,
+                       text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    image = QImage(str(shot))
+    assert (image.width(), image.height()) == (1280, 800)
+    r = subprocess.run([aist, "gui", str(out), "--screenshot", str(shot), "--page", "Compare",
+                        "--test-set", "nope"], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert r.returncode == 1 and "--test-set 'nope'" in r.stderr

@@ -39,11 +39,20 @@ def plugins_cmd(as_json: bool) -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--screenshot", type=click.Path(path_type=Path),
               help="Render the window to this PNG and exit (offscreen).")
-@click.option("--page", type=click.Choice(["Browser", "3D view", "Stages", "Runs"]),
+@click.option("--page", type=click.Choice(["Browser", "3D view", "Stages", "Runs", "Compare"]),
               help="With --screenshot: the page to show (default: the one PATH opens).")
 @click.option("--select", default=0, show_default=True, type=int,
-              help="With --screenshot: the view to select in the browser.")
-def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select: int) -> None:
+              help="With --screenshot: the view to select in the browser, or the row of "
+                   "the Compare page's table.")
+@click.option("--test-set", help="With --screenshot --page Compare: the test set to show "
+                                 "(default: target when the experiment has one).")
+@click.option("--size", "window_size", default="1280x800", show_default=True,
+              help="With --screenshot: the window's size, WxH.")
+@click.option("--pose-run", type=click.Path(exists=True, path_type=Path),
+              help="A pose run whose predictions the Browser and the 3D view show beside "
+                   "the ground truth (as Pose > Open run).")
+def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select: int,
+            test_set: str | None, window_size: str, pose_run: Path | None) -> None:
     """The desktop app: browse datasets, run stages, look at runs and reconstructions.
     PATH is a dataset, or a stylizer/pose run or evaluation report.
 
@@ -51,6 +60,7 @@ def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select
     Examples:
       aist gui out/synthetic
       aist gui runs/pose --screenshot shot.png --page Runs
+      aist gui exp --screenshot compare.png --page Compare --test-set target --select 3
     """
     from aist_app.gui.app import run
 
@@ -59,8 +69,13 @@ def gui_cmd(path: Path | None, screenshot: Path | None, page: str | None, select
             fail(f"--screenshot {screenshot}: expected a .png file name")
         if not screenshot.parent.is_dir():
             fail(f"--screenshot {screenshot}: its folder {screenshot.parent} does not exist")
+    try:
+        w, h = (int(v) for v in window_size.lower().split("x"))
+    except ValueError:
+        fail(f"--size {window_size!r}: use WxH, e.g. 1280x800")
     sys.exit(run(str(path) if path else None, screenshot=str(screenshot) if screenshot
-                 else None, page=page, select=select))
+                 else None, page=page, select=select, test_set=test_set, size=(w, h),
+                 pose_run=str(pose_run) if pose_run else None))
 
 
 @main.group("blender-addon")

@@ -40,7 +40,7 @@ def background_array(h: int, w: int, background: str = "checkerboard") -> np.nda
         raise ValueError(f"background {background!r}: use one of {BACKGROUNDS}")
     if background == "checkerboard":
         squares = (np.indices((h, w)) // 8).sum(0) % 2
-        return np.where(squares[..., None] == 1, 204, 153).astype(np.uint8).repeat(3, -1)
+        return np.where(squares[..., None] == 1, 245, 218).astype(np.uint8).repeat(3, -1)
     return np.broadcast_to(np.asarray(_FLAT[background], np.uint8), (h, w, 3)).copy()
 
 

@@ -20,6 +20,22 @@ from aist_app.pose.intervals import read_per_view
 #: Per-view figures and whether lower is better.
 FIGURES = {"angle_err_deg": True, "chamfer": True, "precision": True, "coverage": True,
            "xor": True}
+#: What each figure is, with its unit, for tables and axes (every figure: lower is better).
+FIGURE_LABELS = {"angle_err_deg": "angle error (°)",
+                 "chamfer": "Chamfer (×100, unit cube)",
+                 "precision": "precision: predicted → true (×100)",
+                 "coverage": "coverage: true → predicted (×100)",
+                 "xor": "mask XOR (fraction of the silhouette)"}
+
+#: Each figure's unit, for table headers.
+FIGURE_UNITS = {"angle_err_deg": "°", "chamfer": "×100", "precision": "×100",
+                "coverage": "×100", "xor": "fraction"}
+
+
+def figure_label(figure: str) -> str:
+    """``figure`` with its unit and which way is better."""
+    better = "lower is better" if FIGURES.get(figure, True) else "higher is better"
+    return f"{FIGURE_LABELS.get(figure, figure)}, {better}"
 
 
 @dataclass

@@ -9,11 +9,11 @@ import csv
 import html as html_lib
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from aist_app.common.html import REPORT_CSS
 from aist_app.common.images import composite
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.pose.intervals import MIN_OBJECTS
@@ -57,10 +57,10 @@ def domain_samples_figure(sets: dict[str, Path], views: int = 6) -> bytes:
     for r, (oid, f) in enumerate(picks):
         for c, (name, ds) in enumerate(opened.items()):
             ax = fig.add_subplot(len(picks), len(opened), r * len(opened) + c + 1)
-            ax.imshow(composite(np.asarray(ds.load_view(oid, f)))[..., :3])
+            ax.imshow(composite(np.asarray(ds.load_view(oid, f)), "white")[..., :3])
             ax.set_axis_off()
             if r == 0:
-                ax.set_title(name, fontsize=8)
+                ax.set_title(name, fontsize=10)
     fig.tight_layout()
     return _png(fig)
 
@@ -96,14 +96,14 @@ def reconstructions_figure(evaluators: dict, aligns: dict[str, np.ndarray], data
         ax.set_ylim(-0.4, 0.4)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(title, fontsize=7)
+        ax.set_title(title, fontsize=10)
 
     for r, oid in enumerate(oids):
         first = preds[next(iter(evaluators))][oid]
         ax = fig.add_subplot(len(oids), cols, r * cols + 1)
         ax.imshow(composite(np.asarray(data.ds.load_view(oid, first.file)), "white")[..., :3])
         ax.set_axis_off()
-        ax.set_title(f"{oid[:8]} {first.file}", fontsize=7)
+        ax.set_title(f"{oid[:8]} {first.file}", fontsize=10)
         gt = trees[oid][1]
         side(fig.add_subplot(len(oids), cols, r * cols + 2), gt, "ground truth", "k")
         q_gt = torch.from_numpy(data.gt_quaternions(oid)[first.file])
@@ -139,7 +139,7 @@ def where_it_helps_figure(evaluators: dict, aligns: dict[str, np.ndarray], data,
         ax = fig.add_subplot(len(picks), cols, r * cols + 1)
         ax.imshow(rgb)
         ax.set_axis_off()
-        ax.set_title(f"{label}\n{oid[:8]} {f}", fontsize=7)
+        ax.set_title(f"{label}\n{oid[:8]} {f}", fontsize=10)
         q_gt = torch.from_numpy(data.gt_quaternions(oid)[f])
         for c, model in enumerate(evaluators):
             p = preds[model][(oid, f)]
@@ -156,7 +156,7 @@ def where_it_helps_figure(evaluators: dict, aligns: dict[str, np.ndarray], data,
             ax.contour(centres, centres, p.proj, levels=[0.5], colors=[f"C{c}"],
                        linewidths=1.5)
             ax.set_axis_off()
-            ax.set_title(f"{model}\nerr {err:.0f}°, XOR {xor:.2f}", fontsize=7)
+            ax.set_title(f"{model}\nerr {err:.0f}°, XOR {xor:.2f}", fontsize=10)
     fig.tight_layout()
     return _png(fig)
 
@@ -318,6 +318,69 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
     return "".join(f"<p>{p}</p>" for p in out)
 
 
+#: The report's tables, each narrow enough for a 1280 px screen: its Table 6.2, and the pose
+#: figures beside the chance baselines of the same views.
+MAIN_COLUMNS = ("precision", "coverage", "chamfer", "acc30", "median_err_deg", "xor_median")
+CHANCE_COLUMNS = ("acc30", "acc30_constant", "acc30_random", "median_err_deg",
+                  "median_err_constant", "acc30_best_align", "median_err_best_align",
+                  "acc30_front_back", "acc30_constant_front_back")
+def readable_config(cfg: dict, root: Path) -> str:
+    """The experiment's settings as TOML-like sections, paths inside the experiment folder
+    relative to it and other paths shortened to their last two parts (no machine paths)."""
+    root = Path(root).resolve()
+
+    def show(v) -> str:
+        if isinstance(v, str) and v.startswith("/"):
+            p = Path(v)
+            try:
+                return f'"{p.resolve().relative_to(root)}"'
+            except ValueError:
+                return f'".../{"/".join(p.parts[-2:])}"'
+        return json.dumps(v)
+
+    plain = [f"{k} = {show(v)}" for k, v in cfg.items() if not isinstance(v, dict)]
+    sections = [f"\n[{k}]\n" + "\n".join(f"{kk} = {show(vv)}" for kk, vv in v.items())
+                for k, v in cfg.items() if isinstance(v, dict)]
+    return "\n".join(plain) + "\n" + "\n".join(sections)
+
+
+def curves_figure(runs: dict[str, Path]) -> bytes | None:
+    """Every pose run's validation curves on shared axes: acc@30 (reference alignment solid,
+    best single rotation dotted) with the best constant rotation dashed, and Chamfer."""
+    lines = {}
+    for model, run in runs.items():
+        path = Path(run) / "metrics.jsonl"
+        if path.is_file():
+            val = [json.loads(x) for x in path.read_text().splitlines()
+                   if '"val_pose"' in x]
+            if val:
+                lines[model] = val
+    if not lines:
+        return None
+    fig = _figure(11, 3.8)
+    acc, ch = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for i, (model, val) in enumerate(lines.items()):
+        c = colours[i % len(colours)]
+        steps = [x["step"] for x in val]
+        acc.plot(steps, [x["val_acc30"] for x in val], "-o", color=c,
+                 label=f"{model} (reference alignment)")
+        acc.plot(steps, [x.get("val_acc30_best_align") for x in val], ":", color=c,
+                 label=f"{model} (best single rotation)")
+        ch.plot(steps, [x["val_chamfer"] for x in val], "-o", color=c, label=model)
+    first = next(iter(lines.values()))
+    acc.plot([x["step"] for x in first], [x.get("val_acc30_constant") for x in first], "--",
+             color="grey", label="chance: best constant rotation")
+    acc.set_ylabel("validation acc@30°")
+    ch.set_ylabel("validation Chamfer (×100)")
+    for ax in (acc, ch):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
                   runs: dict[str, Path] | None = None, runner=None) -> Path:
     """One table for every (model, test set), as the report's Table 6.2, with the chance
@@ -335,14 +398,16 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["model", "test_set", *keys])
-    rows = []
+    rows: tuple[list[str], list[str]] = ([], [])
     for model, metrics in reports.items():
         for ts, m in metrics.items():
             name = _NAMES.get(ts, ts.replace("stylized-", "stylized "))
             vals = [m.get(k) for k in keys]
             w.writerow([model, name, *["" if v is None else f"{v:.4f}" for v in vals]])
-            cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in vals)
-            rows.append(f"<tr><td>{model}</td><td>{name}</td>{cells}</tr>")
+            for table, cols in zip(rows, (MAIN_COLUMNS, CHANCE_COLUMNS), strict=True):
+                cells = "".join(f"<td>{'' if m.get(k) is None else f'{m[k]:.2f}'}</td>"
+                                for k in cols)
+                table.append(f"<tr><td>{model}</td><td>{name}</td>{cells}</tr>")
     atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
     atomic_write_json(out / "metrics.json", reports)
     links = "".join(f'<li><a href="../eval/{p.name}/report.html">{p.name}</a></li>'
@@ -406,23 +471,18 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
             f"<h2>Stylizer: KID to the target look (held-out views, features of "
             f"{kid_result['feature_net']})</h2><table><tr><th>pair</th><th>mean</th>"
             f"<th>per seed</th><th>spread</th></tr>{krows}</table>")
-    curves = ""
-    for model, run in runs.items():
-        png = Path(run) / "learning_curves.png"
-        if png.is_file():
-            name = f"curves-{Path(run).name}.png"
-            shutil.copyfile(png, out / name)
-            curves += f'<h3>{model}</h3><img src="{name}" style="max-width:100%">'
-    if curves:
-        sections.append("<h2>Learning curves (validation objects, against the chance "
-                        "baselines of the same views)</h2>" + curves)
+    curves = curves_figure(runs)
+    if curves is not None:
+        atomic_write_bytes(out / "curves.png", curves)
+        sections.append("<h2>Learning curves (validation objects, every model on one axis, "
+                        "against the chance baselines of the same views)</h2>"
+                        '<img src="curves.png">')
     notice = (f"<p><b>{PIPELINE_ONLY}</b></p>" if cfg.get("preset") in PIPELINE_ONLY_PRESETS
               else "")
     words = plain_words(cfg, reports, runs, kid_result, intervals)
+    main_rows, chance_rows = rows
     html = f"""<!doctype html><html><head><meta charset="utf-8"><title>AIST experiment</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #999;padding:4px 10px;text-align:right}}th{{background:#eee}}
-td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>
+<style>{REPORT_CSS}</style></head><body>
 <h1>AIST experiment ({cfg['preset']} preset)</h1>
 <p>Baseline: pose model trained on synthetic (source) renders. AIST: trained on stylized
 renders. Chamfer terms are x100; acc@30&deg; is a fraction; XOR is the normalized mask
@@ -435,14 +495,18 @@ figure).</p>
 <h2>What the numbers show</h2>{words}
 <h2>Table (layout of the report's Table 6.2)</h2>
 <table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
-<th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th>
-<th>chance: acc@30&deg; constant</th><th>random</th><th>median err&deg; constant</th>
-<th>acc@30&deg; best single rotation</th><th>median err&deg; best single rotation</th>
-<th>acc@30&deg; up to front/back</th><th>median err&deg; up to front/back</th>
-<th>chance: acc@30&deg; constant, up to front/back</th></tr>
-{''.join(rows)}</table>
+<th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th></tr>
+{''.join(main_rows)}</table>
+<h2>Pose against chance (the same views)</h2>
+<table><tr><th>model</th><th>test set</th><th>acc@30&deg;</th>
+<th>chance: best constant</th><th>chance: random</th><th>median err&deg;</th>
+<th>median err&deg;, best constant</th><th>acc@30&deg; best single rotation</th>
+<th>median err&deg; best single rotation</th><th>acc@30&deg; up to front/back</th>
+<th>chance: best constant, up to front/back</th></tr>
+{''.join(chance_rows)}</table>
 {''.join(sections)}
 <h2>Per-model reports</h2><ul>{links}</ul>
-<h2>Configuration</h2><pre>{html_lib.escape(json.dumps(cfg, indent=2))}</pre></body></html>"""
+<details><summary>Configuration (every setting of this experiment)</summary>
+<pre>{html_lib.escape(readable_config(cfg, root))}</pre></details></body></html>"""
     atomic_write_bytes(out / "report.html", html.encode())
     return out / "report.html"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 def run(path: str | None = None, *, screenshot: str | None = None, page: str | None = None,
-        select: int = 0) -> int:
+        select: int = 0, test_set: str | None = None, size: tuple[int, int] = (1280, 800),
+        pose_run: str | None = None) -> int:
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
@@ -19,18 +20,50 @@ def run(path: str | None = None, *, screenshot: str | None = None, page: str | N
     app = QApplication.instance() or QApplication(sys.argv[:1])
     win = MainWindow(create_plugin_manager())
     ok = True
-    if path:
+    if pose_run:
+        ok = win.open_path(pose_run)
+    if path and ok:
         ok = win.open_path(path)
     if screenshot:
         if not ok:  # the dialog is invisible offscreen: say it on the terminal
             print(f"error: {win.last_error}", file=sys.stderr)
             return 1
-        return _screenshot(app, win, Path(screenshot), page, select)
+        win.resize(*size)
+        return _screenshot(app, win, Path(screenshot), page, select, test_set)
     win.show()
     return app.exec()
 
 
-def _screenshot(app, win, out: Path, page: str | None, select: int) -> int:
+def _settle(app, done, seconds: float) -> None:
+    """Process events until ``done()`` or ``seconds`` pass."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not done():
+        app.processEvents()
+        time.sleep(0.02)
+    app.processEvents()
+
+
+def _compare(app, win, select: int, test_set: str | None) -> str | None:
+    """The Compare page on ``test_set``, row ``select`` selected and its overlays drawn; an
+    error message when it cannot."""
+    page = win.compare
+    if page.comparison is None:
+        return "nothing to compare: open an experiment folder (or evaluations)"
+    if test_set is not None:
+        sets = [page.sets.itemText(i) for i in range(page.sets.count())]
+        if test_set not in sets:
+            return f"--test-set {test_set!r}: the evaluations share {sets}"
+        page.sets.setCurrentText(test_set)
+    rows = len(page.comparison.rows)
+    page.select_row(min(select, rows - 1))
+    _settle(app, lambda: len(page.overlays) == len(page.comparison.models), 120.0)
+    return None
+
+
+def _screenshot(app, win, out: Path, page: str | None, select: int,
+                test_set: str | None = None) -> int:
     import time
 
     win.show()
@@ -40,6 +73,13 @@ def _screenshot(app, win, out: Path, page: str | None, select: int) -> int:
             min(select, win.browser.model.rowCount() - 1)))
     if page is not None:  # else the page opening PATH chose (Browser or Runs)
         win.tabs.setCurrentIndex(tabs.get(page, 0))
+    if win.pose_run is not None and win.index is not None:  # the selected view's prediction
+        _settle(app, lambda: len(win.view3d.predicted) > 0, 120.0)
+    if page == "Compare":
+        error = _compare(app, win, select, test_set)
+        if error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     deadline = time.monotonic() + 5.0  # let the visible thumbnails arrive
     while time.monotonic() < deadline:
         app.processEvents()
@@ -47,7 +87,9 @@ def _screenshot(app, win, out: Path, page: str | None, select: int) -> int:
             break
         time.sleep(0.02)
     app.processEvents()
-    if win.grab().save(str(out), "PNG"):
+    saved = win.grab().save(str(out), "PNG")
+    win.close()  # its jobs end first
+    if saved:
         return 0
     print(f"error: {out}: could not write the screenshot", file=sys.stderr)
     return 1

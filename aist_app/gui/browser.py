@@ -171,6 +171,11 @@ class DetailPane(QWidget):
             self.photo_form.addRow(label, value)
         self.photo_box.setVisible(False)
         self.annotations = QPlainTextEdit(readOnly=True)
+        # The raw record, folded: the camera and the photo boxes above say it in words.
+        self.raw_toggle = QPushButton("Show the raw record (JSON)")
+        self.raw_toggle.setCheckable(True)
+        self.raw_toggle.toggled.connect(self._toggle_raw)
+        self.annotations.setVisible(False)
         # The camera as labelled values (issue: "a 4x4 matrix across 30 lines").
         self.camera_box = QGroupBox("camera")
         self.camera_form = QFormLayout(self.camera_box)
@@ -180,6 +185,10 @@ class DetailPane(QWidget):
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.camera_values[key] = value
             self.camera_form.addRow(label, value)
+        self.prediction = QLabel()  # the open pose run's camera for this view, and its error
+        self.prediction.setWordWrap(True)
+        self.prediction.setStyleSheet("color: #c05a00")
+        self.camera_form.addRow("prediction", self.prediction)
         self.copy_json = QPushButton("Copy as JSON")
         self.copy_json.clicked.connect(self._copy_json)
         self.camera_form.addRow(self.copy_json)
@@ -189,7 +198,9 @@ class DetailPane(QWidget):
         lay.addLayout(self.images)
         lay.addWidget(self.photo_box)
         lay.addWidget(self.camera_box)
+        lay.addWidget(self.raw_toggle)
         lay.addWidget(self.annotations, 1)
+        lay.addStretch(0)
         self.record: ViewRecord | None = None
         self.background = "checkerboard"
         self._index: DatasetIndex | None = None
@@ -198,6 +209,14 @@ class DetailPane(QWidget):
         self.background = background
         if self.record is not None and self._index is not None:
             self.show_view(self._index, self.record)
+
+    def set_prediction(self, text: str | None) -> None:
+        """The pose run's prediction of this view in words (None: no run open)."""
+        self.prediction.setText(text or "open a pose run (Pose menu) to see its prediction")
+
+    def _toggle_raw(self, shown: bool) -> None:
+        self.annotations.setVisible(shown)
+        self.raw_toggle.setText(("Hide" if shown else "Show") + " the raw record (JSON)")
 
     def _copy_json(self) -> None:
         from PySide6.QtGui import QGuiApplication
@@ -246,17 +265,17 @@ class DetailPane(QWidget):
             self.overlay_label.set_image(overlay(rgba), title=f"{r.object_id} mask")
             self.source_label.set_image(None)
             self.diff_label.set_image(None)
-            self.annotations.setPlainText(json.dumps({"rejected": r.reason,
-                                                      "file": str(r.path(index.root))}))
+            self.annotations.setPlainText(compact_json({"rejected": r.reason,
+                                                        "file": str(r.path(index.root))}))
             self._show_camera(None, None)
             sidecar = r.path(index.root).with_suffix(".json")
             record = json.loads(sidecar.read_text()) if sidecar.is_file() else None
             self._show_photo(record, index.root)
             if record:
-                self.annotations.setPlainText(json.dumps(record, indent=2))
+                self.annotations.setPlainText(compact_json(record))
             return
         rgba = ds.load_view(r.object_id, r.file)
-        self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {ds.kind})")
+        self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {kind_label(ds)})")
         name = f"{r.object_id} / {r.file}"
         self.view_label.set_image(composite(np.asarray(rgba), self.background), title=name)
         self.overlay_label.set_image(overlay(rgba), title=f"{name}: mask")
@@ -281,7 +300,30 @@ class DetailPane(QWidget):
         self._show_photo(prov if ds.kind == "real" else None, index.root)
         if prov:
             info = {**info, "provenance": prov}
-        self.annotations.setPlainText(json.dumps(info, indent=2))
+        self.annotations.setPlainText(compact_json(info))
+
+
+def kind_label(ds) -> str:
+    """The dataset's kind in words: a render with a scene look (``--look``: a target domain)
+    says so; a stylized set names its stylizer."""
+    source = ds.source or {}
+    look = (source.get("config") or {}).get("look")
+    if ds.kind == "synthetic" and look and look != "as-is":
+        return f"synthetic, rendered with the {look} look ({source.get('plugin', '?')})"
+    if ds.kind == "stylized" and source.get("plugin"):
+        return f"stylized by {source['plugin']}"
+    return ds.kind
+
+
+def compact_json(record) -> str:
+    """``record`` as indented JSON with every list of numbers (a matrix's row, a quaternion)
+    on one line."""
+    import re
+
+    text = json.dumps(record, indent=2)
+    number_list = r"\[\s*(-?[\d.eE+-]+(?:\s*,\s*-?[\d.eE+-]+)*)\s*\]"
+    return re.sub(number_list, lambda m: "[" + ", ".join(
+        x.strip() for x in m.group(1).split(",")) + "]", text)
 
 
 class BrowserPage(QWidget):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -28,9 +29,12 @@ from PySide6.QtWidgets import (
 
 from aist_app.common.images import composite
 from aist_app.experiments.compare import (
+    FIGURE_LABELS,
+    FIGURE_UNITS,
     Comparison,
     evaluation_inputs,
     experiment_evaluations,
+    figure_label,
 )
 from aist_app.experiments.compare_session import CompareSession, ViewResult
 
@@ -50,6 +54,11 @@ class CompareModel(QAbstractTableModel):
                                                            ("view", "", None)]
         self.columns += [(m, m, None) for m in comparison.models]
         self.columns += [(f"{m} − {base}", m, base) for m in comparison.models[1:]]
+        #: The differences' colour scale: their 90th percentile of magnitude.
+        diffs = [abs(comparison.value(r, figure, m, base)) for r in self.rows
+                 for m in comparison.models[1:]]
+        diffs = [d for d in diffs if np.isfinite(d)]
+        self.scale = float(np.percentile(diffs, 90)) if diffs else 1.0
 
     def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
         return 0 if parent is not None and parent.isValid() else len(self.rows)
@@ -72,11 +81,22 @@ class CompareModel(QAbstractTableModel):
             return v if isinstance(v, str) else f"{v:.4g}"
         if role == Qt.ItemDataRole.UserRole:
             return v
+        if role == Qt.ItemDataRole.BackgroundRole and self.columns[index.column()][2]:
+            return difference_colour(v, self.scale)
         return None
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self.columns[section][0]
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        name, _model, minus = self.columns[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if section < 2:
+                return name
+            unit = FIGURE_UNITS.get(self.figure, "")
+            return f"{name}\n{unit + ', ' if unit else ''}lower is better" if minus is None \
+                else f"{name}\n< 0: better than {minus}"
+        if role == Qt.ItemDataRole.ToolTipRole and section >= 2:
+            return f"{name}: {figure_label(self.figure)}"
         return None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -105,6 +125,17 @@ class CompareModel(QAbstractTableModel):
         for i in range(len(self.rows)):
             w.writerow([self.data(self.index(i, j)) for j in range(len(self.columns))])
         return buf.getvalue().encode()
+
+
+def difference_colour(value: float, scale: float) -> QColor | None:
+    """A cell's background for a model minus the baseline (lower is better): green where the
+    model is better, red where worse, stronger with the size of the difference."""
+    if not np.isfinite(value) or value == 0 or scale <= 0:
+        return None
+    a = min(1.0, abs(value) / scale)
+    good = value < 0
+    return QColor(60, 170, 80, int(40 + 120 * a)) if good else QColor(210, 60, 50,
+                                                                        int(40 + 120 * a))
 
 
 def outline(rgba: np.ndarray, silhouette: np.ndarray, colour) -> np.ndarray:
@@ -140,7 +171,8 @@ class ComparePage(QWidget):
         self.sets = QComboBox()
         self.figures = QComboBox()
         self.sets.currentTextChanged.connect(self._load)
-        self.figures.currentTextChanged.connect(self._set_figure)
+        self.figures.currentIndexChanged.connect(
+            lambda _i: self._set_figure(self.figures.currentData()))
         open_btn = QPushButton("Open experiment…")
         open_btn.clicked.connect(self._ask)
         add_btn = QPushButton("Add evaluation…")
@@ -158,6 +190,13 @@ class ComparePage(QWidget):
         self.table = QTableView()
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setWordWrap(False)
+        from aist_app.gui.scatter import ErrorScatter
+
+        self.scatter = ErrorScatter()  # each view: the baseline across, each model up
+        self.scatter.view_clicked.connect(self._scatter_clicked)
         self.view = QWidget()
         self.view_layout = QHBoxLayout(self.view)
         from aist_app.gui.view3d import PointCloudView
@@ -165,7 +204,11 @@ class ComparePage(QWidget):
         self.view3d = PointCloudView()  # ground truth (grey) and each model's aligned cloud
         self.view3d.setToolTip("ground truth (grey) and each model's cloud and camera, "
                                "aligned to the ground-truth frame (drag to orbit)")
+        self.legend = QLabel()  # which colour is which model
+        self.legend.setWordWrap(True)
         self.view_title = QLabel()
+        self.view_title.setWordWrap(True)
+        self.status.setWordWrap(True)
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
         self.fill_bar = QProgressBar()  # predictions of every view, computed in the background
@@ -173,12 +216,16 @@ class ComparePage(QWidget):
         self.fill_bar.hide()
         lay.addWidget(self.status)
         lay.addWidget(self.fill_bar)
-        lay.addWidget(self.table, 3)
+        top = QHBoxLayout()
+        top.addWidget(self.table, 3)
+        top.addWidget(self.scatter, 1)
+        lay.addLayout(top, 2)
         lay.addWidget(self.view_title)
+        lay.addWidget(self.legend)
         bottom = QHBoxLayout()
         bottom.addWidget(self.view, 3)
         bottom.addWidget(self.view3d, 2)
-        lay.addLayout(bottom, 2)
+        lay.addLayout(bottom, 3)
         self._job = None
         self._fill_job = None
         self.overlays: dict[str, np.ndarray] = {}
@@ -240,7 +287,8 @@ class ComparePage(QWidget):
         figs = comparison.figures()
         self.figures.blockSignals(True)
         self.figures.clear()
-        self.figures.addItems(figs)
+        for f in figs:  # shown with its unit; the figure's key is the item's data
+            self.figures.addItem(FIGURE_LABELS.get(f, f), f)
         self.figures.blockSignals(False)
         self._set_figure(figs[0])
         self.status.setText(f"{len(comparison.rows)} views of {test_set}, "
@@ -287,6 +335,19 @@ class ComparePage(QWidget):
         self.model = CompareModel(self.comparison, figure, self)
         self.table.setModel(self.model)
         self.table.resizeColumnsToContents()
+        self.figures.setToolTip(figure_label(figure))
+        models = self.comparison.models
+        rows = self.comparison.rows
+        self.scatter.set_points(rows, [
+            (m, COLOURS[i % len(COLOURS)], [(self.comparison.value(r, figure, models[0]),
+                                             self.comparison.value(r, figure, m))
+                                            for r in rows])
+            for i, m in enumerate(models) if i > 0], figure_label(figure), models[0])
+        self.legend.setText("   ".join(
+            f"<span style='color: rgb{COLOURS[i % len(COLOURS)]}'>&#9632;</span> {m}"
+            for i, m in enumerate(models))
+            + "   <span style='color: rgb(120,120,120)'>&#9632;</span> ground truth (3D; "
+              "its camera in yellow)")
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
     def sort_by_difference(self, model: str, descending: bool = False) -> None:
@@ -300,9 +361,16 @@ class ComparePage(QWidget):
     def select_row(self, row: int) -> None:
         self.table.selectRow(row)
 
+    def _scatter_clicked(self, r: dict) -> None:
+        """A point of the scatter: its view's row selected (and shown)."""
+        self.select_row(self.model.rows.index(r))
+
     def _row_changed(self, current, _previous) -> None:
         if current.isValid():
-            self.show_view(self.model.rows[current.row()])
+            r = self.model.rows[current.row()]
+            self.scatter.selected = r
+            self.scatter.update()
+            self.show_view(r)
 
     def show_view(self, r: dict) -> None:
         from aist_app.dataset import Dataset

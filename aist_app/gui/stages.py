@@ -92,15 +92,18 @@ class StagePanel(QWidget):
         self.bar = QProgressBar()
         self.log = QPlainTextEdit(readOnly=True)
         self.log.setMaximumBlockCount(2000)
+        self.log.setVisible(False)  # it takes the space once there is something to say
+        self.log.textChanged.connect(
+            lambda: self.log.setVisible(bool(self.log.toPlainText())))
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.bar, 1)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(scroll, 1)
+        lay.addWidget(scroll, 3)
         lay.addLayout(buttons)
-        lay.addWidget(self.log, 1)
+        lay.addWidget(self.log, 2)
 
     def _config_class(self) -> type:
         name = self.plugin.currentText()

@@ -72,33 +72,33 @@ class PointCloudView(QWidget):
             if len(cloud):
                 p.setPen(QPen(colour, 1.5))
                 p.drawPoints([QPointF(x, y) for x, y in self.project(cloud)])
-        for cloud, cam, rgb in self.models:
-            colour = QColor(*rgb)
-            p.setPen(QPen(colour, 1.5))
+        for cloud, _cam, rgb in self.models:  # clouds first, cameras over every cloud
             if len(cloud):
+                p.setPen(QPen(QColor(*rgb), 1.5))
                 p.drawPoints([QPointF(x, y) for x, y in self.project(cloud)])
+        for _cloud, cam, rgb in self.models:
             if cam is not None:
-                xy = self.project(cam)
-                c = QPointF(*xy[0])
-                corners = [QPointF(*q) for q in xy[1:]]
-                for i, q in enumerate(corners):
-                    p.drawLine(c, q)
-                    p.drawLine(q, corners[(i + 1) % 4])
+                self._draw_frustum(p, cam, QColor(*rgb), 2.5)
         frusta = list(enumerate(self.frusta))
         if self.predicted_frustum is not None:
             frusta.append((-2, self.predicted_frustum))
         for k, f in frusta:
-            xy = self.project(f)
             colour = (QColor(255, 140, 40) if k == -2 else QColor(255, 210, 0)
                       if k == self.highlight else QColor(90, 160, 255))
-            p.setPen(QPen(colour, 2 if k in (-2, self.highlight) else 1))
-            c = QPointF(*xy[0])
-            corners = [QPointF(*q) for q in xy[1:]]
+            self._draw_frustum(p, f, colour, 2.5 if k in (-2, self.highlight) else 1.0)
+        p.end()
+
+    def _draw_frustum(self, p: QPainter, f: np.ndarray, colour: QColor, width: float) -> None:
+        """A camera: its outline over a dark halo, so that it stays visible on any cloud."""
+        xy = self.project(f)
+        c = QPointF(*xy[0])
+        corners = [QPointF(*q) for q in xy[1:]]
+        for pen in (QPen(QColor(0, 0, 0, 200), width + 2.5), QPen(colour, width)):
+            p.setPen(pen)
             for q in corners:
                 p.drawLine(c, q)
             for i in range(4):
                 p.drawLine(corners[i], corners[(i + 1) % 4])
-        p.end()
 
     # -- interaction -------------------------------------------------------------------------
     def mousePressEvent(self, e) -> None:  # noqa: N802

@@ -7,11 +7,19 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from aist_app.dataset import DatasetError
 from aist_app.dataset.index import DatasetIndex
-from aist_app.gui.browser import BrowserPage
+from aist_app.gui.browser import BrowserPage, kind_label
 from aist_app.gui.compare import ComparePage
 from aist_app.gui.runs import RunsPage
 from aist_app.gui.stages import StagesPage
@@ -37,6 +45,28 @@ def is_pose_run(path: Path) -> bool:
         and "dataset" in (path / "config.json").read_text()
 
 
+#: What the 3D view's colours mean.
+LEGEND_3D = ("<span style='color:#ccc'>&#9632;</span> ground-truth points &nbsp; "
+             "<span style='color:#5aa0ff'>&#9633;</span> the views' cameras &nbsp; "
+             "<span style='color:#ffd200'>&#9633;</span> the selected view's camera &nbsp; "
+             "<span style='color:#ff8c28'>&#9632;&#9633;</span> the pose run's predicted "
+             "points and camera (Pose &gt; open a run)")
+
+
+def prediction_text(pred: dict, truth: dict | None, up_axis: str, run: str) -> str:
+    """The predicted camera in words beside the true one, and its error in degrees."""
+    from aist_app.scene.cameras import rotation_error_deg, viewpoint_of
+
+    v = viewpoint_of(pred["world_to_camera"], up_axis)
+    text = (f"{run}: predicted camera azimuth {v['azimuth_deg']:.0f}°, elevation "
+            f"{v['elevation_deg']:.0f}°, distance {v['distance']:.2f}")
+    if truth is not None and "world_to_camera" in truth:
+        err = rotation_error_deg(pred["world_to_camera"], truth["world_to_camera"])
+        text += (f"; true: azimuth {truth['azimuth_deg']:.0f}°, elevation "
+                 f"{truth['elevation_deg']:.0f}°; error {err:.0f}°")
+    return text
+
+
 class MainWindow(QMainWindow):
     """Takes the plugin manager (the model of installed stages) in its constructor."""
 
@@ -54,7 +84,17 @@ class MainWindow(QMainWindow):
         self.runs = RunsPage()
         self.compare = ComparePage(runner=self.runner)
         self.tabs.addTab(self.browser, "Browser")
-        self.tabs.addTab(self.view3d, "3D view")
+        # The 3D view with its legend and, with a pose run open, the prediction's figures.
+        self.view3d_legend = QLabel(LEGEND_3D)
+        self.view3d_legend.setWordWrap(True)
+        self.prediction_label = QLabel()
+        self.prediction_label.setWordWrap(True)
+        page3d = QWidget()
+        lay3d = QVBoxLayout(page3d)
+        lay3d.addWidget(self.view3d_legend)
+        lay3d.addWidget(self.prediction_label)
+        lay3d.addWidget(self.view3d, 1)
+        self.tabs.addTab(page3d, "3D view")
         self.tabs.addTab(self.stages, "Stages")
         self.tabs.addTab(self.runs, "Runs")
         self.tabs.addTab(self.compare, "Compare")
@@ -66,6 +106,7 @@ class MainWindow(QMainWindow):
         self.pose_run: Path | None = None
         self._predictor = None  # (the run's PosePredictor, alignment), loaded on first use
         self._predict_job = None
+        self._prediction_jobs: list = []  # every prediction job started, until it ends
         self.browser.view_selected.connect(self._show_object)
         self.view3d.camera_clicked.connect(self._camera_clicked)
         for kind, panel in self.stages.panels.items():
@@ -101,6 +142,10 @@ class MainWindow(QMainWindow):
             if panel.job is not None and panel.job.isRunning():
                 panel.job.cancel()
                 panel.job.wait(10_000)
+        # Predictions still running (each view selected starts one): let them end.
+        for job in [*self._prediction_jobs, self.compare._job]:
+            if job is not None and job.isRunning():
+                job.wait(60_000)
         super().closeEvent(event)
 
     # -- opening things ------------------------------------------------------------------------
@@ -148,8 +193,9 @@ class MainWindow(QMainWindow):
         self._remember(index.root)
         self.browser.set_index(index)
         self.setWindowTitle(f"AIST — {index.root}")
-        self.statusBar().showMessage(f"{index.root}: {index.ds.kind}, "
+        self.statusBar().showMessage(f"{index.root}: {kind_label(index.ds)}, "
                                      f"{len(index.records)} views")
+        self.tabs.setCurrentWidget(self.browser)  # a dataset opens in the Browser
         return True
 
     def recent(self) -> list[str]:
@@ -205,7 +251,10 @@ class MainWindow(QMainWindow):
         self.view3d.predicted_frustum = None
         self.view3d.predicted = np.zeros((0, 3))
         self.view3d.update()
+        self.prediction_label.setText("")
+        self.browser.detail.set_prediction(None)
         if self.pose_run is not None:
+            self.prediction_label.setText(f"predicting with {Path(self.pose_run).name} …")
             self._predict(record)
 
     def _predict(self, record) -> None:
@@ -251,10 +300,19 @@ class MainWindow(QMainWindow):
             self.view3d.predicted = pred["points"]
             self.view3d.predicted_frustum = frustum_points(pred["world_to_camera"], K, size)
             self.view3d.update()
+            truth = {v["file"]: v for v in self._views}.get(record.file)
+            text = prediction_text(pred, truth, self.index.ds.meta.get("up_axis", "y"),
+                                   Path(self.pose_run).name)
+            self.prediction_label.setText(text)
+            self.browser.detail.set_prediction(text)
 
         self._predict_job = JobThread(job, self)
         self._predict_job.succeeded.connect(show)
         self._predict_job.failed.connect(lambda m: self.statusBar().showMessage(m[:200]))
+        job_ref = self._predict_job
+        self._prediction_jobs.append(job_ref)
+        job_ref.finished.connect(lambda: self._prediction_jobs.remove(job_ref)
+                                 if job_ref in self._prediction_jobs else None)
         self._predict_job.start()
 
     def _refresh_prediction(self) -> None:

@@ -13,6 +13,7 @@ predicted cloud rendered at the predicted pose.
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from aist_app.common.html import REPORT_CSS
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.common.outputs import OutputFolder, OutputRecord, folder_identity
 from aist_app.dataset.contract import dataset_identity
@@ -70,6 +72,8 @@ class SetResult:
     metrics: dict[str, float] = field(default_factory=dict)
     xor: list[float] = field(default_factory=list)
     samples: list[Prediction] = field(default_factory=list)
+    #: The sample views' images (H, W, 4), as the model saw them.
+    sample_images: list[np.ndarray] = field(default_factory=list)
     #: One row per view: object, view, angle_err_deg / precision / coverage / chamfer (with
     #: ground truth), xor -- for intervals over objects and view-by-view comparisons.
     per_view: list[dict] = field(default_factory=list)
@@ -132,6 +136,8 @@ class Evaluator:
         if preds is None:
             preds = self.predict(data, render=True, limit=limit)
         res.samples = preds[:: max(1, len(preds) // 8)][:8]
+        res.sample_images = [np.asarray(data.ds.load_view(p.oid, p.file))
+                             for p in res.samples]
         if data.has_gt:
             A = torch.from_numpy(align)
             R_inv = Q.to_matrix(Q.conjugate(A)).numpy()
@@ -262,19 +268,16 @@ def xor_cdf_plot(results: list[SetResult]) -> bytes:
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
-    from scipy.stats import gaussian_kde
 
     fig = Figure(figsize=(6.4, 4.0), dpi=100)
     ax = fig.add_subplot()
-    xs = np.linspace(0, 2, 400)
-    for r in results:
-        v = np.asarray(r.xor)
-        if len(v) >= 2 and np.ptp(v) > 0:
-            pdf = gaussian_kde(v)(xs)
-            cdf = np.cumsum(pdf) * (xs[1] - xs[0])
-            ax.plot(xs, cdf / max(cdf[-1], 1e-12), label=f"{r.name} ({len(v)} views)")
-        elif len(v):
-            ax.step([0, v[0], 2], [0, 1, 1], where="post", label=f"{r.name} ({len(v)} view)")
+    for r in results:  # the empirical CDF: a step per view, no smoothing of a few views
+        v = np.sort(np.asarray(r.xor))
+        if len(v):
+            ys = np.arange(1, len(v) + 1) / len(v)
+            ax.step(np.r_[0.0, v, 2.0], np.r_[0.0, ys, 1.0], where="post", marker="o",
+                    markersize=3 if len(v) <= 40 else 0,
+                    label=f"{r.name} ({len(v)} view{'s' if len(v) > 1 else ''})")
     ax.set_xlabel("normalized XOR (pixels in disagreement / real mask pixels)")
     ax.set_ylabel("cumulative fraction of views")
     ax.set_xlim(0, 2)
@@ -288,23 +291,42 @@ def xor_cdf_plot(results: list[SetResult]) -> bytes:
 
 
 def sample_figure(result: SetResult) -> bytes:
-    """Input masks and predicted clouds (aligned frame not needed: shown from the front)."""
+    """Sample views: the input with the predicted silhouette outlined over it (its pose error
+    and XOR in the title, where the set has them), and the predicted cloud below."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
+    from aist_app.common.images import composite
+
+    errors = {(r["object"], r["view"]): r for r in result.per_view}
     n = len(result.samples)
-    fig = Figure(figsize=(2.2 * max(n, 1), 4.4), dpi=80)
+    fig = Figure(figsize=(2.4 * max(n, 1), 5.0), dpi=80)
     for i, p in enumerate(result.samples):
         ax = fig.add_subplot(2, max(n, 1), i + 1)
-        ax.imshow(p.mask, cmap="gray")
+        if i < len(result.sample_images):
+            ax.imshow(composite(result.sample_images[i], "white")[..., :3])
+            shape = result.sample_images[i].shape[:2]
+        else:
+            ax.imshow(p.mask, cmap="gray")
+            shape = p.mask.shape
+        if p.proj is not None:  # the predicted silhouette, at the image's size
+            g = p.proj.shape[0]
+            ax.contour(np.linspace(0, shape[1] - 1, g), np.linspace(0, shape[0] - 1, g),
+                       p.proj, levels=[0.5], colors="tab:orange", linewidths=1.5)
         ax.set_axis_off()
-        ax.set_title(p.oid[:10], fontsize=7)
+        row = errors.get((p.oid, p.file), {})
+        figs = [f"{row['angle_err_deg']:.0f}°" if "angle_err_deg" in row else "",
+                f"XOR {row['xor']:.2f}" if "xor" in row else ""]
+        ax.set_title(f"{p.oid[:8]} {p.file.removesuffix('.png')}\n"
+                     + ", ".join(f for f in figs if f), fontsize=11)
         ax3 = fig.add_subplot(2, max(n, 1), n + i + 1, projection="3d")
         pts = p.points[:: max(1, len(p.points) // 2000)]
         ax3.scatter(pts[:, 0], pts[:, 2], -pts[:, 1], s=0.5)
         ax3.set_axis_off()
+    fig.suptitle("input, the predicted silhouette at the predicted pose (orange), its pose "
+                 "error and mask XOR; the predicted cloud below", fontsize=11)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -312,14 +334,34 @@ def sample_figure(result: SetResult) -> bytes:
 
 
 _HTML = """<!doctype html><html><head><meta charset="utf-8"><title>AIST evaluation</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #999;padding:4px 10px;text-align:right}}th{{background:#eee}}
-td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>
+<style>{css}</style></head><body>
 <h1>Shape and pose evaluation</h1><p>run: <code>{run}</code> (step {step})</p>
+{verdicts}
 <h2>Table (layout of the report's Table 6.2)</h2>
 <table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
 <th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th></tr>{rows}</table>
+<h2>Pose against chance (the same views)</h2>
+<table><tr><th>model</th><th>test set</th><th>acc@30&deg;</th><th>chance: best constant</th>
+<th>chance: random</th><th>median err&deg;</th><th>median err&deg;, best constant</th>
+<th>acc@30&deg; best single rotation</th><th>acc@30&deg; up to front/back</th></tr>
+{chance}</table>
 {xor}{samples}</body></html>"""
+#: The pose table's columns beside chance.
+CHANCE_KEYS = ("acc30", "acc30_constant", "acc30_random", "median_err_deg",
+               "median_err_constant", "acc30_best_align", "acc30_front_back")
+
+
+def chance_sentence(name: str, m: dict) -> str:
+    """Whether the model's poses on a set are above chance (the best constant rotation of
+    the same views), said in words."""
+    if "acc30" not in m or "acc30_constant" not in m:
+        return ""
+    acc, const = m["acc30"], m["acc30_constant"]
+    best = m.get("acc30_best_align")
+    where = ("above" if acc > const else "at or below")
+    extra = (f"; under the best single rotation {best:.2f}" if best is not None else "")
+    return (f"<li>{name}: acc@30&deg; {acc:.2f} is {where} the best constant rotation's "
+            f"{const:.2f} on the same views{extra}.</li>")
 
 
 def write_report(out: Path, run: str, step: int, results: list[SetResult],
@@ -359,7 +401,14 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
             name = f"samples_{r.name}.png"
             atomic_write_bytes(out / name, sample_figure(r))
             samples.append(f"<h3>{r.name}</h3><img src=\"{name}\">")
-    html = _HTML.format(run=run, step=step, rows="".join(rows), xor=xor_html,
+    chance = "".join(
+        f"<tr><td>{model_name}</td><td>{r.name}</td>"
+        + "".join(f"<td>{'' if r.metrics.get(k) is None else f'{r.metrics[k]:.2f}'}</td>"
+                  for k in CHANCE_KEYS) + "</tr>" for r in results if "acc30" in r.metrics)
+    said = "".join(chance_sentence(r.name, r.metrics) for r in results)
+    verdicts = f"<h2>What the numbers show</h2><ul>{said}</ul>" if said else ""
+    html = _HTML.format(css=REPORT_CSS, run=html_lib.escape(Path(run).name), step=step,
+                        rows="".join(rows), chance=chance, verdicts=verdicts, xor=xor_html,
                         samples="<h2>Sample reconstructions</h2>" + "".join(samples))
     atomic_write_bytes(out / "report.html", html.encode())
     return metrics

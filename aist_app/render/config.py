@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from aist_app.api.config import setting
 from aist_app.scene.defaults import DEFAULT_DISTANCE, DEFAULT_FOCAL_LENGTH
 
 if TYPE_CHECKING:
@@ -17,26 +18,37 @@ if TYPE_CHECKING:
 class RenderConfig:
     """Everything that determines a render's output (recorded in ``dataset.json``)."""
 
-    renderer: str = "pyrender"
-    views: int = 5
-    azimuth: str = "0:360"
-    elevation: str = "-20:40"
-    image_size: tuple[int, int] = (128, 128)
-    distance: float = DEFAULT_DISTANCE
-    focal_length: float = DEFAULT_FOCAL_LENGTH
-    points: int = 100_000
-    depth: bool = False
-    seed: int = 0
+    renderer: str = setting("pyrender", option=False, help="Renderer stage (see `aist plugins`).")
+    views: int = setting(5, option=False, help="Views per object.")
+    azimuth: str = setting("0:360", option=False, help="Azimuths in degrees: LO:HI drawn "
+                           "uniformly, or grid:N (N evenly spaced).")
+    elevation: str = setting("-20:40", option=False, help="Elevations in degrees: LO:HI, "
+                             "grid:A,B,..., file:PATH or normal:MEAN,SD,LO,HI.")
+    image_size: tuple[int, int] = setting((128, 128), option=False,
+                                          help="Image height and width in pixels.")
+    distance: float = setting(DEFAULT_DISTANCE, option=False,
+                              help="Camera distance from the object's centre (unit cube).")
+    focal_length: float = setting(DEFAULT_FOCAL_LENGTH, option=False,
+                                  help="Focal length relative to the image size.")
+    points: int = setting(100_000, option=False,
+                          help="Ground-truth surface points per object.")
+    depth: bool = setting(False, option=False, help="Also write depth maps.")
+    seed: int = setting(0, option=False, help="Seed of viewpoints, lights and points.")
     up_axis: str = "y"
-    randomize_lights: bool = True
-    samples: int = 16
-    supersample: int = 3
+    randomize_lights: bool = setting(True, option=False,
+                                     help="Random lights per view (else fixed).")
+    samples: int = setting(16, option=False,
+                           help="Path-tracing samples per pixel (Blender Cycles).")
+    supersample: int = setting(3, option=False, help="Render k times larger and "
+                               "box-filter down (anti-aliasing).")
     device: str = "auto"
     allow_missing_textures: bool = False
     png_compress_level: int = 3
     recycle_every: int = 0  # reopen the renderer every N objects (0: never)
     splits: str = "80/10/10"  # or "reference" (DPC's lists, else 5247:750:1500)
-    look: str = "as-is"  # or "varied" (aist_app.scene.looks: random paint, dirt, sky per object)
+    # or "varied" (aist_app.scene.looks: random paint, dirt, sky per object)
+    look: str = setting("as-is", option=False, help="as-is: the meshes' own materials; "
+                        "varied: a random paint, dirt and sky per object (a target domain).")
 
     def options(self) -> RenderOptions:
         from aist_app.api.renderer import RenderOptions

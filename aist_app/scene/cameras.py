@@ -238,3 +238,23 @@ def frustum_points(world_to_camera: np.ndarray, K: np.ndarray, size: tuple[int, 
         ray = np.linalg.inv(K) @ np.array([u, v, 1.0])
         corners.append(centre + R.T @ (ray * depth))
     return np.vstack([centre, corners])
+
+
+def viewpoint_of(world_to_camera: np.ndarray, up_axis: str = "y") -> dict[str, float]:
+    """The azimuth, elevation (degrees) and distance of a camera (the inverse of
+    :func:`camera_centre` for its centre), e.g. a pose model's predicted camera."""
+    w2c = np.asarray(world_to_camera, dtype=np.float64)
+    c = -w2c[:3, :3].T @ w2c[:3, 3]
+    d = float(np.linalg.norm(c))
+    x, y, z = (c[0], c[1], c[2]) if up_axis == "y" else (c[0], c[2], -c[1])
+    return {"azimuth_deg": float(np.degrees(np.arctan2(x, z)) % 360.0),
+            "elevation_deg": float(np.degrees(np.arcsin(np.clip(y / max(d, 1e-12), -1, 1)))),
+            "distance": d}
+
+
+def rotation_error_deg(world_to_camera_a: np.ndarray, world_to_camera_b: np.ndarray) -> float:
+    """The angle (degrees) of the rotation between two cameras' orientations."""
+    ra = np.asarray(world_to_camera_a, dtype=np.float64)[:3, :3]
+    rb = np.asarray(world_to_camera_b, dtype=np.float64)[:3, :3]
+    cos = (np.trace(ra.T @ rb) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
