@@ -420,9 +420,13 @@ class BrowserPage(QWidget):
         self.reasons.blockSignals(True)
         counts = index.rejection_counts()
         if counts:
-            self.reasons.addItem(f"accepted ({len(index.records)} views)", None)
+            self.reasons.addItem(f"accepted ({len(index.records)})", None)
             for k, v in counts.items():
-                self.reasons.addItem(f"{k}: {v} rejected", k)
+                self.reasons.addItem(f"{k} ({v})", k)
+            self.reasons.setToolTip("the accepted views, or the candidates one filter "
+                                    "rejected (with how many)")
+            # The list opens as wide as its longest entry, whatever the panel's width.
+            self.reasons.view().setMinimumWidth(self.reasons.view().sizeHintForColumn(0) + 30)
         self.reasons.setEnabled(bool(counts))
         self.reasons.blockSignals(False)
         self.apply_filter()
