@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from aist_app import __version__
-from aist_app.cli.common import drive, fail, overwrite_option, progress_option, say
+from aist_app.cli.common import drive, fail, overwrite_option, progress_option, runner, say
 from aist_app.cli.datasets import print_summary, report_render, run_render
 from aist_app.cli.main import main
 
@@ -128,7 +128,7 @@ def demo_cmd(out: Path, meshes: Path | None, views: int, seed: int) -> None:
 
     meshes = meshes or sample_meshes()
     click.echo(f"AIST {__version__} demo: meshes from {meshes}")
-    for renderer in ("pyrender", "blender"):
+    for renderer in runner().pm.registry.names("renderer"):  # every installed renderer
         target = out / f"synthetic-{renderer}"
         cfg = RenderConfig(renderer=renderer, views=views, elevation="0:40", seed=seed,
                            device="cpu", depth=True)

@@ -78,6 +78,7 @@ def _screenshot(app, win, out: Path, page: str | None, select: int,
     if page == "Compare":
         error = _compare(app, win, select, test_set)
         if error:
+            win.close()  # its jobs end first
             print(f"error: {error}", file=sys.stderr)
             return 1
     deadline = time.monotonic() + 5.0  # let the visible thumbnails arrive
