@@ -42,6 +42,7 @@ def _stylizer_run(datasets, run, **kw):
     return t, hist, fake
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_stylizer_bf16_autocast_trains_like_fp32(datasets, tmp_path):
     """The same run with and without ``--amp`` (bf16 autocast on the CPU): every step's total
     generator loss within 2 %, and the trained generator's outputs closer to fp32's than a
@@ -60,6 +61,7 @@ def test_stylizer_bf16_autocast_trains_like_fp32(datasets, tmp_path):
     assert amp_gap < 0.5 * seed_gap, (amp_gap, seed_gap)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_pose_bf16_autocast_trains_like_fp32(tmp_path):
     """The pose network under bf16 autocast (the projection and the loss stay fp32): the
     gradient at initialization points the same way, the first steps' losses agree, and after a
@@ -98,6 +100,7 @@ def test_pose_bf16_autocast_trains_like_fp32(tmp_path):
     assert abs(vb - va) < max(abs(vs - va), 0.1 * va), (va, vb, vs)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_grad_scaler_logic_and_its_checkpoint(datasets, tmp_path):
     """float16 autocast with the gradient scaler enabled (the path of a CUDA card without
     bf16), on the CPU: the scaled steps run, and the scaler's state survives a resume."""
@@ -122,6 +125,7 @@ def test_grad_scaler_logic_and_its_checkpoint(datasets, tmp_path):
     assert t2.scaler.state_dict() == state
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_channels_last_matches_contiguous(datasets, tmp_path):
     _, ha, fa = _stylizer_run(datasets, tmp_path / "a", channels_last=False)
     b, hb, fb = _stylizer_run(datasets, tmp_path / "b", channels_last=True)
@@ -133,6 +137,7 @@ def test_channels_last_matches_contiguous(datasets, tmp_path):
     assert float((fa - fb).abs().mean()) < 0.02
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_autocast_inference_keeps_masks(datasets, tmp_path):
     from aist_app.dataset import Dataset
     from aist_plugins.cyclegan.apply import Stylizer
@@ -168,6 +173,7 @@ def test_one_device_resolver():
     assert memory_format("cpu", True) == torch.channels_last
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_checkpoint_saved_for_one_device_resumes_on_another(datasets, tmp_path):
     """A run whose checkpoint names cuda:1 (trained on a workstation) resumes and stylizes on
     this CPU: tensors load to the CPU, the device comes from the command, not the file."""

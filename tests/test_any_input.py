@@ -74,6 +74,7 @@ def copy(src: Path, dst: Path) -> Path:
 
 
 # -- 2. an output is never an input, inside one or around one ------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 @pytest.mark.parametrize("where", ["same", "inside", "around"])
 def test_segment_never_writes_over_into_or_around_its_photos(where, synthetic, tmp_path):
     photos = copy(sample_photos(), tmp_path / "photos" / "p")
@@ -88,6 +89,7 @@ def test_segment_never_writes_over_into_or_around_its_photos(where, synthetic, t
     assert hashes(tmp_path) == before and not (photos / "out").exists()
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_render_and_stylize_never_write_over_their_input(synthetic, stylizer_run, tmp_path):
     meshes = copy(sample_meshes(), tmp_path / "meshes")
     before = hashes(meshes)
@@ -102,6 +104,7 @@ def test_render_and_stylize_never_write_over_their_input(synthetic, stylizer_run
 
 
 # -- 3. object ids are unique, never merged --------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_colliding_file_names_get_distinct_recorded_ids(tmp_path):
     src = sample_meshes() / "toycar" / "ToyCar.glb"
     meshes = tmp_path / "meshes"
@@ -135,6 +138,7 @@ def test_colliding_file_names_get_distinct_recorded_ids(tmp_path):
     ("mps", "draw with OpenGL (EGL) or Cycles, not MPS"),
     ("cuda:1", "cuda:1"),
 ])
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_renderers_refuse_a_device_they_cannot_use(renderer, device, message, tmp_path):
     out = tmp_path / "ds"
     p = aist("render", sample_meshes(), out, *RENDER[:-2], "--renderer", renderer,
@@ -154,6 +158,7 @@ def _png(path: Path, rgba: np.ndarray) -> Path:
     ("grey", "every pixel is opaque"),
     ("photo", "every pixel is opaque"),
 ])
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_reconstruct_refuses_an_image_with_no_object(kind, message, pose_run, tmp_path):
     if kind == "photo":  # a raw street photo: no alpha at all
         image = tmp_path / "street.jpg"
@@ -171,6 +176,7 @@ def test_reconstruct_refuses_an_image_with_no_object(kind, message, pose_run, tm
     assert hashes(tmp_path) == before
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_reconstruct_refuses_to_write_over_its_image(pose_run, synthetic, tmp_path):
     view = next((synthetic / "objects").glob("*/view_000.png"))
     image = Path(shutil.copy(view, tmp_path / "view.png"))
@@ -180,6 +186,7 @@ def test_reconstruct_refuses_to_write_over_its_image(pose_run, synthetic, tmp_pa
     assert hashes(tmp_path) == before
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_reconstructed_quaternions_follow_the_datasets_convention(pose_run, synthetic,
                                                                   tmp_path):
     from aist_app.pose import quaternion as Q
@@ -203,6 +210,7 @@ def test_reconstructed_quaternions_follow_the_datasets_convention(pose_run, synt
     assert np.allclose(w2c[:3, :3], Q.to_matrix(raw).numpy(), atol=1e-12)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_evaluate_refuses_a_view_with_no_object(pose_run, synthetic, tmp_path):
     ds = copy(synthetic, tmp_path / "ds")
     view = next((ds / "objects").glob("*/view_001.png"))
@@ -224,6 +232,7 @@ HOLD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_second_writer_is_refused_with_the_holders_pid(workers, tmp_path):
     out = tmp_path / "ds"
@@ -244,6 +253,7 @@ def test_a_second_writer_is_refused_with_the_holders_pid(workers, tmp_path):
     assert not any(tmp_path.glob(".*.aist-lock"))  # released and removed
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_two_renders_at_once_one_dataset_never_both_done_and_failed(tmp_path):
     out = tmp_path / "ds"
     procs = [subprocess.Popen([str(Path(sys.executable).with_name("aist")), "render",
@@ -275,6 +285,7 @@ def test_the_lock_is_reentrant_and_released(tmp_path):
 
 
 # -- 7. --resume with a larger --steps trains on, for every trainer --------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_train_pose_resume_with_more_steps_trains_on(synthetic, tmp_path):
     run = tmp_path / "pose"
     assert aist("train-pose", synthetic, "--out", run, *POSE).returncode == 0
@@ -286,6 +297,7 @@ def test_train_pose_resume_with_more_steps_trains_on(synthetic, tmp_path):
     assert "steps" not in rec["config"]  # where to stop is not what the run computes
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_train_stylizer_resume_with_more_steps_trains_on(synthetic, real, tmp_path):
     from aist_plugins.cyclegan.config import StylizerConfig
     from aist_plugins.cyclegan.train import Trainer
@@ -370,6 +382,7 @@ def test_segment_with_no_accepted_car_writes_no_dataset(synthetic, tmp_path):
     assert "nan" not in p.stdout + p.stderr and not out.exists()
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_weights_list_and_doctor_see_what_the_stylizer_needs(tmp_path):
     env = {"AIST_WEIGHTS_DIR": str(tmp_path / "w"), "TORCH_HOME": str(tmp_path / "th")}
     rows = {r["name"]: r for r in json.loads(aist("weights", "list", "--json",

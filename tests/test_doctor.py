@@ -26,6 +26,7 @@ def aist(*args, env=None):
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_doctor_reports_this_machine():
     p = aist("doctor", "--json")
     assert p.returncode == 0, p.stderr
@@ -37,6 +38,7 @@ def test_doctor_reports_this_machine():
     assert {"torch", "redis-server", "broker", "qt", "disk"} <= set(checks)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_doctor_fails_a_stage_whose_weights_are_missing_or_corrupt(tmp_path):
     env = {"AIST_WEIGHTS_DIR": str(tmp_path / "w"), "TORCH_HOME": str(tmp_path / "th")}
     p = aist("doctor", "--stage", "segment-maskrcnn", "--json", env=env)
@@ -62,6 +64,7 @@ def test_doctor_fails_the_farm_without_redis_server(tmp_path):
     assert "redis-server is not on PATH" in p.stdout and "apt-get install redis-server" in p.stdout
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_weights_list_hash_check_and_offline_fetch(tmp_path):
     env = {"AIST_WEIGHTS_DIR": str(tmp_path), "TORCH_HOME": str(tmp_path / "th")}
     good = b"weights bytes"
@@ -110,6 +113,7 @@ def test_plugins_bring_their_weights_checks_and_stages():
     assert set(bare.stages) == {"core", "stylize", "stylize-efficientnet", "pose", "gui", "disk"}
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_experiment_dry_run_prints_a_plan_and_runs_nothing(tmp_path):
     p = aist("experiment", "--preset", "small", "--out", tmp_path / "x", "--dry-run", "--json")
     assert p.returncode == 0, p.stderr

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from aist_app.dataset import Dataset
@@ -15,6 +16,7 @@ from tests.helpers.dpc_layout import make_dpc_fixture
 AIST = Path(sys.executable).parent / "aist"
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_import_dpc_roundtrip(tmp_path, pyrender_dataset):
     src = Dataset.open(pyrender_dataset)
     fx = make_dpc_fixture(src, tmp_path / "dpc")
@@ -51,6 +53,7 @@ def test_import_dpc_roundtrip(tmp_path, pyrender_dataset):
     assert res.returncode == 2 and "config.views: 5 in the folder, None now" in res.stderr
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_import_of_renders_made_with_the_references_blender_camera(tmp_path, shared_meshes):
     """An independent camera check: renders made by a helper that sets Blender up as the
     reference's own scripts do (lens 60, sensor 32, its camera placement and camera_k.mat),

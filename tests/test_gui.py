@@ -214,6 +214,7 @@ def toy_plugin_manager(tmp_path, monkeypatch):
     return pm
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_third_party_stylizer_on_the_stages_page(qtbot, settings, tmp_path, toy_plugin_manager,
                                                 pyrender_dataset, blender_dataset):
     """A stylizer from another package (installed through its entry point) gets a form made
@@ -266,6 +267,7 @@ def test_third_party_pose_model_on_the_stages_page(qtbot, settings, tmp_path,
     assert win.view3d.predicted_frustum is not None
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_stages_page_writes_the_recorded_bytes(window, qtbot, tmp_path):
     """The Stages page renders what `aist render` wrote before the stage runner, byte for
     byte (tests/data/dataset-digests.json, options of scripts/dataset_digests.py)."""
@@ -296,6 +298,7 @@ def test_stages_page_writes_the_recorded_bytes(window, qtbot, tmp_path):
     assert digests.digest(out, tmp_path) == record["render"]
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_cancel_a_running_job(window, qtbot, tmp_path):
     from aist_app.gui.jobs import JobThread
 
@@ -542,6 +545,7 @@ def test_keyboard_and_recent_folders(window, qtbot, settings, pyrender_dataset):
 
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experiment):
     """Sort by the gap between two runs (top row checked against values computed here),
     the overlay of a model's prediction against a projection computed here, and the
@@ -697,6 +701,7 @@ def test_runs_page_shows_a_pose_run_and_an_experiment(window, cpu_experiment):
     assert page.plot.series[0].ys == [x["val_chamfer"] for x in page.curves["pose-baseline"]]
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_gui_screenshot_of_the_compare_page(tmp_path, cpu_experiment):
     """`aist gui EXP --screenshot --page Compare --test-set target --select N`: a 1280x800
     picture of the page with the view's overlays; a test set it does not have is refused."""

@@ -38,6 +38,7 @@ def real(synthetic, tmp_path_factory) -> Path:
 
 
 # -- 1. the output-folder contract --------------------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_render_with_other_settings_is_refused_and_overwrite_replaces(synthetic, tmp_path):
     out = tmp_path / "ds"
     assert aist("render", sample_meshes(), out, *RENDER).returncode == 0
@@ -63,6 +64,7 @@ def test_render_with_other_settings_is_refused_and_overwrite_replaces(synthetic,
     assert json.loads((out / RECORD).read_text())["config"]["image_size"] == [48, 48]
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(synthetic, tmp_path):
     from aist_app.api.manager import create_plugin_manager
     from aist_app.render.pipeline import RenderConfig, render_collection
@@ -87,6 +89,7 @@ def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(synthetic,
     assert not staging_path(out).exists()
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_no_command_writes_into_another_kind_of_dataset(synthetic, real, tmp_path):
     syn_before, real_before = hashes(synthetic), hashes(real)
     # render into a real dataset
@@ -108,6 +111,7 @@ def test_no_command_writes_into_another_kind_of_dataset(synthetic, real, tmp_pat
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_stylize_and_training_outputs_follow_the_contract(synthetic, real, tmp_path):
     from aist_plugins.cyclegan.apply import stylize_dataset
     from aist_plugins.cyclegan.config import StylizerConfig
@@ -140,6 +144,7 @@ def test_stylize_and_training_outputs_follow_the_contract(synthetic, real, tmp_p
     assert hashes(styled) == before
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_train_pose_into_a_different_run_is_refused(synthetic, tmp_path):
     args = ["train-pose", synthetic, "--out", tmp_path / "pose", "--steps", "1",
             "--batch-objects", "1", "--views-per-object", "2", "--points", "200",
@@ -152,6 +157,7 @@ def test_train_pose_into_a_different_run_is_refused(synthetic, tmp_path):
 
 
 # -- 2. inputs checked before work --------------------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_inputs_are_checked_before_anything_is_written(synthetic, real, tmp_path):
     out = tmp_path / "out"
     cases = [
@@ -182,6 +188,7 @@ def test_inputs_are_checked_before_anything_is_written(synthetic, real, tmp_path
         assert not out.exists(), args
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_evaluate_refuses_an_empty_test_split(synthetic, real, tmp_path):
     assert aist("train-pose", synthetic, "--out", tmp_path / "pose", "--steps", "1",
                 "--batch-objects", "1", "--views-per-object", "2", "--points", "200",
@@ -206,6 +213,7 @@ def test_evaluate_refuses_an_empty_test_split(synthetic, real, tmp_path):
     (["render", "{meshes}", "{out}", "--renderer", "blender"], "Blender found no GPU"),
     (["train-pose", "{synthetic}", "--out", "{out}"], "torch sees no CUDA GPU"),
 ])
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_an_absent_gpu_is_an_error_before_any_work(args, message, synthetic, tmp_path):
     out = tmp_path / "out"
     args = [a.format(meshes=sample_meshes(), out=out, synthetic=synthetic) for a in args]
@@ -220,6 +228,7 @@ def test_auto_records_the_device_it_used(synthetic):
 
 
 # -- 6. file modes ------------------------------------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_files_follow_the_umask(tmp_path):
     out = tmp_path / "ds"
     p = aist("render", sample_meshes(), out, *RENDER, umask=0o002)
@@ -249,6 +258,7 @@ def test_broker_password_file_stays_private(tmp_path):
 
 
 # -- errors that name the right thing -----------------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_weights_errors_name_the_commands_option(synthetic, real, tmp_path):
     env = {"AIST_WEIGHTS_DIR": str(tmp_path / "none"), "TORCH_HOME": str(tmp_path / "th")}
     p = aist("train-stylizer", "--synthetic", synthetic, "--real", real, "--out",

@@ -126,6 +126,7 @@ def test_chamfer_on_known_sets():
 
 
 # -- training --------------------------------------------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_learning_projection_falls_and_pose_beats_random(renders, tmp_path):
     from aist_app.pose.data import PoseData
     from aist_app.pose.evaluate import Evaluator
@@ -150,6 +151,7 @@ def test_learning_projection_falls_and_pose_beats_random(renders, tmp_path):
     assert learned < random_err, (learned, random_err)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_resume_equals_uninterrupted(renders, tmp_path):
     from aist_plugins.dpc.train import PoseTrainer
 
@@ -167,6 +169,7 @@ def test_resume_equals_uninterrupted(renders, tmp_path):
     assert torch.equal(a.gen.get_state(), b.gen.get_state())
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_cli_train_evaluate_report(renders, tmp_path):
     from aist_app.dataset.writer import DatasetWriter
 
@@ -227,6 +230,7 @@ def test_chance_baselines_of_the_evaluator():
     assert abs(b["median_err_constant"] - 90) < 1.5
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_learning_curves_are_recorded_against_chance(renders, tmp_path):
     """Periodic pose evaluation on validation objects: the untrained model at step 0, then
     every N steps, each with the chance baselines of the same views, and the curves plot."""
@@ -461,6 +465,7 @@ def test_shape_consistency_ties_the_frames_of_two_views():
     assert second.grad is not None and second.grad.abs().sum() > 0
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_shapes_per_object_teach_the_pose_that_most_shapes_fit():
     """shapes_per_object = k: the first k views' shapes of each object are decoded
     (object-major) and the search is scored on their sum, so each view is taught the pose that

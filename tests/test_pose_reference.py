@@ -30,6 +30,7 @@ def _rewrite_k(root, f_px, only_first: bool = False) -> None:
         cams.write_text(json.dumps(data))
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_training_takes_intrinsics_from_the_dataset(renders, tmp_path):  # noqa: F811
     from aist_app.scene.cameras import IntrinsicsError
     from aist_plugins.dpc.train import PoseTrainer

@@ -55,6 +55,7 @@ def test_grid_holds_the_datasets_orbit_cameras():
     assert ang.min() > 4.0
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_refinement_lowers_silhouette_and_pose_error(pyrender_dataset):
     data = PoseData(pyrender_dataset, None)
     oid = next(o for o in data.ids if CHAIR.name in o)
@@ -120,6 +121,7 @@ def test_a_run_without_a_decoder_or_training_set_is_refused(tmp_path):
         run_refiner(NoTrainingSet(), np.array([1.0, 0, 0, 0]), RefineConfig())
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_colour_term_tells_front_from_back():
     """A run that decodes point colours (pc_rgb) is refined on its colour image as well (the
     seed compares images): a bar red at one end and blue at the other has exactly the same

@@ -69,6 +69,7 @@ def _digest(root: Path) -> dict[str, str]:
             for p in sorted((root / "objects").rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_deterministic_and_resumable(tmp_path, pyrender_dataset):
     out = tmp_path / "again"
     _render(out, "pyrender", depth=True)
@@ -81,6 +82,7 @@ def test_deterministic_and_resumable(tmp_path, pyrender_dataset):
     assert _digest(out) == _digest(pyrender_dataset)
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_bad_meshes_are_skipped_with_reasons(tmp_path, shared_meshes):
     coll = tmp_path / "coll"
     shutil.copytree(CHAIR, coll / "03001627" / CHAIR.name)
@@ -106,6 +108,7 @@ def test_bad_meshes_are_skipped_with_reasons(tmp_path, shared_meshes):
     assert [p.name for p in (out / "objects").iterdir()] == [CHAIR.name]
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_cli_grid_and_elevation_range(tmp_path, shared_meshes):
     out = tmp_path / "grid"
     res = subprocess.run(
@@ -205,6 +208,7 @@ def test_pyrender_merged_parts_draw_as_drawn_apart():
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_varied_look_changes_appearance_not_geometry(tmp_path):
     """--look varied (Blender): per object a paint, dirt and sky; the cameras, lights' draws
     and silhouettes are those of as-is, so the target domain keeps the same ground truth."""

@@ -92,6 +92,7 @@ def test_bad_photos_are_rejected_or_converted(tmp_path):
     assert e.value.category == "too-small"
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_run_goes_on_past_bad_photos(synthetic, tmp_path):
     require_shared()
     photos = tmp_path / "photos"
@@ -116,6 +117,7 @@ def test_run_goes_on_past_bad_photos(synthetic, tmp_path):
 
 
 # -- deeplab-lite on the real photos ------------------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_deeplab_lite_end_to_end(deeplab_run, synthetic):
     out, p = deeplab_run
     ds = Dataset.open(out)
@@ -153,6 +155,7 @@ def test_deeplab_lite_end_to_end(deeplab_run, synthetic):
             assert side.setdefault(photo, split) == split
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_deeplab_lite_resume_and_determinism(deeplab_run, synthetic, tmp_path):
     out, _ = deeplab_run
     before = {p: p.read_bytes() for p in (out / "objects").rglob("*.png")}
@@ -181,6 +184,7 @@ def random_maskrcnn(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_maskrcnn_real_architecture_runs(random_maskrcnn, synthetic, tmp_path):
     """The full path (model, batching, masks, filters, normalization, writing) with the real
     v2 architecture; random weights give low scores and random labels, so every COCO class
@@ -206,6 +210,7 @@ def test_maskrcnn_real_architecture_runs(random_maskrcnn, synthetic, tmp_path):
     assert ds.source["model"]["weights"] == str(random_maskrcnn["v2"])
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_maskrcnn_missing_weights_is_a_clear_error(synthetic, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -218,6 +223,7 @@ def test_maskrcnn_missing_weights_is_a_clear_error(synthetic, tmp_path):
     assert not (tmp_path / "out" / "dataset.json").exists()
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_maskrcnn_wrong_checkpoint_is_refused(random_maskrcnn, synthetic, tmp_path):
     p = _aist("segment", PHOTOS, tmp_path / "out", "--synthetic", synthetic,
               "--weights", random_maskrcnn["v1"], check=False)

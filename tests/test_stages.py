@@ -56,6 +56,7 @@ def _toycar(tmp_path: Path) -> Path:
     return meshes
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_cli_progress_jsonl_and_the_hook(tmp_path, recorded):
     runner, rec = recorded
     meshes, out = _toycar(tmp_path), tmp_path / "ds"
@@ -85,6 +86,7 @@ def test_cli_progress_jsonl_and_the_hook(tmp_path, recorded):
                         "error")
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_local_pool_announces_its_dataset_once(tmp_path, recorded):
     runner, rec = recorded
     meshes, out = _toycar(tmp_path), tmp_path / "ds"

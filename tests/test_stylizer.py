@@ -183,6 +183,7 @@ def test_missing_resnet18_weights_is_a_clear_error(tmp_path, monkeypatch):
 
 
 # -- training -----------------------------------------------------------------------------------
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_overfit_generator_loss_falls(datasets, tmp_path):
     from aist_plugins.cyclegan.train import Trainer
 
@@ -193,6 +194,7 @@ def test_overfit_generator_loss_falls(datasets, tmp_path):
     assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_resume_equals_uninterrupted(datasets, tmp_path):
     from aist_plugins.cyclegan.train import Trainer
 
@@ -258,6 +260,7 @@ def _tiny_run(datasets, tmp_path) -> Path:
     return tmp_path / "run"
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 @pytest.mark.parametrize("size", [(32, 32), (37, 50)])
 def test_stylize_keeps_masks_and_annotations(datasets, tmp_path, size):
     from aist_plugins.cyclegan.apply import stylize_dataset
@@ -285,6 +288,7 @@ def test_stylize_keeps_masks_and_annotations(datasets, tmp_path, size):
     assert changed > 0
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_cli_train_size_64_and_stylize(datasets, tmp_path):
     syn, real = datasets
     env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
