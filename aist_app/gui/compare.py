@@ -255,7 +255,7 @@ class ComparePage(QWidget):
             name += "'"
         evaluations = {**self.evaluations, name: folder}
         if len(evaluations) < 2:
-            self.evaluations = evaluations
+            self.session.evaluations = evaluations  # one so far: wait for another
             self.status.setText(f"{name} added: add another evaluation to compare")
             return
         self.open_evaluations(evaluations)
