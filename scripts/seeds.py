@@ -93,7 +93,7 @@ def _reuse(previous: Path, dest: Path) -> None:
     the data and the stylizer (same seed) are reused, the pose stages run again."""
     def skip(folder: str, names: list[str]) -> set[str]:
         if Path(folder) == previous:
-            return {n for n in names if n.startswith(POSE_STAGES) or n == "report"}
+            return {n for n in names if n.startswith(POSE_STAGES) or n in ("report", "eval")}
         if Path(folder) == previous / ".stages":
             return {n for n in names if n.startswith(POSE_STAGES)}
         return set()
