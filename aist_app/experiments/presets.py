@@ -25,6 +25,8 @@ _FULL: dict[str, Any] = {
     "device": "auto",
     "seed": 0,
 }
+# The presets are data: their sections repeat the same keys on purpose (each preset reads
+# whole, as docs/experiment-config.md tabulates it).
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {
         "data": {"meshes": "", "photos": ""},
