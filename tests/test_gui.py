@@ -389,6 +389,9 @@ def test_pose_run_prediction_beside_the_ground_truth(window, qtbot, tmp_path, py
     text = window.prediction_label.text()
     assert f"error {err:.0f}°" in text and f"azimuth {truth['azimuth_deg']:.0f}°" in text
     assert window.browser.detail.prediction.text() == text
+    # ... and its silhouette at its predicted pose outlined over the view.
+    assert window.last_prediction["silhouette"].shape == (16, 16)
+    assert not window.browser.detail.predicted_label.pixmap().isNull()
     assert "predicted points and camera" in window.view3d_legend.text()
     # Pose > Refine predictions: the same view refined by render-and-compare (a few steps).
     from aist_plugins.dpc.refine import RefineConfig

@@ -153,7 +153,10 @@ class DetailPane(QWidget):
         self.images = QHBoxLayout()
         self.view_label, self.overlay_label, self.source_label, self.diff_label = (
             ImageLabel(), ImageLabel(), ImageLabel(), ImageLabel())
-        for w in (self.view_label, self.overlay_label, self.source_label, self.diff_label):
+        # With a pose run open: the view with the run's predicted silhouette outlined.
+        self.predicted_label = ImageLabel()
+        for w in (self.view_label, self.overlay_label, self.source_label, self.diff_label,
+                  self.predicted_label):
             self.images.addWidget(w)
         # A real view: the photo it was cut from, the box, and the figures that let it in.
         self.photo_box = QGroupBox("source photo")
@@ -210,9 +213,18 @@ class DetailPane(QWidget):
         if self.record is not None and self._index is not None:
             self.show_view(self._index, self.record)
 
-    def set_prediction(self, text: str | None) -> None:
-        """The pose run's prediction of this view in words (None: no run open)."""
+    def set_prediction(self, text: str | None, silhouette=None, rgba=None) -> None:
+        """The pose run's prediction of this view in words (None: no run open), and its
+        silhouette at its predicted pose outlined over the view."""
         self.prediction.setText(text or "open a pose run (Pose menu) to see its prediction")
+        if silhouette is None or rgba is None:
+            self.predicted_label.set_image(None)
+            return
+        from aist_app.gui.compare import outline
+
+        self.predicted_label.set_image(
+            outline(np.asarray(rgba), silhouette, (255, 140, 40)),
+            title="the pose run's predicted silhouette at its predicted pose (orange)")
 
     def _toggle_raw(self, shown: bool) -> None:
         self.annotations.setVisible(shown)

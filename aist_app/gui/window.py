@@ -281,7 +281,15 @@ class MainWindow(QMainWindow):
                 self._predictor = (predictor, run_alignment(predictor))
             predictor, align = self._predictor
             if not refine:
-                return reconstruct_view(predictor, rgba, align)
+                pred = reconstruct_view(predictor, rgba, align)
+                if self.index.ds.kind != "real":  # the silhouette at the predicted pose
+                    from aist_app.pose.data import PoseData
+                    from aist_app.pose.evaluate import Evaluator
+
+                    data = PoseData(self.index.root, None)
+                    pred["silhouette"] = Evaluator(predictor).predict(
+                        data, render=True, views=[(record.object_id, record.file)])[0].proj
+                return pred
             if self._refiner is None:
                 self._refiner = refiner_of(predictor, align, self.refine_config)
             self._refiner.focal = focal or predictor.focal_length  # this dataset's camera
@@ -304,7 +312,7 @@ class MainWindow(QMainWindow):
             text = prediction_text(pred, truth, self.index.ds.meta.get("up_axis", "y"),
                                    Path(self.pose_run).name)
             self.prediction_label.setText(text)
-            self.browser.detail.set_prediction(text)
+            self.browser.detail.set_prediction(text, pred.get("silhouette"), rgba)
 
         self._predict_job = JobThread(job, self)
         self._predict_job.succeeded.connect(show)
