@@ -206,7 +206,16 @@ def test_cli_train_evaluate_report(renders, tmp_path):
     assert "xor_median" in m["real"] and "precision" not in m["real"]
     for name in ("metrics.csv", "report.html", "xor_cdf.png"):
         assert (report / name).is_file()
-    assert "Table 6.2" in (report / "report.html").read_text()
+    text = (report / "report.html").read_text()
+    assert "Table 6.2" in text
+    # Fits a 1280 px screen by construction; the chance columns and a verdict in words; no
+    # machine path.
+    import re
+
+    assert "max-width:1180px" in text and "chance: best constant" in text
+    assert "best constant rotation's" in text and str(tmp_path) not in text
+    for table in re.findall(r"<table>(.*?)</table>", text, flags=re.S):
+        assert table.split("</tr>")[0].count("<th>") <= 11
     # Not a pose checkpoint: a clear error.
     bad = tmp_path / "bad.pt"
     torch.save({"x": torch.zeros(1)}, bad)
