@@ -124,8 +124,6 @@ class CompareSession:
 
     def view_work(self, r: dict) -> Callable[[], ViewResult]:
         """Work that makes the overlays of the view ``r`` (a comparison row)."""
-        from aist_app.dataset import Dataset
-
         runner, runs, aligns = self._runner(), dict(self.runs), dict(self.aligns)
         caches, data, evaluators = dict(self.caches), self.data, dict(self.evaluators)
         path = self.set_paths[self.comparison.test_set]
@@ -137,7 +135,7 @@ class CompareSession:
             from aist_app.scene.cameras import frustum_points, intrinsics
 
             pose_data = data if data is not None else PoseData(path, None)
-            ds = pose_data.ds if pose_data.ds is not None else Dataset.open(path, check="meta")
+            ds = pose_data.ds
             size = tuple(ds.image_size)
             projs, clouds = {}, {}
 

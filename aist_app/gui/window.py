@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self._views: list[dict] = []
         self.pose_run: Path | None = None
         self._predictor = None  # (the run's PosePredictor, alignment), loaded on first use
+        self._silhouettes = None  # (dataset root, its PoseData, the run's Evaluator)
         self._predict_job = None
         self._prediction_jobs: list = []  # every prediction job started, until it ends
         self.browser.view_selected.connect(self._show_object)
@@ -163,6 +164,7 @@ class MainWindow(QMainWindow):
             return False
         if is_pose_run(path):  # predictions in the 3D view
             self.pose_run, self._predictor, self._refiner = path, None, None
+            self._silhouettes = None
         self.tabs.setCurrentWidget(self.runs)
         return True
 
@@ -286,8 +288,11 @@ class MainWindow(QMainWindow):
                     from aist_app.pose.data import PoseData
                     from aist_app.pose.evaluate import Evaluator
 
-                    data = PoseData(self.index.root, None)
-                    pred["silhouette"] = Evaluator(predictor).predict(
+                    root = self.index.root  # the set and the evaluator: loaded once each
+                    if self._silhouettes is None or self._silhouettes[0] != root:
+                        self._silhouettes = (root, PoseData(root, None), Evaluator(predictor))
+                    _, data, evaluator = self._silhouettes
+                    pred["silhouette"] = evaluator.predict(
                         data, render=True, views=[(record.object_id, record.file)])[0].proj
                 return pred
             if self._refiner is None:
