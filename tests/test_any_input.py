@@ -284,6 +284,26 @@ def test_the_lock_is_reentrant_and_released(tmp_path):
     assert not lock_path(tmp_path / "x").exists()
 
 
+def test_a_writer_refused_while_the_holder_is_still_writing_its_pid_names_the_pid(tmp_path):
+    """The holder takes the lock, then writes its pid: the refused writer waits for it."""
+    import fcntl
+    import threading
+
+    from aist_app.common.locks import FolderLock, FolderLocked, lock_path
+
+    path = lock_path(tmp_path / "x")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # locked, still empty
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    timer = threading.Timer(0.3, lambda: os.pwrite(fd, b'{"pid": 4242, "host": "h"}', 0))
+    timer.start()
+    try:
+        with pytest.raises(FolderLocked, match="is being written by pid 4242 on h"):
+            FolderLock(tmp_path / "x")
+    finally:
+        timer.join()
+        os.close(fd)
+
+
 # -- 7. --resume with a larger --steps trains on, for every trainer --------------------------
 @pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_train_pose_resume_with_more_steps_trains_on(synthetic, tmp_path):

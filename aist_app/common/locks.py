@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -31,12 +32,18 @@ def lock_path(folder: str | Path) -> Path:
     return folder.with_name(f".{folder.name}.aist-lock")
 
 
-def _holder(path: Path) -> str:
-    try:
-        meta = json.loads(path.read_text())
-        return f"pid {meta['pid']} on {meta['host']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+def _holder(path: Path, wait_s: float = 2.0) -> str:
+    """The holder's pid and host; a holder that has just taken the lock writes them a moment
+    later, so an empty or partial file is read again for up to ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            meta = json.loads(path.read_text())
+            return f"pid {meta['pid']} on {meta['host']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "another process"
+            time.sleep(0.02)
 
 
 class FolderLock:
@@ -73,8 +80,9 @@ class FolderLock:
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        meta = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
+        os.pwrite(fd, meta, 0)  # one write, then trim: a reader sees old or new, never empty
+        os.ftruncate(fd, len(meta))
         return fd
 
     def release(self) -> None:
