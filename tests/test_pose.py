@@ -256,6 +256,49 @@ def test_learning_curves_are_recorded_against_chance(renders, tmp_path):
     assert (tmp_path / "run" / "learning_curves.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_best_validation_checkpoint_is_kept_and_predicts(renders, tmp_path):
+    """select_checkpoint best-val: best.pt holds the model of the step with the best
+    validation figures (acc@30, then median; never the untrained step 0), it survives a
+    resume, and predictions of the run folder use it; "last" predicts with last.pt."""
+    from aist_plugins.dpc.predictor import DPCPredictor
+    from aist_plugins.dpc.train import PoseTrainer, better, load_checkpoint
+
+    cfg = tiny(steps=6, pose_eval_every=2, pose_eval_objects=2, select_checkpoint="best-val")
+    t = PoseTrainer(cfg, renders, tmp_path / "run")
+    for p in t.run():
+        if p.event == "checkpoint" and t.step == 4:
+            break
+    t = PoseTrainer(cfg, renders, tmp_path / "run", resume=True)  # best carried over
+    assert t.best is not None and t.best["step"] in (2, 4)
+    drain(t.run())
+    pose = [h for h in t.history if h["kind"] == "val_pose" and h["step"] > 0]
+    want = pose[0]
+    for h in pose[1:]:
+        want = h if better(h, want) else want
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert best["step"] == want["step"] == t.best["step"]
+    assert best["selected_by"]["val_acc30"] == want["val_acc30"]
+    t.model.load_state_dict(best["model"])  # the weights kept are the ones evaluated
+    again = t.evaluate_pose()
+    assert again["val_acc30"] == want["val_acc30"]
+    assert again["val_median_err_deg"] == pytest.approx(want["val_median_err_deg"], abs=1e-6)
+    pred = DPCPredictor(tmp_path / "run", device="cpu")
+    assert pred.checkpoint.name == "best.pt" and pred.step == want["step"]
+
+    last = PoseTrainer(tiny(steps=2, pose_eval_every=2, pose_eval_objects=2), renders,
+                       tmp_path / "last")
+    drain(last.run())
+    assert not (tmp_path / "last" / "checkpoints" / "best.pt").exists()
+    assert DPCPredictor(tmp_path / "last", device="cpu").checkpoint.name == "last.pt"
+    assert better({"val_acc30": 0.5, "val_median_err_deg": 20.0},
+                  {"val_acc30": 0.5, "val_median_err_deg": 30.0})
+    assert not better({"val_acc30": 0.4, "val_median_err_deg": 5.0},
+                      {"val_acc30": 0.5, "val_median_err_deg": 30.0})
+    with pytest.raises(ValueError, match="pose_eval_every"):
+        tiny(select_checkpoint="best-val").validate()
+
+
 def test_pose_search_takes_the_flipped_candidate():
     """pose_flips: a candidate 180 degrees off about a model axis is searched through its
     turns; the winner (the true pose) is what is projected and taught to the student."""

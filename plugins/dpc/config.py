@@ -123,6 +123,17 @@ class PoseConfig:
     # objects every N steps, for learning curves (0: off; costs an alignment each time).
     pose_eval_every: int = 0
     pose_eval_objects: int = 20
+    # Which checkpoint a run's predictions use (AIST's; the reference evaluates the
+    # checkpoint it is given, its last): "last", or "best-val": every pose evaluation on the
+    # validation objects (pose_eval_every) that beats the kept one writes
+    # checkpoints/best.pt (acc@30 under the reference alignment first, then the median
+    # error), and evaluate / reconstruct / the GUI predict with it (early stopping on
+    # validation figures; the test objects are never seen).
+    select_checkpoint: str = setting("last", choices=("last", "best-val"),
+                                     help="Which checkpoint predicts: last (default, as the "
+                                          "reference) or best-val (the one with the best "
+                                          "validation acc@30 and median; needs "
+                                          "--pose-eval-every).")
     log_every: int = 10
 
     def validate(self) -> None:
@@ -148,6 +159,12 @@ class PoseConfig:
         if self.shapes_per_object > self.views_per_object:
             raise ValueError(f"--shapes-per-object {self.shapes_per_object}: must be at most "
                              f"--views-per-object ({self.views_per_object})")
+        if self.select_checkpoint not in ("last", "best-val"):
+            raise ValueError(f"--select-checkpoint {self.select_checkpoint!r}: last or "
+                             "best-val")
+        if self.select_checkpoint == "best-val" and not self.pose_eval_every:
+            raise ValueError("--select-checkpoint best-val: needs pose evaluations on the "
+                             "validation objects (--set pose_eval_every=N)")
         parse_device(self.device)
 
     def as_dict(self) -> dict[str, Any]:

@@ -16,14 +16,15 @@ from aist_app.pose.data import PoseData, images_and_masks
 from aist_app.pose.evaluate import Prediction
 from aist_plugins.dpc.config import PoseConfig
 from aist_plugins.dpc.projection import project
-from aist_plugins.dpc.train import load_checkpoint, load_model
+from aist_plugins.dpc.train import load_model, load_selected
 
 
 class DPCPredictor(PosePredictor):
     def __init__(self, run: str | Path | None, *, device: str = "auto", batch: int = 32,
                  model: torch.nn.Module | None = None, config: PoseConfig | None = None
                  ) -> None:
-        """A run's last checkpoint, or (``run`` None) a ``model`` in memory with its
+        """A run's checkpoint (its last, or its best on validation when its config selects
+        ``best-val``), or (``run`` None) a ``model`` in memory with its
         ``config`` (the trainer's periodic evaluation)."""
         self.device = torch.device(resolve_device(device))
         if run is None:
@@ -31,7 +32,7 @@ class DPCPredictor(PosePredictor):
                 raise ValueError("DPCPredictor: give a run, or a model and its config")
             self.ck, self.config, self.model = {}, config, model
         else:
-            self.ck = load_checkpoint(run)
+            self.ck = load_selected(run)
             self.config = PoseConfig.from_dict(self.ck["config"])
             self.model = load_model(self.ck, self.device)
         self.batch = batch

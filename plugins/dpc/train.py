@@ -48,6 +48,31 @@ def load_checkpoint(run_or_checkpoint: str | Path) -> dict:
     return checkpoints.load(run_or_checkpoint, FORMAT, "pose-model")
 
 
+BEST = "best.pt"
+
+
+def load_selected(run_or_checkpoint: str | Path) -> dict:
+    """The checkpoint a run predicts with: a checkpoint file as given; a run folder's
+    ``checkpoints/best.pt`` when its config selects ``best-val`` (and one was kept), else its
+    ``last.pt``."""
+    ck = load_checkpoint(run_or_checkpoint)
+    best = Path(ck["path"]).with_name(BEST)
+    if Path(run_or_checkpoint).is_dir() and best.is_file() \
+            and ck["config"].get("select_checkpoint") == "best-val":
+        return load_checkpoint(best)
+    return ck
+
+
+def better(a: dict[str, float], b: dict[str, float] | None) -> bool:
+    """Whether validation pose figures ``a`` beat ``b``: acc@30 under the reference
+    alignment first, then the median error."""
+    if b is None:
+        return True
+    if a["val_acc30"] != b["val_acc30"]:
+        return a["val_acc30"] > b["val_acc30"]
+    return a["val_median_err_deg"] < b["val_median_err_deg"]
+
+
 def load_model(ck: dict, device) -> torch.nn.Module:
     config = PoseConfig.from_dict(ck["config"])
     model = dpc_model(config=config)
@@ -99,6 +124,7 @@ class PoseTrainer(Trainer):
         self.amp_dtype = dtype if dtype == torch.bfloat16 else None
         self.step = 0
         self.history: list[dict] = []
+        self.best: dict | None = None  # the kept best.pt's step and validation figures
         record = OutputRecord("train-pose", "dpc", content_config(config.as_dict(), NOT_CONTENT),
                               {"dataset": dataset_identity(dataset)})
         self.output, resume = run_folder(run_dir, record, checkpoint="checkpoints/last.pt",
@@ -199,11 +225,22 @@ class PoseTrainer(Trainer):
                 "acc30_constant_front_back")
         return {f"val_{k}": float(res.metrics[k]) for k in keys}
 
+    def evaluate_and_keep(self) -> dict[str, float]:
+        """:meth:`evaluate_pose`; with ``select_checkpoint = "best-val"`` the model is kept
+        in ``checkpoints/best.pt`` when its figures beat the kept one's."""
+        pose = self.evaluate_pose()
+        if self.config.select_checkpoint == "best-val" and better(pose, self.best):
+            self.best = {"step": self.step, **pose}
+            save_checkpoint(self.run_dir / "checkpoints" / BEST, {
+                "config": self.config.as_dict(), "step": self.step, "dataset": self.dataset,
+                "model": self.model.state_dict(), "selected_by": self.best})
+        return pose
+
     def state(self) -> dict:
         return {"config": self.config.as_dict(), "step": self.step, "dataset": self.dataset,
                 "model": self.model.state_dict(), "optim": self.opt.state_dict(),
                 "sched": self.sched.state_dict(), "rng": rng_state(self.gen),
-                "history": self.history}
+                "history": self.history, "best": self.best}
 
     def _restore(self, ck: dict) -> None:
         load_module(self.model, ck["model"], "the DPC model", ck["path"])
@@ -212,6 +249,7 @@ class PoseTrainer(Trainer):
         restore_rng(self.gen, ck["rng"])
         self.step = int(ck["step"])
         self.history = list(ck["history"])
+        self.best = ck.get("best")
 
     def save(self) -> Path:
         path = self.run_dir / "checkpoints" / "last.pt"
@@ -236,7 +274,7 @@ class PoseTrainer(Trainer):
             yield TrainProgress(0, c.steps, {}, "eval", pose)
         periodic = [Every(c.val_every, self.validate, "val")]
         if c.pose_eval_every:
-            periodic.append(Every(c.pose_eval_every, self.evaluate_pose, "val_pose"))
+            periodic.append(Every(c.pose_eval_every, self.evaluate_and_keep, "val_pose"))
         return (yield from training_loop(
             self, total=c.steps, log_every=c.log_every, periodic=periodic,
             checkpoint_every=c.checkpoint_every, save=self.save))
