@@ -21,8 +21,6 @@ from torch import Tensor
 
 from aist_app.pose.quaternion import to_matrix
 
-_CORNERS = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
-
 
 def perspective(points: Tensor, q: Tensor, *, focal_length: float = 1.875,
                 distance: float = 2.0) -> Tensor:
@@ -35,34 +33,49 @@ def perspective(points: Tensor, q: Tensor, *, focal_length: float = 1.875,
     return torch.stack([pc[..., 2], v, u], dim=-1)
 
 
+def _offsets(size: int, device) -> Tensor:
+    """The flat offsets of the 8 corners of a voxel, corner ``4 i + 2 j + k`` at
+    (depth + i, v + j, u + k)."""
+    c = torch.arange(8, device=device)
+    return (c >> 2) * (size * size) + ((c >> 1) & 1) * size + (c & 1)
+
+
 def _corners(coords: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """Flat voxel indices (M, N, 8) of each point's 8 trilinear corners and their weights
-    (M, N, 8); a point with any coordinate outside ``[-0.5, 0.5]`` gets weight 0."""
+    (M, N, 8); a point with any coordinate outside ``[-0.5, 0.5]`` gets weight 0.
+
+    Built per axis and combined by broadcasting: a corner's weight is the product of its
+    three axes' weights, its index the point's first voxel plus the corner's offset. A point
+    exactly on +0.5 takes the last two voxels of that axis with fraction 1 (the reference's
+    last voxel with fraction 0 and a dropped corner of weight 0: the same sums); a dropped
+    point's corners get weight 0 (and an index on the grid)."""
     m = coords.shape[0]
     inside = ((coords >= -0.5) & (coords <= 0.5)).all(-1)  # (M, N)
     g = (coords + 0.5) * (size - 1)
-    base = torch.floor(g)
+    base = torch.floor(g).clamp(0, size - 2)  # on +0.5: the last two voxels, fraction 1
     frac = g - base
-    corners = _CORNERS.to(coords.device)  # (8, 3)
-    idx = base.long().unsqueeze(2) + corners  # (M, N, 8, 3)
-    w = torch.where(corners.bool(), frac.unsqueeze(2), 1.0 - frac.unsqueeze(2)).prod(-1)
-    # A corner past the last voxel only occurs with weight 0 (a point exactly on +0.5).
-    valid = inside.unsqueeze(-1) & ((idx >= 0) & (idx < size)).all(-1)
-    flat = ((torch.arange(m, device=coords.device).view(m, 1, 1) * size + idx[..., 0]) * size
-            + idx[..., 1]) * size + idx[..., 2]
-    return (torch.where(valid, flat, torch.zeros_like(flat)),
-            torch.where(valid, w, torch.zeros_like(w)))
+    b = base.long()
+    flat = ((torch.arange(m, device=coords.device) * size ** 3).view(m, 1, 1)
+            + (b[..., 0] * (size * size) + b[..., 1] * size + b[..., 2]).unsqueeze(-1)
+            + _offsets(size, coords.device))  # (M, N, 8)
+    lo, hi = 1.0 - frac, frac
+    wzy = torch.stack([lo[..., 0] * lo[..., 1], lo[..., 0] * hi[..., 1],
+                       hi[..., 0] * lo[..., 1], hi[..., 0] * hi[..., 1]], -1)  # (M, N, 4)
+    w = (wzy.unsqueeze(-1) * torch.stack([lo[..., 2], hi[..., 2]], -1).unsqueeze(-2)
+         ).reshape(flat.shape)
+    return flat, torch.where(inside.unsqueeze(-1), w, torch.zeros_like(w))
 
 
 def splat(coords: Tensor, size: int, weights: Tensor | None = None,
-          values: Tensor | None = None) -> Tensor:
+          values: Tensor | None = None,
+          corners: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """``pointcloud2voxels3d_fast``: trilinear splatting of (M, N, 3) grid coordinates into
     (M, G, G, G) voxel sums; a point with any coordinate outside ``[-0.5, 0.5]`` is dropped.
     With ``values`` (M, N, C) (the colours), the (M, C, G, G, G) sums of each channel times
     the points' weights instead, all channels in one pass. Differentiable in the coordinates
-    (and values)."""
+    (and values). ``corners``: :func:`_corners` of ``coords``, when already computed."""
     m = coords.shape[0]
-    flat, w = _corners(coords, size)
+    flat, w = corners if corners is not None else _corners(coords, size)
     if weights is not None:
         w = w * weights.unsqueeze(-1)
     if values is None:
@@ -95,13 +108,13 @@ def smooth(voxels: Tensor, sigma: float, kernel_size: int) -> Tensor:
     offset = i.view(-1, 1) - i.view(1, -1) + (kernel_size - 1) // 2
     inside = (offset >= 0) & (offset < kernel_size)
     band = torch.where(inside, k[offset.clamp(0, kernel_size - 1)], torch.zeros_like(k[:1]))
-    x = voxels @ band  # last axis
+    m, d, h, w = voxels.shape
+    x = (voxels.reshape(-1, w) @ band).view(m, d, h, w)  # last axis
     # Middle axis (v): the reference filters before flipping its rows (y up), so an
-    # asymmetric (even-sized) kernel runs mirrored in our y-down rows.
-    x = (x.transpose(-1, -2) @ band.T).transpose(-1, -2)
-    m, d, h, w = x.shape
-    x = (x.reshape(m, d, h * w).transpose(1, 2) @ band).transpose(1, 2).reshape(m, d, h, w)
-    return x
+    # asymmetric (even-sized) kernel runs mirrored in our y-down rows. Each pass is one
+    # matrix product on its axis (no transposed copies of the grids).
+    x = torch.matmul(band, x)
+    return torch.matmul(band.T, x.reshape(m, d, h * w)).view(m, d, h, w)
 
 
 def drc(occupancy: Tensor, *, clip: float = 1e-5) -> tuple[Tensor, Tensor]:
@@ -111,6 +124,14 @@ def drc(occupancy: Tensor, *, clip: float = 1e-5) -> tuple[Tensor, Tensor]:
     kept for parity). Returns (M, D + 1, G, G) with the escape probability last, and the
     silhouette sum_{k<D} p_k."""
     o = occupancy.clamp(clip, 1.0 - clip)
+    if not torch.is_grad_enabled() or not o.requires_grad:
+        # The same probabilities by products (no logarithms; without gradients: the pose
+        # search's scoring): p_0 = e^clip o_0, p_k = o_k prod_{u<k} (1 - o_u), the escape
+        # e^clip prod_u (1 - o_u).
+        free = torch.cumprod(1.0 - o, dim=1)
+        e = torch.exp(torch.tensor(clip, dtype=o.dtype, device=o.device))
+        p = torch.cat([o[:, :1] * e, o[:, 1:] * free[:, :-1], free[:, -1:] * e], 1)
+        return p, p[:, :-1].sum(1)
     log_o, log_free = torch.log(o), torch.log1p(-o)
     r = torch.cumsum(log_free, dim=1)
     unity = torch.full_like(log_o[:, :1], clip)
@@ -146,10 +167,18 @@ def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
     ``rgb_geometry_grad`` off the image's gradient reaches the colours alone (the points'
     positions and the ray probabilities are constants in it)."""
     coords = perspective(points, q, focal_length=focal_length, distance=distance)
-    raw = splat(coords, size, weights)
+    corners = _corners(coords, size)
+    raw = splat(coords, size, weights, corners=corners)
     vox = smooth(raw.clamp(0.0, 1.0), sigma, kernel_size)
     if scale is not None:
         vox = (vox * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+    if rgb is None and not with_depth and not (torch.is_grad_enabled() and vox.requires_grad):
+        # Silhouettes alone without gradients (the pose search's scoring): the sum of the
+        # ray probabilities telescopes to 1 - prod_k (1 - o_k) (+ the clip's e^clip - 1 on
+        # the first voxel), the same figure without the probabilities.
+        o = vox.clamp(clip, 1.0 - clip)
+        first = o[:, 0] * torch.expm1(torch.tensor(clip, dtype=o.dtype, device=o.device))
+        return {"silhouette": 1.0 - torch.prod(1.0 - o, dim=1) + first}
     probs, sil = drc(vox, clip=clip)
     out = {"silhouette": sil}
     if with_depth:
@@ -157,7 +186,8 @@ def project(points: Tensor, q: Tensor, *, size: int = 64, sigma: float = 1.0,
     if rgb is not None:
         m = coords.shape[0]
         at, p = (coords, probs) if rgb_geometry_grad else (coords.detach(), probs.detach())
-        col = splat(at, size, weights, values=rgb)  # (M, 3, G, G, G)
+        flat, w = corners if rgb_geometry_grad else (corners[0], corners[1].detach())
+        col = splat(at, size, weights, values=rgb, corners=(flat, w))  # (M, 3, G, G, G)
         if not rgb_clip_after_conv:
             col = col.clamp(0.0, 1.0)
         col = smooth(col.reshape(m * 3, size, size, size), sigma, kernel_size)
