@@ -35,6 +35,24 @@ class PoseConfig:
     # (q and its mirror averaged). It rules out the folded solution where the mirror views
     # of a car get mirrored shapes (docs/learning.md).
     mirror_symmetry: bool = False
+    # Azimuth-sector pose hypotheses (Unicorn's, Monnier et al. 2022; a deviation, 0: off,
+    # the reference's free ensemble): pose_sectors hypotheses, hypothesis k confined to
+    # azimuth sector k (360 / K wide, centred at (k + 1/2) 360 / K, +-0.52 of its width about
+    # the centre), an elevation in [sector_elevation_min, sector_elevation_max] (+-0.52 of
+    # the span about its middle) and a roll of at most sector_roll degrees, about the model's
+    # y (up) axis; a probability head weighs them. The poses learn the probability-weighted
+    # error of every hypothesis (the shapes held), the shapes the most probable hypothesis'
+    # error (its pose held): both halves of Unicorn's alternation, every step; the usage
+    # prior sector_usage_weight * mean_k |mean p_k - 1/K| keeps every sector in use; the
+    # student learns the most probable hypothesis. In place of pose_flips and
+    # mirror_symmetry (neither combines with it).
+    pose_sectors: int = setting(0, help="Azimuth-sector pose hypotheses (Unicorn's; 0: off, "
+                                   "the reference's ensemble; e.g. 6), weighed by a "
+                                   "probability head with a uniform-usage prior.")
+    sector_elevation_min: float = -20.0
+    sector_elevation_max: float = 40.0
+    sector_roll: float = 10.0
+    sector_usage_weight: float = 0.02
     # AIST's initial shape (0: the reference's, a cloud near the origin): the point decoder's
     # biases start the cloud as a bar of this half-length (in the [-0.5, 0.5] cube) along the
     # model's axis init_elongation_axis (0 x, 1 y, 2 z). With mirror_symmetry (mirror plane
@@ -153,7 +171,8 @@ class PoseConfig:
             "student_weight": (0, None), "proj_rgb_weight": (0, None),
             "shape_consistency": (0, None), "weight_decay": (0, None),
             "init_elongation": (0, None), "prototype_warmup": (0, 1),
-            "prototype_release": (0, 1)},
+            "prototype_release": (0, 1), "pose_sectors": (0, None),
+            "sector_roll": (0, 180), "sector_usage_weight": (0, None)},
             positive=("lr", "lr_2", "camera_distance", "sigma_start", "sigma_end",
                       "decoder_init_std"))
         if self.shapes_per_object > self.views_per_object:
@@ -165,6 +184,17 @@ class PoseConfig:
         if self.select_checkpoint == "best-val" and not self.pose_eval_every:
             raise ValueError("--select-checkpoint best-val: needs pose evaluations on the "
                              "validation objects (--set pose_eval_every=N)")
+        if self.pose_sectors:
+            if self.pose_sectors < 2:
+                raise ValueError(f"--pose-sectors {self.pose_sectors}: 0 (off) or at least 2")
+            for other in ("pose_flips", "mirror_symmetry"):
+                if getattr(self, other):
+                    raise ValueError(f"--pose-sectors with {other}: use one of them (the "
+                                     "sectors replace the flip search; mirroring would "
+                                     "swap sectors)")
+            if not (-90 <= self.sector_elevation_min < self.sector_elevation_max <= 90):
+                raise ValueError("sector_elevation_min / sector_elevation_max: need "
+                                 "-90 <= min < max <= 90 degrees")
         parse_device(self.device)
 
     def as_dict(self) -> dict[str, Any]:

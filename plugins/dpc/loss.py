@@ -11,7 +11,8 @@ times ``proj_rgb_weight``) is added to each candidate's error, so the minimum an
 see it too (the reference ran colours without pose candidates); ``pc_rgb_search_from`` holds
 that back for a number of steps, during which the colour term trains the colours alone.
 ``shape_consistency`` (AIST's, off by default) adds the Chamfer distance between the shapes
-decoded from two views of each object."""
+decoded from two views of each object. ``pose_sectors`` (AIST's, off by default) trains
+azimuth-sector hypotheses as Unicorn does (:mod:`aist_plugins.dpc.sectors`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from torch import Tensor
 from aist_app.pose.quaternion import multiply, student_loss
 from aist_plugins.dpc.config import PoseConfig
 from aist_plugins.dpc.projection import project
+from aist_plugins.dpc.sectors import usage_prior
 
 
 def dropout_points(points: Tensor, keep: float, generator: torch.Generator) -> Tensor:
@@ -121,17 +123,21 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     # candidates (AIST's warm-up; 0: none).
     colour_scores = colour and step >= c.pc_rgb_search_from
 
-    def errors(candidates: Tensor, scores_only: bool = False) -> tuple[Tensor, Tensor]:
+    def errors(candidates: Tensor, scores_only: bool = False,
+               shapes_held: bool = False) -> tuple[Tensor, Tensor]:
         """(B, S, V, K) scores and errors of (B*V, K, 4) candidates: the silhouette error,
         plus the weighted colour error (in the scores once ``colour_scores``);
-        ``scores_only`` skips the colours where the scores do not need them."""
+        ``scores_only`` skips the colours where the scores do not need them;
+        ``shapes_held``: no gradient to the shapes (points, colours, scale)."""
         with_rgb = colour and (colour_scores or not scores_only)
         k = candidates.shape[1]
+        shape, scales = (cloud.detach(), out["scale"].detach()) if shapes_held else (
+            cloud, out["scale"])
         # (B, S shape, V pose, K candidate) projections, flattened object-major
-        pts = cloud.view(b, s, 1, 1, n, d).expand(b, s, v, k, n, d).reshape(-1, n, d)
+        pts = shape.view(b, s, 1, 1, n, d).expand(b, s, v, k, n, d).reshape(-1, n, d)
         pts = dropout_points(pts, c.keep_fraction(step), generator)
         cand = candidates.view(b, 1, v, k, 4).expand(b, s, v, k, 4).reshape(-1, 4)
-        scale = out["scale"].view(b, s, 1, 1).expand(b, s, v, k).reshape(-1)
+        scale = scales.view(b, s, 1, 1).expand(b, s, v, k).reshape(-1)
         proj = project(pts[..., :3], cand, size=g, sigma=c.sigma(step),
                        kernel_size=c.kernel_size, scale=scale, focal_length=c.focal_length,
                        distance=c.camera_distance, clip=c.drc_clip,
@@ -146,7 +152,24 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
         return (total if colour_scores else err), total
 
     candidates = out["candidates"]
-    if c.pose_flips:
+    extra: dict[str, Tensor] = {}
+    if c.pose_sectors:
+        # Unicorn's two halves, every step: the poses and the probabilities learn the
+        # probability-weighted error of every hypothesis (shapes held); the shapes learn the
+        # most probable hypothesis' error (its pose held); the usage prior keeps every
+        # sector in use.
+        k = candidates.shape[1]
+        probs = out["sector_probs"].view(b, 1, v, k)
+        _, err_all = errors(candidates, shapes_held=True)  # (B, S, V, K)
+        expected = 0.5 * (probs * err_all).sum() / (b * s * v)
+        best = probs.detach().view(b, v, k).argmax(dim=-1)  # (B, V)
+        chosen = candidates.view(b, v, k, 4).gather(
+            2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).reshape(b * v, 1, 4).detach()
+        score, err = errors(chosen)
+        usage = usage_prior(out["sector_probs"])
+        extra = {"expected": expected, "usage": c.sector_usage_weight * usage}
+        candidates, best = chosen, torch.zeros_like(best)
+    elif c.pose_flips:
         # The search: every candidate and its flips scored without gradients; the winner
         # of each view is projected again with them (the minimum's gradient flows to the
         # winner alone, as below).
@@ -171,9 +194,10 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
     teacher = candidates.view(b, v, k, 4).gather(
         2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).squeeze(2).detach()
     stud = student_loss(out["student"].view(b, v, 4), teacher).sum() / (b * v)
-    total = proj_loss + c.student_weight * stud
+    total = proj_loss + c.student_weight * stud + sum(extra.values())
     losses = {"projection": proj_loss.detach(), "student": stud.detach(),
-              "sigma": torch.tensor(c.sigma(step)), "keep": torch.tensor(c.keep_fraction(step))}
+              "sigma": torch.tensor(c.sigma(step)), "keep": torch.tensor(c.keep_fraction(step)),
+              **{name: t.detach() for name, t in extra.items()}}
     if consistency is not None:
         total = total + c.shape_consistency * consistency
         losses["consistency"] = consistency.detach()

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from aist_app.pose.quaternion import normalize
 from aist_plugins.dpc.config import PoseConfig
+from aist_plugins.dpc.sectors import sector_quaternions
 
 Activation = Callable[[], nn.Module]
 leaky = partial(nn.LeakyReLU, 0.2)  # tf.nn.leaky_relu's default slope
@@ -49,10 +50,11 @@ def _conv_trunk(image_size: int, f_dim: int, act: Activation) -> tuple[nn.Sequen
     return nn.Sequential(*layers), ch * size * size
 
 
-def _pose_head(z_dim: int, hidden: int, act: Activation) -> nn.Sequential:
-    """``pose_branch``: 3 fully connected layers (hidden, hidden, 4)."""
+def _pose_head(z_dim: int, hidden: int, act: Activation, out: int = 4) -> nn.Sequential:
+    """``pose_branch``: 3 fully connected layers (hidden, hidden, 4); ``out`` 3 for an
+    azimuth-sector hypothesis (azimuth, elevation, roll)."""
     return nn.Sequential(nn.Linear(z_dim, hidden), act(), nn.Linear(hidden, hidden), act(),
-                         nn.Linear(hidden, 4))
+                         nn.Linear(hidden, out))
 
 
 class DPC(nn.Module):
@@ -69,8 +71,14 @@ class DPC(nn.Module):
         self.fc2 = nn.Sequential(nn.Linear(c.fc_dim, c.fc_dim), act())
         self.fc3 = nn.Sequential(nn.Linear(c.fc_dim, c.z_dim), act())  # shape latent "ids"
         self.pose_fc = nn.Sequential(nn.Linear(c.fc_dim, c.z_dim), nn.ReLU())
-        self.ensemble = nn.ModuleList(_pose_head(c.z_dim, c.pose_hidden, act)
-                                      for _ in range(c.ensemble))
+        self.sectors = c.pose_sectors
+        self.config = c
+        hypotheses = c.pose_sectors or c.ensemble
+        self.ensemble = nn.ModuleList(_pose_head(c.z_dim, c.pose_hidden, act,
+                                                 3 if c.pose_sectors else 4)
+                                      for _ in range(hypotheses))
+        # pose_sectors: the hypotheses' probabilities (Unicorn's proba_regressor)
+        self.sector_logits = nn.Linear(c.z_dim, c.pose_sectors) if c.pose_sectors else None
         self.student = _pose_head(c.z_dim, c.pose_hidden, act)
         decoded = c.num_points // 2 if self.mirror else c.num_points
         self.points = nn.Linear(c.z_dim, decoded * 3)
@@ -87,6 +95,12 @@ class DPC(nn.Module):
                 self.points.bias.view(decoded, 3)[:, c.init_elongation_axis] = \
                     torch.atanh(2.0 * along)
         truncated_normal_(self.scale, 0.025)
+        if self.sector_logits is not None:  # every hypothesis at its sector's centre, and
+            for head in self.ensemble:     # equally probable, at the start (as Unicorn's
+                nn.init.zeros_(head[-1].weight)  # zero_last_init)
+                nn.init.zeros_(head[-1].bias)
+            nn.init.zeros_(self.sector_logits.weight)
+            nn.init.zeros_(self.sector_logits.bias)
         if self.colors is not None:
             truncated_normal_(self.colors, c.decoder_init_std)
         # The category prototype (prototype_warmup): a shared latent and how much of the
@@ -117,7 +131,7 @@ class DPC(nn.Module):
         mirrored (the network is exactly mirror-equivariant)."""
         h2 = self._trunk(images)
         z = self.fc3(h2 if shape_views is None else h2[shape_views])
-        candidates, student = self._poses(h2)
+        candidates, student, probs = self._poses(h2)
         if self.mirror:
             h2m = self._trunk(images.flip(-1))
             z = 0.5 * (z + self.fc3(h2m if shape_views is None else h2m[shape_views]))
@@ -127,6 +141,8 @@ class DPC(nn.Module):
         z = self._shared(z)
         points, scale = self.decode(z)
         out = {"points": points, "scale": scale, "candidates": candidates, "student": student}
+        if probs is not None:
+            out["sector_probs"] = probs
         if self.colors is not None:
             out["rgb"] = self.decode_colors(z)
         return out
@@ -134,10 +150,16 @@ class DPC(nn.Module):
     def _trunk(self, images: Tensor) -> Tensor:
         return self.fc2(self.fc1(self.conv(images)))
 
-    def _poses(self, h2: Tensor) -> tuple[Tensor, Tensor]:
+    def _poses(self, h2: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Candidates (B, K, 4), the student's pose (B, 4) and, with ``pose_sectors``, the
+        hypotheses' probabilities (B, K)."""
         pose = self.pose_fc(h2)
-        return (normalize(torch.stack([h(pose) for h in self.ensemble], dim=1)),
-                normalize(self.student(pose)))
+        raw = torch.stack([h(pose) for h in self.ensemble], dim=1)
+        student = normalize(self.student(pose))
+        if self.sector_logits is None:
+            return normalize(raw), student, None
+        return (sector_quaternions(raw, self.config), student,
+                torch.softmax(self.sector_logits(pose), dim=-1))
 
     def latent(self, images: Tensor) -> Tensor:
         """The shape latent (B, z_dim) of (B, 3, H, W) images (the decoder's input; with
