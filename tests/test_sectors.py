@@ -139,3 +139,21 @@ def test_sector_settings_are_checked():
         PoseConfig(pose_sectors=6, mirror_symmetry=True).validate()
     with pytest.raises(ValueError, match="sector_elevation_min"):
         PoseConfig(pose_sectors=6, sector_elevation_min=30, sector_elevation_max=10).validate()
+
+
+def test_sector_hypotheses_under_bf16_autocast_stay_float32():
+    """The GPU path's bf16 autocast (run here on the CPU): the angles and quaternions are
+    computed in float32, so the hypotheses match the fp32 model's to float precision."""
+    torch.manual_seed(0)
+    model = dpc_model(config=PoseConfig(pose_sectors=6, **SMALL))
+    with torch.no_grad():
+        for head in model.ensemble:  # off the sector centres
+            head[-1].bias.uniform_(-1.0, 1.0)
+        images = torch.rand(2, 3, 32, 32) * 2 - 1
+        plain = model(images)["candidates"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(images)
+    assert mixed["candidates"].dtype == torch.float32
+    assert mixed["sector_probs"].dtype == torch.float32
+    assert float(Q.angle_deg(mixed["candidates"].reshape(-1, 4), plain.reshape(-1, 4)).max()
+                 ) < 0.5

@@ -158,8 +158,9 @@ class DPC(nn.Module):
         student = normalize(self.student(pose))
         if self.sector_logits is None:
             return normalize(raw), student, None
-        return (sector_quaternions(raw, self.config), student,
-                torch.softmax(self.sector_logits(pose), dim=-1))
+        # The angles in float32 under bf16 autocast (a bf16 azimuth is off by up to 1 degree).
+        return (sector_quaternions(raw.float(), self.config), student,
+                torch.softmax(self.sector_logits(pose).float(), dim=-1))
 
     def latent(self, images: Tensor) -> Tensor:
         """The shape latent (B, z_dim) of (B, 3, H, W) images (the decoder's input; with
