@@ -71,7 +71,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         # with its occupancy division and late clip). On seeds 0, 1, 2 (scripts/seeds.py):
         # held-out source acc@30 0.51-0.56 under the best single rotation for 5 of the 6
         # models, 0.00-0.42 under the reference alignment (the front/back fold); the bar
-        # is not met (docs/learning.md "Three seeds"). ~1.3 s a step on 2 cores.
+        # is not met (docs/learning.md "Three seeds"). 0.9 s a step on one thread
+        # (bench/pose_step.py; 1.4 s before the faster projection).
         "pose": {"steps": 600, "num_points": 1000, "vox_size": 32, "kernel_size": 9,
                  "sigma_start": 2.0, "sigma_end": 0.5, "image_size": 64, "f_dim": 8,
                  "fc_dim": 128, "z_dim": 128, "batch_objects": 4, "views_per_object": 4,
