@@ -285,11 +285,18 @@ def test_best_validation_checkpoint_is_kept_and_predicts(renders, tmp_path):
     assert again["val_median_err_deg"] == pytest.approx(want["val_median_err_deg"], abs=1e-6)
     pred = DPCPredictor(tmp_path / "run", device="cpu")
     assert pred.checkpoint.name == "best.pt" and pred.step == want["step"]
+    # The curve marks the kept points; the experiment report quotes the one that predicts.
+    from aist_app.experiments.report import _final_curve_point
+
+    assert max(h["step"] for h in pose if h.get("kept")) == want["step"]
+    first, quoted = _final_curve_point(tmp_path / "run")
+    assert first["step"] == 0 and quoted["step"] == want["step"] and quoted["of"] == 6
 
     last = PoseTrainer(tiny(steps=2, pose_eval_every=2, pose_eval_objects=2), renders,
                        tmp_path / "last")
     drain(last.run())
     assert not (tmp_path / "last" / "checkpoints" / "best.pt").exists()
+    assert _final_curve_point(tmp_path / "last")[1]["step"] == 2  # the last point
     assert DPCPredictor(tmp_path / "last", device="cpu").checkpoint.name == "last.pt"
     assert better({"val_acc30": 0.5, "val_median_err_deg": 20.0},
                   {"val_acc30": 0.5, "val_median_err_deg": 30.0})

@@ -211,7 +211,10 @@ def _final_curve_point(run: Path) -> tuple[dict, dict] | None:
         return None
     pose = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     pose = [h for h in pose if h.get("kind") == "val_pose"]
-    return (pose[0], pose[-1]) if len(pose) >= 2 else None
+    if len(pose) < 2:
+        return None
+    kept = [h for h in pose if h.get("kept")]  # a run that predicts with a kept checkpoint
+    return pose[0], ({**kept[-1], "of": pose[-1]["step"]} if kept else pose[-1])
 
 
 def _difference_sentences(intervals: dict) -> list[str]:
@@ -263,7 +266,10 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
             continue
         first, last = curve
         out.append(
-            f"<b>{html_lib.escape(model)}</b> after {last['step']} steps, on its validation "
+            f"<b>{html_lib.escape(model)}</b> "
+            + (f"at step {last['step']} of {last['of']} (the checkpoint kept on validation, "
+               "which predicts)" if "of" in last else f"after {last['step']} steps")
+            + ", on its validation "
             f"objects: acc@30 {last['val_acc30']:.2f} (untrained {first['val_acc30']:.2f}; "
             f"best constant rotation {last['val_acc30_constant']:.2f}, random "
             f"{last['val_acc30_random']:.2f}), median error {last['val_median_err_deg']:.0f}° "

@@ -227,13 +227,15 @@ class PoseTrainer(Trainer):
 
     def evaluate_and_keep(self) -> dict[str, float]:
         """:meth:`evaluate_pose`; with ``select_checkpoint = "best-val"`` the model is kept
-        in ``checkpoints/best.pt`` when its figures beat the kept one's."""
+        in ``checkpoints/best.pt`` when its figures beat the kept one's (and the figures
+        get ``kept``: 1, so the last point with it is the one that predicts)."""
         pose = self.evaluate_pose()
         if self.config.select_checkpoint == "best-val" and better(pose, self.best):
             self.best = {"step": self.step, **pose}
             save_checkpoint(self.run_dir / "checkpoints" / BEST, {
                 "config": self.config.as_dict(), "step": self.step, "dataset": self.dataset,
                 "model": self.model.state_dict(), "selected_by": self.best})
+            return {**pose, "kept": 1.0}  # the curve says which point predicts
         return pose
 
     def state(self) -> dict:
