@@ -98,6 +98,10 @@ def test_the_shapes_learn_the_most_probable_hypothesis_the_poses_all_of_them():
 
     losses, g_points, g_raw, g_logits = run(raw)
     assert {"expected", "usage"} <= set(losses)
+    # The prior against a per-pixel mean error (Unicorn's footing): times the view's terms,
+    # 16² silhouette pixels and 3 x 16² colour values, halved.
+    want = 0.02 * 0.5 * 16 * 16 * 4 * usage_prior(torch.softmax(logits.detach(), -1))
+    assert float(losses["usage"]) == pytest.approx(float(want), rel=1e-5)
     assert g_raw.abs().sum(dim=-1).gt(0).all()  # every hypothesis of every view learns
     assert g_logits.abs().sum() > 0
     # Moving a hypothesis that is not the most probable one changes nothing for the shapes.

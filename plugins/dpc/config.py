@@ -43,9 +43,10 @@ class PoseConfig:
     # y (up) axis; a probability head weighs them. The poses learn the probability-weighted
     # error of every hypothesis (the shapes held), the shapes the most probable hypothesis'
     # error (its pose held): both halves of Unicorn's alternation, every step; the usage
-    # prior sector_usage_weight * mean_k |mean p_k - 1/K| keeps every sector in use; the
-    # student learns the most probable hypothesis. In place of pose_flips and
-    # mirror_symmetry (neither combines with it).
+    # prior sector_usage_weight * mean_k |mean p_k - 1/K| keeps every sector in use
+    # (weighed, as Unicorn's, against a per-pixel mean error: times the view's number of
+    # error terms, halved); the student learns the most probable hypothesis. In place of
+    # pose_flips and mirror_symmetry (neither combines with it).
     pose_sectors: int = setting(0, help="Azimuth-sector pose hypotheses (Unicorn's; 0: off, "
                                    "the reference's ensemble; e.g. 6), weighed by a "
                                    "probability head with a uniform-usage prior.")

@@ -166,8 +166,11 @@ def dpc_loss(out: dict[str, Tensor], masks: Tensor, config: PoseConfig, step: in
         chosen = candidates.view(b, v, k, 4).gather(
             2, best.view(b, v, 1, 1).expand(b, v, 1, 4)).reshape(b * v, 1, 4).detach()
         score, err = errors(chosen)
+        # Unicorn weighs its prior against a mean squared error (per pixel and channel);
+        # this error is half a sum over the view's terms, so the prior is scaled by it.
+        terms = 0.5 * g * g * (1.0 + (3.0 * c.proj_rgb_weight if colour else 0.0))
         usage = usage_prior(out["sector_probs"])
-        extra = {"expected": expected, "usage": c.sector_usage_weight * usage}
+        extra = {"expected": expected, "usage": c.sector_usage_weight * terms * usage}
         candidates, best = chosen, torch.zeros_like(best)
     elif c.pose_flips:
         # The search: every candidate and its flips scored without gradients; the winner
