@@ -560,7 +560,7 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     from aist_app.gui.compare import ComparePage
     from aist_app.pose.data import PoseData, images_and_masks
     from aist_plugins.dpc.projection import project
-    from aist_plugins.dpc.train import load_checkpoint, load_model
+    from aist_plugins.dpc.train import load_model, load_selected
 
     out, p = cpu_experiment
     assert p.returncode == 0, p.stderr
@@ -584,8 +584,9 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     assert (top["object"], top["view"]) == min(gaps, key=gaps.get)
     page.select_row(0)
     qtbot.waitUntil(lambda: len(page.overlays) == 2, timeout=60_000)
-    # The baseline's overlay: its prediction projected here, from its checkpoint.
-    ck = load_checkpoint(out / "pose-baseline")
+    # The baseline's overlay: its prediction projected here, from the checkpoint it
+    # predicts with (the preset keeps the best on validation).
+    ck = load_selected(out / "pose-baseline")
     model = load_model(ck, "cpu")
     c = ck["config"]
     data = PoseData(out / "target", None)
