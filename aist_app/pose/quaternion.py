@@ -25,6 +25,13 @@ def multiply(a: Tensor, b: Tensor) -> Tensor:
     ], dim=-1)
 
 
+def axis_angle(axis: Tensor, deg: Tensor) -> Tensor:
+    """Quaternions (..., 4) of rotations by ``deg`` (...) degrees about the unit ``axis``
+    (3,)."""
+    half = torch.deg2rad(deg) / 2
+    return torch.cat([torch.cos(half)[..., None], torch.sin(half)[..., None] * axis], -1)
+
+
 def to_matrix(q: Tensor) -> Tensor:
     """(..., 4) unit quaternions -> (..., 3, 3) rotation matrices."""
     w, x, y, z = normalize(q).unbind(-1)

@@ -71,8 +71,7 @@ class DPC(nn.Module):
         self.fc2 = nn.Sequential(nn.Linear(c.fc_dim, c.fc_dim), act())
         self.fc3 = nn.Sequential(nn.Linear(c.fc_dim, c.z_dim), act())  # shape latent "ids"
         self.pose_fc = nn.Sequential(nn.Linear(c.fc_dim, c.z_dim), nn.ReLU())
-        self.sectors = c.pose_sectors
-        self.config = c
+        self.config = c  # the sector hypotheses' ranges
         hypotheses = c.pose_sectors or c.ensemble
         self.ensemble = nn.ModuleList(_pose_head(c.z_dim, c.pose_hidden, act,
                                                  3 if c.pose_sectors else 4)

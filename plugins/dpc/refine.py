@@ -101,12 +101,6 @@ class ShapePrior:
         return {"mean": self.mean, "precision": self.precision, "samples": self.samples}
 
 
-def _axis_angle(axis: Tensor, deg: Tensor) -> Tensor:
-    """Quaternions (…, 4) of rotations by ``deg`` about unit ``axis`` (3,)."""
-    half = torch.deg2rad(deg) / 2
-    return torch.cat([torch.cos(half)[..., None], torch.sin(half)[..., None] * axis], -1)
-
-
 def grid_quaternions(azimuths: int, elevations: tuple[float, ...], up_axis: str = "y",
                      distance: float = 2.0) -> Tensor:
     """Camera rotations (world to camera, w x y z) of orbit cameras on the grid, in the
@@ -131,8 +125,8 @@ def neighbours(q_truth: Tensor, step_deg: float, count: int, up: Tensor) -> Tens
             for de in (-step, 0.0, step):
                 if da == 0.0 and de == 0.0:
                     continue
-                r_az = _axis_angle(up, torch.tensor(da))
-                r_el = _axis_angle(x_cam, torch.tensor(de))
+                r_az = Q.axis_angle(up, torch.tensor(da))
+                r_el = Q.axis_angle(x_cam, torch.tensor(de))
                 out.append(Q.multiply(Q.multiply(r_el, q_truth), r_az))
         step /= 2
     return torch.stack(out[:count])

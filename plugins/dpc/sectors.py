@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from aist_app.pose.quaternion import multiply
+from aist_app.pose.quaternion import axis_angle, multiply
 from aist_plugins.dpc.config import PoseConfig
 
 #: Unicorn's range factor: each hypothesis reaches 0.52 of its sector's width either side of
@@ -24,10 +24,7 @@ RANGE = 0.52
 
 def _about(axis: int, deg: Tensor) -> Tensor:
     """Quaternions (..., 4) of turns by ``deg`` about the coordinate axis ``axis``."""
-    half = torch.deg2rad(deg) / 2
-    parts = [torch.cos(half)] + [torch.sin(half) if i == axis else torch.zeros_like(half)
-                                 for i in range(3)]
-    return torch.stack(parts, -1)
+    return axis_angle(deg.new_tensor([float(i == axis) for i in range(3)]), deg)
 
 
 def orbit_quaternion(azimuth: Tensor, elevation: Tensor, roll: Tensor) -> Tensor:
@@ -64,4 +61,3 @@ def usage_prior(probs: Tensor) -> Tensor:
     ``|mean_batch p_k - 1/K|`` of (N, K) probabilities."""
     k = probs.shape[-1]
     return (probs.reshape(-1, k).mean(0) - 1.0 / k).abs().mean()
-
