@@ -5,6 +5,7 @@ table of what each seed learned.
     python scripts/seeds.py --out seeds            # seeds 0 1 2, the cpu preset
     python scripts/seeds.py --out seeds --table    # only (re)print the table
     python scripts/seeds.py --out lever --reuse seeds --set pose.steps=900  # a pose lever
+    python scripts/seeds.py --out seeds --curves   # the validation curves, the kept step
 
 Seed 0 runs the whole experiment (``OUT/seed0``). Once its data stages are done (generated
 cars, source and target renders, photos), seeds 1, 2, ... start in ``OUT/seedN`` on a copy of
@@ -201,6 +202,65 @@ def table(args) -> None:
     print(text)
 
 
+#: The pose models whose validation curves ``--curves`` prints, as the tables name them.
+CURVE_RUNS = (("baseline", "pose-baseline"), ("AIST", "pose-constrained"))
+
+
+def _kept_step(run_dir: Path, curve: list[dict]) -> str:
+    """The step whose checkpoint predicts: the last curve point marked ``kept``, else the
+    step recorded in ``checkpoints/best.pt`` (runs from before the mark), else the last."""
+    kept = [h["step"] for h in curve if h.get("kept")]
+    if kept:
+        return str(kept[-1])
+    best = run_dir / "checkpoints" / "best.pt"
+    if best.is_file():
+        import torch  # only for runs that predate the curve's mark
+        return str(torch.load(best, map_location="cpu", weights_only=True)["step"])
+    return f"{curve[-1]['step']} (last)" if curve else "-"
+
+
+def curves(args) -> None:
+    """Each pose model's validation curve on every seed: acc@30 / median under the reference
+    alignment, in brackets the best single rotation and the validation Chamfer; the step
+    that predicts. Written to ``OUT/curves.md``."""
+    out = Path(args.out)
+    lines: list[str] = []
+    for model, run_name in CURVE_RUNS:
+        rows, steps = [], []
+        for s in args.seeds:
+            run_dir = out / f"seed{s}" / run_name
+            if not (run_dir / "metrics.jsonl").is_file():
+                continue
+            curve = [json.loads(line) for line in
+                     (run_dir / "metrics.jsonl").read_text().splitlines()
+                     if '"val_pose"' in line]
+            points = {h["step"]: h for h in curve if h["step"] > 0}
+            steps = sorted(set(steps) | set(points))
+            rows.append((s, points, _kept_step(run_dir, curve), curve))
+        if not rows:
+            continue
+        lines.append(f"| {model} | " + " | ".join(f"step {t}" for t in steps) + " | kept |")
+        lines.append("|" + "---|" * (len(steps) + 2))
+        for s, points, kept, _ in rows:
+            cells = [f"{s} (Prescott)" if s in args.prescott else str(s)]
+            for t in steps:
+                h = points.get(t)
+                cells.append("-" if h is None else
+                             f"{h['val_acc30']:.2f} / {h['val_median_err_deg']:.0f}° "
+                             f"({h['val_acc30_best_align']:.2f}; {h['val_chamfer']:.1f})")
+            lines.append("| " + " | ".join([*cells, kept]) + " |")
+        untrained = [c[0]["val_chamfer"] for *_, c in rows if c and c[0]["step"] == 0]
+        lines += ["", f"{model}: validation objects, reference alignment; in brackets the "
+                  "best single rotation and the validation Chamfer"
+                  + (f" (untrained {min(untrained):.1f}-{max(untrained):.1f})"
+                     if untrained else "") + ".", ""]
+    if not lines:
+        sys.exit(f"no pose run with a validation curve under {out}")
+    text = "\n".join(lines)
+    (out / "curves.md").write_text(text)
+    print(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
@@ -216,7 +276,12 @@ def main() -> None:
                     help="A finished run of this script: start each seed from its data and "
                          "stylizer (a pose lever retrains the pose models only).")
     ap.add_argument("--table", action="store_true", help="Only print the table.")
+    ap.add_argument("--curves", action="store_true",
+                    help="Only print the pose models' validation curves and kept steps.")
     args = ap.parse_args()
+    if args.curves:
+        curves(args)
+        return
     if not args.table:
         run(args)
     table(args)

@@ -1,0 +1,60 @@
+"""scripts/seeds.py --curves: the validation curves and the step that predicts, as
+docs/learning.md quotes them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "seeds.py"
+
+
+def _point(step: int, acc: float, kept: bool = False) -> dict:
+    h = {"kind": "val_pose", "step": step, "val_acc30": acc, "val_median_err_deg": 90 - step / 10,
+         "val_acc30_best_align": acc + 0.1, "val_chamfer": 20.0 - step / 100}
+    return {**h, "kept": 1.0} if kept else h
+
+
+def _seed(root: Path, seed: int, points: list[dict]) -> None:
+    for run in ("pose-baseline", "pose-constrained"):
+        d = root / f"seed{seed}" / run
+        d.mkdir(parents=True)
+        lines = [{"kind": "train", "step": 1, "loss": 1.0}, *points]
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(h) for h in lines) + "\n")
+
+
+def test_curves_print_each_seeds_points_and_the_kept_step(tmp_path):
+    _seed(tmp_path, 0, [_point(0, 0.0), _point(75, 0.25, kept=True), _point(150, 0.5, kept=True),
+                        _point(225, 0.125)])
+    _seed(tmp_path, 2, [_point(0, 0.0), _point(75, 0.5)])  # no kept mark, no best.pt
+    p = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--seeds", "0", "1",
+                        "2", "--prescott", "2", "--curves"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    text = (tmp_path / "curves.md").read_text()
+    assert p.stdout.strip() == text.strip()
+    rows = [line for line in text.splitlines() if line.startswith("| 0 ")]
+    assert len(rows) == 2  # baseline and AIST
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[1] == "0.25 / 82° (0.35; 19.2)" and cells[2] == "0.50 / 75° (0.60; 18.5)"
+    assert cells[-1] == "150"  # the last point marked kept predicts, not the last point
+    seed2 = [c.strip() for c in next(line for line in text.splitlines()
+                                     if line.startswith("| 2 (Prescott)")).strip("|").split("|")]
+    assert seed2[1] == "0.50 / 82° (0.60; 19.2)" and seed2[2:4] == ["-", "-"]
+    assert seed2[-1] == "75 (last)"
+    assert "| baseline | step 75 | step 150 | step 225 | kept |" in text
+    assert "(untrained 20.0-20.0)" in text
+
+
+def test_kept_step_read_from_best_checkpoint_when_the_curve_has_no_mark(tmp_path):
+    import torch
+
+    spec = importlib.util.spec_from_file_location("seeds_script", SCRIPT)
+    seeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds)
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"step": 375, "model": {}}, tmp_path / "checkpoints" / "best.pt")
+    assert seeds._kept_step(tmp_path, [_point(0, 0.0), _point(600, 0.5)]) == "375"
