@@ -6,6 +6,7 @@ table of what each seed learned.
     python scripts/seeds.py --out seeds --table    # only (re)print the table
     python scripts/seeds.py --out lever --reuse seeds --set pose.steps=900  # a pose lever
     python scripts/seeds.py --out seeds --curves   # the validation curves, the kept step
+    python scripts/seeds.py --out seeds --fold     # held-out views by true azimuth: the fold
 
 Seed 0 runs the whole experiment (``OUT/seed0``). Once its data stages are done (generated
 cars, source and target renders, photos), seeds 1, 2, ... start in ``OUT/seedN`` on a copy of
@@ -261,6 +262,69 @@ def curves(args) -> None:
     print(text)
 
 
+#: Each pose model's held-out test set, as the evaluation names its per-view file.
+FOLD_RUNS = (("baseline", "pose-baseline", "synthetic"),
+             ("AIST", "pose-constrained", "stylized-constrained"))
+
+
+def _azimuths(dataset: Path, oid: str) -> dict[str, float]:
+    views = json.loads((dataset / "objects" / oid / "cameras.json").read_text())["views"]
+    return {v["file"]: float(v["azimuth_deg"]) % 360.0 for v in views}
+
+
+def _half(counts: list[list[int]], kind: int, first: int) -> str:
+    """Views of one kind (0 right, 1 turned) of the six 30-degree bins from ``first``, of
+    all views in them."""
+    part = counts[first:first + 6]
+    return f"{sum(c[kind] for c in part)}/{sum(sum(c) for c in part)}"
+
+
+def fold(args) -> None:
+    """Held-out source views by their true azimuth (bins of 30 degrees): how many each model
+    gets right (error <= 30 deg under the reference alignment), how many it takes from the
+    other end of the car (wrong, but <= 30 deg up to the 180-degree turn about the up axis)
+    and how many it misses otherwise. Written to ``OUT/fold.md``."""
+    import csv
+
+    out = Path(args.out)
+    bins = list(range(0, 360, 30))
+    lines = ["Per cell: right / turned front-for-back / other, held-out source views whose "
+             "true azimuth is in the bin (degrees).", ""]
+    for model, run_name, test_set in FOLD_RUNS:
+        head = [f"| {model} | " + " | ".join(f"{b}-{b + 30}" for b in bins)
+                + " | right, azimuth 0-180 / 180-360 | turned, 0-180 / 180-360 |",
+                "|" + "---|" * (len(bins) + 3)]
+        rows = []
+        for s in args.seeds:
+            folder = out / f"seed{s}"
+            table = folder / "eval" / run_name / f"per_view_{test_set}.csv"
+            if not table.is_file():
+                continue
+            counts = [[0, 0, 0] for _ in bins]
+            cache: dict[str, dict[str, float]] = {}
+            with table.open(newline="") as f:
+                for r in csv.DictReader(f):
+                    if r["object"] not in cache:
+                        cache[r["object"]] = _azimuths(folder / test_set, r["object"])
+                    az = cache[r["object"]][r["view"]]
+                    err, turned = float(r["angle_err_deg"]), float(r["angle_err_front_back_deg"])
+                    counts[int(az // 30) % len(bins)][0 if err <= 30 else
+                                                      1 if turned <= 30 else 2] += 1
+
+            cells = [f"{s} (Prescott)" if s in args.prescott else str(s)]
+            cells += ["/".join(map(str, c)) for c in counts]
+            cells += [f"{_half(counts, 0, 0)} / {_half(counts, 0, 6)}",
+                      f"{_half(counts, 1, 0)} / {_half(counts, 1, 6)}"]
+            rows.append("| " + " | ".join(cells) + " |")
+        if rows:
+            lines += [*head, *rows, ""]
+    if len(lines) == 2:
+        sys.exit(f"no evaluated pose run under {out}")
+    text = "\n".join(lines)
+    (out / "fold.md").write_text(text)
+    print(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
@@ -278,7 +342,13 @@ def main() -> None:
     ap.add_argument("--table", action="store_true", help="Only print the table.")
     ap.add_argument("--curves", action="store_true",
                     help="Only print the pose models' validation curves and kept steps.")
+    ap.add_argument("--fold", action="store_true",
+                    help="Only print the held-out views by true azimuth: right, turned "
+                         "front-for-back, other.")
     args = ap.parse_args()
+    if args.fold:
+        fold(args)
+        return
     if args.curves:
         curves(args)
         return

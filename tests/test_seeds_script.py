@@ -58,3 +58,35 @@ def test_kept_step_read_from_best_checkpoint_when_the_curve_has_no_mark(tmp_path
     (tmp_path / "checkpoints").mkdir()
     torch.save({"step": 375, "model": {}}, tmp_path / "checkpoints" / "best.pt")
     assert seeds._kept_step(tmp_path, [_point(0, 0.0), _point(600, 0.5)]) == "375"
+
+
+def test_fold_counts_views_by_true_azimuth(tmp_path):
+    """--fold bins held-out views by true azimuth: right, turned front-for-back, other."""
+    import csv
+
+    folder = tmp_path / "seed0"
+    views = [("view_000.png", 10.0, 5.0, 5.0), ("view_001.png", 100.0, 178.0, 2.0),
+             ("view_002.png", 190.0, 90.0, 90.0), ("view_003.png", -20.0, 12.0, 12.0)]
+    for run, test_set in (("pose-baseline", "synthetic"),
+                          ("pose-constrained", "stylized-constrained")):
+        obj = folder / test_set / "objects" / "car"
+        obj.mkdir(parents=True)
+        (obj / "cameras.json").write_text(json.dumps(
+            {"views": [{"file": f, "azimuth_deg": az} for f, az, *_ in views]}))
+        ev = folder / "eval" / run
+        ev.mkdir(parents=True)
+        with (ev / f"per_view_{test_set}.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["object", "view", "angle_err_deg", "angle_err_front_back_deg"])
+            w.writerows(["car", name, err, fb] for name, _, err, fb in views)
+    p = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--seeds", "0",
+                        "--fold"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    row = next(line for line in (tmp_path / "fold.md").read_text().splitlines()
+               if line.startswith("| 0 "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "1/0/0"  # 10 deg: right
+    assert cells[4] == "0/1/0"  # 100 deg: turned front-for-back
+    assert cells[7] == "0/0/1"  # 190 deg: neither
+    assert cells[12] == "1/0/0"  # -20 deg is 340 deg
+    assert cells[13:] == ["1/2 / 1/2", "1/2 / 0/2"]  # halves 0-180 / 180-360
