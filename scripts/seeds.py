@@ -154,8 +154,12 @@ def _row(folder: Path, seed: int, prescott: bool) -> dict:
                     "chamfer"):
             row[f"{model}_{key}"] = m.get(key)
         row[f"{model}_chamfer_untrained_val"] = untrained
-        row[f"{model}_chamfer_ratio"] = (curve[-1]["val_chamfer"] / untrained
-                                         if curve else float("nan"))
+        # The validation point of the checkpoint that predicts (the kept one, else the last).
+        kept = _kept(folder / run_name, curve)
+        point = next((h for h in curve if h["step"] == kept), curve[-1] if curve else None)
+        row[f"{model}_predicting_step"] = point["step"] if point else None
+        row[f"{model}_chamfer_ratio"] = (point["val_chamfer"] / untrained
+                                         if point else float("nan"))
     seconds = {p.stem: json.loads(p.read_text()).get("seconds", 0)
                for p in (folder / ".stages").glob("*.json")}
     row["learned_minutes"] = round(sum(v for k, v in seconds.items()
@@ -195,7 +199,9 @@ def table(args) -> None:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"Held-out source test objects (baseline: synthetic, AIST: stylized); best "
-                 f"constant rotation acc@30 {rows[0]['baseline_acc30_constant']:.2f}. "
+                 f"constant rotation acc@30 {rows[0]['baseline_acc30_constant']:.2f}; val "
+                 f"ratio: the validation Chamfer of the checkpoint that predicts over the "
+                 f"untrained model's. "
                  f"Preset {args.preset}" + (f", --set {' '.join(args.set)}" if args.set else "")
                  + ".")
     text = "\n".join(lines) + "\n"
@@ -207,16 +213,25 @@ def table(args) -> None:
 CURVE_RUNS = (("baseline", "pose-baseline"), ("AIST", "pose-constrained"))
 
 
-def _kept_step(run_dir: Path, curve: list[dict]) -> str:
-    """The step whose checkpoint predicts: the last curve point marked ``kept``, else the
-    step recorded in ``checkpoints/best.pt`` (runs from before the mark), else the last."""
+def _kept(run_dir: Path, curve: list[dict]) -> int | None:
+    """The step of the kept checkpoint that predicts: the last curve point marked ``kept``,
+    else the step recorded in ``checkpoints/best.pt`` (runs from before the mark); None
+    when the run keeps none (its last checkpoint predicts)."""
     kept = [h["step"] for h in curve if h.get("kept")]
     if kept:
-        return str(kept[-1])
+        return int(kept[-1])
     best = run_dir / "checkpoints" / "best.pt"
     if best.is_file():
         import torch  # only for runs that predate the curve's mark
-        return str(torch.load(best, map_location="cpu", weights_only=True)["step"])
+        return int(torch.load(best, map_location="cpu", weights_only=True)["step"])
+    return None
+
+
+def _kept_step(run_dir: Path, curve: list[dict]) -> str:
+    """:func:`_kept` as the curves table writes it (``N (last)`` without a kept one)."""
+    kept = _kept(run_dir, curve)
+    if kept is not None:
+        return str(kept)
     return f"{curve[-1]['step']} (last)" if curve else "-"
 
 

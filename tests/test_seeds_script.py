@@ -90,3 +90,30 @@ def test_fold_counts_views_by_true_azimuth(tmp_path):
     assert cells[7] == "0/0/1"  # 190 deg: neither
     assert cells[12] == "1/0/0"  # -20 deg is 340 deg
     assert cells[13:] == ["1/2 / 1/2", "1/2 / 0/2"]  # halves 0-180 / 180-360
+
+
+def test_the_table_quotes_the_chamfer_ratio_of_the_checkpoint_that_predicts(tmp_path):
+    """With a kept checkpoint, the table's val ratio is that point's Chamfer over the
+    untrained one, not the last point's."""
+    spec = importlib.util.spec_from_file_location("seeds_script", SCRIPT)
+    seeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds)
+    folder = tmp_path / "seed0"
+    _seed(tmp_path, 0, [_point(0, 0.0), _point(300, 0.5, kept=True), _point(600, 0.1)])
+    (folder / "kid.json").write_text(json.dumps({
+        "kid": {"source vs target": {"mean": 0.4}, "stylized constrained vs target":
+                {"mean": 0.3}},
+        "stylized_closer_than_source": {"constrained": {"margin": 0.1, "spread": 0.05,
+                                                        "closer": True}}}))
+    figures = {"acc30": 0.5, "median_err_deg": 20.0, "acc30_best_align": 0.5,
+               "median_err_best_align": 10.0, "acc30_front_back": 0.9,
+               "median_err_front_back": 9.0, "acc30_constant": 0.25, "chamfer": 6.0}
+    for run, test_set in (("pose-baseline", "synthetic"),
+                          ("pose-constrained", "stylized-constrained")):
+        (folder / "eval" / run).mkdir(parents=True)
+        (folder / "eval" / run / "metrics.json").write_text(json.dumps({test_set: figures}))
+    (folder / ".stages").mkdir()
+    row = seeds._row(folder, 0, False)
+    assert row["baseline_predicting_step"] == 300 and row["aist_predicting_step"] == 300
+    assert row["baseline_chamfer_ratio"] == (20.0 - 3.0) / 20.0  # not the last point's 14/20
+    assert row["kid_direction"] == "toward"
