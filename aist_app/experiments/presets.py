@@ -61,9 +61,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "supersample": 2},
         "segment": {"segmenter": "deeplab-lite", "min_side": 96},
         # 600 steps at lr 5e-4, decayed linearly to 0 over the last epoch (192 steps, as
-        # CycleGAN's schedule ends): KID(stylized, target) 0.295-0.349 against the source's
-        # 0.414 on seeds 0, 1, 2, closer by more than the spread on each (scripts/seeds.py,
-        # docs/learning.md "Three seeds").
+        # CycleGAN's schedule ends). At one thread a seed KID(stylized, target) is
+        # 0.295-0.349 against the source's 0.414 on seeds 0, 1, 2 (scripts/seeds.py); the
+        # whole preset at two threads gave seed 0 0.439, neither way (docs/learning.md
+        # "Three seeds"): its direction depends on the thread count, not yet robust.
         "stylizer": {"variants": ["constrained"], "size": 64, "batch": 4, "steps": 600,
                      "lr": 5e-4, "decay_epochs": 1, "feature_net": "efficientnet-lite0",
                      "ngf": 32, "ndf": 32, "n_blocks": 6},
