@@ -134,6 +134,12 @@ def run(args) -> None:
         sys.exit(f"seeds {failed} failed: see their .log files in {out}")
 
 
+def _val_curve(run_dir: Path) -> list[dict]:
+    """A pose run's validation records (``metrics.jsonl``), in step order."""
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+            if '"val_pose"' in line]
+
+
 def _row(folder: Path, seed: int, prescott: bool) -> dict:
     kid = json.loads((folder / "kid.json").read_text())
     row = {"seed": seed, "kernel": "Prescott" if prescott else "native"}
@@ -145,9 +151,7 @@ def _row(folder: Path, seed: int, prescott: bool) -> dict:
     for model, run_name, test_set in (("baseline", "pose-baseline", "synthetic"),
                                       ("aist", "pose-constrained", "stylized-constrained")):
         m = json.loads((folder / "eval" / run_name / "metrics.json").read_text())[test_set]
-        curve = [json.loads(line) for line in
-                 (folder / run_name / "metrics.jsonl").read_text().splitlines()
-                 if '"val_pose"' in line]
+        curve = _val_curve(folder / run_name)
         untrained = curve[0]["val_chamfer"] if curve else float("nan")
         for key in ("acc30", "median_err_deg", "acc30_best_align", "median_err_best_align",
                     "acc30_front_back", "median_err_front_back", "acc30_constant",
@@ -247,9 +251,7 @@ def curves(args) -> None:
             run_dir = out / f"seed{s}" / run_name
             if not (run_dir / "metrics.jsonl").is_file():
                 continue
-            curve = [json.loads(line) for line in
-                     (run_dir / "metrics.jsonl").read_text().splitlines()
-                     if '"val_pose"' in line]
+            curve = _val_curve(run_dir)
             points = {h["step"]: h for h in curve if h["step"] > 0}
             steps = sorted(set(steps) | set(points))
             rows.append((s, points, _kept_step(run_dir, curve), curve))
