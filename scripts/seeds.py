@@ -5,6 +5,7 @@ table of what each seed learned.
     python scripts/seeds.py --out seeds            # seeds 0 1 2, the cpu preset
     python scripts/seeds.py --out seeds --table    # only (re)print the table
     python scripts/seeds.py --out lever --reuse seeds --set pose.steps=900  # a pose lever
+    python scripts/seeds.py --out lever --reuse seeds --redo stylizer --set stylizer.ema=0.99
     python scripts/seeds.py --out seeds --curves   # the validation curves, the kept step
     python scripts/seeds.py --out seeds --fold     # held-out views by true azimuth: the fold
 
@@ -88,16 +89,20 @@ def _copy_data(seed0: Path, dest: Path) -> None:
 
 #: What a pose lever retrains: these stages and their folders are left out of a reused run.
 POSE_STAGES = ("pose-", "eval-")
+#: What a stylizer lever retrains: the stylizer, its stylized set, KID, the AIST pose model
+#: and the evaluations (the baseline pose model, trained on the source, is reused).
+STYLIZER_STAGES = ("stylize", "kid", "pose-constrained", "eval-")
 
 
-def _reuse(previous: Path, dest: Path) -> None:
-    """A finished seed's folder without its pose models, their evaluation and the report:
-    the data and the stylizer (same seed) are reused, the pose stages run again."""
+def _reuse(previous: Path, dest: Path, redo: tuple[str, ...] = POSE_STAGES) -> None:
+    """A finished seed's folder without the stages (and their folders) named by the
+    prefixes ``redo``, their evaluation and the report: the rest is reused, those run
+    again."""
     def skip(folder: str, names: list[str]) -> set[str]:
         if Path(folder) == previous:
-            return {n for n in names if n.startswith(POSE_STAGES) or n in ("report", "eval")}
+            return {n for n in names if n.startswith(redo) or n in ("report", "eval")}
         if Path(folder) == previous / ".stages":
-            return {n for n in names if n.startswith(POSE_STAGES)}
+            return {n for n in names if n.startswith(redo)}
         return set()
     shutil.copytree(previous, dest, symlinks=True, ignore=skip)
 
@@ -113,7 +118,8 @@ def run(args) -> None:
     if args.reuse:
         for s in seeds:
             if not seed_dir[s].exists():
-                _reuse(Path(args.reuse) / f"seed{s}", seed_dir[s])
+                _reuse(Path(args.reuse) / f"seed{s}", seed_dir[s],
+                       STYLIZER_STAGES if args.redo == "stylizer" else POSE_STAGES)
     if not (seed_dir[first] / "report").is_dir():
         procs[first] = _start(seed_dir[first], args.preset, first, args.set, args.threads,
                               first in args.prescott)
@@ -126,6 +132,8 @@ def run(args) -> None:
             continue
         if not seed_dir[s].exists():
             _copy_data(seed_dir[first], seed_dir[s])
+        while sum(p.poll() is None for p in procs.values()) >= args.jobs:
+            time.sleep(10)  # at most --jobs seeds at once
         procs[s] = _start(seed_dir[s], args.preset, s, args.set, args.threads,
                           s in args.prescott)
     failed = [s for s, p in procs.items() if p.wait() != 0]
@@ -356,6 +364,11 @@ def main() -> None:
     ap.add_argument("--reuse", metavar="DIR",
                     help="A finished run of this script: start each seed from its data and "
                          "stylizer (a pose lever retrains the pose models only).")
+    ap.add_argument("--redo", choices=("pose", "stylizer"), default="pose",
+                    help="With --reuse: what the lever retrains: the pose models (default), "
+                         "or the stylizer, its stylized set, KID and the AIST pose model.")
+    ap.add_argument("--jobs", type=int, default=99,
+                    help="Seeds at once (default: all; 1 with --threads 2 on 2 cores).")
     ap.add_argument("--table", action="store_true", help="Only print the table.")
     ap.add_argument("--curves", action="store_true",
                     help="Only print the pose models' validation curves and kept steps.")

@@ -117,3 +117,32 @@ def test_the_table_quotes_the_chamfer_ratio_of_the_checkpoint_that_predicts(tmp_
     assert row["baseline_predicting_step"] == 300 and row["aist_predicting_step"] == 300
     assert row["baseline_chamfer_ratio"] == (20.0 - 3.0) / 20.0  # not the last point's 14/20
     assert row["kid_direction"] == "toward"
+
+
+def test_reuse_keeps_what_a_lever_does_not_retrain(tmp_path):
+    spec = importlib.util.spec_from_file_location("seeds_script", SCRIPT)
+    seeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds)
+    prev = tmp_path / "prev"
+    folders = ["cars", "synthetic", "target", "stylizer-constrained", "stylized-constrained",
+               "pose-baseline", "pose-constrained", "eval", "report"]
+    stages = ["cars", "render", "stylizer-constrained", "stylize-constrained", "kid",
+              "pose-baseline", "pose-constrained", "eval-pose-baseline"]
+    for f in folders:
+        (prev / f).mkdir(parents=True)
+    (prev / "kid.json").write_text("{}")
+    (prev / ".stages").mkdir()
+    for s in stages:
+        (prev / ".stages" / f"{s}.json").write_text("{}")
+
+    def kept(dest):
+        return ({p.name for p in dest.iterdir() if p.name != ".stages"},
+                {p.stem for p in (dest / ".stages").iterdir()})
+
+    seeds._reuse(prev, tmp_path / "pose")
+    assert kept(tmp_path / "pose") == (
+        {"cars", "synthetic", "target", "stylizer-constrained", "stylized-constrained",
+         "kid.json"}, {"cars", "render", "stylizer-constrained", "stylize-constrained", "kid"})
+    seeds._reuse(prev, tmp_path / "stylizer", seeds.STYLIZER_STAGES)
+    assert kept(tmp_path / "stylizer") == (
+        {"cars", "synthetic", "target", "pose-baseline"}, {"cars", "render", "pose-baseline"})

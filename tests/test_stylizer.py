@@ -98,6 +98,22 @@ def test_generator_and_discriminator_shapes():
     assert abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.001
 
 
+def test_residual_generator_starts_as_the_identity_and_learns():
+    G = resnet_generator(ngf=8, n_blocks=1, residual=True)
+    init_weights(G, std=0.02, generator=torch.Generator().manual_seed(0))
+    x = _masked_image()
+    with torch.no_grad():
+        assert torch.equal(G(x), x)  # background stays exactly -1
+    plain = resnet_generator(ngf=8, n_blocks=1)
+    init_weights(plain, std=0.02, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert not torch.allclose(plain(x), x, atol=0.05)
+    # The zeroed last convolution still learns (its gradient is not zero).
+    G(x).add(0.5).square().mean().backward()
+    last = [m for m in G.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    assert last.weight.grad.abs().sum() > 0
+
+
 # -- losses -------------------------------------------------------------------------------------
 def _masked_image(seed=0, n=2, size=32):
     g = torch.Generator().manual_seed(seed)
@@ -226,6 +242,42 @@ def test_resume_equals_uninterrupted(datasets, tmp_path):
         assert (run / name).is_file(), name
     assert '"mask_iou"' in (run / "metrics.jsonl").read_text()
     assert '"kid"' in (run / "metrics.jsonl").read_text()
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_weight_average_stylizes_and_resumes(datasets, tmp_path):
+    """``ema``: G_ema <- ema * G_ema + (1 - ema) * G after every step, kept in the checkpoint
+    (a resume continues it exactly) and used by the stylizer; without it, G is."""
+    from aist_plugins.cyclegan.apply import Stylizer
+    from aist_plugins.cyclegan.train import Trainer
+
+    syn, real = datasets
+    t = Trainer(tiny(ema=0.75, steps=3), syn, real, tmp_path / "a")
+    g = [p.detach().clone() for p in t.nets["G"].parameters()]
+    expected = g
+    for _ in range(3):
+        t.train_step()
+        g = [p.detach().clone() for p in t.nets["G"].parameters()]
+        expected = [0.75 * e + 0.25 * p for e, p in zip(expected, g, strict=True)]
+    for e, p in zip(expected, t.G_ema.parameters(), strict=True):
+        torch.testing.assert_close(p, e)
+    assert not all(torch.equal(e, p) for e, p in zip(expected, g, strict=True))
+    t.save_checkpoint()
+    styl = Stylizer(tmp_path / "a", device="cpu")
+    for a, b in zip(styl.G.parameters(), t.G_ema.parameters(), strict=True):
+        assert torch.equal(a, b)
+    a = Trainer(tiny(ema=0.75), syn, real, tmp_path / "b")
+    drain(a.run())
+    b = Trainer(tiny(ema=0.75), syn, real, tmp_path / "c")
+    for p in b.run():  # "crash" after the first checkpoint, then resume
+        if p.event == "checkpoint":
+            break
+    b = Trainer(tiny(ema=0.75), syn, real, tmp_path / "c", resume=True)
+    drain(b.run())
+    for k, v in a.state()["models"]["G_ema"].items():
+        assert torch.equal(v, b.state()["models"]["G_ema"][k]), k
+    plain = Trainer(tiny(steps=1), syn, real, tmp_path / "d")
+    assert plain.G_ema is None and "G_ema" not in plain.state()["models"]
 
 
 def test_checkpoints_are_checked(datasets, tmp_path):

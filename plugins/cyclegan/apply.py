@@ -51,7 +51,11 @@ class Stylizer:
         self.step = int(ck.get("step", 0))
         self.device = torch.device(resolve_device(device))
         G = build_generator(self.config)
-        ckpt_io.load_module(G, ck["models"]["G"], "G", self.path)
+        name = "G_ema" if self.config.ema else "G"  # the average of G, when the run kept one
+        if name not in ck["models"]:
+            raise ckpt_io.CheckpointError(f"{self.path}: no {name} weights in this checkpoint "
+                                          f"(its config has ema = {self.config.ema})")
+        ckpt_io.load_module(G, ck["models"][name], name, self.path)
         self.memory_format = memory_format(self.device, channels_last)
         self.G = G.eval().to(self.device, memory_format=self.memory_format)
         self.dtype = amp_dtype(self.device, self.device.type != "cpu" if amp is None else amp)

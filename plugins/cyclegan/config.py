@@ -44,6 +44,10 @@ class StylizerConfig:
     beta1: float = 0.5
     decay_epochs: int = setting(0, help="Linear lr decay to 0 over the last N epochs (0: a "
                                 "constant lr).")
+    ema: float = setting(0.0, help="Stylize with an exponential moving average of G's "
+                         "weights, this decay per step (0.99: the last ~100 steps); 0: the last"
+                         " G, as the report. A deviation (Yazici et al. 2019, averaging in GAN "
+                         "training).")
     pool_size: int = 50
     clip_grad_value: float | None = setting(None, help="Clip each gradient value to [-V, V] "
                                             "(the Unsup3D reproduction uses 5; default: no "
@@ -55,6 +59,9 @@ class StylizerConfig:
     ngf: int = 64
     ndf: int = 64
     n_blocks: int = 9
+    residual: bool = setting(False, help="Generators that add an edit to their input image "
+                             "and start as the identity (SimGAN's refiner; a deviation: the "
+                             "report's end in tanh).")
     flip: bool = True
     seed: int = 0
     device: str = "auto"
@@ -89,7 +96,7 @@ class StylizerConfig:
             "seed": (0, None), "checkpoint_every": (1, None), "sample_every": (1, None),
             "eval_every": (1, None), "log_every": (1, None), "lambda_a": (0, None),
             "lambda_b": (0, None), "lambda_idt": (0, None), "lambda_alpha": (0, None),
-            "lambda_resdist": (0, None), "beta1": (0, 1)},
+            "lambda_resdist": (0, None), "beta1": (0, 1), "ema": (0, 0.9999)},
             positive=("lr", "init_std"))
         for name in ("steps", "clip_grad_value", "clip_grad_norm"):
             value = getattr(self, name)

@@ -10,12 +10,13 @@ from aist_plugins.cyclegan.networks import patch_discriminator, resnet_generator
 
 def build(config: StylizerConfig) -> dict[str, nn.Module]:
     return {
-        "G": resnet_generator(ngf=config.ngf, n_blocks=config.n_blocks),
-        "F": resnet_generator(ngf=config.ngf, n_blocks=config.n_blocks),
+        "G": build_generator(config),
+        "F": build_generator(config),
         "D_X": patch_discriminator(ndf=config.ndf),
         "D_Y": patch_discriminator(ndf=config.ndf),
     }
 
 
 def build_generator(config: StylizerConfig) -> nn.Module:
-    return resnet_generator(ngf=config.ngf, n_blocks=config.n_blocks)
+    return resnet_generator(ngf=config.ngf, n_blocks=config.n_blocks,
+                            residual=config.residual)

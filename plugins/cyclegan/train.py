@@ -8,6 +8,7 @@ after each step, so the CLI, the GUI and the Blender add-on drive the same code.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Generator
 from itertools import chain
@@ -93,6 +94,8 @@ class Trainer(TrainerContract):
         for net in self.nets.values():
             net.to(self.device, memory_format=fmt)
         self.memory_format = fmt
+        # The generator that stylizes: G itself, or the average of its recent weights.
+        self.G_ema = copy.deepcopy(self.nets["G"]).requires_grad_(False) if config.ema else None
         self.phi = None
         self.phi_error = None
         try:
@@ -204,6 +207,7 @@ class Trainer(TrainerContract):
         self._clip(self.opt_D, chain(D_X.parameters(), D_Y.parameters()))
         self.scaler.step(self.opt_D)
         self.scaler.update()
+        self._update_ema()
         self.sched_G.step()
         self.sched_D.step()
         self.step += 1
@@ -214,6 +218,18 @@ class Trainer(TrainerContract):
             raise FloatingPointError(f"step {self.step}: a loss is not finite: {out} (lower "
                                      "--lr or clip gradients: --clip-grad-value 5)")
         return out
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        for avg, p in zip(self.G_ema.parameters(), self.nets["G"].parameters(), strict=True):
+            avg.lerp_(p.detach(), 1.0 - self.config.ema)
+
+    @property
+    def stylizing_G(self) -> torch.nn.Module:
+        """The generator a finished run stylizes with (and its evaluations measure)."""
+        return self.G_ema if self.G_ema is not None else self.nets["G"]
 
     def _clip(self, opt, params) -> None:
         c = self.config
@@ -232,7 +248,8 @@ class Trainer(TrainerContract):
             "step": self.step,
             "total": self.total,
             "data": {"synthetic": self.synthetic, "real": self.real},
-            "models": {k: v.state_dict() for k, v in self.nets.items()},
+            "models": {k: v.state_dict() for k, v in self.nets.items()}
+            | ({"G_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
             "optim": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
             "sched": {"G": self.sched_G.state_dict(), "D": self.sched_D.state_dict()},
             "scaler": self.scaler.state_dict(),
@@ -253,6 +270,8 @@ class Trainer(TrainerContract):
         path = ck["path"]
         for k, net in self.nets.items():
             ckpt_io.load_module(net, ck["models"][k], k, path)
+        if self.G_ema is not None:
+            ckpt_io.load_module(self.G_ema, ck["models"]["G_ema"], "G_ema", path)
         self.opt_G.load_state_dict(ck["optim"]["G"])
         self.opt_D.load_state_dict(ck["optim"]["D"])
         self.sched_G.load_state_dict(ck["sched"]["G"])
@@ -273,7 +292,7 @@ class Trainer(TrainerContract):
     # -- outputs -------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        G = self.nets["G"].eval()
+        G = self.stylizing_G.eval()
         try:
             x = self._eval_batch(self.X_eval).to(self.device)
             fake = torch.cat([G(x[i:i + 8]).float() for i in range(0, len(x), 8)])
@@ -292,7 +311,7 @@ class Trainer(TrainerContract):
         """Rows: synthetic | G(x) | F(G(x)), and real | F(y) (| blank)."""
         from aist_app.common.images import encode_png
 
-        G, F_ = self.nets["G"].eval(), self.nets["F"].eval()
+        G, F_ = self.stylizing_G.eval(), self.nets["F"].eval()
         try:
             n = 4
             x = self._eval_batch(self.X_eval)[:n].to(self.device)
