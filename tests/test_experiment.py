@@ -65,12 +65,18 @@ def test_experiment_small_preset_and_resume(tmp_path):
     p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
                        text=True, env=env, timeout=300)
     assert p.returncode == 0 and p.stderr.count("skipped already done") == len(stages)
-    # Changing a stage's config redoes that stage (and only what it is keyed on).
-    cfg.write_text(CONFIG.replace("steps = 4", "steps = 5"))
+    # Changing a stage's config redoes that stage and every stage that reads its output,
+    # nothing else: the stylizers, their stylized sets, the AIST pose models trained on
+    # them and every evaluation (they test on the stylized sets); not the baseline.
+    cfg.write_text(CONFIG.replace("steps = 2", "steps = 3"))
     p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
                        text=True, env=env, timeout=900)
     assert p.returncode == 0, p.stderr
-    assert "[render] skipped" in p.stderr and "[pose-baseline] start" in p.stderr
+    redone = {line.split("]")[0].lstrip("[") for line in p.stderr.splitlines()
+              if line.startswith("[") and line.endswith("] start")}
+    assert redone == {f"{s}-{v}" for s in ("stylizer", "stylize", "pose")
+                      for v in ("constrained", "less-constrained")} | {
+        f"eval-pose-{m}" for m in ("baseline", "constrained", "less-constrained")}, redone
 
 
 def test_a_learned_stages_own_seed_wins(tmp_path):

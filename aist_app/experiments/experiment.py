@@ -224,37 +224,60 @@ class Experiment:
         self.stages_dir = self.out / ".stages"
 
     # -- stage bookkeeping ----------------------------------------------------------------
-    def _done(self, name: str, spec: Any) -> bool:
-        p = self.stages_dir / f"{name}.json"
+    # A stage is done when its spec is the one it ran with and the stages it reads from
+    # (``after``) are the outputs it was made from: each record keeps the keys of its inputs
+    # and its own key (spec + inputs), so a change upstream redoes everything downstream.
+    def _record(self, name: str) -> dict | None:
         try:
-            return json.loads(p.read_text())["digest"] == _digest(spec)
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
-            return False
+            rec = json.loads((self.stages_dir / f"{name}.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return rec if isinstance(rec, dict) and "digest" in rec else None
 
-    def _mark(self, name: str, spec: Any, seconds: float) -> None:
+    def _inputs(self, after: tuple[str, ...]) -> dict[str, str]:
+        """The keys of the finished stages ``after`` (a record from before keys: its
+        digest)."""
+        out = {}
+        for name in after:
+            rec = self._record(name) or {}
+            out[name] = rec.get("key", rec.get("digest", ""))
+        return out
+
+    def _done(self, name: str, spec: Any, inputs: dict[str, str]) -> bool:
+        rec = self._record(name)
+        # A record written before inputs were kept is judged on its spec alone.
+        return (rec is not None and rec["digest"] == _digest(spec)
+                and rec.get("inputs", inputs) == inputs)
+
+    def _mark(self, name: str, spec: Any, inputs: dict[str, str], seconds: float) -> None:
         atomic_write_json(self.stages_dir / f"{name}.json",
-                          {"digest": _digest(spec), "spec": spec, "seconds": round(seconds, 1)})
+                          {"digest": _digest(spec), "inputs": inputs,
+                           "key": _digest([_digest(spec), inputs]), "spec": spec,
+                           "seconds": round(seconds, 1)})
 
-    def _stage(self, name: str, spec: Any, fn: Callable[[bool], Any]
-               ) -> Generator[Event, None, None]:
+    def _stage(self, name: str, spec: Any, fn: Callable[[bool], Any],
+               after: tuple[str, ...] = ()) -> Generator[Event, None, None]:
         """Run ``fn(overwrite)`` (a runner's events, or plain work) unless done with this
-        ``spec``: a stage interrupted with the same spec resumes in its folder; one whose
-        spec changed replaces its old output."""
-        if self._done(name, spec):
+        ``spec`` on the current outputs of the stages ``after``: a stage interrupted with
+        the same spec and inputs resumes in its folder; one whose spec or inputs changed
+        replaces its old output."""
+        inputs = self._inputs(after)
+        if self._done(name, spec, inputs):
             yield Log(f"[{name}] skipped already done", "stage")
             return
         started = self.stages_dir / f"{name}.started"
         try:
-            same = json.loads(started.read_text())["digest"] == _digest(spec)
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            rec = json.loads(started.read_text())
+            same = rec["digest"] == _digest(spec) and rec.get("inputs", inputs) == inputs
+        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
             same = False
-        atomic_write_json(started, {"digest": _digest(spec), "spec": spec})
+        atomic_write_json(started, {"digest": _digest(spec), "inputs": inputs, "spec": spec})
         yield Log(f"[{name}] start", "stage")
         t0 = time.perf_counter()
         result = fn(not same)
         if isinstance(result, Generator):
             yield from result
-        self._mark(name, spec, time.perf_counter() - t0)
+        self._mark(name, spec, inputs, time.perf_counter() - t0)
         yield Log(f"[{name}] done {time.perf_counter() - t0:.1f} s", "stage")
 
     # -- the pipeline ----------------------------------------------------------------------
@@ -287,8 +310,9 @@ class Experiment:
             cfg = render_config(section, seed, device)
             return lambda overwrite: runner.render(meshes, dest, cfg, overwrite=overwrite)
 
+        cars_stage = ("cars",) if not c["data"]["meshes"] else ()
         yield from self._stage("render", [c["data"]["meshes"], c["render"], seed],
-                               render_into(syn, c["render"]))
+                               render_into(syn, c["render"]), after=cars_stage)
         if target is not None:
             # The same meshes, cameras and splits in another look: ground truth on the
             # target side.
@@ -297,14 +321,18 @@ class Experiment:
             keyed = {k: v for k, v in c["target"].items() if k != "renderer"}
             yield from self._stage(
                 "render-target", [c["data"]["meshes"], c["render"], keyed, seed],
-                render_into(target, {**c["render"], **c["target"]}))
+                render_into(target, {**c["render"], **c["target"]}), after=cars_stage)
 
         def segment(overwrite: bool):
             return runner.segment(c["data"]["photos"], real, syn,
                                   segment_config(c["segment"], seed, device),
                                   overwrite=overwrite)
 
-        yield from self._stage("segment", [c["data"]["photos"], c["segment"], seed], segment)
+        yield from self._stage("segment", [c["data"]["photos"], c["segment"], seed], segment,
+                               after=("render",))
+        # The stage that made each dataset the later stages read.
+        made_by = {syn: "render", real: "segment",
+                   **({target: "render-target"} if target is not None else {})}
 
         st = c["stylizer"]
         stylizer = plugin_of(runner, "stylizer", st)
@@ -320,13 +348,16 @@ class Experiment:
                 return runner.train_stylizer(stylizer, config, syn, target or real, run_dir,
                                              overwrite=overwrite)
 
-            yield from self._stage(f"stylizer-{variant}", [st, variant, seed], train_stylizer)
+            yield from self._stage(f"stylizer-{variant}", [st, variant, seed], train_stylizer,
+                                   after=("render", made_by[target or real]))
 
             def stylize(overwrite: bool, variant=variant, run_dir=run_dir):
                 return runner.stylize(stylizer, run_dir, syn, stylized[variant], device=device,
                                       overwrite=overwrite)
 
-            yield from self._stage(f"stylize-{variant}", [st, variant, seed], stylize)
+            yield from self._stage(f"stylize-{variant}", [st, variant, seed], stylize,
+                                   after=(f"stylizer-{variant}", "render"))
+            made_by[stylized[variant]] = f"stylize-{variant}"
 
         ev_cfg = c.get("evaluate", {})
         if target is not None and stylized:
@@ -347,7 +378,8 @@ class Experiment:
                     "feature_net": phi.name, "held_out_splits": ["val", "test"]})
 
             yield from self._stage("kid", [st, c["target"], ev_cfg.get("kid_seeds", 3)],
-                                   kid_stage)
+                                   kid_stage, after=("render", "render-target",
+                                                     *(f"stylize-{v}" for v in stylized)))
 
         po = c["pose"]
         pose_model = plugin_of(runner, "pose_model", po)
@@ -360,11 +392,13 @@ class Experiment:
                                          overwrite=overwrite)
 
             yield from self._stage(f"pose-{run_dir.name[5:]}", [po, str(train_set), seed],
-                                   train_pose)
+                                   train_pose, after=(made_by[train_set],))
         # With a target domain the photos are a second target no model trained on (XOR
         # only): every photo counts.
         test_sets = [syn, *stylized.values(), *([target] if target else []),
                      (real, "all") if target else real]
+        test_stages = tuple(dict.fromkeys(made_by[t[0] if isinstance(t, tuple) else t]
+                                          for t in test_sets))
         reports: dict[str, dict] = {}
         for model, (_, run_dir) in trained.items():
             rep = self.out / "eval" / run_dir.name
@@ -382,7 +416,7 @@ class Experiment:
                                    [po, [str(t) for t in test_sets], ev_cfg.get("split"),
                                     *([ev_cfg["refine"], ev_cfg.get("refine_config", {})]
                                       if ev_cfg.get("refine") else [])],
-                                   evaluate)
+                                   evaluate, after=(f"pose-{run_dir.name[5:]}", *test_stages))
             reports[model] = json.loads((rep / "metrics.json").read_text())
         from aist_app.experiments.report import write_summary
 
