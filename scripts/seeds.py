@@ -12,8 +12,9 @@ table of what each seed learned.
 Seed 0 runs the whole experiment (``OUT/seed0``). Once its data stages are done (generated
 cars, source and target renders, photos), seeds 1, 2, ... start in ``OUT/seedN`` on a copy of
 those folders, with ``[stylizer] seed`` and ``[pose] seed`` set to N: the data are the
-same, what varies is every learned stage's initialization and sampling. Each run gets one
-CPU thread (``--threads``); ``--prescott SEED`` runs that seed with
+same, what varies is every learned stage's initialization and sampling. Each run gets the
+preset's CPU threads (``--threads``: the experiment's ``threads``, 2 for cpu), as many seeds
+at once as the cores allow (``--jobs``); ``--prescott SEED`` runs that seed with
 ``OPENBLAS_CORETYPE=Prescott`` (the oldest x86-64 kernel, the same on any machine). The
 table goes to ``OUT/table.md`` and ``OUT/table.json`` with the seeds, the kernel each ran
 under and the settings; docs/learning.md quotes it.
@@ -35,10 +36,11 @@ DATA_STAGES = ("cars", "render", "render-target", "segment")
 DATA_FOLDERS = ("cars", "synthetic", "target", "real")
 
 
-def _env(threads: int, prescott: bool) -> dict[str, str]:
+def _env(threads: int | None, prescott: bool) -> dict[str, str]:
     env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[k] = str(threads)
+        if threads:
+            env[k] = str(threads)
     if prescott:
         env["OPENBLAS_CORETYPE"] = "Prescott"
     else:
@@ -46,8 +48,9 @@ def _env(threads: int, prescott: bool) -> dict[str, str]:
     return env
 
 
-def _config(out: Path, preset: str, seed: int, extra: list[str]) -> Path:
-    lines = [f'preset = "{preset}"']
+def _config(out: Path, preset: str, seed: int, extra: list[str], threads: int | None = None
+            ) -> Path:
+    lines = [f'preset = "{preset}"', *([f"threads = {threads}"] if threads else [])]
     sections: dict[str, list[str]] = {"stylizer": [f"seed = {seed}"],
                                       "pose": [f"seed = {seed}"]}
     for item in extra:  # section.key=value (TOML value)
@@ -61,9 +64,9 @@ def _config(out: Path, preset: str, seed: int, extra: list[str]) -> Path:
     return path
 
 
-def _start(out: Path, preset: str, seed: int, extra: list[str], threads: int,
+def _start(out: Path, preset: str, seed: int, extra: list[str], threads: int | None,
            prescott: bool) -> subprocess.Popen:
-    cfg = _config(out, preset, seed, extra)
+    cfg = _config(out, preset, seed, extra, threads)
     log = open(out.with_suffix(".log"), "a")
     return subprocess.Popen([AIST, "experiment", str(cfg), "--out", str(out), "--progress",
                              "none"], stdout=log, stderr=subprocess.STDOUT,
@@ -107,6 +110,13 @@ def _reuse(previous: Path, dest: Path, redo: tuple[str, ...] = POSE_STAGES) -> N
     shutil.copytree(previous, dest, symlinks=True, ignore=skip)
 
 
+def _preset_threads(args) -> int:
+    """The CPU threads each seed runs with: --threads, else the preset's (else all)."""
+    from aist_app.experiments.presets import PRESETS
+
+    return args.threads or PRESETS[args.preset].get("threads") or os.cpu_count() or 1
+
+
 def run(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +142,8 @@ def run(args) -> None:
             continue
         if not seed_dir[s].exists():
             _copy_data(seed_dir[first], seed_dir[s])
-        while sum(p.poll() is None for p in procs.values()) >= args.jobs:
+        jobs = args.jobs or max(1, (os.cpu_count() or 1) // _preset_threads(args))
+        while sum(p.poll() is None for p in procs.values()) >= jobs:
             time.sleep(10)  # at most --jobs seeds at once
         procs[s] = _start(seed_dir[s], args.preset, s, args.set, args.threads,
                           s in args.prescott)
@@ -148,9 +159,20 @@ def _val_curve(run_dir: Path) -> list[dict]:
             if '"val_pose"' in line]
 
 
+def _threads(folder: Path) -> int | None:
+    """The CPU threads the seed's learned stages ran with, as their runs record it."""
+    for run in ("stylizer-constrained", "pose-constrained", "pose-baseline"):
+        try:
+            return json.loads((folder / run / "config.json").read_text())["cpu_threads"]
+        except (FileNotFoundError, KeyError, json.JSONDecodeError):
+            continue
+    return None
+
+
 def _row(folder: Path, seed: int, prescott: bool) -> dict:
     kid = json.loads((folder / "kid.json").read_text())
-    row = {"seed": seed, "kernel": "Prescott" if prescott else "native"}
+    row = {"seed": seed, "kernel": "Prescott" if prescott else "native",
+           "threads": _threads(folder)}
     for variant, v in kid["stylized_closer_than_source"].items():
         row["kid_source"] = kid["kid"]["source vs target"]["mean"]
         row["kid_stylized"] = kid["kid"][f"stylized {variant} vs target"]["mean"]
@@ -204,7 +226,8 @@ def table(args) -> None:
                 f"{r[f'{m}_chamfer']:.1f} ({r[f'{m}_chamfer_ratio']:.2f})"]
 
     for r in rows:
-        cells = [f"{r['seed']} ({r['kernel']})",
+        threads = f", {r['threads']} threads" if r.get("threads") else ""
+        cells = [f"{r['seed']} ({r['kernel']}{threads})",
                  f"{r['kid_source']:.3f} → {r['kid_stylized']:.3f} ({r['kid_margin']:+.3f}, "
                  f"{r['kid_spread']:.3f}; {r['kid_direction']})",
                  *pose(r, "baseline"), *pose(r, "aist"), f"{r['learned_minutes']}"]
@@ -214,8 +237,9 @@ def table(args) -> None:
                  f"constant rotation acc@30 {rows[0]['baseline_acc30_constant']:.2f}; val "
                  f"ratio: the validation Chamfer of the checkpoint that predicts over the "
                  f"untrained model's. "
-                 f"Preset {args.preset}" + (f", --set {' '.join(args.set)}" if args.set else "")
-                 + ".")
+                 f"Preset {args.preset}"
+                 + (f", {args.threads} CPU threads per seed" if args.threads else "")
+                 + (f", --set {' '.join(args.set)}" if args.set else "") + ".")
     text = "\n".join(lines) + "\n"
     (out / "table.md").write_text(text)
     print(text)
@@ -355,7 +379,8 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--preset", default="cpu")
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads per seed")
+    ap.add_argument("--threads", type=int, help="CPU threads per seed (the experiment's "
+                    "threads key; default: the preset's, 2 for cpu)")
     ap.add_argument("--prescott", type=int, nargs="*", default=[],
                     help="Seeds to run under OPENBLAS_CORETYPE=Prescott.")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -367,8 +392,8 @@ def main() -> None:
     ap.add_argument("--redo", choices=("pose", "stylizer"), default="pose",
                     help="With --reuse: what the lever retrains: the pose models (default), "
                          "or the stylizer, its stylized set, KID and the AIST pose model.")
-    ap.add_argument("--jobs", type=int, default=99,
-                    help="Seeds at once (default: all; 1 with --threads 2 on 2 cores).")
+    ap.add_argument("--jobs", type=int,
+                    help="Seeds at once (default: the cores over the threads per seed).")
     ap.add_argument("--table", action="store_true", help="Only print the table.")
     ap.add_argument("--curves", action="store_true",
                     help="Only print the pose models' validation curves and kept steps.")

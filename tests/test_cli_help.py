@@ -141,6 +141,7 @@ def test_unknown_config_keys_are_errors(tmp_path):
                                                            "\\[segment\\]"),
                          ("[render]\nviews = 'many'\n", "views = 'many' is not a valid int"),
                          ("[pose]\nlr = true\n", "lr = True is not a valid float"),
+                         ("threads = -1\n", "threads = -1: must be a whole number >= 0"),
                          ("[stylizer]\nplugin = 'nope'\n", "no stylizer named 'nope'")):
         cfg.write_text(bad)
         with pytest.raises((ValueError, LookupError), match=message):

@@ -18,6 +18,7 @@ AIST = str(Path(sys.executable).with_name("aist"))
 
 CONFIG = """
 preset = "small"
+threads = 1
 [render]
 views = 8
 [stylizer]
@@ -59,6 +60,9 @@ def test_experiment_small_preset_and_resume(tmp_path):
         assert table.split("</tr>")[0].count("<th>") <= 11
     assert "<details><summary>Configuration" in text and "[pose]" in text
     assert str(tmp_path) not in text and "/work/" not in text
+    # threads = 1 pins the learned stages' CPU threads, and their runs record it.
+    for run in ("stylizer-constrained", "pose-baseline"):
+        assert json.loads((out / run / "config.json").read_text())["cpu_threads"] == 1, run
     stages = sorted(p.stem for p in (out / ".stages").glob("*.json"))
     assert len(stages) == 2 + 4 + 3 + 3  # render, segment, 2x(train, stylize), 3 pose, 3 eval
     # A second run does nothing but rebuild the summary.

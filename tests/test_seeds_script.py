@@ -113,7 +113,10 @@ def test_the_table_quotes_the_chamfer_ratio_of_the_checkpoint_that_predicts(tmp_
         (folder / "eval" / run).mkdir(parents=True)
         (folder / "eval" / run / "metrics.json").write_text(json.dumps({test_set: figures}))
     (folder / ".stages").mkdir()
+    assert seeds._row(folder, 0, False)["threads"] is None  # runs that did not record it
+    (folder / "pose-baseline" / "config.json").write_text(json.dumps({"cpu_threads": 2}))
     row = seeds._row(folder, 0, False)
+    assert row["threads"] == 2
     assert row["baseline_predicting_step"] == 300 and row["aist_predicting_step"] == 300
     assert row["baseline_chamfer_ratio"] == (20.0 - 3.0) / 20.0  # not the last point's 14/20
     assert row["kid_direction"] == "toward"

@@ -91,11 +91,12 @@ def _check_keys(user: dict[str, Any], path) -> None:
     run the preset's value); the stage sections are checked by :func:`check_config`."""
     where = path or "the config"
     for key, value in user.items():
-        if key in ("seed", "device"):
+        if key in ("seed", "device", "threads"):
             continue
         if key not in SECTIONS and key not in STAGE_SECTIONS:
             raise ValueError(f"{where}: unknown key {key!r}; top-level keys are preset, seed, "
-                             f"device and the sections {sorted([*SECTIONS, *STAGE_SECTIONS])}")
+                             "device, threads and the sections "
+                             f"{sorted([*SECTIONS, *STAGE_SECTIONS])}")
         if not isinstance(value, dict):
             raise ValueError(f"{where}: [{key}] must be a section (a TOML table)")
         for k in value if key in SECTIONS else ():
@@ -119,6 +120,10 @@ def check_config(cfg: dict[str, Any], where: str = "the config", runner=None) ->
     seed, device = cfg["seed"], cfg["device"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"{where}: seed = {seed!r}: must be a whole number >= 0")
+    threads = cfg.get("threads", 0)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"{where}: threads = {threads!r}: must be a whole number >= 0 (0: "
+                         "torch's default, the machine's cores)")
     try:
         parse_device(device, option="device =")
     except DeviceError as e:
@@ -287,6 +292,12 @@ class Experiment:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "experiment.json", c)
         seed, device = c["seed"], c["device"]
+        if c.get("threads"):
+            # The CPU threads of the learned stages: the thread count changes a CPU run's
+            # rounding, hence its trajectory; pinned, a seed reproduces on any machine.
+            import torch
+
+            torch.set_num_threads(c["threads"])
         syn, real = self.out / "synthetic", self.out / "real"
         target = self.out / "target" if c.get("target") else None
         meshes = c["data"]["meshes"]

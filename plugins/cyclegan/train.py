@@ -346,6 +346,7 @@ class Trainer(TrainerContract):
         atomic_write_json(self.run_dir / "config.json", {
             "config": c.as_dict(), "synthetic": self.synthetic, "real": self.real,
             "device": str(self.device), "amp": str(self.amp_dtype),
+            "cpu_threads": torch.get_num_threads(),
             "feature_net": self.phi.weights if self.phi is not None else self.phi_error})
         return (yield from training_loop(
             self, total=self.total, log_every=c.log_every, periodic=[

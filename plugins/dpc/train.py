@@ -269,7 +269,7 @@ class PoseTrainer(Trainer):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.run_dir / "config.json", {
             "config": c.as_dict(), "dataset": self.dataset, "device": str(self.device),
-            "amp": str(self.amp_dtype)})
+            "amp": str(self.amp_dtype), "cpu_threads": torch.get_num_threads()})
         if c.pose_eval_every and self.step == 0:  # the untrained model: where curves start
             pose = self.evaluate_pose()
             self.history.append({"kind": "val_pose", "step": 0, **pose})
