@@ -3,6 +3,10 @@ steps of one training run, on an experiment's data (its source and target render
 
     python scripts/stylizer_curve.py EXP --seed 0 --out curve0       # the cpu preset's
     python scripts/stylizer_curve.py EXP --seed 0 --set residual=true --out curve0r
+    python scripts/stylizer_curve.py EXP --from-run EXP/stylizer-constrained --out last
+
+``--from-run RUN`` trains nothing: it measures a finished run's last G and, when the run kept
+one (``ema``), its average, the same way (one row).
 
 EXP is a finished (or data-complete) ``aist experiment`` folder with a target domain
 (``--preset cpu``). The stylizer is the preset's ``[stylizer]`` with ``--set`` applied; it
@@ -71,7 +75,12 @@ def main() -> None:
     ap.add_argument("--ema", type=float, nargs="*", default=[0.99, 0.995])
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="A [stylizer] setting (JSON value), e.g. residual=true.")
+    ap.add_argument("--from-run", type=Path, metavar="RUN",
+                    help="Measure this finished stylizer run's G (and average) only.")
     args = ap.parse_args()
+    if args.from_run:
+        finished(args)
+        return
     from aist_plugins.cyclegan.config import StylizerConfig
     from aist_plugins.cyclegan.train import Trainer
 
@@ -87,24 +96,7 @@ def main() -> None:
     phi = trainer.phi
     if phi is None:
         sys.exit(f"no feature network for KID: {trainer.phi_error}")
-    sets = {}
-    for name, splits in SPLITS.items():
-        src = _rgba(syn, splits)
-        sets[name] = (src, pooled_features(phi, held_out_images(target, 128, splits)).cpu(),
-                      pooled_features(phi, to_input(src, 128)[0]).cpu())
-
-    @torch.no_grad()
-    def features(G: torch.nn.Module, rgba: torch.Tensor) -> torch.Tensor:
-        """``aist stylize``'s output of these views (alpha kept), as the kid stage sees it."""
-        G.eval()
-        x, box = to_input(rgba, cfg.size)
-        y = torch.cat([G(x[i:i + 32]) for i in range(0, len(x), 32)])
-        G.train()
-        return pooled_features(phi, to_input(to_rgba(y, box, rgba), 128)[0]).cpu()
-
-    source = {k: kid(v[2], v[1]) for k, v in sets.items()}
-    source["allh"] = _halves(sets["all"][2], sets["all"][1])
-    print("source", json.dumps({k: round(v, 4) for k, v in source.items()}), flush=True)
+    sets, source = _sets(phi, syn, target)
     G = trainer.nets["G"]
     averages = {b: copy.deepcopy(G).requires_grad_(False) for b in args.ema}
     rows, t0 = [], time.perf_counter()
@@ -116,27 +108,81 @@ def main() -> None:
                     pa.lerp_(pg, 1 - b)
         if trainer.step % args.every and trainer.step != trainer.total:
             continue
-        row = {"step": trainer.step, "seconds": round(time.perf_counter() - t0)}
-        for tag, net in (("G", G), *((f"ema {b}", a) for b, a in averages.items())):
-            for name, (src, ft, _) in sets.items():
-                f = features(net, src)
-                row[f"{tag} {name}"] = round(kid(f, ft), 4)
-                if name == "all":
-                    row[f"{tag} allh"] = round(_halves(f, ft), 4)
+        row = {"step": trainer.step, "seconds": round(time.perf_counter() - t0),
+               **_measure(phi, sets, cfg.size, {"G": G, **{f"ema {b}": a
+                                                           for b, a in averages.items()}})}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "curve.json").write_text(json.dumps(
-        {"source": source, "rows": rows, "seed": args.seed, "threads": torch.get_num_threads(),
-         "stylizer": cfg.as_dict()}, indent=1))
-    tags = ["G", *(f"ema {b}" for b in args.ema)]
-    lines = [f"KID to the target (held-out val+test views, mean of 3 halves), seed {args.seed}"
-             f", {torch.get_num_threads()} threads; the source: {source['allh']:.3f}", "",
+    _write(args.out, source, rows, ["G", *(f"ema {b}" for b in args.ema)],
+           {"seed": args.seed, "stylizer": cfg.as_dict()})
+
+
+def _sets(phi, syn: Path, target: Path) -> tuple[dict, dict]:
+    """Per split: the source views (RGBA), the target's and the source's features; and the
+    source's KID to the target."""
+    sets = {}
+    for name, splits in SPLITS.items():
+        src = _rgba(syn, splits)
+        sets[name] = (src, pooled_features(phi, held_out_images(target, 128, splits)).cpu(),
+                      pooled_features(phi, to_input(src, 128)[0]).cpu())
+    source = {k: kid(v[2], v[1]) for k, v in sets.items()}
+    source["allh"] = _halves(sets["all"][2], sets["all"][1])
+    print("source", json.dumps({k: round(v, 4) for k, v in source.items()}), flush=True)
+    return sets, source
+
+
+@torch.no_grad()
+def _measure(phi, sets: dict, size: int, nets: dict[str, torch.nn.Module]) -> dict:
+    """Each generator's KID to the target on each split, its output being ``aist
+    stylize``'s (alpha kept), as the kid stage sees it."""
+    row = {}
+    for tag, G in nets.items():
+        G.eval()
+        for name, (src, ft, _) in sets.items():
+            x, box = to_input(src, size)
+            y = torch.cat([G(x[i:i + 32]) for i in range(0, len(x), 32)])
+            f = pooled_features(phi, to_input(to_rgba(y, box, src), 128)[0]).cpu()
+            row[f"{tag} {name}"] = round(kid(f, ft), 4)
+            if name == "all":
+                row[f"{tag} allh"] = round(_halves(f, ft), 4)
+        G.train()
+    return row
+
+
+def _write(out: Path, source: dict, rows: list[dict], tags: list[str], extra: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    (out / "curve.json").write_text(json.dumps(
+        {"source": source, "rows": rows, "threads": threads, **extra}, indent=1))
+    lines = [f"KID to the target (held-out val+test views, mean of 3 halves), {threads} "
+             f"threads; the source: {source['allh']:.3f}", "",
              "| step | " + " | ".join(tags) + " |", "|---|" + "---|" * len(tags)]
     lines += [f"| {r['step']} | " + " | ".join(f"{r[f'{t} allh']:.3f}" for t in tags) + " |"
               for r in rows]
-    (args.out / "curve.md").write_text("\n".join(lines) + "\n")
+    (out / "curve.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def finished(args) -> None:
+    """A finished run's last G and its average (when kept), on its own data."""
+    from aist_app.stylize.features import feature_net
+    from aist_plugins.cyclegan import checkpoint as ckpt_io
+    from aist_plugins.cyclegan.config import StylizerConfig
+    from aist_plugins.cyclegan.models import build_generator
+
+    ck = ckpt_io.load(args.from_run)
+    cfg = StylizerConfig.from_dict(ck["config"])
+    nets = {}
+    for name in ("G", "G_ema"):
+        if name in ck["models"]:
+            nets[name] = build_generator(cfg)
+            ckpt_io.load_module(nets[name], ck["models"][name], name, ck["path"])
+    phi = feature_net(cfg.feature_net, cfg.feature_weights)
+    sets, source = _sets(phi, Path(ck["data"]["synthetic"]), Path(ck["data"]["real"]))
+    row = {"step": int(ck["step"]), **_measure(phi, sets, cfg.size, nets)}
+    print(json.dumps(row), flush=True)
+    _write(args.out, source, [row], list(nets), {"run": str(args.from_run),
+                                                 "stylizer": cfg.as_dict()})
 
 
 if __name__ == "__main__":
