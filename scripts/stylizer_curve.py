@@ -46,15 +46,16 @@ def _rgba(root: Path, splits: tuple[str, ...]) -> torch.Tensor:
                         for o in ids for f in ds.view_files(o)])
 
 
-def _halves(fa: torch.Tensor, fb: torch.Tensor, seeds: int = 3) -> float:
-    """The kid stage's figure: the mean over ``seeds`` random halves of both sets."""
+def _halves(fa: torch.Tensor, fb: torch.Tensor, seeds: int = 3) -> tuple[float, float]:
+    """The kid stage's figures: the mean and the spread (max - min) over ``seeds`` random
+    halves of both sets."""
     vals = []
     for s in range(seeds):
         rng = np.random.default_rng([s, 17])
         ia = rng.choice(len(fa), max(2, len(fa) // 2), replace=False)
         ib = rng.choice(len(fb), max(2, len(fb) // 2), replace=False)
         vals.append(kid(fa[torch.from_numpy(ia)], fb[torch.from_numpy(ib)]))
-    return float(np.mean(vals))
+    return float(np.mean(vals)), float(np.max(vals) - np.min(vals))
 
 
 def _value(text: str):
@@ -126,7 +127,7 @@ def _sets(phi, syn: Path, target: Path) -> tuple[dict, dict]:
         sets[name] = (src, pooled_features(phi, held_out_images(target, 128, splits)).cpu(),
                       pooled_features(phi, to_input(src, 128)[0]).cpu())
     source = {k: kid(v[2], v[1]) for k, v in sets.items()}
-    source["allh"] = _halves(sets["all"][2], sets["all"][1])
+    source["allh"], source["allh spread"] = _halves(sets["all"][2], sets["all"][1])
     print("source", json.dumps({k: round(v, 4) for k, v in source.items()}), flush=True)
     return sets, source
 
@@ -144,7 +145,8 @@ def _measure(phi, sets: dict, size: int, nets: dict[str, torch.nn.Module]) -> di
             f = pooled_features(phi, to_input(to_rgba(y, box, src), 128)[0]).cpu()
             row[f"{tag} {name}"] = round(kid(f, ft), 4)
             if name == "all":
-                row[f"{tag} allh"] = round(_halves(f, ft), 4)
+                mean, spread = _halves(f, ft)
+                row[f"{tag} allh"], row[f"{tag} allh spread"] = round(mean, 4), round(spread, 4)
         G.train()
     return row
 
@@ -154,11 +156,12 @@ def _write(out: Path, source: dict, rows: list[dict], tags: list[str], extra: di
     threads = torch.get_num_threads()
     (out / "curve.json").write_text(json.dumps(
         {"source": source, "rows": rows, "threads": threads, **extra}, indent=1))
-    lines = [f"KID to the target (held-out val+test views, mean of 3 halves), {threads} "
-             f"threads; the source: {source['allh']:.3f}", "",
+    lines = [f"KID to the target (held-out val+test views, mean of 3 halves, and their "
+             f"spread), {threads} threads; the source: {source['allh']:.3f} "
+             f"({source['allh spread']:.3f})", "",
              "| step | " + " | ".join(tags) + " |", "|---|" + "---|" * len(tags)]
-    lines += [f"| {r['step']} | " + " | ".join(f"{r[f'{t} allh']:.3f}" for t in tags) + " |"
-              for r in rows]
+    lines += [f"| {r['step']} | " + " | ".join(f"{r[f'{t} allh']:.3f} ({r[f'{t} allh spread']:.3f})"
+                                               for t in tags) + " |" for r in rows]
     (out / "curve.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
