@@ -182,6 +182,30 @@ def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
     assert "demonstrate the pipeline" not in html
 
 
+def test_stylizer_curve_measures_what_the_kid_stage_reports(cpu_experiment, tmp_path):
+    """scripts/stylizer_curve.py --from-run: the preset's stylizer keeps G and the average of
+    its weights, stylizes with the average, and the script's KID of the source and of the
+    average is the kid stage's (docs/learning.md quotes it for the last G beside)."""
+    import subprocess
+    import sys
+
+    out, p = cpu_experiment
+    assert p.returncode == 0, p.stderr
+    script = Path(__file__).resolve().parents[1] / "scripts" / "stylizer_curve.py"
+    r = subprocess.run([sys.executable, str(script), str(out), "--from-run",
+                        str(out / "stylizer-constrained"), "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    curve = json.loads((tmp_path / "curve.json").read_text())
+    kid = json.loads((out / "kid.json").read_text())["kid"]
+    row = curve["rows"][0]
+    assert row["step"] == 2 and {"G allh", "G_ema allh"} <= set(row)
+    assert curve["source"]["allh"] == pytest.approx(kid["source vs target"]["mean"], rel=1e-9)
+    assert row["G_ema allh"] == pytest.approx(kid["stylized constrained vs target"]["mean"],
+                                              rel=1e-3, abs=1e-4)
+    assert row["G allh"] != row["G_ema allh"]
+
+
 def _per_view(folder: Path, set_name: str, errors: dict[tuple[str, str], float]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = ["object,view,angle_err_deg,precision,coverage,chamfer,xor"]
