@@ -156,12 +156,19 @@ def _write(out: Path, source: dict, rows: list[dict], tags: list[str], extra: di
     threads = torch.get_num_threads()
     (out / "curve.json").write_text(json.dumps(
         {"source": source, "rows": rows, "threads": threads, **extra}, indent=1))
-    lines = [f"KID to the target (held-out val+test views, mean of 3 halves, and their "
-             f"spread), {threads} threads; the source: {source['allh']:.3f} "
+    lines = [f"KID to the target (held-out val+test views, mean of 3 halves (their spread; "
+             f"the margin to the source's and the verdict against the larger spread)), "
+             f"{threads} threads; the source: {source['allh']:.3f} "
              f"({source['allh spread']:.3f})", "",
              "| step | " + " | ".join(tags) + " |", "|---|" + "---|" * len(tags)]
-    lines += [f"| {r['step']} | " + " | ".join(f"{r[f'{t} allh']:.3f} ({r[f'{t} allh spread']:.3f})"
-                                               for t in tags) + " |" for r in rows]
+    def cell(r: dict, t: str) -> str:
+        """Mean (spread; margin to the source, the kid stage's verdict)."""
+        margin = source["allh"] - r[f"{t} allh"]
+        spread = max(source["allh spread"], r[f"{t} allh spread"])
+        verdict = "toward" if margin > spread else "away" if -margin > spread else "neither"
+        return f"{r[f'{t} allh']:.3f} ({r[f'{t} allh spread']:.3f}; {margin:+.3f} {verdict})"
+
+    lines += [f"| {r['step']} | " + " | ".join(cell(r, t) for t in tags) + " |" for r in rows]
     (out / "curve.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
