@@ -78,7 +78,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         # at 64^3, ending at the 0.5 below which every seed collapsed), lr 1e-3 then 1e-4
         # from half the steps, and the checkpoint with the best validation poses (every 75
         # steps), 1200 steps (twice the passes, bought by the faster step). On seeds 0, 1, 2
-        # (scripts/seeds.py, docs/learning.md "Lever 4, twice the steps"): held-out source
+        # at one thread a seed (scripts/seeds.py, docs/learning.md "Lever 4, twice the
+        # steps"; seed 0 at the preset's two threads: baseline 0.40 / 165 deg, AIST
+        # 0.40 / 169 deg, 0.95 up to front/back, the same fold): held-out source
         # Chamfer 5.7-7.0, acc@30 under the reference alignment baseline 0.40 / 0.41 / 0.55
         # (median 164 / 168 / 19 deg), AIST 0.55 / 0.42 / 0.55 (16 / 171 / 17 deg);
         # 0.55-0.56 under the best single rotation and 0.94-0.98 up to front/back on all 6:
