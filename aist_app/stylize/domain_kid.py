@@ -41,16 +41,22 @@ def domain_kid(sets: dict[str, str | Path], pairs: dict[str, tuple[str, str]], p
     out = {}
     for pair, (a, b) in pairs.items():
         fa, fb = feats[a], feats[b]
-        vals = []
-        for s in range(seeds):
-            rng = np.random.default_rng([s, 17])
-            ia = rng.choice(len(fa), max(2, len(fa) // 2), replace=False)
-            ib = rng.choice(len(fb), max(2, len(fb) // 2), replace=False)
-            vals.append(kid(fa[torch.from_numpy(ia)], fb[torch.from_numpy(ib)]))
+        vals = kid_over_halves(fa, fb, seeds)
         out[pair] = {"per_seed": vals, "mean": float(np.mean(vals)),
                      "spread": float(np.max(vals) - np.min(vals)),
                      "images": [len(fa), len(fb)]}
     return out
+
+
+def kid_over_halves(fa: torch.Tensor, fb: torch.Tensor, seeds: int = 3) -> list[float]:
+    """KID of two feature sets once per evaluation seed, each on a random half of both."""
+    vals = []
+    for s in range(seeds):
+        rng = np.random.default_rng([s, 17])
+        ia = rng.choice(len(fa), max(2, len(fa) // 2), replace=False)
+        ib = rng.choice(len(fb), max(2, len(fb) // 2), replace=False)
+        vals.append(kid(fa[torch.from_numpy(ia)], fb[torch.from_numpy(ib)]))
+    return vals
 
 
 def moves_toward(result: dict[str, dict], before: str, after: str) -> dict:
