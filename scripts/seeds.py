@@ -38,9 +38,9 @@ DATA_FOLDERS = ("cars", "synthetic", "target", "real")
 
 def _env(threads: int | None, prescott: bool) -> dict[str, str]:
     env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
-    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        if threads:
-            env[k] = str(threads)
+    if threads:
+        env.update(dict.fromkeys(("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                  "OPENBLAS_NUM_THREADS"), str(threads)))
     if prescott:
         env["OPENBLAS_CORETYPE"] = "Prescott"
     else:

@@ -248,10 +248,11 @@ class Experiment:
             out[name] = rec.get("key", rec.get("digest", ""))
         return out
 
-    def _done(self, name: str, spec: Any, inputs: dict[str, str]) -> bool:
-        rec = self._record(name)
-        # A record written before inputs were kept is judged on its spec alone.
-        return (rec is not None and rec["digest"] == _digest(spec)
+    @staticmethod
+    def _matches(rec: Any, spec: Any, inputs: dict[str, str]) -> bool:
+        """Whether a stage's record (done or started) is of this spec on these inputs; one
+        written before inputs were kept is judged on its spec alone."""
+        return (isinstance(rec, dict) and rec.get("digest") == _digest(spec)
                 and rec.get("inputs", inputs) == inputs)
 
     def _mark(self, name: str, spec: Any, inputs: dict[str, str], seconds: float) -> None:
@@ -267,14 +268,13 @@ class Experiment:
         the same spec and inputs resumes in its folder; one whose spec or inputs changed
         replaces its old output."""
         inputs = self._inputs(after)
-        if self._done(name, spec, inputs):
+        if self._matches(self._record(name), spec, inputs):
             yield Log(f"[{name}] skipped already done", "stage")
             return
         started = self.stages_dir / f"{name}.started"
         try:
-            rec = json.loads(started.read_text())
-            same = rec["digest"] == _digest(spec) and rec.get("inputs", inputs) == inputs
-        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+            same = self._matches(json.loads(started.read_text()), spec, inputs)
+        except (FileNotFoundError, json.JSONDecodeError):
             same = False
         atomic_write_json(started, {"digest": _digest(spec), "inputs": inputs, "spec": spec})
         yield Log(f"[{name}] start", "stage")
