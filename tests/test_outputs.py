@@ -90,6 +90,38 @@ def test_overwrite_keeps_the_old_output_until_the_new_one_is_complete(synthetic,
 
 
 @pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_an_experiment_stage_interrupted_while_replacing_resumes(tmp_path):
+    """A stage whose spec changed replaces its old output through the staging folder; if
+    that is interrupted, the next run resumes in the staging folder (the old output of the
+    other spec is still in place, so resuming in place would be refused)."""
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.experiments.experiment import Experiment, load_config
+    from aist_app.render.pipeline import RenderConfig, render_collection
+
+    exp = Experiment(load_config(None, "small"), tmp_path / "exp")
+    out = exp.out / "syn"
+    cls = create_plugin_manager().stage("renderer", "pyrender").factory
+    cfg = dict(views=2, image_size=(32, 32), device="cpu", points=300)
+
+    def stage(views: int):
+        new = RenderConfig(**{**cfg, "views": views})
+        return exp._stage("syn", new.__dict__, lambda overwrite: render_collection(
+            sample_meshes(), out, new, cls, overwrite=overwrite))
+
+    drain(stage(2))
+    before = hashes(out)
+    gen = stage(3)
+    while not any(staging_path(out).glob("objects/*/view_002.png")):
+        next(gen)  # an object written into the staging folder, then a "crash"
+    gen.close()
+    assert hashes(out) == before
+    events = list(stage(3))  # resumed: what was written is kept
+    assert [e.status for e in events if hasattr(e, "status")] == ["skipped"], events
+    assert all(len(Dataset.open(out).view_files(o)) == 3 for o in Dataset.open(out).object_ids())
+    assert not staging_path(out).exists()
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_no_command_writes_into_another_kind_of_dataset(synthetic, real, tmp_path):
     syn_before, real_before = hashes(synthetic), hashes(real)
     # render into a real dataset

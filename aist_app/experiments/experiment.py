@@ -265,10 +265,12 @@ class Experiment:
                after: tuple[str, ...] = ()) -> Generator[Event, None, None]:
         """Run ``fn(overwrite)`` (a runner's events, or plain work) unless done with this
         ``spec`` on the current outputs of the stages ``after``: a stage interrupted with
-        the same spec and inputs resumes in its folder; one whose spec or inputs changed
-        replaces its old output."""
+        the same spec and inputs resumes where it stopped; one whose spec or inputs changed
+        replaces its old output (an interrupted replacement resumes in its staging folder,
+        since the old output of another spec is still in place)."""
         inputs = self._inputs(after)
-        if self._matches(self._record(name), spec, inputs):
+        done = self._record(name)
+        if self._matches(done, spec, inputs):
             yield Log(f"[{name}] skipped already done", "stage")
             return
         started = self.stages_dir / f"{name}.started"
@@ -279,7 +281,7 @@ class Experiment:
         atomic_write_json(started, {"digest": _digest(spec), "inputs": inputs, "spec": spec})
         yield Log(f"[{name}] start", "stage")
         t0 = time.perf_counter()
-        result = fn(not same)
+        result = fn(not same or done is not None)
         if isinstance(result, Generator):
             yield from result
         self._mark(name, spec, inputs, time.perf_counter() - t0)
