@@ -143,7 +143,8 @@ def test_icp_recovers_a_rotation_and_the_reference_keeps_the_best():
     assert np.allclose(Q.average(torch.from_numpy(np.stack([good, -good]))).numpy(), good)
 
 
-def _folded_alignment(seed: int, objects: int, views: int = 5, flip_rate: float = 0.3):
+def _folded_alignment(seed: int, objects: int, views: int = 5, flip_rate: float = 0.3,
+                      modal: bool = True):
     """The reference's selection on a folded model: each view's ICP rotation is the true
     frame, or (at ``flip_rate``) the frame turned 180 degrees about the up axis (a car seen
     from the back taken for its front), with RMSEs that do not tell the two apart."""
@@ -160,7 +161,7 @@ def _folded_alignment(seed: int, objects: int, views: int = 5, flip_rate: float 
             xyzw = r.as_quat()
             rot[i, j] = [xyzw[3], *xyzw[:3]]
     rmse = rng.uniform(0.02, 0.04, size=(objects, views))
-    q, _ = reference_rotation(rot, rmse)
+    q, _ = reference_rotation(rot, rmse, modal=modal)
     got = Rotation.from_quat([q[1], q[2], q[3], q[0]])
     return np.degrees((got.inv() * true).magnitude())
 
@@ -172,6 +173,22 @@ def test_a_folded_runs_alignment_is_stable_across_seeds():
     assert max(errors) < 10, errors
     few = [_folded_alignment(seed, 4) for seed in range(20)]
     assert max(few) > 90, few
+
+
+def test_a_fold_of_two_near_equal_halves_gives_one_of_its_frames():
+    """A model folded about the up axis takes about half the views from the other end of the
+    car (55 of 96 held-out views in the cpu preset's runs): the reference's Markley average
+    of its two modes is a rotation between them on some seeds, a frame that is neither (a
+    run measured 90 degrees from both); the majority mode's average is always one of the
+    two frames (the true one, or the true one turned 180 degrees)."""
+    def in_between(errors):
+        return [e for e in errors if 20 < e < 160]
+
+    reference = [_folded_alignment(seed, 50, flip_rate=0.5, modal=False) for seed in range(20)]
+    assert in_between(reference), reference
+    modal = [_folded_alignment(seed, 50, flip_rate=0.5) for seed in range(20)]
+    assert not in_between(modal), modal
+    assert min(modal) < 10 and max(modal) > 170, modal  # either frame: the fold's ambiguity
 
 
 def test_alignment_never_uses_test_objects(renders, tmp_path):  # noqa: F811

@@ -394,6 +394,8 @@ class Experiment:
                                    kid_stage, after=("render", "render-target",
                                                      *(f"stylize-{v}" for v in stylized)))
 
+        from aist_app.pose.align import ALIGNMENT  # it keeps checkpoints, it scores them
+
         po = c["pose"]
         pose_model = plugin_of(runner, "pose_model", po)
         trained = pose_runs(c, self.out)
@@ -404,7 +406,8 @@ class Experiment:
                 return runner.train_pose(pose_model, config, train_set, run_dir,
                                          overwrite=overwrite)
 
-            yield from self._stage(f"pose-{run_dir.name[5:]}", [po, str(train_set), seed],
+            yield from self._stage(f"pose-{run_dir.name[5:]}",
+                                   [po, str(train_set), seed, ALIGNMENT],
                                    train_pose, after=(made_by[train_set],))
         # With a target domain the photos are a second target no model trained on (XOR
         # only): every photo counts.
@@ -427,6 +430,7 @@ class Experiment:
 
             yield from self._stage(f"eval-{run_dir.name}",
                                    [po, [str(t) for t in test_sets], ev_cfg.get("split"),
+                                    ALIGNMENT,
                                     *([ev_cfg["refine"], ev_cfg.get("refine_config", {})]
                                       if ev_cfg.get("refine") else [])],
                                    evaluate, after=(f"pose-{run_dir.name[5:]}", *test_stages))

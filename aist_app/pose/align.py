@@ -5,6 +5,14 @@ ground truth (Open3D ``registration_icp``, correspondence threshold 0.2, its def
 iterations and 1e-6 convergence); per object the 2 views with the lowest inlier RMSE are kept,
 then the 15 objects with the lowest mean RMSE, and their 30 rotations are averaged (Markley).
 
+One deviation (``modal``, on by default; docs/reference-fidelity.md): only the rotations of
+the majority mode are averaged, those within 45 degrees of the kept rotation with the most
+such neighbours. A model that takes some views from the other end of the car gives two
+modes 180 degrees apart, and Markley's average of two near-equal modes is a rotation
+between them (measured: 90 degrees from both, or 28 and 150), a frame that is neither; the
+mode is one of the two. Where every kept rotation lies in one mode it is the reference's
+average.
+
 ICP is written here (SciPy k-d tree + Kabsch) rather than taken from Open3D, whose wheel and
 dependencies are ~0.5 GB for this one function; it follows Open3D's loop and definitions.
 """
@@ -23,6 +31,10 @@ NUM_OBJECTS = 50  # cfg.num_dataset_samples
 VIEWS_PER_OBJECT = 2  # num_filtered
 BEST_OBJECTS = 15  # num_to_estimate
 ICP_THRESHOLD = 0.2
+MODE_DEGREES = 45.0  # the majority mode: rotations this close to its centre
+#: How evaluations and the validation that keeps a checkpoint align frames; recorded with
+#: each evaluation, and part of an experiment's pose and evaluation stages.
+ALIGNMENT = "reference, majority mode"
 
 
 @dataclass
@@ -80,13 +92,23 @@ def icp(source: np.ndarray, target: np.ndarray, init: np.ndarray, *,
     return ICPResult(T, fitness, rmse)
 
 
+def majority_mode(qs: np.ndarray, degrees: float = MODE_DEGREES) -> np.ndarray:
+    """The rows of ``qs`` (n, 4) within ``degrees`` of the row with the most rows that close
+    (itself included; ties: the first such row)."""
+    dots = np.clip(np.abs(qs @ qs.T), 0.0, 1.0)
+    close = np.degrees(2.0 * np.arccos(dots)) < degrees
+    return qs[close[int(np.argmax(close.sum(axis=1)))]]
+
+
 def reference_rotation(rotations: np.ndarray, rmse: np.ndarray, *,
-                       views: int = VIEWS_PER_OBJECT, objects: int = BEST_OBJECTS
-                       ) -> tuple[np.ndarray, dict]:
+                       views: int = VIEWS_PER_OBJECT, objects: int = BEST_OBJECTS,
+                       modal: bool = True) -> tuple[np.ndarray, dict]:
     """The reference's selection: (objects, views, 4) per-view ICP rotations (model frame ->
     ground truth, w x y z) and their (objects, views) RMSE -> averaged quaternion and what was
     kept. Views without a result carry RMSE inf (the reference's 1.0 default does the same
-    job); NaN rotations are dropped before averaging, as the reference does."""
+    job); NaN rotations are dropped before averaging, as the reference does. ``modal``: the
+    majority mode's rotations alone are averaged (the module's one deviation);
+    ``modal=False`` averages all of them, as the reference does."""
     order = np.argsort(rmse, axis=1, kind="stable")[:, :views]
     kept_rmse = np.take_along_axis(rmse, order, axis=1)
     kept_rot = np.take_along_axis(rotations, order[..., None], axis=1)
@@ -95,6 +117,7 @@ def reference_rotation(rotations: np.ndarray, rmse: np.ndarray, *,
     chosen = chosen[~np.isnan(chosen).any(axis=1)]
     if not len(chosen):
         raise ValueError("no view could be aligned (every ICP failed)")
-    avg = Q.average(torch.from_numpy(chosen)).numpy()  # quatWAvgMarkley, unit weights
-    return avg, {"objects": best.tolist(),
-                                     "rmse": kept_rmse[best].tolist()}
+    averaged = majority_mode(chosen) if modal else chosen
+    avg = Q.average(torch.from_numpy(averaged)).numpy()  # quatWAvgMarkley, unit weights
+    return avg, {"objects": best.tolist(), "rmse": kept_rmse[best].tolist(),
+                 "averaged": f"{len(averaged)} of {len(chosen)} rotations"}

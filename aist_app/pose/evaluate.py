@@ -124,6 +124,7 @@ class Evaluator:
         q_align, kept = A_.reference_rotation(rot, rmse)
         # The reference's rotation maps model -> ground truth; A is its inverse.
         info = {"objects": [oids[k] for k in kept["objects"]], "rmse": kept["rmse"],
+                "averaged": kept["averaged"],
                 "from": str(data.ds.root), "split": data.split}
         return Q.conjugate(torch.from_numpy(q_align)).numpy(), info
 
@@ -458,6 +459,7 @@ def evaluate(predictor, test_sets: list[str | Path | tuple[str | Path, str]],
         "split": split, "per_set": [sp for _, sp in chosen]}
     if variant is not None:
         splits = {**splits, **variant.settings}
+    splits["alignment"] = A_.ALIGNMENT
     record = OutputRecord("evaluate", model_name or plugin, splits, {
         "run": folder_identity(predictor.checkpoint), "step": predictor.step,
         "test_sets": [dataset_identity(ts) for ts in test_sets]})
