@@ -95,8 +95,8 @@ def icp(source: np.ndarray, target: np.ndarray, init: np.ndarray, *,
 def majority_mode(qs: np.ndarray, degrees: float = MODE_DEGREES) -> np.ndarray:
     """The rows of ``qs`` (n, 4) within ``degrees`` of the row with the most rows that close
     (itself included; ties: the first such row)."""
-    dots = np.clip(np.abs(qs @ qs.T), 0.0, 1.0)
-    close = np.degrees(2.0 * np.arccos(dots)) < degrees
+    t = torch.from_numpy(qs)
+    close = (Q.angle_deg(t[:, None], t[None, :]) < degrees).numpy()
     return qs[close[int(np.argmax(close.sum(axis=1)))]]
 
 
