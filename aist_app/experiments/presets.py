@@ -84,10 +84,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         # (16 / 171 / 17 deg); 0.55-0.56 under the best single rotation and 0.94-0.98 up to
         # front/back on all 6: every model folded the same way (one half of the circle
         # taken from the other end of the car), the alignment landing on either half; the
-        # bar is not met. At the preset's two threads (docs/learning.md "Three seeds",
-        # checkpoints kept under the reference's average, scored under the majority mode):
-        # baseline 0.40 / 0.41 / 0.10, AIST 0.40 / 0.56 / 0.40; 0.55-0.56 under the best
-        # single rotation, 0.95-0.98 up to front/back on 5 of 6. 0.9 s a step on one thread
+        # bar is not met. At the preset's two threads (docs/learning.md "Three seeds", the
+        # first table: checkpoints kept and scored under the alignment's majority mode, seed
+        # 2 under Prescott): baseline 0.40 / 0.41 / 0.10 (median 170 / 171 / 168 deg), AIST
+        # 0.40 / 0.56 / 0.40 (174 / 13 / 174 deg); 0.55-0.56 under the best single rotation,
+        # 0.95-0.98 up to front/back on 5 of 6, Chamfer 5.9-7.1. 0.9 s a step on one thread
         # (bench/pose_step.py; 1.4 s before the faster projection).
         "pose": {"steps": 1200, "num_points": 1000, "vox_size": 32, "kernel_size": 11,
                  "sigma_start": 1.5, "sigma_end": 0.5, "image_size": 64, "f_dim": 8,
