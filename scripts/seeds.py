@@ -36,15 +36,25 @@ DATA_STAGES = ("cars", "render", "render-target", "segment")
 DATA_FOLDERS = ("cars", "synthetic", "target", "real")
 
 
-def _env(threads: int | None, prescott: bool) -> dict[str, str]:
+#: A second CPU on this one (what reaches torch, not numpy alone): ATen's kernels without
+#: vector extensions, MKL and oneDNN held to AVX2, numpy's OpenBLAS on its oldest x86-64
+#: kernel. ``torch.backends.cpu.get_cpu_capability()`` then reads DEFAULT (each run records
+#: it: ``cpu_capability`` in its config.json).
+EMULATED_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                "ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Prescott"}
+
+
+def _env(threads: int | None, prescott: bool, emulate: bool = False) -> dict[str, str]:
     env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
     if threads:
         env.update(dict.fromkeys(("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                   "OPENBLAS_NUM_THREADS"), str(threads)))
-    if prescott:
+    for key in EMULATED_CPU:
+        env.pop(key, None)
+    if emulate:
+        env.update(EMULATED_CPU)
+    elif prescott:
         env["OPENBLAS_CORETYPE"] = "Prescott"
-    else:
-        env.pop("OPENBLAS_CORETYPE", None)
     return env
 
 
@@ -64,13 +74,13 @@ def _config(out: Path, preset: str, seed: int, extra: list[str], threads: int | 
     return path
 
 
-def _start(out: Path, preset: str, seed: int, extra: list[str], threads: int | None,
-           prescott: bool) -> subprocess.Popen:
-    cfg = _config(out, preset, seed, extra, threads)
+def _start(out: Path, preset: str, seed: int, args) -> subprocess.Popen:
+    cfg = _config(out, preset, seed, args.set, args.threads)
     log = open(out.with_suffix(".log"), "a")
     return subprocess.Popen([AIST, "experiment", str(cfg), "--out", str(out), "--progress",
                              "none"], stdout=log, stderr=subprocess.STDOUT,
-                            env=_env(threads, prescott))
+                            env=_env(args.threads, seed in args.prescott,
+                                     seed in args.emulate))
 
 
 def _data_done(seed0: Path) -> bool:
@@ -131,8 +141,7 @@ def run(args) -> None:
                 _reuse(Path(args.reuse) / f"seed{s}", seed_dir[s],
                        STYLIZER_STAGES if args.redo == "stylizer" else POSE_STAGES)
     if not (seed_dir[first] / "report").is_dir():
-        procs[first] = _start(seed_dir[first], args.preset, first, args.set, args.threads,
-                              first in args.prescott)
+        procs[first] = _start(seed_dir[first], args.preset, first, args)
     while not _data_done(seed_dir[first]):
         if first in procs and procs[first].poll() not in (None, 0):
             sys.exit(f"seed {first} failed: see {seed_dir[first].with_suffix('.log')}")
@@ -145,8 +154,7 @@ def run(args) -> None:
         jobs = args.jobs or max(1, (os.cpu_count() or 1) // _preset_threads(args))
         while sum(p.poll() is None for p in procs.values()) >= jobs:
             time.sleep(10)  # at most --jobs seeds at once
-        procs[s] = _start(seed_dir[s], args.preset, s, args.set, args.threads,
-                          s in args.prescott)
+        procs[s] = _start(seed_dir[s], args.preset, s, args)
     failed = [s for s, p in procs.items() if p.wait() != 0]
     print(f"seeds {seeds}: {time.monotonic() - t0:.0f} s", file=sys.stderr)
     if failed:
@@ -159,20 +167,37 @@ def _val_curve(run_dir: Path) -> list[dict]:
             if '"val_pose"' in line]
 
 
-def _threads(folder: Path) -> int | None:
-    """The CPU threads the seed's learned stages ran with, as their runs record it."""
+def _recorded(folder: Path) -> dict:
+    """What the seed's learned stages recorded of the CPU they ran on (threads, torch's
+    instruction set, kernel variables): the first run's config.json that has it."""
     for run in ("stylizer-constrained", "pose-constrained", "pose-baseline"):
         try:
-            return json.loads((folder / run / "config.json").read_text())["cpu_threads"]
-        except (FileNotFoundError, KeyError, json.JSONDecodeError):
+            rec = json.loads((folder / run / "config.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
             continue
-    return None
+        if "cpu_threads" in rec:
+            return rec
+    return {}
+
+
+def kernel_label(rec: dict, prescott: bool) -> str:
+    """What computed a seed, from its runs' record: torch's ATen instruction set and numpy's
+    OpenBLAS kernel (runs from before the record: the --prescott flag alone)."""
+    blas = rec.get("openblas_coretype") or ("Prescott" if prescott and not rec else "")
+    if "cpu_capability" not in rec:
+        return blas or "native"
+    extra = [f"MKL {rec['mkl_enable_instructions']}"] if "mkl_enable_instructions" in rec \
+        else []
+    extra += [f"oneDNN {rec['onednn_max_cpu_isa']}"] if "onednn_max_cpu_isa" in rec else []
+    return ", ".join([f"torch {rec['cpu_capability']}", *extra,
+                      f"OpenBLAS {blas or 'native'}"])
 
 
 def _row(folder: Path, seed: int, prescott: bool) -> dict:
     kid = json.loads((folder / "kid.json").read_text())
-    row = {"seed": seed, "kernel": "Prescott" if prescott else "native",
-           "threads": _threads(folder)}
+    rec = _recorded(folder)
+    row = {"seed": seed, "kernel": kernel_label(rec, prescott),
+           "threads": rec.get("cpu_threads")}
     for variant, v in kid["stylized_closer_than_source"].items():
         row["kid_source"] = kid["kid"]["source vs target"]["mean"]
         row["kid_stylized"] = kid["kid"][f"stylized {variant} vs target"]["mean"]
@@ -383,6 +408,10 @@ def main() -> None:
                     "threads key; default: the preset's, 2 for cpu)")
     ap.add_argument("--prescott", type=int, nargs="*", default=[],
                     help="Seeds to run under OPENBLAS_CORETYPE=Prescott.")
+    ap.add_argument("--emulate", type=int, nargs="*", default=[],
+                    help="Seeds to run on an emulated second CPU (torch's ATen kernels "
+                         "without vector extensions, MKL and oneDNN at AVX2, OpenBLAS "
+                         "Prescott).")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="A setting of the learned stages for every seed (a lever), e.g. "
                          "pose.steps=900.")

@@ -49,6 +49,18 @@ def test_splits_deterministic_and_order_free():
     assert all(len(v) == 1 for v in small.values())
 
 
+def test_split_rules_cut_proportions_or_counts():
+    from aist_app.dataset.splits import split_objects
+
+    ids = [f"car{i}" for i in range(48)]
+    cut = split_objects(ids, "32/4/12", seed=0)
+    assert [len(cut[k]) for k in ("train", "val", "test")] == [32, 4, 12]
+    assert split_objects(ids, "80/10/10", seed=3) == make_splits(ids, seed=3)
+    for bad in ("80/10", "a/b/c", "-1/1/1", "0/0/0", "80-10-10"):
+        with pytest.raises(ValueError, match="split rule"):
+            split_objects(ids, bad)
+
+
 def _corrupt(ds_root, what):
     obj = ds_root / "objects" / "a"
     if what == "json":

@@ -13,6 +13,7 @@ import torch
 
 from aist_app.pose import quaternion as Q
 from aist_app.pose.evaluate import (
+    best_alignment_errors,
     best_alignment_metrics,
     chance_baselines,
     front_back_error,
@@ -49,6 +50,11 @@ def test_best_alignment_sees_consistent_poses_whatever_the_frame():
     flipped[::2] = Q.multiply(torch.from_numpy(pred[::2]),
                               torch.from_numpy(_yaw(np.full(30, 180.0)))).numpy()
     assert best_alignment_metrics(flipped, gt)["acc30_best_align"] == pytest.approx(0.5)
+    # The per-view errors behind those figures (paired intervals over objects need them).
+    errs = best_alignment_errors(flipped, gt)
+    m = best_alignment_metrics(flipped, gt)
+    assert errs.shape == (60,) and np.mean(errs < 30) == m["acc30_best_align"]
+    assert np.median(errs) == pytest.approx(m["median_err_best_align"])
 
 
 def test_front_back_figures_count_a_turn_about_the_up_axis_only():
@@ -93,6 +99,36 @@ def test_object_bootstrap_pairs_models_on_the_same_objects():
     same = object_bootstrap({"base": rows_a, "copy": rows_a}, resamples=100)["copy - base"]
     assert same["acc30"] == {"value": 0.0, "lo": 0.0, "hi": 0.0}
     assert res["_meta"]["objects"] == 12
+
+
+def test_pooled_bootstrap_resamples_seeds_then_objects():
+    """Three runs (seeds) of two models on the same 12 objects: the pooled difference is
+    over every view; its interval widens when the seeds disagree."""
+    from aist_app.pose.intervals import pooled_bootstrap
+
+    def runs(gains: list[float]) -> list[dict]:
+        rng = np.random.default_rng(4)
+        groups = []
+        for gain in gains:
+            base, aist = [], []
+            for o in range(12):
+                for _ in range(4):
+                    e = rng.uniform(0, 90)
+                    base.append({"object": f"o{o}", "chamfer": e})
+                    aist.append({"object": f"o{o}", "chamfer": e - gain})
+            groups.append({"baseline": base, "aist": aist})
+        return groups
+
+    steady = pooled_bootstrap(runs([5.0, 5.0, 5.0]), resamples=300)
+    d = steady["aist - baseline"]["chamfer"]
+    assert d["value"] == pytest.approx(-5.0) and d["lo"] == pytest.approx(-5.0)
+    assert steady["_meta"] == {"objects": 12, "resamples": 300, "level": 0.95,
+                               "baseline": "baseline", "seed": 0, "groups": 3, "units": 36}
+    mixed = pooled_bootstrap(runs([12.0, 0.0, 3.0]), resamples=300)["aist - baseline"]
+    assert mixed["chamfer"]["value"] == pytest.approx(-5.0)
+    assert mixed["chamfer"]["lo"] < -6 and mixed["chamfer"]["hi"] > -4  # the seeds' spread
+    one = runs([5.0])[0]
+    assert pooled_bootstrap([one], resamples=50) == object_bootstrap(one, resamples=50)
 
 
 def test_kid_verdict_needs_a_margin_beyond_the_seed_spread():

@@ -137,3 +137,22 @@ def to_device(x: torch.Tensor, device: torch.device | str, *, memory_format=None
     if device.type == "cuda":  # GPU only: pinned host memory needs the CUDA runtime
         return x.pin_memory().to(device, non_blocking=True, **kw)
     return x.to(device, **kw)
+
+
+#: The variables that pick a CPU run's kernels (torch's vectorized ATen code, MKL, oneDNN,
+#: numpy's OpenBLAS): a second CPU emulated on one machine sets them (scripts/seeds.py).
+KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
+                    "OPENBLAS_CORETYPE")
+
+
+def cpu_kernels() -> dict[str, object]:
+    """What a CPU run computed with, recorded with every training run: torch's threads, the
+    instruction set its ATen kernels dispatch to (what ``ATEN_CPU_CAPABILITY`` changes),
+    and the kernel variables that were set."""
+    import os
+
+    import torch
+
+    return {"cpu_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            **{k.lower(): os.environ[k] for k in KERNEL_VARIABLES if k in os.environ}}

@@ -16,6 +16,25 @@ REFERENCE_FRACTIONS = {"train": 5247.0, "val": 750.0, "test": 1500.0}
 SPLIT_RULES = ("80/10/10", "reference")
 
 
+def parse_rule(rule: str) -> dict[str, float] | None:
+    """``"T/V/S"`` (three non-negative numbers, proportions of the objects: ``80/10/10``, or
+    ``32/4/12`` for exactly 32 / 4 / 12 of 48 objects) as fractions; None for
+    ``"reference"``; a ValueError naming the rule otherwise."""
+    if rule == "reference":
+        return None
+    parts = rule.split("/")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(parts) != 3 or len(values) != 3 or any(not v >= 0 for v in values) \
+            or sum(values) <= 0:
+        raise ValueError(f"split rule {rule!r}: use train/val/test proportions such as "
+                         "\"80/10/10\" or \"32/4/12\" (non-negative, not all 0), or "
+                         "\"reference\"")
+    return dict(zip(("train", "val", "test"), values, strict=True))
+
+
 def _key(seed: int, oid: str) -> bytes:
     return hashlib.sha256(f"{seed}:{oid}".encode()).digest()
 
@@ -73,12 +92,13 @@ def reference_lists() -> dict[str, str]:
 
 def split_objects(ids: Iterable[str], rule: str = "80/10/10", *, seed: int = 0
                   ) -> dict[str, list[str]]:
-    """Splits by ``rule``: "80/10/10" (seeded), or "reference": objects in the reference's
-    lists keep their split there, the others are cut 5247 : 750 : 1500 (seeded)."""
-    if rule == "80/10/10":
-        return make_splits(ids, seed=seed)
-    if rule != "reference":
-        raise ValueError(f"split rule {rule!r}: use one of {SPLIT_RULES}")
+    """Splits by ``rule``: train/val/test proportions such as "80/10/10" (seeded,
+    :func:`parse_rule`), or "reference": objects in the reference's lists keep their split
+    there, the others are cut 5247 : 750 : 1500 (seeded)."""
+    fractions = parse_rule(rule)
+    if fractions is not None:  # 80/10/10 as it always was cut (the same floats)
+        return make_splits(ids, seed=seed,
+                           fractions=None if rule == "80/10/10" else fractions)
     listed = reference_lists()
     ids = sorted(set(ids))
     out = make_splits([i for i in ids if i not in listed], seed=seed,

@@ -45,7 +45,9 @@ class RenderConfig:
     allow_missing_textures: bool = False
     png_compress_level: int = 3
     recycle_every: int = 0  # reopen the renderer every N objects (0: never)
-    splits: str = "80/10/10"  # or "reference" (DPC's lists, else 5247:750:1500)
+    # train/val/test proportions ("80/10/10", "32/4/12"), or "reference" (DPC's lists, else
+    # 5247:750:1500)
+    splits: str = "80/10/10"
     # or "varied" (aist_app.scene.looks: random paint, dirt, sky per object)
     look: str = setting("as-is", option=False, help="as-is: the meshes' own materials; "
                         "varied: a random paint, dirt and sky per object (a target domain).")
@@ -79,6 +81,12 @@ class RenderConfig:
         parse_device(self.device, renderer=True)
         if self.look not in LOOKS:
             raise ValueError(f"--look {self.look!r}: use one of {', '.join(LOOKS)}")
+        from aist_app.dataset.splits import parse_rule
+
+        try:
+            parse_rule(self.splits)
+        except ValueError as e:
+            raise ValueError(f"--splits: {e}") from None
         self.sampler()
 
     def sampler(self) -> ViewpointSampler:

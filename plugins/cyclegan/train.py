@@ -24,6 +24,7 @@ from aist_app.common.checkpoints import restore_rng, rng_state
 from aist_app.common.devices import (
     amp_dtype,
     autocast,
+    cpu_kernels,
     grad_scaler,
     memory_format,
     resolve_device,
@@ -346,7 +347,7 @@ class Trainer(TrainerContract):
         atomic_write_json(self.run_dir / "config.json", {
             "config": c.as_dict(), "synthetic": self.synthetic, "real": self.real,
             "device": str(self.device), "amp": str(self.amp_dtype),
-            "cpu_threads": torch.get_num_threads(),
+            **cpu_kernels(),
             "feature_net": self.phi.weights if self.phi is not None else self.phi_error})
         return (yield from training_loop(
             self, total=self.total, log_every=c.log_every, periodic=[

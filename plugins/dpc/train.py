@@ -19,7 +19,7 @@ from aist_app.api.progress import TrainProgress
 from aist_app.api.training import Every, training_loop
 from aist_app.common import checkpoints
 from aist_app.common.checkpoints import CheckpointError, load_module, restore_rng, rng_state
-from aist_app.common.devices import amp_dtype, autocast, resolve_device, to_device
+from aist_app.common.devices import amp_dtype, autocast, cpu_kernels, resolve_device, to_device
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json, atomic_write_jsonl
 from aist_app.common.outputs import OutputRecord, content_config, run_folder
 from aist_app.dataset.contract import dataset_identity
@@ -269,7 +269,7 @@ class PoseTrainer(Trainer):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.run_dir / "config.json", {
             "config": c.as_dict(), "dataset": self.dataset, "device": str(self.device),
-            "amp": str(self.amp_dtype), "cpu_threads": torch.get_num_threads()})
+            "amp": str(self.amp_dtype), **cpu_kernels()})
         if c.pose_eval_every and self.step == 0:  # the untrained model: where curves start
             pose = self.evaluate_pose()
             self.history.append({"kind": "val_pose", "step": 0, **pose})
