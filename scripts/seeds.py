@@ -8,6 +8,9 @@ table of what each seed learned.
     python scripts/seeds.py --out lever --reuse seeds --redo stylizer --set stylizer.ema=0.99
     python scripts/seeds.py --out seeds --curves   # the validation curves, the kept step
     python scripts/seeds.py --out seeds --fold     # held-out views by true azimuth: the fold
+    python scripts/seeds.py --out seeds --answer   # AIST - baseline on target and source
+    python scripts/seeds.py --out seeds --shapes   # can the decoded shapes tell front/back?
+    python scripts/seeds.py --out seeds --emulate 2  # seed 2 on an emulated second CPU
 
 Seed 0 runs the whole experiment (``OUT/seed0``). Once its data stages are done (generated
 cars, source and target renders, photos), seeds 1, 2, ... start in ``OUT/seedN`` on a copy of
@@ -399,6 +402,98 @@ def fold(args) -> None:
     print(text)
 
 
+def _shape_figures(folder: Path, run_name: str, test_set: str) -> dict:
+    """The decoded shapes' symmetry figures of one model on a test set: from its
+    evaluation's metrics.json when it has them, else computed here from the model's
+    predictions of the set's test views (runs evaluated before the figures existed)."""
+    metrics = json.loads((folder / "eval" / run_name / "metrics.json").read_text())
+    have = metrics.get(test_set, {})
+    if "shape_asym_front_back" in have:
+        return {k: v for k, v in have.items() if k.startswith("shape_")}
+    from aist_app.pose.data import PoseData
+    from aist_app.pose.evaluate import Evaluator
+    from aist_app.pose.symmetry import set_symmetry
+    from aist_app.stages.runner import StageRunner
+
+    ev = Evaluator(StageRunner().predictor(folder / run_name, device="cpu"))
+    preds = ev.predict(PoseData(folder / test_set, "test"))
+    return set_symmetry([(p.points, p.rgb) for p in preds])
+
+
+def shapes(args) -> None:
+    """Whether each seed's decoded shapes can tell front from back: the long axis, where
+    the mirror plane lies, front/back and left/right asymmetry (geometry, colour) on the
+    held-out source views. Written to ``OUT/shapes.md`` and ``OUT/shapes.json``."""
+    from aist_app.pose.symmetry import describe
+
+    out = Path(args.out)
+    lines = ["| seed | baseline shapes (source test views) | AIST shapes |", "|---|---|---|"]
+    record = {}
+    for s in args.seeds:
+        folder = out / f"seed{s}"
+        if not (folder / "report").is_dir():
+            continue
+        mirror = json.loads((folder / "experiment.json").read_text())["pose"].get(
+            "mirror_symmetry", False)
+        figs = {model: _shape_figures(folder, run_name, "synthetic")
+                for model, run_name, _ in FOLD_RUNS}
+        record[s] = {"mirror_symmetry": mirror, **figs}
+        lines.append(f"| {s} | " + " | ".join(describe(f, mirror) for f in figs.values())
+                     + " |")
+    if not record:
+        sys.exit(f"no finished seed under {out}")
+    lines += ["", "Asymmetry: the mean distance (x100, unit cube) from each point mirrored "
+              "about the plane across (front/back) or along (left/right) the cloud's long "
+              "horizontal axis to the cloud's nearest point; colour: the mean absolute "
+              "colour difference (x100) to that point. 0: the shape is its mirror image.", ""]
+    text = "\n".join(lines)
+    (out / "shapes.json").write_text(json.dumps(record, indent=1))
+    (out / "shapes.md").write_text(text)
+    print(text)
+
+
+#: The test sets the answer compares the models on: the target domain (what the experiment
+#: asks about) and the source renders (what the baseline trained on).
+ANSWER_SETS = (("target", "target"), ("source", "synthetic"))
+
+
+def answer(args) -> None:
+    """The experiment's question over the seeds: AIST minus the baseline on the same test
+    views of the target and of the source, per seed and pooled over the seeds (a two-level
+    bootstrap: seeds, then objects), each figure with its interval and verdict. Written to
+    ``OUT/answer.md`` and ``OUT/answer.json``."""
+    from aist_app.experiments import answer as A
+
+    out = Path(args.out)
+    seeds = [s for s in args.seeds if (out / f"seed{s}" / "report").is_dir()]
+    if not seeds:
+        sys.exit(f"no finished seed under {out}")
+    lines: list[str] = []
+    record: dict = {"seeds": {}, "sets": {}}
+    for s in seeds:
+        rec = _recorded(out / f"seed{s}")
+        record["seeds"][s] = {"kernel": kernel_label(rec, s in args.prescott),
+                              "threads": rec.get("cpu_threads")}
+    for set_label, test_set in ANSWER_SETS:
+        runs = {f"seed {s}": A.evaluations(out / f"seed{s}", test_set) for s in seeds}
+        results = A.compare(runs, resamples=args.resamples)
+        record["sets"][set_label] = results
+        meta = results[next(iter(results))]["_meta"]
+        lines += A.table(results, set_label) + [
+            "", f"{set_label.capitalize()} ({test_set}): {meta['objects']} test objects a "
+            f"seed, 95% paired bootstrap over objects ({args.resamples} resamples); pooled: "
+            "the seeds resampled, then the objects. "
+            + A.summary(results["pooled" if len(results) > 1 else f"seed {seeds[0]}"]), ""]
+    lines.append("Seeds: " + "; ".join(f"{s}: {v['kernel']}, {v['threads']} threads"
+                                       for s, v in record["seeds"].items()) + ".")
+    text = "\n".join(lines) + "\n"
+    tmp = out / "answer.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(out / "answer.json")
+    (out / "answer.md").write_text(text)
+    print(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
@@ -426,10 +521,24 @@ def main() -> None:
     ap.add_argument("--table", action="store_true", help="Only print the table.")
     ap.add_argument("--curves", action="store_true",
                     help="Only print the pose models' validation curves and kept steps.")
+    ap.add_argument("--answer", action="store_true",
+                    help="Only print AIST minus the baseline on the target and the source, "
+                         "per seed and pooled, with intervals and verdicts.")
+    ap.add_argument("--resamples", type=int, default=1000,
+                    help="Bootstrap resamples of --answer.")
+    ap.add_argument("--shapes", action="store_true",
+                    help="Only print whether the decoded shapes can tell front from back "
+                         "(long axis, mirror plane, asymmetry).")
     ap.add_argument("--fold", action="store_true",
                     help="Only print the held-out views by true azimuth: right, turned "
                          "front-for-back, other.")
     args = ap.parse_args()
+    if args.answer:
+        answer(args)
+        return
+    if args.shapes:
+        shapes(args)
+        return
     if args.fold:
         fold(args)
         return

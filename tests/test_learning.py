@@ -166,12 +166,27 @@ def test_report_verdicts_need_an_interval_that_excludes_zero_and_three_objects()
     many = _difference_sentences({"AIST - baseline": figs, "_meta": {
         "objects": 5, "level": 0.95}})[0]
     assert "acc@30 +0.200 [+0.100, +0.300], better" in many and "Chamfer +2.50" in many
+    # The answer in words, figure by figure (Chamfer +2.5 on every resample: worse).
+    assert "AIST against the baseline: better on acc@30 under the reference alignment; " \
+        "worse on Chamfer" in many
     kid = {"kid": {"source vs target": {"mean": 0.414, "per_seed": [0.4, 0.41, 0.43]},
                    "stylized a vs target": {"mean": 0.439}},
            "stylized_closer_than_source": {"a": {"closer": False, "direction": "away",
                                                  "margin": -0.025, "spread": 0.01}}}
     text = plain_words({}, {}, {}, kid, None)
     assert "moved source renders away from the target look" in text
+    # "Beyond chance" needs the acc@30 interval above the best constant rotation's figure.
+    base = {"synthetic": {"acc30": 0.40, "acc30_constant": 0.26, "chamfer": 6.0}}
+    above = plain_words({}, {"baseline": base}, {}, None, None,
+                        {"value": 0.40, "lo": 0.31, "hi": 0.49, "objects": 12})
+    assert "0.40 [0.31, 0.49] (95% bootstrap over its 12 test objects)" in above
+    assert "is learned beyond chance (the interval lies above it)" in above
+    reach = plain_words({}, {"baseline": base}, {}, None, None,
+                        {"value": 0.40, "lo": 0.20, "hi": 0.55, "objects": 12})
+    assert "is not shown beyond chance" in reach
+    point = plain_words({}, {"baseline": base}, {}, None, None,
+                        {"value": 0.40, "lo": 0.40, "hi": 0.40, "objects": 1})
+    assert "as a point figure (no interval can be estimated from 1 test object(s))" in point
 
 
 def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
@@ -205,10 +220,14 @@ def test_cpu_preset_shrunk_end_to_end(cpu_experiment):
     assert all(len(v["per_seed"]) == 3 for v in kid["kid"].values())
     intervals = json.loads((out / "report" / "target_intervals.json").read_text())
     assert {"baseline", "AIST constrained", "AIST constrained - baseline"} <= set(intervals)
-    assert intervals["_meta"]["objects"] == 1 and intervals["_meta"]["resamples"] == 50
+    # The preset's 32/4/12 cut of 10 cars: 7 / 1 / 2.
+    assert intervals["_meta"]["objects"] == 2 and intervals["_meta"]["resamples"] == 50
+    assert {"acc30_front_back", "acc30_best_align"} <= set(
+        intervals["AIST constrained - baseline"])
     per_view = (out / "eval" / "pose-baseline" / "per_view_target.csv").read_text()
     assert per_view.splitlines()[0].startswith("object,view,angle_err_deg")
-    assert len(per_view.splitlines()) == 1 + 2  # one test object, two target views
+    assert "angle_err_best_align_deg" in per_view.splitlines()[0]
+    assert len(per_view.splitlines()) == 1 + 2 * 2  # two test objects, two target views
     html = (out / "report" / "report.html").read_text()
     for piece in ("What the numbers show", "bootstrap", "KID to the target look",
                   "reconstructions.png", "domains.png", "Scale: this run trains 4 steps",

@@ -149,3 +149,87 @@ def test_reuse_keeps_what_a_lever_does_not_retrain(tmp_path):
     seeds._reuse(prev, tmp_path / "stylizer", seeds.STYLIZER_STAGES)
     assert kept(tmp_path / "stylizer") == (
         {"cars", "synthetic", "target", "pose-baseline"}, {"cars", "render", "pose-baseline"})
+
+
+def _evaluated_seed(root: Path, seed: int, gain: float) -> None:
+    """An experiment folder whose two models were evaluated on 12 objects x 2 views of the
+    target and the source: AIST's Chamfer lower by ``gain`` on every view, poses alike."""
+    import csv
+
+    folder = root / f"seed{seed}"
+    (folder / "report").mkdir(parents=True)
+    (folder / "experiment.json").write_text(json.dumps({"stylizer": {
+        "variants": ["constrained"]}}))
+    cols = ["object", "view", "angle_err_deg", "angle_err_front_back_deg",
+            "angle_err_best_align_deg", "chamfer", "xor"]
+    for run, minus in (("pose-baseline", 0.0), ("pose-constrained", gain)):
+        ev = folder / "eval" / run
+        ev.mkdir(parents=True)
+        for test_set in ("target", "synthetic"):
+            with (ev / f"per_view_{test_set}.csv").open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(cols)
+                w.writerows([f"car{o}", f"view_{v}.png", 10.0 * o, 5.0, 5.0 + o,
+                             20.0 + o - minus, 0.1] for o in range(12) for v in range(2))
+    (folder / "pose-baseline").mkdir()
+    (folder / "pose-baseline" / "config.json").write_text(json.dumps(
+        {"cpu_threads": 2, "cpu_capability": "DEFAULT", "openblas_coretype": "Prescott",
+         "mkl_enable_instructions": "AVX2"} if seed == 2 else {"cpu_threads": 2}))
+
+
+def test_answer_tables_aist_minus_baseline_per_seed_and_pooled(tmp_path):
+    """--answer: per figure, AIST - baseline on the target and the source, per seed and
+    pooled, with a verdict only where the interval excludes 0."""
+    for seed, gain in ((0, 2.0), (1, 2.0), (2, 2.0)):
+        _evaluated_seed(tmp_path, seed, gain)
+    p = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--answer",
+                        "--resamples", "200"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    text = (tmp_path / "answer.md").read_text()
+    assert "| target: AIST constrained − baseline | seed 0 | seed 1 | seed 2 | pooled |" in text
+    chamfer = [line for line in text.splitlines() if line.startswith("| Chamfer")]
+    assert len(chamfer) == 2  # target and source
+    assert chamfer[0].count("-2.00 [-2.00, -2.00], better") == 4
+    assert chamfer[0].endswith("| 25.50 | 23.50 |")  # the pooled values of both models
+    acc = next(line for line in text.splitlines() if line.startswith("| acc@30 up to"))
+    assert acc.count("+0.00 [+0.00, +0.00], not distinguishable") == 4
+    assert "AIST constrained against the baseline: better on Chamfer" in text
+    assert "2: torch DEFAULT, MKL AVX2, OpenBLAS Prescott, 2 threads" in text
+    pooled = json.loads((tmp_path / "answer.json").read_text())["sets"]["target"]["pooled"]
+    assert pooled["_meta"]["groups"] == 3 and pooled["_meta"]["objects"] == 12
+
+
+def test_emulated_cpu_reaches_torch(tmp_path):
+    """--emulate sets the variables that change torch's kernels, which torch then reports."""
+    spec = importlib.util.spec_from_file_location("seeds_script", SCRIPT)
+    seeds = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seeds)
+    env = seeds._env(2, False, emulate=True)
+    assert env["ATEN_CPU_CAPABILITY"] == "default" and env["OMP_NUM_THREADS"] == "2"
+    p = subprocess.run([sys.executable, "-c", "import torch, json; from aist_app.common."
+                        "devices import cpu_kernels; print(json.dumps(cpu_kernels()))"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    rec = json.loads(p.stdout)
+    assert rec["cpu_capability"] == "DEFAULT" and rec["onednn_max_cpu_isa"] == "AVX2"
+    assert "ATEN_CPU_CAPABILITY" not in seeds._env(2, True)
+    assert seeds._env(2, True)["OPENBLAS_CORETYPE"] == "Prescott"
+
+
+def test_shapes_reads_each_models_symmetry_figures(tmp_path):
+    """--shapes: the long axis, the mirror plane across or along it, the asymmetries."""
+    folder = tmp_path / "seed0"
+    (folder / "report").mkdir(parents=True)
+    (folder / "experiment.json").write_text(json.dumps({"pose": {"mirror_symmetry": True}}))
+    for run, along_x in (("pose-baseline", 1.0), ("pose-constrained", 0.25)):
+        (folder / "eval" / run).mkdir(parents=True)
+        (folder / "eval" / run / "metrics.json").write_text(json.dumps({"synthetic": {
+            "shape_long_along_x": along_x, "shape_asym_front_back": 0.0,
+            "shape_asym_front_back_rgb": 0.0, "shape_asym_left_right": 3.0}}))
+    p = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--seeds", "0",
+                        "--shapes"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    row = next(line for line in (tmp_path / "shapes.md").read_text().splitlines()
+               if line.startswith("| 0 "))
+    assert ("long along x (100%), mirror x = 0 across the car; front/back 0.00 (colour "
+            "0.00), left/right 3.00") in row
+    assert "long along z (75%), mirror x = 0 along the car" in row

@@ -63,6 +63,7 @@ class Prediction:
     quaternion: np.ndarray  # (4,) student pose, model frame
     mask: np.ndarray  # (G, G) bool, target mask
     proj: np.ndarray | None = None  # (G, G) predicted silhouette at the predicted pose
+    rgb: np.ndarray | None = None  # (N, 3) the points' colours in [0, 1], if it has them
 
 
 @dataclass
@@ -184,6 +185,10 @@ class Evaluator:
                                  / max(1, p.mask.sum())))
             row["xor"] = res.xor[-1]
         res.metrics["xor_median"] = float(np.median(res.xor))
+        # Whether the decoded shapes can tell front from back (model frame, no alignment).
+        from aist_app.pose.symmetry import set_symmetry
+
+        res.metrics.update(set_symmetry([(p.points, p.rgb) for p in preds]))
         return res
 
 

@@ -86,7 +86,8 @@ class DPCPredictor(PosePredictor):
                 preds.append(Prediction(
                     key[0], key[1], out["points"][j].float().cpu().numpy(),
                     out["student"][j].float().cpu().numpy(), masks[j].numpy() > 0.5,
-                    None if sil is None else sil[j]))
+                    None if sil is None else sil[j],
+                    out["rgb"][j].float().cpu().numpy() if "rgb" in out else None))
         return preds
 
     def view_input(self, rgba: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
