@@ -576,3 +576,78 @@ def test_shapes_per_object_teach_the_pose_that_most_shapes_fit():
     b = dpc_loss(model(images4, shape_views(2, 4, pairs)), masks4, pairs, 0,
                  torch.Generator().manual_seed(1))
     assert float(a["total"].detach()) == pytest.approx(float(b["total"].detach()), rel=1e-6)
+
+
+def test_pose_recoverability_costs_a_shape_that_looks_alike_from_both_ends():
+    """pose_recover: the decoded shapes rendered at drawn poses (the dataset's cameras turned
+    about the up axis) and encoded; the student must recover the drawn pose. A bar that is
+    its mirror image across its long axis renders the same at a pose and its 180-degree turn,
+    so no pose network can recover both; coloured ends tell them apart. The loss reaches the
+    pose network and the decoder."""
+    from aist_plugins.dpc.model import dpc_model
+    from aist_plugins.dpc.recover import PoseDraws, recover_loss, render_inputs
+
+    g = torch.Generator().manual_seed(0)
+    cams = Q.normalize(torch.tensor([[0.98, 0.17, 0.0, 0.0], [0.95, 0.3, 0.05, 0.0]]))
+    draws = PoseDraws(cams.numpy())
+    drawn = draws.draw(2000, g)
+    # The dataset's elevations kept (angle to the up axis), the whole azimuth circle.
+    up = Q.to_matrix(drawn)[:, :, 1]  # the object's up axis in camera coordinates
+    assert torch.allclose(up.norm(dim=1), torch.ones(2000), atol=1e-5)
+    az = torch.rad2deg(torch.atan2(Q.to_matrix(drawn)[:, 0, 2], Q.to_matrix(drawn)[:, 2, 2]))
+    assert torch.histc(az, bins=4, min=-180, max=180).min() > 400  # every quarter used
+    with pytest.raises(ValueError, match="no cameras"):
+        PoseDraws(np.zeros((0, 4)))
+
+    cfg = tiny(pose_recover=20.0, pc_rgb=True, proj_rgb_weight=1.0, sigma_start=1.0,
+               sigma_end=1.0)
+    half = torch.rand(1, 500, 3, generator=g) * torch.tensor([0.6, 0.1, 0.1]) - \
+        torch.tensor([0.3, 0.05, 0.05])
+    # Its own image under the 180-degree turn about y (as a car decoded mirror-symmetric
+    # about the plane across it, and left/right symmetric, is).
+    points = torch.cat([half, half * torch.tensor([-1.0, 1.0, -1.0])], 1)
+    grey = torch.full_like(points, 0.5)
+    red_front = torch.where(points[..., :1] > 0, torch.tensor([1.0, 0.0, 0.0]),
+                            torch.tensor([0.0, 0.0, 1.0]))
+    pose = drawn[:1]
+    both = torch.cat([pose, Q.multiply(pose, torch.tensor([[0.0, 0.0, 1.0, 0.0]]))])
+    for rgb, alike in ((grey, True), (red_front, False)):
+        out = {"points": points, "scale": torch.ones(1), "rgb": rgb}
+        img = render_inputs(out, both, cfg, 0)
+        assert img.shape == (2, 3, 64, 64) and img.min() >= -1 and img.max() <= 1
+        assert img[0, :, 0, 0].tolist() == pytest.approx([1.0, 1.0, 1.0], abs=1e-2)  # white
+        gap = (img[0] - img[1]).abs().max()
+        assert (gap < 0.05) if alike else (gap > 0.3)
+    model = dpc_model(config=cfg)
+    images = torch.rand(3, 3, 64, 64) * 2 - 1
+    out = model(images)
+    loss = recover_loss(model, out, draws, cfg, 0, g)
+    assert loss.ndim == 0 and 0 < loss.item() <= 20.0
+    loss.backward()
+    assert model.points.weight.grad.abs().sum() > 0  # the decoder, through the renders
+    assert model.colors.weight.grad.abs().sum() > 0
+    assert model.student[-1].weight.grad.abs().sum() > 0
+    assert all(h[-1].weight.grad is None for h in model.ensemble)  # student alone
+    model.zero_grad()
+    cands = dataclasses.replace(cfg, pose_recover_candidates=True)
+    recover_loss(model, model(images), draws, cands, 0, g).backward()
+    assert all(h[-1].weight.grad.abs().sum() > 0 for h in model.ensemble)
+
+
+def test_training_with_pose_recoverability_logs_it_and_resumes_exactly(renders, tmp_path):
+    from aist_plugins.dpc.train import PoseTrainer
+
+    cfg = dict(pose_recover=10.0, pose_recover_views=2, mirror_symmetry=True)
+    a = PoseTrainer(tiny(**cfg), renders, tmp_path / "a")
+    drain(a.run())
+    logged = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text()
+              .splitlines()]
+    assert any(h.get("recover", 0) > 0 for h in logged)
+    b = PoseTrainer(tiny(**cfg), renders, tmp_path / "b")
+    for p in b.run():
+        if p.event == "checkpoint":
+            break
+    b = PoseTrainer(tiny(**cfg), renders, tmp_path / "b", resume=True)
+    drain(b.run())
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k

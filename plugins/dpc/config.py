@@ -105,6 +105,18 @@ class PoseConfig:
     # shapes, so with 3 or more a view is taught the pose that fits the majority of its
     # object's shapes rather than one view's (docs/learning.md).
     shapes_per_object: int = 1
+    # AIST's pose recoverability (0: off, the reference's objective; SSV's and ViewNet's
+    # cycle, a deviation): every step the batch's decoded shapes (with their colours) are
+    # rendered through the same projection at pose_recover_views poses each, drawn as the
+    # training set's cameras turned about the up axis by a uniform azimuth (the dataset's
+    # elevations, the whole circle), composed on white as the inputs are and encoded; the
+    # student (and with pose_recover_candidates every candidate) must recover the drawn pose,
+    # 1 - <q, q_drawn>^2 with no flip or candidate minimum, times this weight. Its gradient
+    # reaches the pose network and the decoder: a shape whose views at azimuth a and a + 180
+    # look alike costs (docs/learning.md).
+    pose_recover: float = 0.0
+    pose_recover_views: int = 1
+    pose_recover_candidates: bool = False
     vox_size: int = setting(64, help="Projection grid size (masks are resized to it).")
     kernel_size: int = 21
     sigma_start: float = 3.0  # Gaussian sigma in voxels, annealed to sigma_end
@@ -173,7 +185,8 @@ class PoseConfig:
             "shape_consistency": (0, None), "weight_decay": (0, None),
             "init_elongation": (0, None), "prototype_warmup": (0, 1),
             "prototype_release": (0, 1), "pose_sectors": (0, None),
-            "sector_roll": (0, 180), "sector_usage_weight": (0, None)},
+            "sector_roll": (0, 180), "sector_usage_weight": (0, None),
+            "pose_recover": (0, None), "pose_recover_views": (1, None)},
             positive=("lr", "lr_2", "camera_distance", "sigma_start", "sigma_end",
                       "decoder_init_std"))
         if self.shapes_per_object > self.views_per_object:

@@ -146,6 +146,17 @@ class DPC(nn.Module):
             out["rgb"] = self.decode_colors(z)
         return out
 
+    def poses(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """The pose candidates (B, K, 4) and the student's pose (B, 4) of (B, 3, H, W)
+        images, without decoding shapes (with ``mirror_symmetry``, mirror-averaged as in
+        :meth:`forward`)."""
+        candidates, student, _ = self._poses(self._trunk(images))
+        if self.mirror:
+            mirrored = self._poses(self._trunk(images.flip(-1)))
+            candidates = mirror_mean(candidates, mirrored[0])
+            student = mirror_mean(student, mirrored[1])
+        return candidates, student
+
     def _trunk(self, images: Tensor) -> Tensor:
         return self.fc2(self.fc1(self.conv(images)))
 

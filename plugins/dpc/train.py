@@ -28,6 +28,7 @@ from aist_plugins.dpc.config import PoseConfig
 from aist_plugins.dpc.loss import dpc_loss, shape_views
 from aist_plugins.dpc.model import dpc_model, weight_decay_loss
 from aist_plugins.dpc.projection import colour_targets
+from aist_plugins.dpc.recover import PoseDraws, recover_loss
 
 FORMAT = "aist-pose"
 #: Config fields that do not change what the run computes up to a step: a resume may change
@@ -110,6 +111,8 @@ class PoseTrainer(Trainer):
         except ValueError:
             self.val_data = self.train_data
         self.gen = torch.Generator().manual_seed(config.seed)
+        # pose_recover's poses: the training set's cameras turned about the up axis.
+        self.draws = PoseDraws.of(self.train_data) if config.pose_recover > 0 else None
         torch.manual_seed(config.seed)
         self.model = dpc_model(config=config).to(self.device)
         # Plain Adam; the reference adds its L2 weight decay to the loss (train.py).
@@ -171,6 +174,12 @@ class PoseTrainer(Trainer):
         out = self._forward(images, masks.shape[0])
         losses = dpc_loss(out, masks, self.config, self.step, self.gen,
                           self._colour_targets(images, masks.shape[0]))
+        if self.draws is not None:
+            with autocast(self.device, self.amp_dtype):
+                recover = recover_loss(self.model, out, self.draws, self.config, self.step,
+                                       self.gen)
+            losses["total"] = losses["total"] + recover
+            losses["recover"] = recover.detach()
         reg = self.config.weight_decay * weight_decay_loss(self.model)
         losses["total"] = losses["total"] + reg
         losses["weight_decay"] = reg.detach()
