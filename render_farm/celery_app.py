@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 
+from .job import JobError
 from .tasks import DEVICE_ENV, THREADS_ENV, RetryTask, WorkerBlocked, run_task, watch_job
 
 TASK_NAME = "aist.render_object"
@@ -69,6 +70,8 @@ def make_app(broker: str, *, visibility_timeout: float = VISIBILITY_TIMEOUT_S,
                             block_workers=True)
         except RetryTask as e:
             raise self.retry(exc=e, countdown=RETRY_DELAY_S) from None
+        except JobError as e:  # a crafted or stale message: never retried
+            raise Reject(str(e), requeue=False) from None
         except WorkerBlocked:
             time.sleep(RETRY_DELAY_S)  # let another worker take it
             raise Reject("worker blocked for this job", requeue=True) from None

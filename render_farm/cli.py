@@ -12,15 +12,45 @@ from aist_app.cli.common import fail, progress_option, runner, say, stage
 from aist_app.cli.datasets import render_config, render_options
 
 
-def broker_url(value: str | None, job=None) -> str:
+def broker_url(value: str | None, job=None, *, insecure: bool = False) -> str:
+    """The broker: ``value``, else $AIST_BROKER, else the job's. One beyond this machine
+    without a password is refused (as `farm broker` refuses to listen so) unless
+    ``insecure``: a worker takes its tasks' paths from it."""
     import os
 
     from aist_farm.celery_app import BROKER_ENV
+    from aist_farm.job import redact
 
     url = value or os.environ.get(BROKER_ENV) or (job.broker if job is not None else None)
     if url and ":***@" in url:
         fail(f"the job's broker needs a password: pass --broker or set ${BROKER_ENV}")
+    if url and not insecure and not _loopback_or_password(url):
+        fail(f"broker {redact(url)}: a broker beyond this machine needs a password "
+             f"(redis://:PASSWORD@HOST:PORT/DB, best through ${BROKER_ENV}; see "
+             "render_farm/README.md); pass --insecure only on a network you trust")
     return url
+
+
+def _loopback_or_password(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return True
+    host = parts.hostname or "localhost"
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+#: --insecure of the commands that talk to a broker.
+insecure_option = click.option(
+    "--insecure", is_flag=True,
+    help="Accept a broker beyond this machine without a password (a trusted network only).")
 
 
 def create_job(meshes: Path, out: Path, config, broker: str | None = None):
@@ -69,16 +99,17 @@ def farm() -> None:
                    "(what `aist render --workers N` does).")
 @click.option("--workers", default=0, type=int,
               help="Local pool size when there is no broker (default: CPU cores).")
+@insecure_option
 @render_options
 @progress_option
 def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, local: bool, workers: int,
-                    **kw) -> None:
+                    insecure: bool, **kw) -> None:
     """Create a render job (OUT/.farm/job.json lists every object with its seed) and queue a
     task per unfinished object.
 
     \b
     Examples:
-      aist farm submit meshes/ /shared/out --broker redis://farm-host:6379/0
+      AIST_BROKER=redis://:SECRET@farm-host:6379/0 aist farm submit meshes/ /shared/out
       aist farm submit meshes/ out/ds   # no broker: a local process pool
     """
     import os
@@ -86,7 +117,7 @@ def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, local: bool, wo
     config = render_config(**kw)
     if local and broker:
         fail("--local runs the job here: leave out --broker")
-    url = None if local else broker_url(broker)
+    url = None if local else broker_url(broker, insecure=insecure)
     if not url:
         if not local:
             click.echo("no broker given: running the job on a local process pool", err=True)
@@ -119,22 +150,23 @@ def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, local: bool, wo
 @click.option("--name", help="Worker name (Celery hostname), e.g. w1@%h.")
 @click.option("--loglevel", default="INFO", show_default=True,
               help="Celery log level: DEBUG, INFO, WARNING or ERROR.")
+@insecure_option
 def farm_worker_cmd(broker, renderer, concurrency, gpu, threads, max_tasks_per_child, name,
-                    loglevel) -> None:
+                    loglevel, insecure) -> None:
     """Start a Celery worker that renders tasks from the broker (Ctrl-C stops it; a task in
     progress then goes back to the queue).
 
     \b
     Examples:
-      aist farm worker --broker redis://farm-host:6379/0 --concurrency 2
+      AIST_BROKER=redis://:SECRET@farm-host:6379/0 aist farm worker --concurrency 2
       aist farm worker --renderer blender --gpu 0
     """
     from aist_farm.celery_app import DEFAULT_BROKER, run_worker
 
     stage("renderer", renderer)
-    run_worker(broker_url(broker) or DEFAULT_BROKER, renderer=renderer, concurrency=concurrency,
-               gpu=gpu, threads=threads, max_tasks_per_child=max_tasks_per_child, name=name,
-               loglevel=loglevel)
+    run_worker(broker_url(broker, insecure=insecure) or DEFAULT_BROKER, renderer=renderer,
+               concurrency=concurrency, gpu=gpu, threads=threads,
+               max_tasks_per_child=max_tasks_per_child, name=name, loglevel=loglevel)
 
 
 @farm.command("status")
@@ -177,6 +209,10 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
 
         url = broker or os.environ.get(BROKER_ENV) or job.broker
         url = None if ":***@" in url else url
+        if url and not _loopback_or_password(url):
+            click.echo("not re-queueing lost tasks through a broker beyond this machine "
+                       "without a password (`aist farm retry --insecure` does)", err=True)
+            url = None
     try:
         while True:
             st = job.status()
@@ -217,7 +253,8 @@ def farm_status_cmd(out: Path, wait: bool, timeout: float, requeue_lost: bool,
 @click.option("--broker", help="default: $AIST_BROKER or the job's broker.")
 @click.option("--all-pending", is_flag=True,
               help="Also re-queue pending tasks (e.g. after the broker lost its queue).")
-def farm_retry_cmd(out: Path, broker: str | None, all_pending: bool) -> None:
+@insecure_option
+def farm_retry_cmd(out: Path, broker: str | None, all_pending: bool, insecure: bool) -> None:
     """Re-queue failed and lost tasks of a job (their failure counts start again).
 
     \b
@@ -231,6 +268,12 @@ def farm_retry_cmd(out: Path, broker: str | None, all_pending: bool) -> None:
         job = Job.load(out)
     except JobError as e:
         fail(str(e))
+    # Everything checked before anything is reset: the job (its ids, on load) and the
+    # broker.
+    url = broker_url(broker, job, insecure=insecure)
+    if not url:
+        fail("no broker: pass --broker, set $AIST_BROKER, or re-run the local job with "
+              "`aist render --workers N` (it resumes)")
     st = job.status()
     ids = [f["object_id"] for f in st.failed] + list(st.lost)
     if all_pending:
@@ -238,10 +281,6 @@ def farm_retry_cmd(out: Path, broker: str | None, all_pending: bool) -> None:
     for oid in ids:
         job.reset(oid)
     job.unblock_workers()
-    url = broker_url(broker, job)
-    if not url:
-        fail("no broker: pass --broker, set $AIST_BROKER, or re-run the local job with "
-              "`aist render --workers N` (it resumes)")
     n = submit(job, url, ids) if ids else 0
     click.echo(f"re-queued {n} task(s)")
     click.echo(job.status().line())

@@ -37,6 +37,7 @@ from aist_app.common.outputs import (
     folder_identity,
     read_record,
 )
+from aist_app.common.paths import UnsafePath, check_name, lexically_inside
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.render.pipeline import RenderConfig, dataset_writer, object_seed, render_record
 from aist_app.scene.meshes import MeshItem
@@ -46,6 +47,17 @@ MAX_ATTEMPTS = 3  # a task failing this many times is failed (Flamenco's rule)
 MAX_WORKER_FAILURES = 3  # a worker failing this many tasks of a job stops taking them
 HEARTBEAT_S = 5.0
 LEASE_S = 60.0  # a claim from another machine not refreshed for this long is lost
+
+
+def _check_items(items: list[MeshItem], meshes: str, where: Path) -> None:
+    """Every object id of a manifest a plain name, every mesh path under the job's mesh
+    root (a manifest is read from disk: trusted no more than a message)."""
+    for it in items:
+        check_name(it.object_id, "object id", where)
+        if not (lexically_inside(it.path, meshes)
+                or lexically_inside(Path(it.path).resolve(), meshes)):
+            raise UnsafePath(f"{where}: mesh {str(it.path)!r} of object {it.object_id!r} "
+                             f"lies outside the job's meshes {meshes}")
 
 
 class JobError(Exception):
@@ -261,9 +273,20 @@ class Job:
             config = RenderConfig(**cfg)
             items = [MeshItem(o["object_id"], Path(o["path"]), o["layout"], o.get("synset"))
                      for o in meta["objects"]]
+            _check_items(items, meta["meshes"], path)
             return cls(out, meta["job_id"], config, meta["meshes"], items, meta.get("broker"))
         except (KeyError, TypeError) as e:
             raise JobError(f"{path}: malformed job manifest ({e})") from None
+        except UnsafePath as e:
+            raise JobError(str(e)) from None
+
+    def check_id(self, oid: object) -> str:
+        """``oid`` if it is one of this job's objects (a task message's id is never joined
+        into a path before this), else :class:`JobError`."""
+        if not isinstance(oid, str) or oid not in {it.object_id for it in self.items}:
+            raise JobError(f"{self.manifest_path}: no object {oid!r} in this job (a task "
+                           "message of another job, or a crafted one)")
+        return oid
 
     def writer(self, *, clean_stale: bool = False) -> DatasetWriter:
         """The job's dataset writer; it never takes the folder's write lock (workers and

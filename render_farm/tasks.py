@@ -124,6 +124,7 @@ def run_task(out: str | Path, object_id: str, *, job_id: str | None = None,
     job = Job.load(out)
     if job_id is not None and job.job_id != job_id:
         return "stale"
+    job.check_id(object_id)  # before the id is joined into any path
     if job.is_done(object_id):
         _finalize(job, announce)
         return "skipped"

@@ -431,3 +431,17 @@ def test_a_size_of_zero_says_it_must_be_positive(tmp_path):
     p = aist("render", sample_meshes(), tmp_path / "ds", "--size", "0")
     assert p.returncode == 2 and "--size" in p.stderr and "must be positive" in p.stderr
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_lock_file_that_is_a_link_is_never_written_through(tmp_path):
+    """`.OUT.aist-lock` a link to another file: the command refuses, naming the link, and
+    the file it points to is byte for byte as before (no pid written into it)."""
+    from aist_app.common.locks import lock_path
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out"
+    lock_path(out).symlink_to(victim)
+    p = aist("render", sample_meshes(), out, "--views", "1", "--size", "32", "--points", "100")
+    assert p.returncode != 0 and "is a symbolic link" in p.stderr, p.stderr
+    assert victim.read_text() == "precious\n" and not out.exists()

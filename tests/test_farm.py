@@ -435,3 +435,78 @@ def test_a_missing_mesh_fails_naming_the_absolute_path(tmp_path):
     assert tasks.run_task(tmp_path / "ds", oid, worker="w1", threads=1) == "failed"
     reason = job.failure(oid)["reason"]
     assert reason == f"{src / 'car.glb'}: file is missing", reason
+
+
+def _sha(paths: list[Path]) -> dict[str, str | None]:
+    import hashlib
+
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+            for p in paths}
+
+
+def _crafted_job(tmp_path: Path, collection: Path, **change) -> tuple[Path, list[Path]]:
+    """A real job whose job.json an attacker edited (``object_id`` / ``path`` of its first
+    object), and the victim files outside it that a careless farm would touch."""
+    out = tmp_path / "jobs" / "ds"
+    cfg = RenderConfig(views=1, image_size=(32, 32), points=100, device="cpu")
+    Job.create(out, discover(collection), cfg, collection)
+    victims = [tmp_path / "victim.json", tmp_path / "victim.jsonl", tmp_path / "secret.obj"]
+    for v in victims:
+        v.write_text("keep me\n")
+    manifest = out / ".farm" / "job.json"
+    meta = json.loads(manifest.read_text())
+    meta["objects"][0].update(change)
+    manifest.write_text(json.dumps(meta))
+    return out, victims
+
+
+@pytest.mark.parametrize("change", [{"object_id": "../../../victim"},
+                                    {"object_id": "/abs/victim"},
+                                    {"object_id": ".."},
+                                    {"path": "SECRET"}])
+def test_a_crafted_job_manifest_touches_nothing_outside(tmp_path, collection, change):
+    """Ids and mesh paths read from job.json are validated when it is read: `farm retry`
+    refuses before it deletes anything, a worker's task refuses before it joins the id into
+    a path; the files outside are byte for byte as before."""
+    from aist_farm import tasks
+
+    if change.get("path") == "SECRET":
+        change = {"path": str(tmp_path / "secret.obj")}  # outside the job's meshes
+    out, victims = _crafted_job(tmp_path, collection, **change)
+    before = _sha(victims)
+    p = _aist("farm", "retry", str(out), "--all-pending", "--broker",
+              "redis://127.0.0.1:9/0", check=False)
+    assert p.returncode != 0
+    assert ("invalid object id" in p.stderr or "outside the job's meshes" in p.stderr), \
+        p.stderr
+    with pytest.raises(JobError):
+        tasks.run_task(out, change.get("object_id", "x"), worker="w1", threads=1)
+    assert _sha(victims) == before
+    assert not list((out / "objects").glob("*")) if (out / "objects").exists() else True
+
+
+def test_a_task_message_naming_another_object_is_refused(tmp_path, collection):
+    """A task message carries an id that is not the job's (crafted, or of another job): the
+    task refuses it before any path is made from it."""
+    from aist_farm import tasks
+
+    out, victims = _crafted_job(tmp_path, collection)
+    before = _sha(victims)
+    for oid in ("../../victim", "victim", "", "a/b"):
+        with pytest.raises(JobError, match="no object"):
+            tasks.run_task(out, oid, worker="w1", threads=1)
+    assert _sha(victims) == before
+    assert not (out / ".farm" / "failed").exists() or not list(
+        (out / ".farm" / "failed").iterdir())
+
+
+def test_workers_and_submit_refuse_a_remote_broker_without_a_password(tmp_path, collection):
+    """As `farm broker` refuses to listen beyond loopback without a password, the commands
+    that take tasks or send them refuse such a broker unless --insecure."""
+    for args in (["farm", "worker", "--broker", "redis://10.11.12.13:6379/0"],
+                 ["farm", "submit", str(collection), str(tmp_path / "o"), "--broker",
+                  "redis://farm-host:6379/0"]):
+        p = _aist(*args, check=False, timeout=60)
+        assert p.returncode != 0 and "needs a password" in p.stderr, p.stderr
+        assert "--insecure" in p.stderr
+    assert not (tmp_path / "o").exists()  # refused before anything was written

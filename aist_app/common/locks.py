@@ -64,7 +64,15 @@ class FolderLock:
     def _acquire(self) -> int:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:  # never through a link: the lock file is written (pid, host)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+            except OSError as e:
+                if self.path.is_symlink():
+                    raise FolderLocked(
+                        f"{self.folder}: its lock file {self.path} is a symbolic link; "
+                        "AIST never writes through one: remove it") from None
+                raise OSError(e.errno, f"{self.path}: cannot create the lock file: "
+                              f"{e.strerror}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
