@@ -445,3 +445,18 @@ def test_a_lock_file_that_is_a_link_is_never_written_through(tmp_path):
     p = aist("render", sample_meshes(), out, "--views", "1", "--size", "32", "--points", "100")
     assert p.returncode != 0 and "is a symbolic link" in p.stderr, p.stderr
     assert victim.read_text() == "precious\n" and not out.exists()
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_reconstructing_with_a_run_never_writes_into_it(pose_run, synthetic, tmp_path):
+    """Looking never writes: the run's alignment is cached in the user's cache folder, and
+    the run folder is byte for byte as before (no alignment.json appears in it)."""
+    before = hashes(pose_run)
+    view = next((synthetic / "objects").glob("*/view_000.png"))
+    for n in (1, 2):  # the second call reads the cache
+        p = aist("reconstruct", pose_run, view, "--out", tmp_path / f"c{n}.npz", "--device",
+                 "cpu")
+        assert p.returncode == 0, p.stderr
+    assert hashes(pose_run) == before
+    cached = list(Path(os.environ["AIST_CACHE_DIR"]).glob("alignments/*.json"))
+    assert len(cached) == 1 and "quaternion_wxyz" in json.loads(cached[0].read_text())

@@ -16,18 +16,41 @@ from aist_app.pose import quaternion as Q
 from aist_app.pose.data import alignment_data, check_object_view
 
 
+def alignment_cache(predictor) -> Path:
+    """Where a run's alignment is cached: the user's cache folder (``aist_app.pose.
+    prediction_cache.cache_root``), keyed by the checkpoint file (path, size, time) and the
+    step; never the run folder (looking at a run does not change it)."""
+    import hashlib
+
+    from aist_app.pose.prediction_cache import cache_root
+
+    ck = Path(getattr(predictor, "checkpoint", None) or predictor.run_dir).resolve()
+    try:
+        st = ck.stat()
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        stamp = ""
+    key = hashlib.sha256(f"{ck}|{stamp}|{predictor.step}".encode()).hexdigest()[:32]
+    return cache_root() / "alignments" / f"{key}.json"
+
+
 def run_alignment(predictor) -> np.ndarray:
-    """The run's reference rotation (cached in ``RUN/alignment.json``)."""
+    """The run's reference rotation (cached in :func:`alignment_cache`)."""
     from aist_app.pose.evaluate import Evaluator
 
-    cache = Path(predictor.run_dir) / "alignment.json"
-    if cache.is_file():
+    cache = alignment_cache(predictor)
+    try:
         meta = json.loads(cache.read_text())
         if meta.get("step") == predictor.step:
             return np.asarray(meta["quaternion_wxyz"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # none yet, or unreadable: computed again
     align, info = Evaluator(predictor).alignment(alignment_data(predictor.training_set))
-    atomic_write_json(cache, {"quaternion_wxyz": align.tolist(), "step": predictor.step,
-                              **info})
+    try:
+        atomic_write_json(cache, {"quaternion_wxyz": align.tolist(), "step": predictor.step,
+                                  **info})
+    except OSError:
+        pass  # a read-only cache costs time, not a result
     return align
 
 
