@@ -123,7 +123,7 @@ def farm_submit_cmd(meshes: Path, out: Path, broker: str | None, local: bool, wo
             click.echo("no broker given: running the job on a local process pool", err=True)
         st = run_local_job(meshes, out, config, workers=workers or os.cpu_count() or 1,
                            max_tasks_per_child=kw["recycle_every"])
-        sys.exit(0 if st.done or not st.failed else 1)
+        sys.exit(1 if st.failed or not st.done else 0)  # as `aist render` (docs/outputs.md)
     from aist_farm.celery_app import queue_name, submit
     from aist_farm.job import redact
 

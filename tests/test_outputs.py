@@ -321,3 +321,57 @@ def test_a_checkpoints_relative_dataset_path_is_found_from_anywhere(tmp_path, mo
     assert recorded_path(ck, "exp/synthetic") == exp / "synthetic"
     assert recorded_path(ck, str(exp / "synthetic")) == exp / "synthetic"
     assert recorded_path(ck, "elsewhere/synthetic") == Path("elsewhere/synthetic")
+
+
+# -- an output is replaced only by a complete one; the machine's errors stop the command ------
+def test_overwrite_with_a_failed_render_keeps_the_complete_output(synthetic, tmp_path):
+    """`render BROKEN D --overwrite` (one file that is not a mesh): D, complete, is kept byte
+    for byte; the command exits non-zero saying so, the new one is left in its staging
+    folder."""
+    import shutil
+
+    from aist_app.common.outputs import staging_path
+
+    out = tmp_path / "ds"
+    shutil.copytree(synthetic, out)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "car.obj").write_text("v 0 0 0\nv 1 0 0\nf 1 2 9\n")
+    before = hashes(out)
+    p = aist("render", broken, out, *RENDER, "--overwrite")
+    assert p.returncode != 0
+    assert "kept as it was" in p.stderr and "failed car" in p.stderr, p.stderr
+    assert hashes(out) == before
+    assert (staging_path(out) / "dataset.json").is_file()  # the new, incomplete one, aside
+    # A render with a failed object but no overwrite writes the rest and exits 1.
+    mixed = tmp_path / "mixed"
+    shutil.copytree(sample_meshes(), mixed)
+    shutil.copy(broken / "car.obj", mixed / "zz-broken.obj")
+    p = aist("render", mixed, tmp_path / "m", *RENDER)
+    assert p.returncode == 1 and "1 failed" in p.stdout + p.stderr
+    assert json.loads((tmp_path / "m" / "dataset.json").read_text())["splits"]["train"] + \
+        json.loads((tmp_path / "m" / "dataset.json").read_text())["splits"]["test"]
+
+
+def test_a_full_disk_stops_the_render_naming_the_path(tmp_path, monkeypatch):
+    """ENOSPC while writing a view (a full disk cannot be made here safely: the writer is
+    made to fail as one does) is the machine's error: the command stops with it, naming the
+    path, and records no object as bad."""
+    import errno
+
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
+    from aist_app.dataset import writer as W
+    from aist_app.render.pipeline import RenderConfig, render_collection
+
+    def full(path, arr, level):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(W.ObjectWriter, "_write_png", staticmethod(full))
+    cls = create_plugin_manager().stage("renderer", "pyrender").factory
+    out = tmp_path / "ds"
+    with pytest.raises(OSError, match=r"view_000\.png: No space left on device: the "
+                                      "machine's error"):
+        drain(render_collection(sample_meshes(), out, RenderConfig(
+            views=1, image_size=(32, 32), points=100, device="cpu"), cls))
+    assert not (out / "dataset.json").exists()  # nothing recorded as a failed object

@@ -170,8 +170,8 @@ def render_cmd(meshes: Path, out: Path, workers: int, overwrite: bool, **kw) -> 
     config = render_config(**kw)
     summary = run_render(meshes, out, config, overwrite=overwrite)
     report_render(summary)
-    if not summary.rendered and not summary.skipped:
-        sys.exit(1)
+    if summary.failed or (not summary.rendered and not summary.skipped):
+        sys.exit(1)  # docs/outputs.md: 1 when an object failed (the others are written)
 
 
 def report_render(summary) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -91,3 +92,20 @@ def publish_dir(tmp_dir: Path, final_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp_dir, final_dir)
+
+
+#: Errors of the machine, not of an input: no space, an I/O error, no permission, a
+#: read-only file system, a quota. A command stops on them (naming the path) rather than
+#: recording the item it was working on as bad.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EACCES, errno.EROFS,
+                                errno.EDQUOT})
+
+
+def environment_error(e: BaseException, where: str | Path) -> OSError | None:
+    """``e`` as an OSError naming the path when it is an error of the machine
+    (:data:`ENVIRONMENT_ERRNOS`), else None."""
+    if not isinstance(e, OSError) or e.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    path = e.filename or where
+    return OSError(e.errno, f"{path}: {e.strerror or e}: the machine's error, not the "
+                   "input's; the command stopped (what was complete is kept)")

@@ -39,6 +39,22 @@ class OutputConflict(ValueError):
         super().__init__(f"{reason}\n{advice}" if advice else reason)
 
 
+class OutputNotReplaced(ValueError):
+    """``--overwrite`` kept the old output: the new one is not complete (an object failed,
+    or none was written); it stays in its staging folder."""
+
+    def __init__(self, out: str | Path, staging: str | Path, summary: Any) -> None:
+        failed = getattr(summary, "failed", [])
+        lines = [f"  failed {f['object_id']} [{f.get('category', '?')}]: {f.get('reason', '')}"
+                 for f in failed[:5]] + ([f"  ... and {len(failed) - 5} more"]
+                                         if len(failed) > 5 else [])
+        super().__init__(
+            f"{out}: kept as it was: the new output is not complete ({len(failed)} failed, "
+            f"{len(getattr(summary, 'rendered', []))} written), so --overwrite did not "
+            f"replace it; the new one is left in {staging} (the same command resumes it "
+            "there once its inputs are fixed)" + ("\n" + "\n".join(lines) if lines else ""))
+
+
 @dataclass
 class OutputRecord:
     """What made an output folder; ``stage``, ``plugin``, ``config`` and ``inputs`` decide

@@ -169,8 +169,11 @@ class DatasetWriter:
     def finalize(
         self, *, splits: dict[str, list[str]] | None = None, seed: int = 0,
         fractions: dict[str, float] | None = None, source: dict[str, Any] | None = None,
+        publish: bool = True,
     ) -> Path:
-        """Write ``dataset.json`` listing every complete object; returns its path."""
+        """Write ``dataset.json`` listing every complete object; returns its path. A
+        replacement is swapped into place unless ``publish`` is False (an incomplete one
+        stays in its staging folder, the old output untouched)."""
         ids = self.complete_ids()
         if splits is None:
             splits = make_splits(ids, seed=seed, fractions=fractions)
@@ -186,7 +189,7 @@ class DatasetWriter:
         }
         path = self.root / "dataset.json"
         atomic_write_json(path, meta)
-        if self.output is not None and self.output.replacing:
+        if self.output is not None and self.output.replacing and publish:
             self.close()
             self.root = self.output.publish()
             self.objects_dir = self.root / "objects"

@@ -21,7 +21,13 @@ import numpy as np
 
 from aist_app.api.progress import ItemProgress
 from aist_app.api.renderer import ViewJob
-from aist_app.common.outputs import OutputRecord, content_config, folder_identity
+from aist_app.common.io_utils import environment_error
+from aist_app.common.outputs import (
+    OutputNotReplaced,
+    OutputRecord,
+    content_config,
+    folder_identity,
+)
 from aist_app.dataset.splits import split_objects
 from aist_app.dataset.writer import DatasetWriter
 from aist_app.render.config import RenderConfig  # noqa: F401  (re-exported)
@@ -215,6 +221,9 @@ def render_collection(
                                        "category": e.category, "reason": e.message})
                 yield ItemProgress(n, len(items), item.object_id, "failed", str(e))
             except Exception as e:  # a renderer crash on one object must not end the batch
+                env = environment_error(e, out)
+                if env is not None:  # the machine's (a full disk): stop, name the path
+                    raise env from None
                 summary.failed.append({
                     "object_id": item.object_id, "path": str(item.path),
                     "category": "render-error", "reason": f"{type(e).__name__}: {e}",
@@ -222,9 +231,15 @@ def render_collection(
                 })
                 yield ItemProgress(n, len(items), item.object_id, "failed", f"{item.path}: {e}")
         summary.seconds = time.perf_counter() - start
+        # --overwrite replaces the old output with a complete one only: with a failed object
+        # (or none rendered) the new one stays in its staging folder, the old one as it was.
+        whole = bool(writer.complete_ids()) and not summary.failed
         writer.finalize(splits=split_objects(writer.complete_ids(), config.splits,
                                              seed=config.seed),
-                        source={"failures": summary.failed, "summary": summary.as_dict()})
+                        source={"failures": summary.failed, "summary": summary.as_dict()},
+                        publish=whole)
+        if writer.output is not None and writer.output.replacing and not whole:
+            raise OutputNotReplaced(out, writer.output.path, summary)
     finally:
         if renderer is not None:
             renderer.close()
