@@ -55,7 +55,13 @@ def _output(context, value: str, name: str) -> Path:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "object"
+    """An object's export (and dataset object id) name: its name when that is a plain
+    ASCII name already, else the name cleaned with a digest of the exact name, so distinct
+    objects never share a file ("Car.001" and "Car 001", "車" and "椅子")."""
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "object"
+    if clean == name:
+        return name
+    return f"{clean[:80]}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]}"
 
 
 class _JobOperator:
@@ -186,6 +192,10 @@ class AIST_OT_render_views(_JobOperator, bpy.types.Operator):
         """One GLB per object (named after it), in world space, y-up like `aist render`."""
         selected = list(context.selected_objects)
         active = context.view_layer.objects.active
+        names = [_safe(obj.name) for obj in meshes]
+        if len(set(names)) != len(names):  # a digest collision: say so, drop nothing
+            raise ValueError("two selected objects would export to one file name: rename "
+                             "one of " + ", ".join(o.name for o in meshes))
         try:
             for obj in meshes:
                 for o in context.view_layer.objects:

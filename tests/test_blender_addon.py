@@ -278,3 +278,26 @@ def test_built_zip_installs_as_an_extension(tmp_path):
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                        timeout=300)
     assert "RESULT {'FINISHED'} True True True" in p.stdout, p.stdout + p.stderr
+
+
+def test_objects_whose_names_clean_alike_export_to_distinct_files(addon, tmp_path):
+    """Five selected objects whose names clean to the same or to nothing ("Car.001",
+    "Car 001", "車", "椅子", quotes and semicolons) export to five files, none overwriting
+    another; the id a plain name gets is the name itself."""
+    from aist_blender_addon.operators import AIST_OT_render_views, _safe
+
+    names = ["Car.001", "Car 001", "車", "椅子", "a'b\";c; drop"]
+    objs = []
+    for name in names:
+        bpy.ops.mesh.primitive_cube_add(size=0.5)
+        obj = bpy.context.view_layer.objects.active
+        obj.name = name
+        objs.append(obj)
+    assert [o.name for o in objs] == names
+    folder = tmp_path / "export"
+    folder.mkdir()
+    AIST_OT_render_views._export(bpy.context, objs, folder)
+    files = sorted(p.name for p in folder.iterdir())
+    assert len(files) == 5 and files == sorted(f"{_safe(n)}.glb" for n in names)
+    assert all(p.stat().st_size > 0 for p in folder.iterdir())
+    assert _safe("1a2b3c") == "1a2b3c"  # a ShapeNet id stays the object id
