@@ -460,3 +460,18 @@ def test_reconstructing_with_a_run_never_writes_into_it(pose_run, synthetic, tmp
     assert hashes(pose_run) == before
     cached = list(Path(os.environ["AIST_CACHE_DIR"]).glob("alignments/*.json"))
     assert len(cached) == 1 and "quaternion_wxyz" in json.loads(cached[0].read_text())
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_a_runs_folder_is_an_input_as_a_whole(stylizer_run, pose_run, synthetic):
+    """`stylize RUN S RUN/samples --overwrite` would replace the run's samples with the
+    stylized set, `evaluate RUN S --out RUN/report` write into the run: both are refused
+    before anything is written, the run byte for byte as before."""
+    before = {run: hashes(run) for run in (stylizer_run, pose_run)}
+    p = aist("stylize", stylizer_run, synthetic, stylizer_run / "samples", "--overwrite",
+             "--device", "cpu")
+    assert p.returncode == 2 and "lies inside the input run" in p.stderr, p.stderr
+    p = aist("evaluate", pose_run, synthetic, "--out", pose_run / "report", "--split", "all",
+             "--device", "cpu")
+    assert p.returncode == 2 and "lies inside the input run" in p.stderr, p.stderr
+    assert {run: hashes(run) for run in (stylizer_run, pose_run)} == before

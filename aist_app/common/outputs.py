@@ -227,6 +227,15 @@ def input_paths(inputs: Any, key: str = "") -> list[tuple[str, Path]]:
     return []
 
 
+def run_folder_of(checkpoint: str | Path) -> Path:
+    """The run folder a checkpoint file belongs to (``RUN/checkpoints/x.pt`` -> ``RUN``; a
+    checkpoint elsewhere: its folder): an input as a whole, so no output lands in it."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
 def check_apart(out: str | Path, inputs: Any) -> None:
     """Refuse an output folder that is an input, lies inside one or contains one (an
     ``--overwrite`` would delete the input, a render would write into its meshes), before

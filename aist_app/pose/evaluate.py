@@ -25,7 +25,13 @@ from scipy.spatial import cKDTree
 
 from aist_app.common.html import REPORT_CSS
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
-from aist_app.common.outputs import OutputFolder, OutputRecord, folder_identity
+from aist_app.common.outputs import (
+    OutputFolder,
+    OutputRecord,
+    check_apart,
+    folder_identity,
+    run_folder_of,
+)
 from aist_app.dataset.contract import dataset_identity
 from aist_app.pose import align as A_
 from aist_app.pose import quaternion as Q
@@ -491,6 +497,7 @@ def evaluate(predictor, test_sets: list[str | Path | tuple[str | Path, str]],
     record = OutputRecord("evaluate", model_name or plugin, splits, {
         "run": folder_identity(predictor.checkpoint), "step": predictor.step,
         "test_sets": [dataset_identity(ts) for ts in test_sets]})
+    check_apart(out, {"run": str(run_folder_of(predictor.checkpoint))})
     output = OutputFolder(out, record, overwrite=overwrite, what="evaluation report")
     align, info = ev.alignment(alignment_data(predictor.training_set))
     results = []

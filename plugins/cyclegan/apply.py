@@ -16,7 +16,7 @@ import torch
 
 from aist_app.api.progress import ItemProgress
 from aist_app.common.devices import amp_dtype, autocast, memory_format, resolve_device
-from aist_app.common.outputs import OutputRecord, folder_identity
+from aist_app.common.outputs import OutputRecord, check_apart, folder_identity, run_folder_of
 from aist_app.dataset import Dataset
 from aist_app.dataset.contract import dataset_identity
 from aist_app.dataset.writer import DatasetWriter
@@ -81,6 +81,8 @@ def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str
         raise ValueError(f"{src.root}: stylize a synthetic dataset, not a real one")
     model = Stylizer(run_or_checkpoint, device=device)
     out = Path(out)
+    # The run's whole folder is an input (its samples/ too), not only the checkpoint file.
+    check_apart(out, {"run": str(run_folder_of(model.path))})
     record = OutputRecord("stylize", "aist-cyclegan", {},
                           {"checkpoint": folder_identity(model.path), "step": model.step,
                            "input": dataset_identity(src.root)})
