@@ -475,3 +475,53 @@ def test_a_runs_folder_is_an_input_as_a_whole(stylizer_run, pose_run, synthetic)
              "--device", "cpu")
     assert p.returncode == 2 and "lies inside the input run" in p.stderr, p.stderr
     assert {run: hashes(run) for run in (stylizer_run, pose_run)} == before
+
+
+def _linked_out(synthetic: Path, tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A copy of the dataset whose first object's ``name`` is a link to a file outside it."""
+    ds = copy(synthetic, tmp_path / "ds")
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"SECRET outside the dataset\n")
+    target = sorted((ds / "objects").iterdir())[0] / name
+    target.unlink(missing_ok=True)
+    target.symlink_to(outside)
+    return ds, outside
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_links_leaving_a_dataset_are_refused_and_never_copied(synthetic, stylizer_run,
+                                                              tmp_path):
+    """A provenance or depth file that links outside: `info` refuses it naming the file,
+    `stylize` refuses to copy it (the outside bytes never reach the new dataset), the
+    outside file is as it was."""
+    ds, outside = _linked_out(synthetic, tmp_path, "provenance.json")
+    p = aist("info", ds)
+    assert p.returncode != 0 and "provenance.json" in p.stderr and "outside" in p.stderr, \
+        p.stderr
+    ds2, outside2 = _linked_out(synthetic, tmp_path / "b", "depth_000.png")
+    out = tmp_path / "stylized"
+    p = aist("stylize", stylizer_run, ds2, out, "--device", "cpu")
+    assert p.returncode != 0 and "depth_000.png" in p.stderr, p.stderr
+    written = [f for f in out.rglob("*") if f.is_file()] if out.exists() else []
+    assert not any(b"SECRET" in f.read_bytes() for f in written)
+    assert outside.read_bytes() == outside2.read_bytes() == b"SECRET outside the dataset\n"
+
+
+def test_view_names_from_cameras_json_stay_inside_the_dataset(synthetic, tmp_path):
+    """The GUI's index and every view load take cameras.json's file names through the
+    contract's rule: `../` names and links out are refused, not shown."""
+    from aist_app.dataset import Dataset
+    from aist_app.dataset.contract import DatasetError
+    from aist_app.dataset.index import DatasetIndex
+
+    ds = copy(synthetic, tmp_path / "ds")
+    obj = sorted((ds / "objects").iterdir())[0]
+    cams = json.loads((obj / "cameras.json").read_text())
+    cams["views"][0]["file"] = "../../../secret.png"
+    (obj / "cameras.json").write_text(json.dumps(cams))
+    with pytest.raises(DatasetError, match="secret.png"):
+        DatasetIndex.build(ds)
+    ds2, _ = _linked_out(synthetic, tmp_path / "b", "view_000.png")
+    oid = sorted((ds2 / "objects").iterdir())[0].name
+    with pytest.raises(DatasetError, match="outside"):
+        Dataset.open(ds2).load_view(oid, "view_000.png")

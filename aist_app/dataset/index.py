@@ -47,6 +47,17 @@ class ViewFilter:
         return True
 
 
+def check_view_name(name: object, where: Path) -> None:
+    """A view's file name as ``cameras.json`` gives it: a plain PNG file name."""
+    from aist_app.common.paths import UnsafePath, check_name
+    from aist_app.dataset.contract import DatasetError
+
+    try:
+        check_name(name, "view file name", where)
+    except UnsafePath as e:
+        raise DatasetError(where, str(e).split(": ", 1)[-1]) from None
+
+
 class DatasetIndex:
     def __init__(self, ds: Dataset, records: list[ViewRecord]) -> None:
         self.ds = ds
@@ -66,8 +77,11 @@ class DatasetIndex:
                 if ds.kind == "real":
                     records += [ViewRecord(oid, f, split) for f in ds.view_files(oid)]
                     continue
+                # File names checked as the contract does (a view is loaded through
+                # Dataset.file, which also keeps links inside the set).
                 path = ds.object_dir(oid) / "cameras.json"
                 for v in json.loads(path.read_text())["views"]:
+                    check_view_name(v.get("file"), path)
                     records.append(ViewRecord(oid, v["file"], split, v.get("azimuth_deg"),
                                               v.get("elevation_deg")))
         return cls(ds, records)

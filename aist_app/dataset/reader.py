@@ -61,8 +61,10 @@ class Dataset:
             raise DatasetError(objects / unlisted[0], "object folder is not listed in any split")
 
     def check_object(self, oid: str) -> None:
-        """Validate every file of one object."""
+        """Validate every file of one object (a link leaving the dataset included)."""
         d = self.object_dir(oid)
+        for p in sorted(d.iterdir()) if d.is_dir() else ():
+            self.file(oid, p.name)
         if self.kind == "real":
             for name in ("cameras.json", "points.npz"):
                 if (d / name).exists():
@@ -109,8 +111,21 @@ class Dataset:
     def object_dir(self, oid: str) -> Path:
         return self.root / "objects" / oid
 
+    def file(self, oid: str, name: str) -> Path:
+        """The path of file ``name`` of object ``oid``, checked (:mod:`aist_app.common.paths`):
+        a plain file name, and a path that stays inside the dataset once its links are
+        followed (a link to a file outside is refused, never read into an output)."""
+        from aist_app.common.paths import UnsafePath, check_name, inside
+
+        d = self.object_dir(oid)
+        try:
+            check_name(name, "file name", d)
+            return inside(d / name, self.root, "file", d)
+        except UnsafePath as e:
+            raise DatasetError(d / str(name), str(e).split(": ", 1)[-1]) from None
+
     def cameras(self, oid: str) -> list[dict]:
-        path = self.object_dir(oid) / "cameras.json"
+        path = self.file(oid, "cameras.json")
         return validate_cameras(read_json(path), path)
 
     def view_files(self, oid: str) -> list[str]:
@@ -119,17 +134,17 @@ class Dataset:
         return [v["file"] for v in self.cameras(oid)]
 
     def points(self, oid: str) -> tuple[np.ndarray, np.ndarray]:
-        return validate_points(self.object_dir(oid) / "points.npz")
+        return validate_points(self.file(oid, "points.npz"))
 
     def provenance(self, oid: str) -> dict | None:
         path = self.object_dir(oid) / "provenance.json"
-        return read_json(path) if path.exists() else None
+        return read_json(self.file(oid, "provenance.json")) if path.exists() else None
 
     def load_view(self, oid: str, file: str) -> np.ndarray:
         """The view as an (H, W, 4) uint8 array."""
         from PIL import Image
 
-        path = self.object_dir(oid) / file
+        path = self.file(oid, file)
         try:
             with Image.open(path) as im:
                 im.load()

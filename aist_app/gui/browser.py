@@ -47,6 +47,7 @@ class ViewListModel(QAbstractListModel):
         self.cache.clear_pending()
         self.index_, self.rows = index, rows
         root = index.root if index else Path()
+        self.cache.root = index.root if index else None  # no thumbnail from outside it
         self._row_of = {str(r.path(root)): i for i, r in enumerate(rows)}
         self.endResetModel()
 

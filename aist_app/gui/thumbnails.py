@@ -8,6 +8,7 @@ worker thread: that has proved unsafe with PySide6).
 
 from __future__ import annotations
 
+import os
 import queue
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +64,7 @@ class ThumbnailCache(QObject):
         super().__init__(parent)
         self.capacity = capacity
         self.background = background
+        self.root: Path | None = None  # the open dataset: views are read from inside it
         self._cache: OrderedDict[str, QImage] = OrderedDict()
         self._pending: dict[str, object] = {}
         self._done: queue.SimpleQueue = queue.SimpleQueue()
@@ -73,8 +75,15 @@ class ThumbnailCache(QObject):
         self._timer.timeout.connect(self._collect)
 
     def _load(self, path: str, generation: int, background: str) -> None:
-        self._done.put((path, thumbnail_array(Path(path), background=background),
-                        generation))
+        from aist_app.common.paths import UnsafePath, inside
+
+        try:  # a link out of the open dataset is never read (the red "unreadable" tile)
+            if self.root is not None:
+                inside(path, self.root, "view", self.root)
+            image = thumbnail_array(Path(path), background=background)
+        except UnsafePath:
+            image = thumbnail_array(Path(os.devnull), background=background)
+        self._done.put((path, image, generation))
 
     def set_background(self, background: str) -> None:
         """Redraw every thumbnail on ``background`` (those on screen are asked again)."""

@@ -116,8 +116,8 @@ def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str
                 d = src.object_dir(oid)
                 for p in [d / "cameras.json", d / "points.npz", d / "provenance.json",
                           *sorted(d.glob("depth_*.png"))]:
-                    if p.exists():
-                        obj.copy_file(p)
+                    if p.exists() or p.is_symlink():  # a link leaving the set: refused
+                        obj.copy_file(src.file(oid, p.name))
             summary.written.append(oid)
             yield ItemProgress(n, len(ids), oid, "rendered")
         summary.seconds = time.perf_counter() - start
