@@ -344,6 +344,10 @@ BAD_CONFIGS = [
     ("[segment]\nmin_score = 2.0\n", "[segment] min_score = 2.0"),
     ('[evaluate]\nsplit = "val"\n', "[evaluate] split = 'val'"),
     ("[cars]\ncount = 0\n", "[cars] count = 0"),
+    # A value of the wrong TOML type is an error, never read as the type it should be.
+    ('[render]\nviews = "5"\n', "[render] views = '5'"),
+    ('[pose]\nmirror_symmetry = "true"\n', "[pose] mirror_symmetry = 'true'"),
+    ('[stylizer]\nlr = "1e-3"\n', "[stylizer] lr = '1e-3'"),
 ]
 
 

@@ -24,9 +24,14 @@ def optional_type(hint) -> tuple[bool, Any]:
     return False, hint
 
 
-def coerce(hint, value: Any, name: str, where: str) -> Any:
-    """``value`` (a TOML value or text) as the field's type, or a ValueError saying which."""
+def coerce(hint, value: Any, name: str, where: str, *, strict: bool = False) -> Any:
+    """``value`` (a TOML value or text) as the field's type, or a ValueError saying which.
+    ``strict`` (typed input: a TOML file): a text is never read as a number or a truth
+    value (``views = "5"`` is an error, not 5)."""
     optional, hint = optional_type(hint)
+    if strict and isinstance(value, str) and hint in (int, float, bool):
+        raise ValueError(f"{where}: {name} = {value!r} is not a valid {hint.__name__}: it "
+                         f"is text (in TOML a {hint.__name__} is written without quotes)")
     if value is None or (optional and isinstance(value, str) and value.strip().lower()
                          in ("", "none", "null")):
         if optional:
@@ -59,8 +64,8 @@ def coerce(hint, value: Any, name: str, where: str) -> Any:
         if origin in (tuple, list):
             items = value.split(",") if isinstance(value, str) else list(value)
             args = [a for a in typing.get_args(hint) if a is not Ellipsis] or [Any]
-            inner = [coerce(args[i] if i < len(args) else args[-1], v, name, where)
-                     for i, v in enumerate(items)]
+            inner = [coerce(args[i] if i < len(args) else args[-1], v, name, where,
+                            strict=strict) for i, v in enumerate(items)]
             return tuple(inner) if origin is tuple else inner
     except (TypeError, ValueError):
         raise ValueError(f"{where}: {name} = {value!r} is not a valid "
@@ -69,16 +74,18 @@ def coerce(hint, value: Any, name: str, where: str) -> Any:
 
 
 def from_mapping(cls: type, values: dict[str, Any], where: str, *, base: Any = None,
-                 ignore: tuple[str, ...] = ()) -> Any:
+                 ignore: tuple[str, ...] = (), strict: bool = False) -> Any:
     """``cls`` with ``values`` applied over ``base`` (or the defaults): unknown keys and
-    values of the wrong type are errors naming the key and ``where``."""
+    values of the wrong type are errors naming the key and ``where`` (``strict``: typed
+    values, as a TOML file's, see :func:`coerce`)."""
     types_ = field_types(cls)
     unknown = sorted(set(values) - set(types_) - set(ignore))
     if unknown:
         raise ValueError(f"unknown key{'s' if len(unknown) > 1 else ''} "
                          f"{', '.join(repr(k) for k in unknown)} in {where} (known: "
                          f"{', '.join(sorted(types_))})")
-    kw = {k: coerce(types_[k], v, k, where) for k, v in values.items() if k in types_}
+    kw = {k: coerce(types_[k], v, k, where, strict=strict) for k, v in values.items()
+          if k in types_}
     return dataclasses.replace(base, **kw) if base is not None else cls(**kw)
 
 

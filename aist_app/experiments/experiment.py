@@ -461,14 +461,14 @@ def render_config(section: dict[str, Any], seed: int, device: str):
         values["image_size"] = (values["image_size"], values["image_size"])
     values.setdefault("seed", seed)
     values.setdefault("device", "cpu" if device == "cpu" else "auto")
-    return from_mapping(RenderConfig, values, "[render]")
+    return from_mapping(RenderConfig, values, "[render]", strict=True)
 
 
 def segment_config(section: dict[str, Any], seed: int, device: str):
     from aist_app.segment.pipeline import SegmentConfig
 
     return from_mapping(SegmentConfig, {"seed": seed, "device": device, **section},
-                        "[segment]")
+                        "[segment]", strict=True)
 
 
 #: [stylizer] and [pose] keys that are the experiment's, not the stage config's.
@@ -489,10 +489,10 @@ def stylizer_config(cls: type, section: dict[str, Any], variant: str, seed: int,
     base = preset(variant) if preset is not None else None
     # A section's own seed (a seed study of the learned stages on one dataset) wins.
     return from_mapping(cls, {**values, "seed": values.get("seed", seed), "device": device},
-                        "[stylizer]", base=base)
+                        "[stylizer]", base=base, strict=True)
 
 
 def pose_config(cls: type, section: dict[str, Any], seed: int, device: str):
     values = {k: v for k, v in section.items() if k not in _STAGE_KEYS}
     return from_mapping(cls, {**values, "seed": values.get("seed", seed), "device": device},
-                        "[pose]")
+                        "[pose]", strict=True)
