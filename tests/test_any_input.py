@@ -157,6 +157,7 @@ def _png(path: Path, rgba: np.ndarray) -> Path:
     ("transparent", "its alpha is 0 everywhere"),
     ("grey", "every pixel is opaque"),
     ("photo", "every pixel is opaque"),
+    ("one-pixel", "the object covers 1 pixel(s) of 64x64: too small to reconstruct"),
 ])
 @pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
 def test_reconstruct_refuses_an_image_with_no_object(kind, message, pose_run, tmp_path):
@@ -168,6 +169,9 @@ def test_reconstruct_refuses_an_image_with_no_object(kind, message, pose_run, tm
         rgba = np.zeros((64, 64, 4)) if kind == "transparent" else np.full((64, 64, 4), 128)
         if kind == "grey":
             rgba[..., 3] = 255
+        if kind == "one-pixel":
+            rgba[..., 3] = 0
+            rgba[30, 30, 3] = 255
         image = _png(tmp_path / f"{kind}.png", rgba)
     before = hashes(tmp_path)
     p = aist("reconstruct", pose_run, image, "--out", tmp_path / "cloud.npz", "--device",
@@ -529,3 +533,22 @@ def test_view_names_from_cameras_json_stay_inside_the_dataset(synthetic, tmp_pat
     oid = sorted((ds2 / "objects").iterdir())[0].name
     with pytest.raises(DatasetError, match="outside"):
         Dataset.open(ds2).load_view(oid, "view_000.png")
+
+
+def test_a_very_long_mesh_name_gets_a_shortened_recorded_id(tmp_path):
+    """A 250-character mesh file name renders under a shortened id (with a digest of the
+    name) and the exact file is recorded with it; no raw 'File name too long'."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    long = "voiture-" + "x" * 238 + ".glb"
+    assert len(long) == 250
+    glb = next(sample_meshes().rglob("*.glb"))
+    (meshes / long).symlink_to(glb)
+    out = tmp_path / "ds"
+    p = aist("render", meshes, out, "--views", "1", "--size", "32", "--points", "100")
+    assert p.returncode == 0, p.stderr
+    (oid,) = json.loads((out / "dataset.json").read_text())["splits"]["train"] or \
+        json.loads((out / "dataset.json").read_text())["splits"]["test"]
+    assert len(oid) == 100 and oid.startswith("voiture-xxx")
+    source = json.loads((out / "dataset.json").read_text())["source"]["objects"][oid]
+    assert source["path"].endswith(long)

@@ -48,6 +48,11 @@ class NoObjectError(ValueError):
     """A view with no object to reconstruct (empty or full mask)."""
 
 
+#: The fewest object pixels (alpha > 0) a view may have: a smaller silhouette holds no
+#: shape to reconstruct.
+MIN_OBJECT_PIXELS = 16
+
+
 def check_object_view(rgba: np.ndarray, where: str | Path) -> None:
     """A view the pose models can read: RGBA with the object's alpha > 0 and some background
     at alpha 0; else :class:`NoObjectError` naming ``where`` and the reason."""
@@ -56,6 +61,11 @@ def check_object_view(rgba: np.ndarray, where: str | Path) -> None:
     alpha = rgba[..., 3]
     if not alpha.any():
         raise NoObjectError(f"{where}: no object: its alpha is 0 everywhere (an empty mask)")
+    covered = int(np.count_nonzero(alpha))
+    if covered < MIN_OBJECT_PIXELS:
+        raise NoObjectError(
+            f"{where}: the object covers {covered} pixel(s) of {alpha.shape[1]}x"
+            f"{alpha.shape[0]}: too small to reconstruct (at least {MIN_OBJECT_PIXELS})")
     if alpha.all():
         raise NoObjectError(
             f"{where}: no object mask: every pixel is opaque (a photo, or a full mask), so "

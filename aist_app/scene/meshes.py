@@ -106,9 +106,19 @@ def _walk(root: Path):
         yield Path(d), dirs, files
 
 
+#: The longest object id (a folder name, with room for the writer's temp prefixes and
+#: suffixes within the file system's 255 bytes); longer names are shortened with a digest.
+MAX_ID = 100
+
+
 def _safe_id(name: str) -> str:
-    s = _ID_SAFE.sub("_", name).strip("._")
-    return s or "object"
+    s = _ID_SAFE.sub("_", name).strip("._") or "object"
+    if len(s) > MAX_ID:  # the exact name stays recorded with the object's source file
+        import hashlib
+
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        s = f"{s[:MAX_ID - 9]}-{digest}"
+    return s
 
 
 def _unique(items: list[MeshItem], root: Path) -> list[MeshItem]:
