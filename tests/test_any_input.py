@@ -510,8 +510,7 @@ def test_links_leaving_a_dataset_are_refused_and_never_copied(synthetic, stylize
     out = tmp_path / "stylized"
     p = aist("stylize", stylizer_run, ds2, out, "--device", "cpu")
     assert p.returncode != 0 and "depth_000.png" in p.stderr, p.stderr
-    written = [f for f in out.rglob("*") if f.is_file()] if out.exists() else []
-    assert not any(b"SECRET" in f.read_bytes() for f in written)
+    assert not out.exists()  # refused: nothing left behind, nothing of outside copied
     assert outside.read_bytes() == outside2.read_bytes() == b"SECRET outside the dataset\n"
 
 
@@ -552,3 +551,15 @@ def test_a_very_long_mesh_name_gets_a_shortened_recorded_id(tmp_path):
     assert len(oid) == 100 and oid.startswith("voiture-xxx")
     source = json.loads((out / "dataset.json").read_text())["source"]["objects"][oid]
     assert source["path"].endswith(long)
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_evaluate_names_what_is_wrong_with_a_test_set(pose_run, synthetic, tmp_path):
+    """A broken test set is reported as what it is (the file and the fault), not as an
+    empty test split; nothing is written."""
+    ds = copy(synthetic, tmp_path / "ds")
+    (ds / "dataset.json").write_text("{not json")
+    p = aist("evaluate", pose_run, ds, "--out", tmp_path / "rep", "--split", "all",
+             "--device", "cpu")
+    assert p.returncode == 2 and "dataset.json" in p.stderr, p.stderr
+    assert "test split is empty" not in p.stderr and not (tmp_path / "rep").exists()

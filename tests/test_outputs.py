@@ -374,4 +374,4 @@ def test_a_full_disk_stops_the_render_naming_the_path(tmp_path, monkeypatch):
                                       "machine's error"):
         drain(render_collection(sample_meshes(), out, RenderConfig(
             views=1, image_size=(32, 32), points=100, device="cpu"), cls))
-    assert not (out / "dataset.json").exists()  # nothing recorded as a failed object
+    assert not out.exists()  # nothing recorded as a failed object, nothing half-made left

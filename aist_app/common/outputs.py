@@ -144,6 +144,7 @@ class OutputFolder:
             except FolderLocked as e:
                 raise OutputConflict(str(e), "") from None
         state = self._check(self.final, what, overwrite)
+        self.created = False  # whether this command made the folder it writes in
         if state == "replace":
             self.path = staging_path(self.final)
             if self.path.is_dir() and self._matches(self.path):
@@ -151,10 +152,12 @@ class OutputFolder:
             else:
                 shutil.rmtree(self.path, ignore_errors=True)
                 self._start(self.path)
+                self.created = True
         else:
             self.path = self.final
             self.resumed = state == "resume"
             if state == "new":
+                self.created = not self.final.exists()
                 self._start(self.path)
 
     @property
@@ -199,6 +202,21 @@ class OutputFolder:
             self.path = self.final
         self.release()
         return self.final
+
+    def discard_if_unused(self) -> bool:
+        """After a refused or failed command: remove the folder this command created when
+        nothing but its record (and empty folders) is in it, so a refusal leaves nothing
+        behind; returns whether it did."""
+        if not self.created or not self.path.is_dir():
+            return False
+        def kept(p: Path) -> bool:  # a file of the output (temp folders are not)
+            rel = p.relative_to(self.path).parts
+            return p.is_file() and p.name != RECORD and not any(
+                part.startswith(".") for part in rel[:-1])
+        if any(kept(p) for p in self.path.rglob("*")):
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        return True
 
     def release(self) -> None:
         """Give up the folder's write lock (idempotent)."""

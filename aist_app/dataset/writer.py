@@ -106,10 +106,14 @@ class ObjectWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.commit()
+        except BaseException:  # a view that failed to write (a full disk): no temp left
+            self.abort()
+            raise
 
 
 class DatasetWriter:
@@ -195,6 +199,11 @@ class DatasetWriter:
             self.objects_dir = self.root / "objects"
             path = self.root / "dataset.json"
         return path
+
+    def discard_if_unused(self) -> bool:
+        """:meth:`~aist_app.common.outputs.OutputFolder.discard_if_unused` of its folder
+        (call after :meth:`close`, on a failure)."""
+        return self.output is not None and self.output.discard_if_unused()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -73,6 +73,10 @@ def check_object_view(rgba: np.ndarray, where: str | Path) -> None:
             "around the object, as aist segment writes)")
 
 
+class EmptySplit(ValueError):
+    """The split asked for has no objects."""
+
+
 class PoseData:
     """Objects and their views (and, when present, ground-truth cameras and points)."""
 
@@ -81,7 +85,7 @@ class PoseData:
         self.split = split
         self.ids = self.ds.object_ids(split) if split else self.ds.object_ids()
         if not self.ids:
-            raise ValueError(f"{self.ds.root}: no objects in split {split!r}")
+            raise EmptySplit(f"{self.ds.root}: no objects in split {split!r}")
         self.views = {oid: self.ds.view_files(oid) for oid in self.ids}
         self.has_gt = self.ds.kind != "real"
         self._focal: float | None = None

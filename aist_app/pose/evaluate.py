@@ -35,7 +35,7 @@ from aist_app.common.outputs import (
 from aist_app.dataset.contract import dataset_identity
 from aist_app.pose import align as A_
 from aist_app.pose import quaternion as Q
-from aist_app.pose.data import PoseData, alignment_data
+from aist_app.pose.data import EmptySplit, PoseData, alignment_data
 
 GT_POINTS = 10_000  # ground-truth points per object for Chamfer (seeded subsample)
 
@@ -483,7 +483,9 @@ def evaluate(predictor, test_sets: list[str | Path | tuple[str | Path, str]],
             raise ValueError(f"{ts}: split {sp!r}: use test or all")
         try:
             sets.append(PoseData(ts, "test" if sp == "test" else None))
-        except ValueError:
+        except EmptySplit:
+            if sp != "test":
+                raise
             raise ValueError(f"{ts}: its test split is empty, so there is nothing to evaluate "
                              "on (evaluating training objects would flatter the model); pass "
                              "--split all to evaluate every object on purpose") from None

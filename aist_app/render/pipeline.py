@@ -240,6 +240,11 @@ def render_collection(
                         publish=whole)
         if writer.output is not None and writer.output.replacing and not whole:
             raise OutputNotReplaced(out, writer.output.path, summary)
+    except BaseException as e:
+        if not isinstance(e, OutputNotReplaced):
+            writer.close()
+            writer.discard_if_unused()  # stopped before anything was written: nothing left
+        raise
     finally:
         if renderer is not None:
             renderer.close()

@@ -123,6 +123,10 @@ def stylize_dataset(run_or_checkpoint: str | Path, dataset: str | Path, out: str
         summary.seconds = time.perf_counter() - start
         writer.finalize(splits={k: src.object_ids(k) for k in ("train", "val", "test")},
                         source={"summary": summary.as_dict()})
+    except BaseException:
+        writer.close()
+        writer.discard_if_unused()  # a refusal leaves nothing behind
+        raise
     finally:
         writer.close()
     return summary
