@@ -726,3 +726,38 @@ def test_gui_screenshot_of_the_compare_page(tmp_path, cpu_experiment):
                         "--test-set", "nope"], capture_output=True, text=True, env=env,
                        timeout=600)
     assert r.returncode == 1 and "--test-set 'nope'" in r.stderr
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+@pytest.mark.parametrize("damage", ["missing", "truncated", "not-a-checkpoint"])
+def test_a_pose_run_with_a_bad_checkpoint_is_said_in_one_line(window, tmp_path,
+                                                              pyrender_dataset, damage):
+    """Opening a pose run whose checkpoint is missing, truncated or not one: one line naming
+    the file, the run not taken; `--screenshot` exits non-zero at once, naming it."""
+    import time
+
+    from aist_app.api.progress import drain
+    from aist_plugins.dpc.config import PoseConfig
+    from aist_plugins.dpc.train import PoseTrainer
+
+    cfg = PoseConfig(num_points=200, vox_size=16, kernel_size=5, image_size=32, f_dim=4,
+                     fc_dim=32, z_dim=32, batch_objects=1, views_per_object=2, steps=1,
+                     device="cpu")
+    run = tmp_path / "pose"
+    drain(PoseTrainer(cfg, pyrender_dataset, run).run())
+    last = run / "checkpoints" / "last.pt"
+    if damage == "missing":
+        last.unlink()
+    elif damage == "truncated":
+        last.write_bytes(last.read_bytes()[:200])
+    else:
+        last.write_text("not a checkpoint\n")
+    assert not window.open_path(run) and window.pose_run is None
+    assert "\n" not in window.last_error and len(window.last_error) <= 300
+    assert "last.pt" in window.last_error or "checkpoint" in window.last_error
+    t0 = time.monotonic()
+    p = subprocess.run([AIST, "gui", str(pyrender_dataset), "--pose-run", str(run),
+                        "--screenshot", str(tmp_path / "s.png")], capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert p.returncode != 0 and "error:" in p.stderr and "Traceback" not in p.stderr
+    assert time.monotonic() - t0 < 60 and not (tmp_path / "s.png").exists()

@@ -67,6 +67,16 @@ def prediction_text(pred: dict, truth: dict | None, up_axis: str, run: str) -> s
     return text
 
 
+def one_line(error: object) -> str:
+    """An error (or a traceback's text) as the one line a person reads: an error's first
+    line (it names the file), a traceback's last; at most 300 characters."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    if not lines:
+        return type(error).__name__
+    text = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 class MainWindow(QMainWindow):
     """Takes the plugin manager (the model of installed stages) in its constructor."""
 
@@ -105,6 +115,8 @@ class MainWindow(QMainWindow):
         self._views: list[dict] = []
         self.pose_run: Path | None = None
         self._predictor = None  # (the run's PosePredictor, alignment), loaded on first use
+        self._pending_predictor = None  # the PosePredictor read when the run was opened
+        self.prediction_error: str | None = None  # the last prediction's failure, one line
         self._silhouettes = None  # (dataset root, its PoseData, the run's Evaluator)
         self._predict_job = None
         self._prediction_jobs: list = []  # every prediction job started, until it ends
@@ -163,8 +175,15 @@ class MainWindow(QMainWindow):
             self.error("Cannot open run", str(e))
             return False
         if is_pose_run(path):  # predictions in the 3D view
+            try:  # its checkpoint read now: a bad one is said at once, in one line
+                predictor = self.runner.predictor(path, device="cpu")
+            except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
+                self.error("Cannot open pose run", one_line(e))
+                return False
             self.pose_run, self._predictor, self._refiner = path, None, None
+            self._pending_predictor = predictor
             self._silhouettes = None
+            self.prediction_error = None
         self.tabs.setCurrentWidget(self.runs)
         return True
 
@@ -279,7 +298,8 @@ class MainWindow(QMainWindow):
             from aist_app.pose.reconstruct import reconstruct_view, refiner_of, run_alignment
 
             if self._predictor is None:
-                predictor = self.runner.predictor(self.pose_run, device="cpu")
+                predictor = self._pending_predictor or \
+                    self.runner.predictor(self.pose_run, device="cpu")
                 self._predictor = (predictor, run_alignment(predictor))
             predictor, align = self._predictor
             if not refine:
@@ -321,12 +341,19 @@ class MainWindow(QMainWindow):
 
         self._predict_job = JobThread(job, self)
         self._predict_job.succeeded.connect(show)
-        self._predict_job.failed.connect(lambda m: self.statusBar().showMessage(m[:200]))
+        self._predict_job.failed.connect(self._prediction_failed)
         job_ref = self._predict_job
         self._prediction_jobs.append(job_ref)
         job_ref.finished.connect(lambda: self._prediction_jobs.remove(job_ref)
                                  if job_ref in self._prediction_jobs else None)
         self._predict_job.start()
+
+    def _prediction_failed(self, message: str) -> None:
+        """A prediction that failed: its last line, in the pane and the status bar."""
+        line = one_line(message)
+        self.prediction_error = line
+        self.prediction_label.setText(f"prediction failed: {line}")
+        self.statusBar().showMessage(f"prediction failed: {line}")
 
     def _refresh_prediction(self) -> None:
         """Predict the selected view again (the refine setting changed)."""
