@@ -563,3 +563,119 @@ def test_evaluate_names_what_is_wrong_with_a_test_set(pose_run, synthetic, tmp_p
              "--device", "cpu")
     assert p.returncode == 2 and "dataset.json" in p.stderr, p.stderr
     assert "test split is empty" not in p.stderr and not (tmp_path / "rep").exists()
+
+
+# -- the hostile corpus (tests/data/hostile) through every command that reads it ------------
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+
+
+def _outside(root: Path) -> Path:
+    """Files a careless command would write, delete or read into its output."""
+    out = root / "outside"
+    out.mkdir()
+    (out / "victim.json").write_text('{"keep": true}\n')
+    (out / "secret.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    rgba = np.zeros((32, 32, 4))
+    rgba[8:24, 8:24] = (255, 0, 255, 255)  # a magenta square: SECRET
+    _png(out / "secret.png", rgba)
+    (root / "escape").mkdir()  # what ../../escape names from the dataset's objects/
+    (root / "escape" / "victim.txt").write_text("keep\n")
+    return out
+
+
+def _hostile_dataset(kind: str, synthetic: Path, root: Path, outside: Path) -> Path:
+    ds = copy(synthetic, root / "ds")
+    obj = sorted((ds / "objects").iterdir())[0]
+    patch = json.loads((HOSTILE / f"{kind}.json").read_text()
+                       .replace("{OUTSIDE}", str(outside)))
+    if kind == "dataset-escape-id":
+        meta = json.loads((ds / "dataset.json").read_text())
+        meta["splits"]["train"] = meta["splits"]["train"] + patch["splits"]["train"]
+        (ds / "dataset.json").write_text(json.dumps(meta))
+    elif kind == "cameras-escape-file":
+        cams = json.loads((obj / "cameras.json").read_text())
+        cams["views"][0].update(patch)
+        (obj / "cameras.json").write_text(json.dumps(cams))
+    else:  # links out of the dataset
+        for name, target in patch.items():
+            (obj / name).unlink(missing_ok=True)
+            (obj / name).symlink_to(target)
+    return ds
+
+
+def _hostile_command(command: str, ds: Path, out: Path, runs: dict[str, Path]
+                     ) -> subprocess.CompletedProcess:
+    if command == "info":
+        return aist("info", ds)
+    if command == "stylize":
+        return aist("stylize", runs["stylizer"], ds, out, "--device", "cpu")
+    if command == "evaluate":
+        return aist("evaluate", runs["pose"], ds, "--out", out, "--split", "all", "--device",
+                    "cpu")
+    if command == "reconstruct":
+        view = next((ds / "objects").glob("*/view_000.png"), None) or next(
+            (ds / "objects").glob("*/view_002.png"))
+        return aist("reconstruct", runs["pose"], view, "--out", out.with_suffix(".npz"),
+                    "--device", "cpu")
+    return subprocess.run([AIST_CLI, "gui", str(ds), "--pose-run", str(runs["pose"]),
+                           "--screenshot", str(out.with_suffix(".png"))], capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen",
+                               "PYOPENGL_PLATFORM": "egl"})
+
+
+AIST_CLI = str(Path(sys.executable).with_name("aist"))
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+@pytest.mark.parametrize("kind", ["dataset-escape-id", "cameras-escape-file", "links"])
+@pytest.mark.parametrize("command", ["info", "stylize", "evaluate", "reconstruct", "gui"])
+def test_hostile_corpus(kind, command, synthetic, stylizer_run, pose_run, tmp_path):
+    """Each crafted dataset through each command: a crafted name is refused with the file
+    it came from; whatever the command does, every file outside its output (the dataset,
+    the runs, the files a link points to) is byte for byte as before, and no output holds
+    the outside files' bytes."""
+    outside = _outside(tmp_path)
+    ds = _hostile_dataset(kind, synthetic, tmp_path, outside)
+    runs = {"stylizer": stylizer_run, "pose": pose_run}
+    before = {d: hashes(d) for d in (tmp_path, stylizer_run, pose_run)}
+    out = tmp_path / "output"
+    p = _hostile_command(command, ds, out, runs)
+    refused = kind != "links" or command in ("info", "stylize", "evaluate")
+    if command == "reconstruct":
+        refused = False  # it reads the one image it is given, nothing of the set
+    if refused:
+        assert p.returncode != 0, (p.stdout, p.stderr)
+        assert "Traceback" not in p.stderr, p.stderr
+    else:
+        assert p.returncode == 0, p.stderr
+    written = {out, out.with_suffix(".npz"), out.with_suffix(".png")}
+    after = {d: {k: v for k, v in hashes(d).items()
+                 if not any((d / k).is_relative_to(w) for w in written)}
+             for d in (tmp_path, stylizer_run, pose_run)}
+    assert after == before
+    secret = (outside / "victim.json").read_bytes()
+    for f in (f for w in written if w.exists() for f in ([w] if w.is_file() else w.rglob("*"))):
+        assert not f.is_file() or secret not in f.read_bytes()
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_hostile_mesh_names_render_to_distinct_recorded_ids(tmp_path):
+    """Mesh names that clean alike, are not ASCII or are 250 characters long: one object
+    each, none overwriting another, each id recorded with its file; nothing outside OUT."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    glb = next(sample_meshes().rglob("*.glb"))
+    names = json.loads((HOSTILE / "names.json").read_text())
+    for name in names:
+        (meshes / name).symlink_to(glb)
+    before = hashes(tmp_path)
+    p = aist("render", meshes, tmp_path / "ds", "--views", "1", "--size", "32", "--points",
+             "100")
+    assert p.returncode == 0, p.stderr
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    ids = [i for ids in meta["splits"].values() for i in ids]
+    assert len(ids) == len(set(ids)) == len(names)
+    assert sorted(Path(o["path"]).name for o in meta["source"]["objects"].values()) == \
+        sorted(names)
+    assert {k: v for k, v in hashes(tmp_path).items() if not k.startswith("ds/")} == before

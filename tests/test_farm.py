@@ -460,18 +460,21 @@ def _crafted_job(tmp_path: Path, collection: Path, **change) -> tuple[Path, list
     return out, victims
 
 
-@pytest.mark.parametrize("change", [{"object_id": "../../../victim"},
-                                    {"object_id": "/abs/victim"},
-                                    {"object_id": ".."},
-                                    {"path": "SECRET"}])
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+
+
+@pytest.mark.parametrize("change", ["job-escape-id.json", "job-outside-mesh.json",
+                                    {"object_id": "/abs/victim"}, {"object_id": ".."}])
 def test_a_crafted_job_manifest_touches_nothing_outside(tmp_path, collection, change):
-    """Ids and mesh paths read from job.json are validated when it is read: `farm retry`
-    refuses before it deletes anything, a worker's task refuses before it joins the id into
-    a path; the files outside are byte for byte as before."""
+    """Ids and mesh paths read from job.json (tests/data/hostile and more) are validated
+    when it is read: `farm retry` refuses before it deletes anything, a worker's task
+    refuses before it joins the id into a path; the files outside are byte for byte as
+    before."""
     from aist_farm import tasks
 
-    if change.get("path") == "SECRET":
-        change = {"path": str(tmp_path / "secret.obj")}  # outside the job's meshes
+    if isinstance(change, str):  # the corpus; its mesh lies outside the job's meshes
+        change = json.loads((HOSTILE / change).read_text().replace("{OUTSIDE}",
+                                                                   str(tmp_path)))
     out, victims = _crafted_job(tmp_path, collection, **change)
     before = _sha(victims)
     p = _aist("farm", "retry", str(out), "--all-pending", "--broker",
