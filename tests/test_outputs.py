@@ -375,3 +375,30 @@ def test_a_full_disk_stops_the_render_naming_the_path(tmp_path, monkeypatch):
         drain(render_collection(sample_meshes(), out, RenderConfig(
             views=1, image_size=(32, 32), points=100, device="cpu"), cls))
     assert not out.exists()  # nothing recorded as a failed object, nothing half-made left
+
+
+def test_a_full_disk_during_overwrite_keeps_the_complete_output(synthetic, tmp_path,
+                                                                monkeypatch):
+    """`render ... D --overwrite` on a full disk: the command stops with the path, and D,
+    complete, is byte for byte as before (it was replaced by an empty one)."""
+    import errno
+    import shutil
+
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
+    from aist_app.dataset import writer as W
+    from aist_app.render.pipeline import RenderConfig, render_collection
+
+    out = tmp_path / "ds"
+    shutil.copytree(synthetic, out)
+    before = hashes(out)
+
+    def full(path, arr, level):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(W.ObjectWriter, "_write_png", staticmethod(full))
+    cls = create_plugin_manager().stage("renderer", "pyrender").factory
+    with pytest.raises(OSError, match="No space left on device"):
+        drain(render_collection(sample_meshes(), out, RenderConfig(
+            views=1, image_size=(32, 32), points=100, device="cpu"), cls, overwrite=True))
+    assert hashes(out) == before
