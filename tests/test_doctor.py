@@ -137,3 +137,15 @@ def test_saved_tensor_accounting_counts_activations():
     counted = saved_bytes(lambda: torch.relu(lin(x)).sum())
     assert 64 * 1000 * 4 <= counted <= 3 * 64 * 1000 * 4
     assert saved_bytes(lambda: torch.relu(lin(torch.rand(128, 1000))).sum()) > counted
+
+
+def test_the_plan_counts_the_objects_the_experiment_renders():
+    """The cpu preset's plan is of its 48 generated cars, not of the reference's scale."""
+    from aist_app.experiments.experiment import load_config
+    from aist_app.experiments.plan import planned_objects
+
+    assert planned_objects(load_config(None, "cpu")) == 48
+    assert planned_objects(load_config(None, "demo")) == 12
+    assert planned_objects(load_config(None, "full", require_data=False)) is None
+    small = load_config(None, "small")  # the bundled meshes
+    assert planned_objects(small) == 1

@@ -78,11 +78,9 @@ def _plan_experiment(config, preset, meshes, photos, as_json: bool) -> None:
         cfg = load_config(config, preset, meshes=meshes, photos=photos, require_data=False)
     except ValueError as e:
         fail(str(e))
-    objects = n_photos = None
-    if cfg["data"].get("meshes"):
-        from aist_app.scene.meshes import discover
+    from aist_app.experiments.plan import planned_objects
 
-        objects = len(discover(cfg["data"]["meshes"]))
+    objects, n_photos = planned_objects(cfg), None
     if cfg["data"].get("photos"):
         from aist_app.segment.photos import discover_photos
 

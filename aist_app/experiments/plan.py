@@ -115,6 +115,16 @@ def stage_plan(runner, kind: str, plugin: str, settings: dict, steps: int) -> St
     return factory.plan({k: v for k, v in settings.items() if k != "plugin"}, steps)
 
 
+def planned_objects(cfg: dict[str, Any]) -> int | None:
+    """How many objects the experiment ``cfg`` renders: its meshes' (discovered), the cars
+    it generates (``[cars] count``), or None (the reference's scale, with no data given)."""
+    if cfg["data"].get("meshes"):
+        from aist_app.scene.meshes import discover
+
+        return len(discover(cfg["data"]["meshes"]))
+    return cfg.get("cars", {}).get("count")
+
+
 def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
               ) -> list[StagePlan]:
     """Every stage of the experiment ``cfg`` (see :mod:`aist_app.experiments.experiment`)."""
