@@ -95,7 +95,7 @@ def test_bad_meshes_are_skipped_with_reasons(tmp_path, shared_meshes):
     out = tmp_path / "ds"
     res = subprocess.run([str(AIST), "render", str(coll), str(out), "--views", "2",
                           "--points", "5000"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # some object failed; the others are written
     ds = Dataset.open(out)
     assert ds.object_ids() == [CHAIR.name]
     failures = {f["object_id"]: f for f in ds.source["failures"]}
