@@ -74,7 +74,8 @@ def _screenshot(app, win, out: Path, page: str | None, select: int,
     if page is not None:  # else the page opening PATH chose (Browser or Runs)
         win.tabs.setCurrentIndex(tabs.get(page, 0))
     if win.pose_run is not None and win.index is not None:  # the selected view's prediction
-        _settle(app, lambda: len(win.view3d.predicted) > 0 or win.prediction_error, 120.0)
+        _settle(app, lambda: (len(win.view3d.predicted) > 0 or win.prediction_error
+                              or win.browser.view_error or not win._prediction_jobs), 120.0)
         if win.prediction_error:
             win.close()
             print(f"error: {win.prediction_error}", file=sys.stderr)

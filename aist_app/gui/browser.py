@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from aist_app.dataset.contract import DatasetError
 from aist_app.dataset.index import DatasetIndex, ViewFilter, ViewRecord
 from aist_app.gui.thumbnails import BACKGROUNDS, THUMB, ThumbnailCache, composite
 from aist_app.gui.zoom import ImageLabel
@@ -379,6 +380,7 @@ class BrowserPage(QWidget):
             hi.setValue(bound)
         self.reasons = QComboBox()
         self.count = QLabel()
+        self.view_error: str | None = None  # why the selected view cannot be shown
         self.background = QComboBox()
         self.background.addItems(BACKGROUNDS)
         self.background.setCurrentText(background)
@@ -476,5 +478,12 @@ class BrowserPage(QWidget):
     def _current_changed(self, current, _previous) -> None:
         r = self.model.data(current, Qt.ItemDataRole.UserRole)
         if r is not None and self.index_ is not None:
-            self.detail.show_view(self.index_, r)
+            try:
+                self.detail.show_view(self.index_, r)
+            except (DatasetError, OSError, ValueError) as e:  # a view refused or unreadable
+                self.detail.title.setText(f"{r.object_id} / {r.file}: cannot be shown")
+                self.detail.annotations.setPlainText(str(e))
+                self.view_error = str(e)
+                return
+            self.view_error = None
             self.view_selected.emit(r)
