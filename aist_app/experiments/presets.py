@@ -65,6 +65,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "target": {"renderer": "blender", "look": "varied", "views": 8, "samples": 8,
                    "supersample": 2},
         "segment": {"segmenter": "deeplab-lite", "min_side": 96},
+        # (The figures in these comments were measured on the 40-car cut, 4 test objects;
+        # the 48-car cut's are in docs/learning.md "The answer".)
         # 600 steps at lr 5e-4, decayed linearly to 0 over the last epoch (192 steps, as
         # CycleGAN's schedule ends), stylizing with the average of G's weights (decay 0.99
         # a step). At the preset's two threads, seeds 0, 1, 2 (seed 2 under Prescott;
