@@ -184,6 +184,9 @@ def test_report_verdicts_need_an_interval_that_excludes_zero_and_three_objects()
     reach = plain_words({}, {"baseline": base}, {}, None, None,
                         {"value": 0.40, "lo": 0.20, "hi": 0.55, "objects": 12})
     assert "is not shown beyond chance" in reach
+    below = plain_words({}, {"baseline": base}, {}, None, None,
+                        {"value": 0.10, "lo": 0.00, "hi": 0.20, "objects": 3})
+    assert "is below chance (the interval lies below it)" in below
     point = plain_words({}, {"baseline": base}, {}, None, None,
                         {"value": 0.40, "lo": 0.40, "hi": 0.40, "objects": 1})
     assert "as a point figure (no interval can be estimated from 1 test object(s))" in point

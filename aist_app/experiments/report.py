@@ -281,6 +281,8 @@ def _beyond_chance(base: dict, acc30: dict | None) -> tuple[str, str]:
             f"over its {acc30['objects']} test objects)")
     if acc30["lo"] > constant:
         return "is learned beyond chance (the interval lies above it)", said
+    if acc30["hi"] < constant:
+        return "is below chance (the interval lies below it)", said
     return "is not shown beyond chance (the interval reaches it)", said
 
 
