@@ -85,13 +85,32 @@ def test_open_filter_select(window, qtbot, pyrender_dataset):
     # and clicking a frustum selects its view in the browser.
     v = window.view3d
     assert len(v.frusta) == 5 and v.highlight == 3 and len(v.points) > 1000
-    window.tabs.setCurrentWidget(v)
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: v.canvas.isVisible() and v.canvas.width() > 100)
     xy = v.project(v.frusta[1])[0]
     assert v.frustum_at(*xy) == 1
     from PySide6.QtCore import QPoint, Qt
 
-    qtbot.mouseClick(v, Qt.MouseButton.LeftButton, pos=QPoint(int(xy[0]), int(xy[1])))
+    qtbot.mouseClick(v.canvas, Qt.MouseButton.LeftButton, pos=QPoint(int(xy[0]), int(xy[1])))
     assert b.detail.record.file == "view_001.png" and v.highlight == 1
+    # A library's scene (pyqtgraph's OpenGL view): the cloud, every camera, named axes and a
+    # grid; point size, layer toggles and a reset that frames the scene again.
+    import pyqtgraph.opengl as gl
+
+    kinds = [type(i) for i in v.canvas.items]
+    assert kinds.count(gl.GLScatterPlotItem) == 1 and kinds.count(gl.GLTextItem) == 3
+    assert kinds.count(gl.GLLinePlotItem) == 3 + 5 and gl.GLGridItem in kinds
+    v.point_size.setValue(6.0)
+    assert [i for i in v.canvas.items if isinstance(i, gl.GLScatterPlotItem)][0].size == 6.0
+    v.toggles["cameras"].setChecked(False)
+    assert [type(i) for i in v.canvas.items].count(gl.GLLinePlotItem) == 3
+    v.toggles["cameras"].setChecked(True)
+    start = dict(v.canvas.opts)
+    v.canvas.orbit(40, 10)
+    v.reset_view()
+    assert v.canvas.opts["azimuth"] == start["azimuth"]
+    assert v.canvas.opts["distance"] == pytest.approx(start["distance"])
+    assert "selected view's camera" in v.legend.text() and "predicted" not in v.legend.text()
 
 
 def test_stylized_detail_shows_source_and_mask_difference(window, tmp_path, pyrender_dataset):
@@ -655,9 +674,12 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     assert signs
     target = page.model.rows[len(page.model.rows) // 2]
     k = page.comparison.rows.index(target)
-    xy = page.scatter._to_screen(*page.scatter.series[0][2][k])
-    qtbot.mouseClick(page.scatter, Qt.MouseButton.LeftButton, pos=xy.toPoint())
+    xy = page.scatter.to_widget(*page.scatter.series[0][2][k])
+    qtbot.mouseClick(page.scatter.widget.viewport(), Qt.MouseButton.LeftButton,
+                     pos=xy.toPoint())
     assert page.model.rows[page.table.currentIndex().row()] is target
+    assert page.scatter.selected is target
+    assert_tick_labels(page.scatter)
     qtbot.waitUntil(lambda: page.current is target and len(page.overlays) == 2,
                     timeout=60_000)
     # Any two evaluations, added one at a time (no experiment folder): each names its run
@@ -678,7 +700,18 @@ def test_compare_page_on_a_real_experiment(window, qtbot, tmp_path, cpu_experime
     other.stop_background()
 
 
-def test_runs_page_shows_a_pose_run_and_an_experiment(window, cpu_experiment):
+def assert_tick_labels(plot) -> None:
+    """A pyqtgraph plot's bottom and left axes show at least two labelled ticks."""
+    for name in ("bottom", "left"):
+        axis = plot.item.getAxis(name)
+        assert axis.style["showValues"] and axis.isVisible()
+        lo, hi = axis.range
+        levels = axis.tickValues(lo, hi, max(axis.width(), axis.height(), 100))
+        values = [v for _, vals in levels for v in vals]
+        assert len([t for t in axis.tickStrings(values, axis.scale, 1) if t]) >= 2, name
+
+
+def test_runs_page_shows_a_pose_run_and_an_experiment(window, qtbot, cpu_experiment):
     """Every figure the folder holds (whatever its name), the key figures beside the chance
     columns, and the pose learning curves drawn here: an experiment's two runs on one axis."""
     out, p = cpu_experiment
@@ -701,8 +734,30 @@ def test_runs_page_shows_a_pose_run_and_an_experiment(window, cpu_experiment):
     page.open_run(out / "pose-baseline")
     assert "learning_curves.png" in {f.name for f in page.figures}
     assert page.table.rowCount() == len(steps) and list(page.curves) == ["pose-baseline"]
+    from PySide6.QtCore import Qt
+
     page.curve_choice.setCurrentText("Chamfer (×100)")
     assert page.plot.series[0].ys == [x["val_chamfer"] for x in page.curves["pose-baseline"]]
+    # A table a researcher can use at 1280 px: no horizontal scrollbar, sorted by a click on
+    # a header (numbers as numbers), fixed decimals a column, "n/a" where there is no value.
+    window.resize(1280, 800)
+    window.tabs.setCurrentWidget(page)
+    page.open_run(out / "report")
+    qtbot.waitUntil(lambda: page.table.viewport().width() > 300)
+    header = page.table.horizontalHeader()
+    assert header.length() <= page.table.viewport().width()
+    assert page.table.horizontalScrollBar().maximum() == 0
+    col = [page.table.horizontalHeaderItem(j).text()
+           for j in range(page.table.columnCount())].index("Chamfer (×100)")
+    page.table.sortItems(col, Qt.SortOrder.DescendingOrder)
+    shown = [page.table.item(i, col).text() for i in range(page.table.rowCount())]
+    numbers = [float(t) for t in shown if t != "n/a"]
+    assert numbers == sorted(numbers, reverse=True) and len({len(t.split(".")[1])
+                                                             for t in shown if t != "n/a"}) == 1
+    assert all(page.table.item(i, j).text() for i in range(page.table.rowCount())
+               for j in range(page.table.columnCount()))  # no blank cell: "n/a"
+    # The curves: ticks with labels on both axes (pyqtgraph's own axis API).
+    assert_tick_labels(page.plot)
 
 
 @pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")

@@ -9,6 +9,7 @@ costs a file read."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,8 @@ from aist_app.experiments.compare import (
     figure_label,
 )
 from aist_app.experiments.compare_session import CompareSession, ViewResult
+from aist_app.gui.colours import TRUTH, css, model_colours
 
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 
 
 class CompareModel(QAbstractTableModel):
@@ -193,7 +194,7 @@ class ComparePage(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setWordWrap(False)
-        from aist_app.gui.scatter import ErrorScatter
+        from aist_app.gui.plots import ErrorScatter
 
         self.scatter = ErrorScatter()  # each view: the baseline across, each model up
         self.scatter.view_clicked.connect(self._scatter_clicked)
@@ -338,15 +339,15 @@ class ComparePage(QWidget):
         self.figures.setToolTip(figure_label(figure))
         models = self.comparison.models
         rows = self.comparison.rows
+        colours = model_colours(models)
         self.scatter.set_points(rows, [
-            (m, COLOURS[i % len(COLOURS)], [(self.comparison.value(r, figure, models[0]),
-                                             self.comparison.value(r, figure, m))
-                                            for r in rows])
-            for i, m in enumerate(models) if i > 0], figure_label(figure), models[0])
+            (m, colours[m], [(self.comparison.value(r, figure, models[0]),
+                              self.comparison.value(r, figure, m)) for r in rows])
+            for m in models[1:]], figure_label(figure), models[0])
         self.legend.setText("   ".join(
-            f"<span style='color: rgb{COLOURS[i % len(COLOURS)]}'>&#9632;</span> {m}"
-            for i, m in enumerate(models))
-            + "   <span style='color: rgb(120,120,120)'>&#9632;</span> ground truth (3D; "
+            f"<span style='color: {css(colours[m])}'>&#9632;</span> {html.escape(m)}"
+            for m in models)
+            + f"   <span style='color: {css(TRUTH)}'>&#9632;</span> ground truth (3D; "
               "its camera in yellow)")
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
@@ -368,8 +369,7 @@ class ComparePage(QWidget):
     def _row_changed(self, current, _previous) -> None:
         if current.isValid():
             r = self.model.rows[current.row()]
-            self.scatter.selected = r
-            self.scatter.update()
+            self.scatter.select(r)
             self.show_view(r)
 
     def show_view(self, r: dict) -> None:
@@ -407,13 +407,15 @@ class ComparePage(QWidget):
                 self.view3d.highlight = 0  # the true camera in yellow
             else:
                 self.view3d.set_cloud(np.zeros((0, 3)), [])
-            self.view3d.models = [(clouds[m][0], clouds[m][1], COLOURS[i % len(COLOURS)])
-                                  for i, m in enumerate(projs) if m in clouds]
-            self.view3d.update()
+            colours = model_colours(list(projs))
+            self.view3d.models = [(clouds[m][0], clouds[m][1], colours[m])
+                                  for m in projs if m in clouds]
+            self.view3d.model_names = [m for m in projs if m in clouds]
+            self.view3d.refresh()
             for i, (m, proj) in enumerate(projs.items()):
                 self.overlays[m] = proj
                 label = ImageLabel()
-                label.set_image(outline(rgba, proj, COLOURS[i % len(COLOURS)]), 3,
+                label.set_image(outline(rgba, proj, model_colours(list(projs))[m]), 3,
                                 f"{name}: {m}'s predicted silhouette at its predicted pose")
                 self.view_layout.addWidget(label)
 

@@ -10,11 +10,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QListWidget,
-    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -22,9 +23,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from aist_app.gui.curves import CurvePlot, Series
+from aist_app.gui.colours import CHANCE, model_colours
+from aist_app.gui.plots import CurvePlot, Series
+from aist_app.gui.zoom import FittedImage
 
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+NA = "n/a"
 #: The key figures of a pose model, with the chance baselines beside them: (column, key in
 #: an evaluation's metrics, key in a run's validation line).
 KEY_FIGURES = [
@@ -48,7 +51,40 @@ CURVES = {
 
 
 def _fmt(v) -> str:
-    return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+    """A cell's text before its column's decimals are fixed: "n/a" where there is none."""
+    return NA if v is None else repr(float(v)) if isinstance(v, float) else str(v)
+
+
+def column_decimals(values: list[float]) -> int:
+    """One number of decimals for a column: 3 below 1, 2 below 100, else 1."""
+    top = max((abs(v) for v in values), default=0.0)
+    return 3 if top < 1 else 2 if top < 100 else 1
+
+
+class Cell(QTableWidgetItem):
+    """A table cell that sorts by its number ("n/a" last) and shows fixed decimals."""
+
+    def __init__(self, text: str, decimals: int | None) -> None:
+        try:
+            self.number: float | None = float(text) if decimals is not None else None
+        except ValueError:
+            self.number = None
+        shown = text if self.number is None else (
+            str(int(self.number)) if decimals == 0 else f"{self.number:.{decimals}f}")
+        super().__init__(shown)
+        self.setToolTip(text)  # the whole value (ids, names) on hover
+        if self.number is not None:
+            self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other) -> bool:  # numbers in order, then text, "n/a" last
+        a, b = self.number, getattr(other, "number", None)
+        if a is not None and b is not None:
+            return a < b
+        if (a is None) != (b is None):
+            return a is not None
+        if (self.text() == NA) != (other.text() == NA):
+            return other.text() == NA
+        return self.text() < other.text()
 
 
 def _lines(path: Path) -> list[dict]:
@@ -142,17 +178,20 @@ class RunsPage(QWidget):
         self.table = QTableWidget()
         self.table.verticalHeader().hide()
         self.table.setWordWrap(True)
+        self.table.setSortingEnabled(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignCenter
+                                                          | Qt.TextFlag.TextWordWrap)
         self.curve_choice = QComboBox()
         self.curve_choice.addItems(list(CURVES))
         self.curve_choice.currentTextChanged.connect(lambda _t: self._draw_curves())
         self.plot = CurvePlot()
         self.figure_list = QListWidget()
+        self.figure_list.setWordWrap(True)  # whole names, on as many lines as they need
         self.figure_list.currentRowChanged.connect(self._show_figure)
-        self.figure = QLabel()
-        self.figure.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        scroll = QScrollArea()
-        scroll.setWidget(self.figure)
-        scroll.setWidgetResizable(True)
+        self.figure = FittedImage()  # scaled to the pane; double-click for full size
         curves = QWidget()
         cl = QVBoxLayout(curves)
         cl.setContentsMargins(0, 0, 0, 0)
@@ -165,7 +204,7 @@ class RunsPage(QWidget):
         fl = QHBoxLayout(figures)
         fl.setContentsMargins(0, 0, 0, 0)
         fl.addWidget(self.figure_list, 1)
-        fl.addWidget(scroll, 4)
+        fl.addWidget(self.figure, 4)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(curves)
         bottom.addWidget(figures)
@@ -191,35 +230,52 @@ class RunsPage(QWidget):
         self.title.setText(f"{run}   ({len(figures)} figures"
                            + (f"; pose runs: {', '.join(self.curves)})" if self.curves
                               else ")"))
+        self._fill_table(cols, rows)
+        self.figure_list.clear()
+        self.figure_list.addItems([figure_title(p) for p in figures])
+        for k, p in enumerate(figures):
+            self.figure_list.item(k).setToolTip(str(p))
+        if figures:
+            self.figure_list.setCurrentRow(0)
+        else:
+            self.figure.set_figure(QPixmap())
+        self._draw_curves()
+
+    def _fill_table(self, cols: list[str], rows: list[list[str]]) -> None:
+        """Sortable cells with one number of decimals a column ("step" whole), "n/a" where
+        a value does not exist, the whole value on hover."""
+        self.table.setSortingEnabled(False)
         self.table.clear()
         self.table.setColumnCount(len(cols))
         self.table.setRowCount(len(rows))
         self.table.setHorizontalHeaderLabels(cols)
-        for i, r in enumerate(rows):
-            for j, v in enumerate(r):
-                self.table.setItem(i, j, QTableWidgetItem(v))
-        self.table.resizeColumnsToContents()
-        self.figure_list.clear()
-        self.figure_list.addItems([figure_title(p) for p in figures])
-        if figures:
-            self.figure_list.setCurrentRow(0)
-        else:
-            self.figure.setPixmap(QPixmap())
-        self._draw_curves()
+        for j, col in enumerate(cols):
+            numbers = []
+            for r in rows:
+                try:
+                    numbers.append(float(r[j]))
+                except ValueError:
+                    pass
+            decimals = None if not numbers else 0 if col == "step" else \
+                column_decimals(numbers)
+            for i, r in enumerate(rows):
+                self.table.setItem(i, j, Cell(r[j], decimals))
+        self.table.resizeRowsToContents()
+        self.table.setSortingEnabled(True)
 
     def _draw_curves(self) -> None:
         label = self.curve_choice.currentText()
         key, chance = CURVES[label]
         series = []
-        for i, (name, lines) in enumerate(self.curves.items()):
-            colour = COLOURS[i % len(COLOURS)]
-            series.append(Series(name, colour, [x["step"] for x in lines],
+        colours = model_colours(list(self.curves))
+        for name, lines in self.curves.items():
+            series.append(Series(name, colours[name], [x["step"] for x in lines],
                                  [x.get(key, float("nan")) for x in lines]))
         first = next(iter(self.curves.values()), [])
         for k, c in enumerate(chance):  # the same views for every run: the first's
             if first and c in first[-1]:
                 series.append(Series(c.replace("val_", "chance: ").replace("_", " "),
-                                     (120, 120, 120) if k == 0 else (170, 170, 170),
+                                     CHANCE[min(k, len(CHANCE) - 1)],
                                      [x["step"] for x in first],
                                      [x.get(c, float("nan")) for x in first], dashed=True))
         self.plot.set_series(series, f"validation {label}" if series else
@@ -227,4 +283,5 @@ class RunsPage(QWidget):
 
     def _show_figure(self, row: int) -> None:
         if 0 <= row < len(self.figures):
-            self.figure.setPixmap(QPixmap(str(self.figures[row])))
+            self.figure.set_figure(QPixmap(str(self.figures[row])), figure_title(
+                self.figures[row]))

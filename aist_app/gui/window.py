@@ -23,6 +23,7 @@ from aist_app.gui.browser import BrowserPage, kind_label
 from aist_app.gui.compare import ComparePage
 from aist_app.gui.runs import RunsPage
 from aist_app.gui.stages import StagesPage
+from aist_app.gui.colours import model_colour
 from aist_app.gui.view3d import PointCloudView
 from aist_app.scene.cameras import frustum_points
 from aist_app.stages.runner import StageRunner
@@ -43,14 +44,6 @@ def is_pose_run(path: Path) -> bool:
         return record.get("stage") == "train-pose"
     return (path / "checkpoints" / "last.pt").is_file() and (path / "config.json").is_file() \
         and "dataset" in (path / "config.json").read_text()
-
-
-#: What the 3D view's colours mean.
-LEGEND_3D = ("<span style='color:#ccc'>&#9632;</span> ground-truth points &nbsp; "
-             "<span style='color:#5aa0ff'>&#9633;</span> the views' cameras &nbsp; "
-             "<span style='color:#ffd200'>&#9633;</span> the selected view's camera &nbsp; "
-             "<span style='color:#ff8c28'>&#9632;&#9633;</span> the pose run's predicted "
-             "points and camera (Pose &gt; open a run)")
 
 
 def prediction_text(pred: dict, truth: dict | None, up_axis: str, run: str) -> str:
@@ -95,13 +88,11 @@ class MainWindow(QMainWindow):
         self.compare = ComparePage(runner=self.runner)
         self.tabs.addTab(self.browser, "Browser")
         # The 3D view with its legend and, with a pose run open, the prediction's figures.
-        self.view3d_legend = QLabel(LEGEND_3D)
-        self.view3d_legend.setWordWrap(True)
+        self.view3d_legend = self.view3d.legend  # what each colour means, kept current
         self.prediction_label = QLabel()
         self.prediction_label.setWordWrap(True)
         page3d = QWidget()
         lay3d = QVBoxLayout(page3d)
-        lay3d.addWidget(self.view3d_legend)
         lay3d.addWidget(self.prediction_label)
         lay3d.addWidget(self.view3d, 1)
         self.tabs.addTab(page3d, "3D view")
@@ -181,6 +172,8 @@ class MainWindow(QMainWindow):
                 self.error("Cannot open pose run", one_line(e))
                 return False
             self.pose_run, self._predictor, self._refiner = path, None, None
+            self.view3d.predicted_name = path.name
+            self.view3d.predicted_colour = model_colour(path.name)
             self._pending_predictor = predictor
             self._silhouettes = None
             self.prediction_error = None
@@ -271,7 +264,7 @@ class MainWindow(QMainWindow):
         self.view3d.highlight = files.index(record.file) if record.file in files else -1
         self.view3d.predicted_frustum = None
         self.view3d.predicted = np.zeros((0, 3))
-        self.view3d.update()
+        self.view3d.refresh()
         self.prediction_label.setText("")
         self.browser.detail.set_prediction(None)
         if self.pose_run is not None:
@@ -332,7 +325,7 @@ class MainWindow(QMainWindow):
             K = intrinsics(size, float(pred["focal_length"]))
             self.view3d.predicted = pred["points"]
             self.view3d.predicted_frustum = frustum_points(pred["world_to_camera"], K, size)
-            self.view3d.update()
+            self.view3d.refresh()
             truth = {v["file"]: v for v in self._views}.get(record.file)
             text = prediction_text(pred, truth, self.index.ds.meta.get("up_axis", "y"),
                                    Path(self.pose_run).name)

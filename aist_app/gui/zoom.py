@@ -120,3 +120,49 @@ class ZoomDialog(QDialog):
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
         self.view.fit()
+
+
+def pixmap_array(pix: QPixmap) -> np.ndarray:
+    """A pixmap as an (H, W, 4) uint8 array."""
+    img = pix.toImage().convertToFormat(QImage.Format.Format_RGBA8888)
+    w, h = img.width(), img.height()
+    buf = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h)
+    return buf.reshape(h, img.bytesPerLine())[:, : 4 * w].reshape(h, w, 4).copy()
+
+
+class FittedImage(QLabel):
+    """A figure scaled to the pane it is in (aspect kept, never clipped, never scrolled);
+    double-click opens it full size and zoomable."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.source = QPixmap()
+        self.title = ""
+        self.dialog: ZoomDialog | None = None
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(120, 90)
+
+    def set_figure(self, pix: QPixmap, title: str = "") -> None:
+        self.source, self.title = pix, title
+        self.setToolTip(f"{title}\ndouble-click: full size, zoomable" if title else "")
+        self._fit()
+
+    def sizeHint(self):  # noqa: N802 - Qt API: never asks for more than the pane
+        return self.minimumSize()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self.source.isNull():
+            self.clear()
+            return
+        self.setPixmap(self.source.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if not self.source.isNull():
+            self.dialog = ZoomDialog(pixmap_array(self.source), self.title, self.window())
+            self.dialog.show()
+        super().mouseDoubleClickEvent(event)
