@@ -9,10 +9,19 @@ cd "$(dirname "$0")/.."
 EXP=${1:?usage: scripts/screenshots.sh EXPERIMENT [OUT]}
 OUT=${2:-docs/screenshots}
 mkdir -p "$OUT"
-export QT_QPA_PLATFORM=offscreen PYOPENGL_PLATFORM=egl
+export PYOPENGL_PLATFORM=egl
 AIST_CACHE_DIR=$(mktemp -d)
 export AIST_CACHE_DIR
-shot() { .venv/bin/aist gui "$@" 2> >(grep -v propagateSizeHints >&2); }
+# Under Xvfb (scripts/bootstrap.sh installs it) the 3D view draws with OpenGL; offscreen it
+# can only say that it has none.
+if command -v xvfb-run >/dev/null; then
+  shot() { xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb \
+             .venv/bin/aist gui "$@" 2> >(grep -v propagateSizeHints >&2); }
+else
+  echo "no xvfb-run: the 3D view's screenshot will say that it has no OpenGL" >&2
+  export QT_QPA_PLATFORM=offscreen
+  shot() { .venv/bin/aist gui "$@" 2> >(grep -v propagateSizeHints >&2); }
+fi
 # The Browser: the target domain (a Blender render with a varied look), the stylized set
 # (its source view and mask difference), the real photos' accepted cut-outs; a pose run open,
 # so the selected view's camera box shows its prediction.

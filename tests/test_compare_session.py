@@ -54,3 +54,13 @@ def test_compare_session_is_qt_free_and_its_work_returns_results(cpu_experiment)
     cached = session.caches["baseline"].get(row["object"], row["view"])
     assert np.abs(result.projs["baseline"] - cached.proj).max() < 1e-5
     assert result.truth is not None and result.truth[1].shape == (5, 3)
+
+
+def test_a_view_s_figures_in_words_name_a_front_back_flip():
+    from aist_app.experiments.compare import view_figures_text
+
+    text = view_figures_text({"baseline": {"angle_err_deg": 175.04, "chamfer": 8.871},
+                              "AIST": {"angle_err_deg": 24.66, "xor": 0.04321}})
+    assert text == ("baseline: angle error 175.0° (a front/back flip), Chamfer 8.87 | "
+                    "AIST: angle error 24.7°, mask XOR 0.043")
+    assert "angle_err_deg" not in text

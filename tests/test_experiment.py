@@ -48,7 +48,7 @@ def test_experiment_small_preset_and_resume(tmp_path):
     text = html.read_text()
     assert text.count("<tr>") == 2 * (1 + 3 * 4)  # Table 6.2, and pose against chance
     assert "chance: best constant" in text and "demonstrate the pipeline" in text
-    assert text.count('<img src="curves.png">') == 1  # every model's curves on one axis
+    assert text.count('<img src="curves.png"') == 1  # every model's curves on one axis
     assert (out / "report" / "curves.png").is_file()
     # It fits a 1280 px screen by construction: a 1180 px page, no table wider than 11
     # columns (headers wrap), figures that shrink; the configuration folded, with no

@@ -62,14 +62,16 @@ def test_open_filter_select(window, qtbot, pyrender_dataset):
     # The camera as labelled values, computed independently here from K and the pose.
     cam = b.detail.camera_values
     assert b.detail.camera_box.isVisibleTo(b.detail)
-    assert float(cam["azimuth_deg"].text()) == pytest.approx(shown["azimuth_deg"], abs=1e-2)
+    # (fixed decimals a kind: 0.1° and 0.1 px)
+    assert float(cam["azimuth_deg"].text()) == pytest.approx(shown["azimuth_deg"], abs=0.051)
     assert float(cam["elevation_deg"].text()) == pytest.approx(shown["elevation_deg"],
-                                                               abs=1e-2)
+                                                               abs=0.051)
+    assert cam["azimuth_deg"].text() == f"{shown['azimuth_deg']:.1f}"
     K = np.asarray(shown["K"])
     w = json.loads((pyrender_dataset / "dataset.json").read_text())["image_size"][1]
-    assert float(cam["focal_px"].text()) == pytest.approx(K[0, 0], rel=1e-3)
+    assert float(cam["focal_px"].text()) == pytest.approx(K[0, 0], abs=0.051)
     fov = np.degrees(2 * np.arctan(w / (2 * K[0, 0])))
-    assert float(cam["fov_h_deg"].text()) == pytest.approx(fov, rel=1e-3)
+    assert float(cam["fov_h_deg"].text()) == pytest.approx(fov, abs=0.051)
     centre = -np.asarray(shown["world_to_camera"])[:3, :3].T @ np.asarray(
         shown["world_to_camera"])[:3, 3]
     assert np.linalg.norm(centre) == pytest.approx(float(cam["distance"].text()), rel=1e-3)
@@ -98,7 +100,7 @@ def test_open_filter_select(window, qtbot, pyrender_dataset):
     import pyqtgraph.opengl as gl
 
     kinds = [type(i) for i in v.canvas.items]
-    assert kinds.count(gl.GLScatterPlotItem) == 1 and kinds.count(gl.GLTextItem) == 3
+    assert kinds.count(gl.GLScatterPlotItem) == 1
     assert kinds.count(gl.GLLinePlotItem) == 3 + 5 and gl.GLGridItem in kinds
     v.point_size.setValue(6.0)
     assert [i for i in v.canvas.items if isinstance(i, gl.GLScatterPlotItem)][0].size == 6.0
@@ -469,7 +471,9 @@ def test_real_dataset_filtered_by_rejection_reason(window, tmp_path, pyrender_da
     x0, y0, x1 = (int(prov["box"][i] * s) for i in (0, 1, 2))
     band = d.photo_label.rgba[y0:y0 + 2, x0 + 5:x1 - 5]
     green = (band[..., 1] > 200) & (band[..., 0] < 80)
-    assert green.any(axis=0).mean() > 0.9
+    yellow = (band[..., 0] > 200) & (band[..., 1] > 160) & (band[..., 2] < 100)
+    # ... the crop taken dashed in yellow over it: where they meet, both show.
+    assert (green | yellow).any(axis=0).mean() > 0.9 and green.any(axis=0).mean() > 0.25
 
 
 def test_zoomable_full_size_view(window, qtbot, pyrender_dataset):
@@ -816,3 +820,81 @@ def test_a_pose_run_with_a_bad_checkpoint_is_said_in_one_line(window, tmp_path,
                        text=True, timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert p.returncode != 0 and "error:" in p.stderr and "Traceback" not in p.stderr
     assert time.monotonic() - t0 < 60 and not (tmp_path / "s.png").exists()
+
+
+def test_stages_form_defaults_are_the_cli_s(window):
+    """One source of defaults: each panel's stage, device and settings are what the CLI
+    runs when nothing is named; every path has a Browse button, fields their units."""
+    from aist_app.cli import main
+    from aist_app.render.pipeline import RenderConfig
+
+    def default(command: str, option: str):
+        cmd = main.commands[command]
+        return next(p.default for p in cmd.params if p.name == option)
+
+    panels = window.stages.panels
+    assert panels["renderer"].plugin.currentText() == default("render", "renderer")
+    assert panels["segmenter"].plugin.currentText() == default("segment", "segmenter")
+    assert panels["renderer"].device.currentText() == default("render", "device")
+    assert panels["pose_model"].device.currentText() == default("train-pose", "device")
+    assert panels["stylizer"].device.currentText() == default("train-stylizer", "device")
+    editors = panels["renderer"].form.editors
+    assert editors["views"].value() == RenderConfig().views
+    for panel in panels.values():
+        assert set(panel.browse_buttons) == set(panel.paths)
+        assert panel.bar.isTextVisible() and panel.bar.format() == "no job running"
+        assert all(e.maximumWidth() <= 280 for e in panel.form.editors.values())
+
+
+def test_the_open_dataset_fills_the_stages_form(window, pyrender_dataset):
+    from aist_app.dataset import Dataset
+
+    ds = Dataset.open(pyrender_dataset)
+    assert window.open_dataset(pyrender_dataset)
+    panels = window.stages.panels
+    assert panels["pose_model"].paths["dataset"].text() == str(window.index.root)
+    assert panels["stylizer"].paths["synthetic"].text() == str(window.index.root)
+    first = ds.object_ids()[0]
+    assert panels["renderer"].form.editors["views"].value() == len(ds.view_files(first))
+
+
+def test_a_folder_that_is_neither_dataset_nor_run_says_what_was_looked_for(window, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("notes")
+    (folder / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert not window.open_path(folder)
+    assert "is not a dataset, an experiment, a run or a report" in window.last_error
+    assert "dataset.json" in window.last_error and "metrics.jsonl" in window.last_error
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not window.open_path(empty) and "dataset.json" in window.last_error
+
+
+@pytest.mark.slow  # > 3 s (the fast loop: pytest -m "not slow")
+def test_the_3d_view_draws_with_opengl_under_xvfb(tmp_path, pyrender_dataset):
+    """Under Xvfb (scripts/bootstrap.sh installs it) the 3D page is drawn by OpenGL: the
+    scene's dark background fills the canvas, the cloud and the selected camera (yellow)
+    are on it."""
+    import shutil
+
+    from PIL import Image
+
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (scripts/bootstrap.sh installs it)")
+    out = tmp_path / "3d.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "PYOPENGL_PLATFORM": "egl"}
+    p = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", AIST, "gui",
+                        str(pyrender_dataset), "--page", "3D view", "--select", "1",
+                        "--screenshot", str(out)], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert img.shape[:2] == (800, 1280)
+
+    def near(rgb, tol):
+        return np.all(np.abs(img - np.asarray(rgb)) <= tol, axis=-1)
+
+    assert near((28, 28, 32), 3).mean() > 0.2  # the GL scene's background
+    assert near((255, 210, 0), 40).sum() > 20  # the selected view's camera
+    assert near((180, 180, 180), 30).sum() > 200  # the ground-truth points

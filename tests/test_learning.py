@@ -147,8 +147,14 @@ def test_kid_verdict_needs_a_margin_beyond_the_seed_spread():
     assert moves_toward(kid, "source vs target", "stylized vs target")["direction"] == "away"
 
 
+def _said(*args) -> str:
+    from aist_app.experiments.report import plain_words
+
+    return " ".join(plain_words(*args))
+
+
 def test_report_verdicts_need_an_interval_that_excludes_zero_and_three_objects():
-    from aist_app.experiments.report import _difference_sentences, plain_words
+    from aist_app.experiments.report import _difference_sentences
     from aist_app.pose.intervals import verdict
 
     iv = {"value": 0.2, "lo": 0.1, "hi": 0.3}
@@ -173,21 +179,21 @@ def test_report_verdicts_need_an_interval_that_excludes_zero_and_three_objects()
                    "stylized a vs target": {"mean": 0.439}},
            "stylized_closer_than_source": {"a": {"closer": False, "direction": "away",
                                                  "margin": -0.025, "spread": 0.01}}}
-    text = plain_words({}, {}, {}, kid, None)
+    text = _said({}, {}, {}, kid, None)
     assert "moved source renders away from the target look" in text
     # "Beyond chance" needs the acc@30 interval above the best constant rotation's figure.
     base = {"synthetic": {"acc30": 0.40, "acc30_constant": 0.26, "chamfer": 6.0}}
-    above = plain_words({}, {"baseline": base}, {}, None, None,
+    above = _said({}, {"baseline": base}, {}, None, None,
                         {"value": 0.40, "lo": 0.31, "hi": 0.49, "objects": 12})
     assert "0.40 [0.31, 0.49] (95% bootstrap over its 12 test objects)" in above
     assert "is learned beyond chance (the interval lies above it)" in above
-    reach = plain_words({}, {"baseline": base}, {}, None, None,
+    reach = _said({}, {"baseline": base}, {}, None, None,
                         {"value": 0.40, "lo": 0.20, "hi": 0.55, "objects": 12})
     assert "is not shown beyond chance" in reach
-    below = plain_words({}, {"baseline": base}, {}, None, None,
+    below = _said({}, {"baseline": base}, {}, None, None,
                         {"value": 0.10, "lo": 0.00, "hi": 0.20, "objects": 3})
     assert "is below chance (the interval lies below it)" in below
-    point = plain_words({}, {"baseline": base}, {}, None, None,
+    point = _said({}, {"baseline": base}, {}, None, None,
                         {"value": 0.40, "lo": 0.40, "hi": 0.40, "objects": 1})
     assert "as a point figure (no interval can be estimated from 1 test object(s))" in point
 

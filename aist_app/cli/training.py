@@ -21,6 +21,7 @@ from aist_app.cli.common import (
 )
 from aist_app.cli.main import main
 from aist_app.cli.stage_options import StageCommand
+from aist_app.common.devices import DEFAULT_DEVICE
 
 
 def _default_stage(kind: str) -> str:
@@ -69,7 +70,7 @@ def make_config(cls: type, options: dict, settings: tuple[str, ...], preset=None
               help="Continue this run from its last checkpoint (full state).")
 @click.option("--stylizer", help="Stylizer stage (see `aist plugins`; default: the installed "
                                  "stylizers' default, aist-cyclegan when it is installed).")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
 @click.option("--seed", type=int, help="Seed of initialization, batches and sampling "
               "(default: 0).")
 @set_option("pool_size=20")
@@ -156,7 +157,7 @@ def _known(r, kind: str, name: str) -> bool:
 @click.option("--stylizer", help="Stylizer stage (see `aist plugins`; default: the one that "
                                  "trained RUN).")
 @click.option("--batch", default=32, show_default=True, type=int, help="Views per batch.")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
 @overwrite_option
 @progress_option
 def stylize_cmd(run: Path, dataset: Path, out: Path, stylizer: str, batch: int,
@@ -191,7 +192,7 @@ def run_stylize(run, dataset, out, *, stylizer=None, batch=32, device="auto",
 @click.option("--model", "model_name",
               help="Pose-model stage (see `aist plugins`; default: the installed pose models' "
                    "default, dpc when it is installed).")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
 @click.option("--seed", type=int, help="Seed of initialization and batches (default: 0).")
 @set_option("sigma_end=0.5")
 @overwrite_option
@@ -223,7 +224,7 @@ def train_pose_cmd(dataset, out, resume_run, model_name, settings, overwrite, **
 @click.option("--split", type=click.Choice(["test", "all"]), default="test", show_default=True,
               help="Objects to evaluate in each set: its test split (an empty one is an "
                    "error), or all of them on purpose.")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
 @click.option("--refine", is_flag=True,
               help="Also report every set refined at test time by render-and-compare "
                    "(RenderNet supp. §1.2: silhouette + shape prior, grid restarts), as "
@@ -268,7 +269,7 @@ def evaluate_cmd(run: Path, test_sets, out: Path, model_name: str, split: str, d
 @click.option("--model", "model_name",
               help="Pose-model stage (see `aist plugins`) [default: the one that trained "
                    "RUN].")
-@click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
 @click.option("--refine", is_flag=True,
               help="Refine the prediction by render-and-compare against the image's alpha "
                    "(RenderNet supp. §1.2; see aist evaluate --refine).")

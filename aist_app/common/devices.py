@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+#: The device every torch stage uses when none is named (the CLI's and the app's).
+DEFAULT_DEVICE = "auto"
+
 DEVICE_FORMS = "auto, cpu, cuda, cuda:N or mps"
 _CUDA = re.compile(r"cuda(?::(\d+))?")
 

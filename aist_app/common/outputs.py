@@ -254,6 +254,27 @@ def run_folder_of(checkpoint: str | Path) -> Path:
     return path.parent.parent if path.parent.name == "checkpoints" else path.parent
 
 
+#: What marks each kind of folder the app and the CLI open: (kind, files any of which
+#: marks it). Checked in this order.
+FOLDER_MARKS = (("dataset", ("dataset.json",)), ("experiment", ("experiment.json",)),
+                ("run", ("metrics.jsonl", "checkpoints")),
+                ("report", ("metrics.json", "report.html")))
+
+
+def folder_kind(path: str | Path) -> str:
+    """``dataset``, ``experiment``, ``run`` or ``report``; a folder that is none of them
+    raises ValueError saying what was looked for."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a folder")
+    for kind, marks in FOLDER_MARKS:
+        if any((path / m).exists() for m in marks):
+            return kind
+    looked = "; ".join(f"a {kind} has {' or '.join(marks)}" for kind, marks in FOLDER_MARKS)
+    raise ValueError(f"{path} is not a dataset, an experiment, a run or a report: {looked}, "
+                     "and it has none of them")
+
+
 def check_apart(out: str | Path, inputs: Any) -> None:
     """Refuse an output folder that is an input, lies inside one or contains one (an
     ``--overwrite`` would delete the input, a render would write into its meshes), before

@@ -32,6 +32,28 @@ FIGURE_UNITS = {"angle_err_deg": "°", "chamfer": "×100", "precision": "×100",
                 "coverage": "×100", "xor": "fraction"}
 
 
+#: An angle error this close to 180° is a front/back flip (the pose fold), not noise.
+FLIP_DEG = 150.0
+
+
+def view_figures_text(figures: dict[str, dict[str, float]]) -> str:
+    """One view's figures for each model in words, with units, a front/back flip named:
+    ``baseline: angle error 175.0° (a front/back flip), Chamfer 8.87``."""
+    short = {"angle_err_deg": "angle error", "chamfer": "Chamfer", "precision": "precision",
+             "coverage": "coverage", "xor": "mask XOR"}
+    parts = []
+    for model, figs in figures.items():
+        words = []
+        for k, v in figs.items():
+            text = f"{short.get(k, k)} {v:.1f}°" if k == "angle_err_deg" else \
+                f"{short.get(k, k)} {v:.3f}" if k == "xor" else f"{short.get(k, k)} {v:.2f}"
+            if k == "angle_err_deg" and v >= FLIP_DEG:
+                text += " (a front/back flip)"
+            words.append(text)
+        parts.append(f"{model}: " + ", ".join(words))
+    return " | ".join(parts)
+
+
 def figure_label(figure: str) -> str:
     """``figure`` with its unit and which way is better."""
     better = "lower is better" if FIGURES.get(figure, True) else "higher is better"

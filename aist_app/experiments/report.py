@@ -6,29 +6,29 @@ and a paragraph in plain words on what the numbers show."""
 from __future__ import annotations
 
 import csv
-import html as html_lib
 import io
 import json
 from pathlib import Path
 
 import numpy as np
+from markupsafe import Markup, escape
 
-from aist_app.common.html import REPORT_CSS
+from aist_app.common.html import render, words
 from aist_app.common.images import composite
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.experiments.answer import summary as answer_summary
 from aist_app.pose.intervals import MIN_OBJECTS
 from aist_app.pose.intervals import verdict as verdict_of
 
-_NAMES = {"synthetic": "original", "real": "real", "target": "target"}
 #: The report's pose training (the reference's car config): steps, batch, points, grid.
 REPORT_SCALE = {"steps": 600_000, "batch": "8 x 4", "points": 8000, "grid": 64,
                 "image": 128, "objects": 5247}
 
 
 def _png(fig) -> bytes:
+    """The figure as PNG bytes, cropped to what it draws (titles and legends inside)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
 
 
@@ -163,33 +163,43 @@ def where_it_helps_figure(evaluators: dict, aligns: dict[str, np.ndarray], data,
 
 
 def where_it_helps(evals: dict[str, Path], evaluators: dict, aligns: dict[str, np.ndarray],
-                   data, out: Path) -> str:
+                   data, out: Path) -> list[dict]:
     """For each model against the baseline (the first of ``evals``, its evaluation folders):
     the views of ``data`` where it helps most, the median view and where it hurts most, by
-    the pose error's difference (XOR's without ground truth), as overlays; returns the HTML
-    section."""
+    the pose error's difference (XOR's without ground truth), as overlays; returns each
+    figure's model, baseline, set, figure and file for the page."""
     from aist_app.experiments.compare import load_comparison
 
     models = list(evals)
     if len(models) < 2:
-        return ""
+        return []
     test_set = data.name
     comp = load_comparison(evals, test_set)
     figure = "angle_err_deg" if "angle_err_deg" in comp.figures() else "xor"
-    html = ""
+    shown = []
     for model in models[1:]:
         order = comp.sorted_by(figure, model, minus=models[0], descending=False)
-        picks = [(f"helps most ({comp.value(order[0], figure, model, models[0]):+.2f})",
+        picks = [(_pick_label("helps most", comp, order[0], figure, model, models[0]),
                   order[0]), ("median", order[len(order) // 2]),
-                 (f"hurts most ({comp.value(order[-1], figure, model, models[0]):+.2f})",
+                 (_pick_label("hurts most", comp, order[-1], figure, model, models[0]),
                   order[-1])]
         name = f"where-{evals[model].name}-{test_set}.png"
         pair = {m: evaluators[m] for m in (models[0], model)}
         atomic_write_bytes(out / name, where_it_helps_figure(
             pair, aligns, data, [(label, r["object"], r["view"]) for label, r in picks]))
-        html += (f"<h3>{html_lib.escape(model)} against {html_lib.escape(models[0])} on "
-                 f"{test_set} ({figure} difference)</h3><img src=\"{name}\">")
-    return html
+        shown.append({"model": model, "baseline": models[0], "set": test_set,
+                      "figure": figure, "file": name})
+    return shown
+
+
+def _pick_label(what: str, comp, row: dict, figure: str, model: str, baseline: str) -> str:
+    """``helps most: 131° -> 62° (-69.1°), both wrong``: the two values, their difference,
+    and, for pose errors, whether both models still miss the view (above 30°)."""
+    a, b = comp.value(row, figure, baseline), comp.value(row, figure, model)
+    if figure != "angle_err_deg":
+        return f"{what}: {a:.2f} -> {b:.2f} ({b - a:+.2f})"
+    both = ", both wrong (> 30°)" if a > 30 and b > 30 else ""
+    return f"{what}: {a:.0f}° -> {b:.0f}° ({b - a:+.1f}°){both}"
 
 
 #: The target table's figures: the reference alignment's, then those a fold's alignment
@@ -198,18 +208,9 @@ INTERVAL_COLUMNS = ("acc30", "median_err_deg", "acc30_front_back", "acc30_best_a
                     "chamfer", "xor_median")
 
 
-def _interval_rows(intervals: dict) -> str:
-    rows = []
-    for model, figs in intervals.items():
-        if model.startswith("_"):
-            continue
-        cells = []
-        for k in INTERVAL_COLUMNS:
-            v = figs.get(k)
-            cells.append("<td></td>" if v is None else
-                         f"<td>{v['value']:.3f} [{v['lo']:.3f}, {v['hi']:.3f}]</td>")
-        rows.append(f"<tr><td>{html_lib.escape(model)}</td>{''.join(cells)}</tr>")
-    return "".join(rows)
+def _interval_rows(intervals: dict) -> list[dict]:
+    return [{"model": model, "cells": [figs.get(k) for k in INTERVAL_COLUMNS]}
+            for model, figs in intervals.items() if not model.startswith("_")]
 
 
 def _final_curve_point(run: Path) -> tuple[dict, dict] | None:
@@ -263,8 +264,7 @@ def _difference_sentences(intervals: dict) -> list[str]:
                "estimated, so no difference is called better or worse." if few else
                ". With this few test objects the intervals are wide."
                if meta["objects"] < 10 else ".")
-            + ("" if few else " " + html_lib.escape(answer_summary(
-                {"_meta": meta, name: figs}))))
+            + ("" if few else " " + answer_summary({"_meta": meta, name: figs})))
     return out
 
 
@@ -288,9 +288,10 @@ def _beyond_chance(base: dict, acc30: dict | None) -> tuple[str, str]:
 
 def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
                 kid_result: dict | None, intervals: dict | None,
-                source_acc30: dict | None = None) -> str:
+                source_acc30: dict | None = None) -> list[Markup]:
     """What the numbers show, said from the numbers themselves (``source_acc30``: the
-    baseline's held-out source acc@30 with its interval and object count)."""
+    baseline's held-out source acc@30 with its interval and object count), a paragraph
+    each, escaped for the page."""
     out = []
     po = cfg.get("pose", {})
     for model, run in runs.items():
@@ -298,9 +299,8 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
         if curve is None:
             continue
         first, last = curve
-        out.append(
-            f"<b>{html_lib.escape(model)}</b> "
-            + (f"at step {last['step']} of {last['of']} (the checkpoint kept on validation, "
+        out.append(words("<b>{}</b> ", model) + escape(
+            (f"at step {last['step']} of {last['of']} (the checkpoint kept on validation, "
                "which predicts)" if "of" in last else f"after {last['step']} steps")
             + ", on its validation "
             f"objects: acc@30 {last['val_acc30']:.2f} (untrained {first['val_acc30']:.2f}; "
@@ -311,7 +311,7 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
             f"{last['val_chamfer'] / max(first['val_chamfer'], 1e-9):.2f})"
             + (f"; under the best single rotation acc@30 {last['val_acc30_best_align']:.2f}, "
                f"median {last['val_median_err_best_align']:.0f}°"
-               if "val_acc30_best_align" in last else "") + ".")
+               if "val_acc30_best_align" in last else "") + "."))
     base = reports.get("baseline", {}).get("synthetic")
     if base and "acc30" in base:
         above, said = _beyond_chance(base, source_acc30)
@@ -354,7 +354,7 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
             f"trained {r['steps']:,} steps at batch {r['batch']}, {r['points']} points, "
             f"{r['grid']}³, {r['image']}² images on {r['objects']:,} ShapeNet cars "
             f"({r['steps'] // max(1, steps)}x the steps).")
-    return "".join(f"<p>{p}</p>" for p in out)
+    return [p if isinstance(p, Markup) else escape(p) for p in out]
 
 
 #: The report's tables, each narrow enough for a 1280 px screen: its Table 6.2, and the pose
@@ -434,6 +434,65 @@ def _source_acc30(evaluation: Path | None, cfg: dict) -> dict | None:
     return None if acc is None else {**acc, "objects": res["_meta"]["objects"]}
 
 
+def _write_tables(out: Path, reports: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """metrics.csv and metrics.json, and the page's two tables' rows (the report's Table
+    6.2 and the pose figures beside chance)."""
+    keys = ["precision", "coverage", "chamfer", "acc30", "median_err_deg", "xor_median",
+            "acc30_constant", "acc30_random", "median_err_constant", "acc30_best_align",
+            "median_err_best_align", "acc30_front_back", "median_err_front_back",
+            "acc30_constant_front_back"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", "test_set", *keys])
+    rows: tuple[list[dict], list[dict]] = ([], [])
+    for model, metrics in reports.items():
+        for ts, m in metrics.items():
+            name = ts.replace("stylized-", "stylized ")
+            w.writerow([model, name, *["" if m.get(k) is None else f"{m[k]:.4f}"
+                                       for k in keys]])
+            for table, cols in zip(rows, (MAIN_COLUMNS, CHANCE_COLUMNS), strict=True):
+                table.append({"model": model, "set": name, "cells": [m.get(k) for k in cols]})
+    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
+    atomic_write_json(out / "metrics.json", reports)
+    return rows
+
+
+def _target_sections(out: Path, root: Path, cfg: dict, runs: dict[str, Path],
+                     evals: dict[str, Path], runner, page: dict) -> dict:
+    """The target domain's sections (intervals over its test objects, where AIST helps,
+    reconstructions, every domain's samples): figures written, ``page`` filled; returns the
+    intervals."""
+    from aist_app.experiments.compare import evaluation_alignment
+    from aist_app.pose.data import PoseData
+    from aist_app.pose.evaluate import Evaluator
+    from aist_app.pose.intervals import object_bootstrap, read_per_view
+    from aist_app.stages.runner import StageRunner
+
+    target = root / "target"
+    ev_cfg = cfg.get("evaluate", {})
+    intervals = object_bootstrap(
+        {m: read_per_view(e / "per_view_target.csv") for m, e in evals.items()},
+        resamples=ev_cfg.get("bootstrap", 1000), seed=cfg.get("seed", 0))
+    atomic_write_json(out / "target_intervals.json", intervals)
+    meta = intervals["_meta"]
+    page["intervals"] = {"level": int(meta["level"] * 100), "resamples": meta["resamples"],
+                         "objects": meta["objects"], "min_objects": MIN_OBJECTS,
+                         "rows": _interval_rows(intervals)}
+    aligns = {m: evaluation_alignment(e) for m, e in evals.items()}
+    runner = runner or StageRunner()
+    evaluators = {m: Evaluator(runner.predictor(run, device="cpu")) for m, run in runs.items()}
+    data = PoseData(target, "test")
+    atomic_write_bytes(out / "reconstructions.png",
+                       reconstructions_figure(evaluators, aligns, data))
+    page["helps"] = where_it_helps(evals, evaluators, aligns, data, out)
+    styl = {f"stylized {p.name[len('stylized-'):]}": p
+            for p in sorted(root.glob("stylized-*")) if (p / "dataset.json").is_file()}
+    atomic_write_bytes(out / "domains.png", domain_samples_figure(
+        {"synthetic": root / "synthetic", **styl, "target": target}))
+    page["reconstructions"] = True
+    return intervals
+
+
 def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
                   runs: dict[str, Path] | None = None, runner=None) -> Path:
     """One table for every (model, test set), as the report's Table 6.2, with the chance
@@ -444,125 +503,27 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
 
     runs = runs or {}
     out.mkdir(parents=True, exist_ok=True)
-    keys = ["precision", "coverage", "chamfer", "acc30", "median_err_deg", "xor_median",
-            "acc30_constant", "acc30_random", "median_err_constant", "acc30_best_align",
-            "median_err_best_align", "acc30_front_back", "median_err_front_back",
-            "acc30_constant_front_back"]
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["model", "test_set", *keys])
-    rows: tuple[list[str], list[str]] = ([], [])
-    for model, metrics in reports.items():
-        for ts, m in metrics.items():
-            name = _NAMES.get(ts, ts.replace("stylized-", "stylized "))
-            vals = [m.get(k) for k in keys]
-            w.writerow([model, name, *["" if v is None else f"{v:.4f}" for v in vals]])
-            for table, cols in zip(rows, (MAIN_COLUMNS, CHANCE_COLUMNS), strict=True):
-                cells = "".join(f"<td>{'' if m.get(k) is None else f'{m[k]:.2f}'}</td>"
-                                for k in cols)
-                table.append(f"<tr><td>{model}</td><td>{name}</td>{cells}</tr>")
-    atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
-    atomic_write_json(out / "metrics.json", reports)
-    links = "".join(f'<li><a href="../eval/{p.name}/report.html">{p.name}</a></li>'
-                    for p in sorted((root / "eval").iterdir()) if p.is_dir())
-    sections = []
-
-    # The target domain: intervals over its test objects, KID, samples, reconstructions.
+    main_rows, chance_rows = _write_tables(out, reports)
+    page: dict = {"intervals": None, "helps": [], "reconstructions": False}
     intervals = None
-    target = root / "target"
     evals = {model: root / "eval" / Path(run).name for model, run in runs.items()}
-    if (target / "dataset.json").is_file() and all(
+    if (root / "target" / "dataset.json").is_file() and all(
             (e / "per_view_target.csv").is_file() for e in evals.values()):
-        from aist_app.pose.intervals import object_bootstrap, read_per_view
-
-        ev_cfg = cfg.get("evaluate", {})
-        intervals = object_bootstrap(
-            {m: read_per_view(e / "per_view_target.csv") for m, e in evals.items()},
-            resamples=ev_cfg.get("bootstrap", 1000), seed=cfg.get("seed", 0))
-        atomic_write_json(out / "target_intervals.json", intervals)
-        meta = intervals["_meta"]
-        sections.append(
-            f"<h2>Target domain: baseline against AIST, with {int(meta['level'] * 100)}% "
-            f"intervals ({meta['resamples']} bootstrap resamples of the "
-            f"{meta['objects']} test objects)</h2><table><tr><th>model</th><th>acc@30&deg;"
-            "</th><th>median err&deg;</th><th>acc@30&deg; up to front/back</th>"
-            "<th>acc@30&deg; best single rotation</th><th>Chamfer</th><th>XOR median</th>"
-            "</tr>"
-            f"{_interval_rows(intervals)}</table>")
-        from aist_app.experiments.compare import evaluation_alignment
-        from aist_app.pose.data import PoseData
-        from aist_app.pose.evaluate import Evaluator
-        from aist_app.stages.runner import StageRunner
-
-        aligns = {m: evaluation_alignment(e) for m, e in evals.items()}
-        runner = runner or StageRunner()
-        evaluators = {m: Evaluator(runner.predictor(run, device="cpu"))
-                      for m, run in runs.items()}
-        data = PoseData(target, "test")
-        atomic_write_bytes(out / "reconstructions.png",
-                           reconstructions_figure(evaluators, aligns, data))
-        helps = where_it_helps(evals, evaluators, aligns, data, out)
-        if helps:
-            sections.append("<h2>Where AIST helps and where it hurts (held-out target "
-                            "views: the best, median and worst by the difference of pose "
-                            "errors; each model's predicted silhouette outlined)</h2>" + helps)
-        sections.append("<h2>Reconstructions of the same held-out target views (side "
-                        "view, ground-truth frame)</h2><img src=\"reconstructions.png\" "
-                        "style=\"max-width:100%\">")
-        styl = {f"stylized {p.name[len('stylized-'):]}": p
-                for p in sorted(root.glob("stylized-*")) if (p / "dataset.json").is_file()}
-        atomic_write_bytes(out / "domains.png", domain_samples_figure(
-            {"source": root / "synthetic", **styl, "target": target}))
-        sections.append("<h2>Held-out views: source, stylized, target</h2>"
-                        "<img src=\"domains.png\">")
+        intervals = _target_sections(out, root, cfg, runs, evals, runner, page)
     kid_result = None
     if (root / "kid.json").is_file():
         kid_result = json.loads((root / "kid.json").read_text())
-        krows = "".join(
-            f"<tr><td>{html_lib.escape(k)}</td><td>{v['mean']:.4f}</td><td>"
-            f"{', '.join(f'{x:.4f}' for x in v['per_seed'])}</td><td>{v['spread']:.4f}</td>"
-            "</tr>" for k, v in kid_result["kid"].items())
-        sections.append(
-            f"<h2>Stylizer: KID to the target look (held-out views, features of "
-            f"{kid_result['feature_net']})</h2><table><tr><th>pair</th><th>mean</th>"
-            f"<th>per seed</th><th>spread</th></tr>{krows}</table>")
     curves = curves_figure(runs)
     if curves is not None:
         atomic_write_bytes(out / "curves.png", curves)
-        sections.append("<h2>Learning curves (validation objects, every model on one axis, "
-                        "against the chance baselines of the same views)</h2>"
-                        '<img src="curves.png">')
-    notice = (f"<p><b>{PIPELINE_ONLY}</b></p>" if cfg.get("preset") in PIPELINE_ONLY_PRESETS
-              else "")
-    words = plain_words(cfg, reports, runs, kid_result, intervals,
-                        _source_acc30(evals.get("baseline"), cfg))
-    main_rows, chance_rows = rows
-    html = f"""<!doctype html><html><head><meta charset="utf-8"><title>AIST experiment</title>
-<style>{REPORT_CSS}</style></head><body>
-<h1>AIST experiment ({cfg['preset']} preset)</h1>
-<p>Baseline: pose model trained on synthetic (source) renders. AIST: trained on stylized
-renders. Chamfer terms are x100; acc@30&deg; is a fraction; XOR is the normalized mask
-disagreement (lower is better). "Best single rotation": the model's poses under the one
-rotation that fits them best, the footing of the best-constant baseline. "Up to front/back":
-after the same alignment, a pose 180&deg; off about the up axis counts too (a diagnostic of the
-front/back fold, with the constant's figure under the same tolerance; not the report's
-figure).</p>
-{notice}
-<h2>What the numbers show</h2>{words}
-<h2>Table (layout of the report's Table 6.2)</h2>
-<table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
-<th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th></tr>
-{''.join(main_rows)}</table>
-<h2>Pose against chance (the same views)</h2>
-<table><tr><th>model</th><th>test set</th><th>acc@30&deg;</th>
-<th>chance: best constant</th><th>chance: random</th><th>median err&deg;</th>
-<th>median err&deg;, best constant</th><th>acc@30&deg; best single rotation</th>
-<th>median err&deg; best single rotation</th><th>acc@30&deg; up to front/back</th>
-<th>chance: best constant, up to front/back</th></tr>
-{''.join(chance_rows)}</table>
-{''.join(sections)}
-<h2>Per-model reports</h2><ul>{links}</ul>
-<details><summary>Configuration (every setting of this experiment)</summary>
-<pre>{html_lib.escape(readable_config(cfg, root))}</pre></details></body></html>"""
+    html = render(
+        "experiment.html", name=Path(root).resolve().name, preset=cfg["preset"],
+        notice=PIPELINE_ONLY if cfg.get("preset") in PIPELINE_ONLY_PRESETS else "",
+        words=plain_words(cfg, reports, runs, kid_result, intervals,
+                          _source_acc30(evals.get("baseline"), cfg)),
+        main_rows=main_rows, chance_rows=chance_rows, kid=kid_result,
+        curves=curves is not None, config=readable_config(cfg, root),
+        evaluations=[p.name for p in sorted((root / "eval").iterdir()) if p.is_dir()],
+        **page)
     atomic_write_bytes(out / "report.html", html.encode())
     return out / "report.html"

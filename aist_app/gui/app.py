@@ -10,8 +10,13 @@ from pathlib import Path
 def run(path: str | None = None, *, screenshot: str | None = None, page: str | None = None,
         select: int = 0, test_set: str | None = None, size: tuple[int, int] = (1280, 800),
         pose_run: str | None = None) -> int:
-    if screenshot:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if screenshot and not os.environ.get("DISPLAY"):  # under xvfb-run: a real X screen
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # (and OpenGL for 3D)
+    # One OpenGL platform in the process: EGL, for pyrender's headless renders (the Stages
+    # page) and the 3D view alike (Qt on X11 makes its contexts through EGL too).
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    if os.environ["PYOPENGL_PLATFORM"] == "egl":
+        os.environ.setdefault("QT_XCB_GL_INTEGRATION", "xcb_egl")
     from PySide6.QtWidgets import QApplication
 
     from aist_app.api.manager import create_plugin_manager
@@ -57,7 +62,9 @@ def _compare(app, win, select: int, test_set: str | None) -> str | None:
             return f"--test-set {test_set!r}: the evaluations share {sets}"
         page.sets.setCurrentText(test_set)
     rows = len(page.comparison.rows)
-    page.select_row(min(select, rows - 1))
+    if not 0 <= select < rows:
+        return f"--select {select}: the comparison has {rows} view(s), 0 to {rows - 1}"
+    page.select_row(select)
     _settle(app, lambda: len(page.overlays) == len(page.comparison.models), 120.0)
     return None
 
@@ -69,8 +76,13 @@ def _screenshot(app, win, out: Path, page: str | None, select: int,
     win.show()
     tabs = {win.tabs.tabText(i): i for i in range(win.tabs.count())}
     if win.index is not None and win.browser.model.rowCount():
-        win.browser.grid.setCurrentIndex(win.browser.model.index(
-            min(select, win.browser.model.rowCount() - 1)))
+        rows = win.browser.model.rowCount()
+        if not 0 <= select < rows:
+            win.close()
+            print(f"error: --select {select}: the dataset shows {rows} view(s), 0 to "
+                  f"{rows - 1}", file=sys.stderr)
+            return 1
+        win.browser.grid.setCurrentIndex(win.browser.model.index(select))
     if page is not None:  # else the page opening PATH chose (Browser or Runs)
         win.tabs.setCurrentIndex(tabs.get(page, 0))
     if win.pose_run is not None and win.index is not None:  # the selected view's prediction

@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from aist_app.dataset.contract import DatasetError
 from aist_app.dataset.index import DatasetIndex, ViewFilter, ViewRecord
+from aist_app.gui.colours import AIST
 from aist_app.gui.thumbnails import BACKGROUNDS, THUMB, ThumbnailCache, composite
-from aist_app.gui.zoom import ImageLabel
+from aist_app.gui.zoom import ImageLabel, captioned
 
 
 class ViewListModel(QAbstractListModel):
@@ -78,7 +79,7 @@ class ViewListModel(QAbstractListModel):
 
 def photo_with_box(photo: str | Path, box, crop_box=None, width: int = 320) -> np.ndarray:
     """The source photo of a real view, ``width`` px wide, with the detector's box (green)
-    and the crop actually taken (yellow, when it differs) drawn on it."""
+    and the crop actually taken (yellow, dashed, drawn over it) on it."""
     from PIL import Image, ImageDraw
 
     with Image.open(photo) as im:
@@ -86,10 +87,25 @@ def photo_with_box(photo: str | Path, box, crop_box=None, width: int = 320) -> n
     s = width / im.width
     im = im.resize((width, max(1, round(im.height * s))))
     draw = ImageDraw.Draw(im)
-    for b, colour in ((crop_box, (240, 200, 40, 255)), (box, (40, 220, 80, 255))):
-        if b is not None:
-            draw.rectangle([v * s for v in b], outline=colour, width=2)
+    if box is not None:
+        draw.rectangle([v * s for v in box], outline=(40, 220, 80, 255), width=2)
+    if crop_box is not None:  # over the box, dashed: both stay visible where they meet
+        _dashed_rectangle(draw, [v * s for v in crop_box], (240, 200, 40, 255))
     return np.asarray(im)
+
+
+def _dashed_rectangle(draw, rect, colour, dash: float = 6.0, gap: float = 4.0) -> None:
+    x0, y0, x1, y1 = rect
+    for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)),
+                 ((x0, y1), (x0, y0))):
+        length = max(abs(b[0] - a[0]), abs(b[1] - a[1]))
+        t = 0.0
+        while t < length:
+            u = min(t + dash, length)
+            p = [a[k] + (b[k] - a[k]) * t / max(length, 1e-9) for k in (0, 1)]
+            q = [a[k] + (b[k] - a[k]) * u / max(length, 1e-9) for k in (0, 1)]
+            draw.line([*p, *q], fill=colour, width=2)
+            t = u + gap
 
 
 #: What the segmenter recorded about a real view, as labelled values: (key, label).
@@ -123,8 +139,14 @@ def overlay(rgba: np.ndarray) -> np.ndarray:
     return out
 
 
+#: What the mask-difference tile's colours mean (its caption).
+DIFF_LEGEND = ("mask vs source: white = object in both, red = changed, "
+               "black = background in both")
+
+
 def mask_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """White where the two masks agree on the object, red where they disagree."""
+    """White where the two masks agree on the object, red where they disagree, black where
+    both are background."""
     ma, mb = a[..., 3] > 0, b[..., 3] > 0
     out = np.zeros(a.shape[:2] + (4,), np.uint8)
     out[..., 3] = 255
@@ -141,10 +163,13 @@ CAMERA_FIELDS = (("azimuth_deg", "azimuth (°)"), ("elevation_deg", "elevation (
                  ("quaternion_wxyz", "quaternion (w x y z)"))
 
 
-def _fmt(v) -> str:
+def _fmt(v, key: str = "") -> str:
+    """A camera value with fixed decimals for its kind (degrees and pixels 0.1, distances
+    0.001, quaternions 0.0001)."""
+    digits = 4 if "quaternion" in key else 3 if key == "distance" else 1
     if isinstance(v, list):
-        return "  ".join(f"{x:.6g}" for x in v)
-    return f"{v:.6g}"
+        return "  ".join(f"{x:.{digits}f}" for x in v)
+    return f"{v:.{digits}f}"
 
 
 class DetailPane(QWidget):
@@ -152,19 +177,30 @@ class DetailPane(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         self.title = QLabel("no view selected")
+        self.title.setWordWrap(True)
         self.images = QHBoxLayout()
         self.view_label, self.overlay_label, self.source_label, self.diff_label = (
             ImageLabel(), ImageLabel(), ImageLabel(), ImageLabel())
         # With a pose run open: the view with the run's predicted silhouette outlined.
         self.predicted_label = ImageLabel()
-        for w in (self.view_label, self.overlay_label, self.source_label, self.diff_label,
-                  self.predicted_label):
-            self.images.addWidget(w)
+        #: Each image with what it is above it (hidden with its image).
+        self.captions = {}
+        for w, text in ((self.view_label, "view"), (self.overlay_label, "mask (green)"),
+                        (self.source_label, "source (synthetic) view"),
+                        (self.diff_label, DIFF_LEGEND),
+                        (self.predicted_label, "predicted silhouette (outline)")):
+            box = captioned(w, text)
+            self.captions[w] = box
+            self.images.addWidget(box)
+        self.images.addStretch(1)
         # A real view: the photo it was cut from, the box, and the figures that let it in.
         self.photo_box = QGroupBox("source photo")
-        photo_lay = QHBoxLayout(self.photo_box)
+        photo_lay = QVBoxLayout(self.photo_box)  # the photo above its figures: full width
         self.photo_label = ImageLabel()
         photo_lay.addWidget(self.photo_label)
+        photo_lay.addWidget(QLabel("<span style='color:rgb(40,220,80)'>&#9633;</span> "
+                                   "detection box &nbsp; <span style='color:rgb(240,200,40)'>"
+                                   "&#9633;</span> crop taken (dashed)"))
         self.photo_form = QFormLayout()
         photo_lay.addLayout(self.photo_form, 1)
         self.photo_values: dict[str, QLabel] = {}
@@ -208,6 +244,8 @@ class DetailPane(QWidget):
         lay.addStretch(0)
         self.record: ViewRecord | None = None
         self.background = "checkerboard"
+        self.prediction_colour = AIST  # the open pose run's model colour
+        self._caption_visibility()
         self._index: DatasetIndex | None = None
 
     def set_background(self, background: str) -> None:
@@ -221,12 +259,14 @@ class DetailPane(QWidget):
         self.prediction.setText(text or "open a pose run (Pose menu) to see its prediction")
         if silhouette is None or rgba is None:
             self.predicted_label.set_image(None)
+            self._caption_visibility()
             return
         from aist_app.gui.compare import outline
 
         self.predicted_label.set_image(
-            outline(np.asarray(rgba), silhouette, (255, 140, 40)),
-            title="the pose run's predicted silhouette at its predicted pose (orange)")
+            outline(np.asarray(rgba), silhouette, self.prediction_colour, self.background),
+            title="the pose run's predicted silhouette at its predicted pose")
+        self._caption_visibility()
 
     def _toggle_raw(self, shown: bool) -> None:
         self.annotations.setVisible(shown)
@@ -245,7 +285,7 @@ class DetailPane(QWidget):
             self.camera = camera_summary(view, tuple(image_size))
         self.camera_box.setVisible(self.camera is not None)
         for key, value in self.camera_values.items():
-            value.setText("" if self.camera is None else _fmt(self.camera[key]))
+            value.setText("" if self.camera is None else _fmt(self.camera[key], key))
 
     def _show_photo(self, prov: dict | None, root: Path | None = None) -> None:
         """The source photo with its box and the segmenter's figures (real data)."""
@@ -275,6 +315,7 @@ class DetailPane(QWidget):
 
             rgba = np.asarray(Image.open(r.path(index.root)).convert("RGBA"))
             self.title.setText(f"{r.object_id}: rejected ({r.reason})")
+            self.captions[self.view_label].caption.setText(f"rejected cut-out ({r.reason})")
             self.view_label.set_image(composite(rgba, self.background), title=r.object_id)
             self.overlay_label.set_image(overlay(rgba), title=f"{r.object_id} mask")
             self.source_label.set_image(None)
@@ -287,9 +328,11 @@ class DetailPane(QWidget):
             self._show_photo(record, index.root)
             if record:
                 self.annotations.setPlainText(compact_json(record))
+            self._caption_visibility()
             return
         rgba = ds.load_view(r.object_id, r.file)
         self.title.setText(f"{r.object_id} / {r.file}  ({r.split}, {kind_label(ds)})")
+        self.captions[self.view_label].caption.setText(f"view: {kind_label(ds)}")
         name = f"{r.object_id} / {r.file}"
         self.view_label.set_image(composite(np.asarray(rgba), self.background), title=name)
         self.overlay_label.set_image(overlay(rgba), title=f"{name}: mask")
@@ -315,6 +358,12 @@ class DetailPane(QWidget):
         if prov:
             info = {**info, "provenance": prov}
         self.annotations.setPlainText(compact_json(info))
+        self._caption_visibility()
+
+    def _caption_visibility(self) -> None:
+        """A tile (image and caption) shows only when it holds an image."""
+        for label, box in self.captions.items():
+            box.setVisible(label.rgba is not None)
 
 
 def kind_label(ds) -> str:
@@ -396,6 +445,8 @@ class BrowserPage(QWidget):
         form.addRow("elevation to", self.el[1])
         form.addRow("rejections", self.reasons)
         form.addRow(self.count)
+        self.filter_form = form
+        self.count.setWordWrap(True)
         filters = QWidget()
         filters.setLayout(form)
         for w in (self.split, self.reasons):
@@ -409,7 +460,11 @@ class BrowserPage(QWidget):
         split.addWidget(filters)
         split.addWidget(self.grid)
         split.addWidget(self.detail)
-        split.setSizes([220, 700, 420])
+        # The grid's width never depends on what the detail pane says: fixed shares.
+        for k, stretch in enumerate((0, 3, 2)):
+            split.setStretchFactor(k, stretch)
+        split.setSizes([220, 640, 480])
+        self.splitter = split
         lay = QVBoxLayout(self)
         lay.addWidget(split)
 
@@ -444,6 +499,11 @@ class BrowserPage(QWidget):
             self.reasons.view().setMinimumWidth(self.reasons.view().sizeHintForColumn(0) + 30)
         self.reasons.setEnabled(bool(counts))
         self.reasons.blockSignals(False)
+        # Only the filters this set can use: no cameras on photos, no rejections on renders.
+        cameras = index.ds.kind != "real"
+        for w in (*self.az, *self.el):
+            self.filter_form.setRowVisible(w, cameras)
+        self.filter_form.setRowVisible(self.reasons, bool(counts))
         self.apply_filter()
 
     def current_filter(self) -> ViewFilter:
@@ -466,7 +526,8 @@ class BrowserPage(QWidget):
             return
         rows = self.index_.filter(self.current_filter())
         self.model.set_rows(self.index_, rows)
-        self.count.setText(f"{len(rows)} of {len(self.index_.records)} views")
+        total = len(self.index_.records)
+        self.count.setText(f"{len(rows)} of {total} view{'s' * (total != 1)}")
 
     def select(self, object_id: str, file: str) -> bool:
         for i, r in enumerate(self.model.rows):

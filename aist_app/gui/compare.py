@@ -36,10 +36,10 @@ from aist_app.experiments.compare import (
     evaluation_inputs,
     experiment_evaluations,
     figure_label,
+    view_figures_text,
 )
 from aist_app.experiments.compare_session import CompareSession, ViewResult
 from aist_app.gui.colours import TRUTH, css, model_colours
-
 
 
 class CompareModel(QAbstractTableModel):
@@ -139,11 +139,13 @@ def difference_colour(value: float, scale: float) -> QColor | None:
                                                                         int(40 + 120 * a))
 
 
-def outline(rgba: np.ndarray, silhouette: np.ndarray, colour) -> np.ndarray:
-    """The view on white with the predicted silhouette's outline drawn in ``colour``
-    (the silhouette, any square size, is scaled to the image with nearest neighbours)."""
+def outline(rgba: np.ndarray, silhouette: np.ndarray, colour,
+            background: str = "white") -> np.ndarray:
+    """The view on ``background`` with the predicted silhouette's outline drawn in
+    ``colour`` (the silhouette, any square size, is scaled to the image with nearest
+    neighbours)."""
     h, w = rgba.shape[:2]
-    out = composite(rgba, "white")
+    out = composite(rgba, background)
     g = silhouette.shape[0]
     rows = (np.arange(h) * g // h).clip(0, g - 1)
     cols = (np.arange(w) * g // w).clip(0, g - 1)
@@ -375,7 +377,7 @@ class ComparePage(QWidget):
     def show_view(self, r: dict) -> None:
         from aist_app.dataset import Dataset
         from aist_app.gui.jobs import JobThread
-        from aist_app.gui.zoom import ImageLabel
+        from aist_app.gui.zoom import ImageLabel, captioned
 
         path = self.set_paths[self.comparison.test_set]
         # The set's full index (every object's views) is built off the GUI thread, once.
@@ -383,9 +385,8 @@ class ComparePage(QWidget):
         ds = data.ds if data is not None else Dataset.open(path, check="meta")
         rgba = np.asarray(ds.load_view(r["object"], r["view"]))
         self.current = r
-        figs = " | ".join(f"{m}: " + ", ".join(f"{k} {v:.3g}" for k, v in f.items())
-                          for m, f in r["figures"].items())
-        self.view_title.setText(f"{r['object']} / {r['view']}   {figs}")
+        self.view_title.setText(f"{r['object']} / {r['view']}   "
+                                + view_figures_text(r["figures"]))
         while self.view_layout.count():
             w = self.view_layout.takeAt(0).widget()
             if w is not None:
@@ -393,7 +394,7 @@ class ComparePage(QWidget):
         name = f"{r['object']} / {r['view']}"
         image = ImageLabel()
         image.set_image(outline(rgba, np.zeros((1, 1)), (0, 0, 0)), 3, name)
-        self.view_layout.addWidget(image)
+        self.view_layout.addWidget(captioned(image, f"input view ({r['view']})"))
         self.overlays = {}
 
         def show(result: ViewResult) -> None:
@@ -412,12 +413,14 @@ class ComparePage(QWidget):
                                   for m in projs if m in clouds]
             self.view3d.model_names = [m for m in projs if m in clouds]
             self.view3d.refresh()
-            for i, (m, proj) in enumerate(projs.items()):
+            for m, proj in projs.items():
                 self.overlays[m] = proj
                 label = ImageLabel()
-                label.set_image(outline(rgba, proj, model_colours(list(projs))[m]), 3,
+                label.set_image(outline(rgba, proj, colours[m]), 3,
                                 f"{name}: {m}'s predicted silhouette at its predicted pose")
-                self.view_layout.addWidget(label)
+                self.view_layout.addWidget(captioned(
+                    label, f"{m}: predicted silhouette (outline) at its predicted pose",
+                    colours[m]))
 
         self._job = JobThread(self.session.view_work(r), self)
         self._job.succeeded.connect(show)

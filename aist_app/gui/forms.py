@@ -5,11 +5,35 @@ from __future__ import annotations
 import dataclasses
 import typing
 
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from aist_app.api.config import field_help
 
 HIDDEN = {"renderer", "segmenter", "device"}
+#: Editors never wider than this (a number or a short list, not a 1000 px field).
+EDITOR_WIDTH = 280
+
+
+def unit_of(name: str) -> str:
+    """A field's unit from its name (``*_deg``: °, ``*_px``/``image_size``: px, ...)."""
+    if name.endswith("_deg") or name in ("azimuth", "elevation", "fov"):
+        return "°"
+    if name.endswith("_px") or name in ("image_size", "size"):
+        return "px"
+    if name.endswith(("_s", "_seconds")):
+        return "s"
+    if name in ("lr", "learning_rate") or name.startswith("lr_"):
+        return "per step"
+    return ""
 
 
 class ConfigForm(QWidget):
@@ -20,6 +44,7 @@ class ConfigForm(QWidget):
         self.cls = cls
         self.editors: dict[str, QWidget] = {}
         form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         default = defaults if defaults is not None else cls()
         hints = typing.get_type_hints(cls)
         helps = field_help(cls)  # what the config declares (setting(..., help=...))
@@ -29,10 +54,45 @@ class ConfigForm(QWidget):
             value = getattr(default, f.name)
             hint = hints.get(f.name)
             editor = self._editor(hint, value)
-            if f.name in helps:
-                editor.setToolTip(helps[f.name])
+            editor.setMaximumWidth(EDITOR_WIDTH)
+            unit = unit_of(f.name)
+            if unit and isinstance(editor, QSpinBox | QDoubleSpinBox):
+                editor.setSuffix(f" {unit}")
             self.editors[f.name] = editor
-            form.addRow(f.name.replace("_", " "), editor)
+            label = f.name.replace("_", " ") + (f" ({unit})" if unit else "")
+            form.addRow(label, self._with_help(editor, helps.get(f.name, "")))
+
+    @staticmethod
+    def _with_help(editor: QWidget, text: str) -> QWidget:
+        """The editor with its help written under it (grey, small), not only in a tooltip."""
+        if not text:
+            return editor
+        editor.setToolTip(text)
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 4)
+        lay.setSpacing(1)
+        lay.addWidget(editor)
+        help_label = QLabel(text)
+        help_label.setWordWrap(True)
+        help_label.setMaximumWidth(560)
+        help_label.setStyleSheet("color: #666; font-size: 9pt")
+        lay.addWidget(help_label)
+        return box
+
+    def set_values(self, **values) -> None:
+        """Fill editors from values (a dataset's views and image size, say)."""
+        for name, v in values.items():
+            w = self.editors.get(name)
+            if isinstance(w, QCheckBox):
+                w.setChecked(bool(v))
+            elif isinstance(w, QSpinBox):
+                w.setValue(int(v))
+            elif isinstance(w, QDoubleSpinBox):
+                w.setValue(float(v))
+            elif isinstance(w, QLineEdit):
+                w.setText(",".join(str(x) for x in v) if isinstance(v, tuple | list)
+                          else str(v))
 
     @staticmethod
     def _editor(hint, value) -> QWidget:

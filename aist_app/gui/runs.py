@@ -206,6 +206,7 @@ class RunsPage(QWidget):
         fl.addWidget(self.figure_list, 1)
         fl.addWidget(self.figure, 4)
         bottom = QSplitter(Qt.Orientation.Horizontal)
+        self.curves_pane = curves
         bottom.addWidget(curves)
         bottom.addWidget(figures)
         bottom.setSizes([450, 800])
@@ -280,6 +281,7 @@ class RunsPage(QWidget):
                                      [x.get(c, float("nan")) for x in first], dashed=True))
         self.plot.set_series(series, f"validation {label}" if series else
                              "no pose learning curves in this folder", label)
+        self.curves_pane.setVisible(bool(series))  # no empty panel: the figures take it
 
     def _show_figure(self, row: int) -> None:
         if 0 <= row < len(self.figures):

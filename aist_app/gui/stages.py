@@ -10,6 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from aist_app.common.devices import DEFAULT_DEVICE
 from aist_app.gui.forms import ConfigForm
 from aist_app.gui.jobs import JobThread
 
@@ -35,6 +37,28 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 OPERATION = {"renderer": "render", "segmenter": "segment", "stylizer": "train",
              "pose_model": "train"}
+#: What each path field is, said under it.
+PATH_HELP = {"meshes": "a folder of meshes (.obj, .glb, .ply, ...) or one mesh file",
+             "photos": "a folder of photos of the real objects",
+             "synthetic": "a rendered dataset (its dataset.json)",
+             "real": "a real dataset (from the segmenter)",
+             "dataset": "a rendered or stylized dataset (its dataset.json)",
+             "out": "the output folder (made; an existing one is resumed or refused)"}
+#: The path field an open dataset fills, per stage kind.
+DATASET_FIELD = {"segmenter": "synthetic", "stylizer": "synthetic", "pose_model": "dataset"}
+
+
+def default_plugin(runner, kind: str) -> str:
+    """The stage the CLI runs when none is named: the pipeline config's renderer or
+    segmenter, else the installed stages' default."""
+    if kind in ("renderer", "segmenter"):
+        from aist_app.stages.runner import default_config_class
+
+        return getattr(default_config_class(kind)(), kind)
+    try:
+        return runner.default_stage(kind)
+    except (KeyError, ValueError, LookupError):
+        return ""
 
 
 def make_job(runner, kind: str, plugin: str, config, paths: dict[str, str], *,
@@ -51,25 +75,31 @@ class StagePanel(QWidget):
     finished = Signal(str, object)  # status ("succeeded", "failed", "cancelled"), result
     job_progress_seen = Signal()
 
-    def __init__(self, kind: str, runner, device: str = "cpu", parent=None) -> None:
+    def __init__(self, kind: str, runner, device: str = DEFAULT_DEVICE, parent=None) -> None:
         super().__init__(parent)
         self.kind = kind
         self.runner = runner
         stages = runner.pm.registry.list(kind)
         self.stages = {s.name: s for s in stages}
         self.job: JobThread | None = None
+        self.browse_buttons: dict[str, QPushButton] = {}
         self.plugin = QComboBox()
         for s in stages:
             self.plugin.addItem(s.name)
             self.plugin.setItemData(self.plugin.count() - 1, s.description, 3)  # tooltip
         self.description = QLabel(stages[0].description if stages else "none installed")
         self.description.setWordWrap(True)
+        default = default_plugin(runner, kind)
+        if default in self.stages:
+            self.plugin.setCurrentText(default)
+            self.description.setText(self.stages[default].description)
         self.plugin.currentTextChanged.connect(self._plugin_changed)
         self.form = ConfigForm(self._config_class())
         self.paths = {name: QLineEdit() for name in PATHS[kind]}
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.device.setCurrentText(device)
+        self.device.setToolTip("auto takes a GPU when torch sees one (the CLI's --device)")
         self.overwrite = QCheckBox("replace what the output folder holds")
         self.overwrite.setToolTip("A folder made by another stage or other settings is "
                                   "refused; checked, it is replaced once the new output is "
@@ -78,7 +108,9 @@ class StagePanel(QWidget):
         top.addRow("plugin", self.plugin)
         top.addRow(self.description)
         for name, w in self.paths.items():
-            top.addRow(name, w)
+            w.setPlaceholderText(PATH_HELP[name])
+            w.setToolTip(PATH_HELP[name])
+            top.addRow(name, self._path_row(name, w))
         top.addRow("device", self.device)
         top.addRow("overwrite", self.overwrite)
         self.scroll = scroll = QScrollArea()
@@ -90,6 +122,10 @@ class StagePanel(QWidget):
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.bar = QProgressBar()
+        self.bar.setTextVisible(True)
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("no job running")
         self.log = QPlainTextEdit(readOnly=True)
         self.log.setMaximumBlockCount(2000)
         self.log.setVisible(False)  # it takes the space once there is something to say
@@ -104,6 +140,40 @@ class StagePanel(QWidget):
         lay.addWidget(scroll, 3)
         lay.addLayout(buttons)
         lay.addWidget(self.log, 2)
+
+    def _path_row(self, name: str, edit: QLineEdit) -> QWidget:
+        """A path field with its Browse button (a folder; a file too for meshes)."""
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(edit, 1)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(lambda: self._browse(name, edit))
+        lay.addWidget(browse)
+        self.browse_buttons[name] = browse
+        return row
+
+    def _browse(self, name: str, edit: QLineEdit) -> None:
+        path = QFileDialog.getExistingDirectory(self, f"Choose {name}", edit.text())
+        if path:
+            edit.setText(path)
+
+    def use_dataset(self, root: Path, meta: dict) -> None:
+        """Values from the open dataset: its folder in this stage's input, and for the
+        renderer its views per object and image size."""
+        field = DATASET_FIELD.get(self.kind)
+        kind = meta.get("kind")
+        if field and (self.kind != "stylizer" or kind in ("synthetic", None)):
+            self.paths[field].setText(str(root))
+        if self.kind == "stylizer" and kind == "real":
+            self.paths["real"].setText(str(root))
+        if self.kind == "renderer":
+            values = {}
+            if meta.get("views_per_object"):
+                values["views"] = int(meta["views_per_object"])
+            if meta.get("image_size"):
+                values["image_size"] = tuple(meta["image_size"])
+            self.form.set_values(**values)
 
     def _config_class(self) -> type:
         name = self.plugin.currentText()
@@ -150,7 +220,8 @@ class StagePanel(QWidget):
         self.job.cancelled.connect(lambda: self._done("cancelled", None))
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.bar.setValue(0)
+        self.bar.setRange(0, 0)  # busy until the first progress says how much
+        self.bar.setFormat("starting …")
         self.log.appendPlainText(f"running {self.plugin.currentText()} …")
         self.job.start()
 
@@ -164,14 +235,18 @@ class StagePanel(QWidget):
         if total > 0:
             self.bar.setRange(0, total)
             self.bar.setValue(done)
+            self.bar.setFormat("%v / %m (%p%)")
         self.log.appendPlainText(message)
 
     def _done(self, status: str, result) -> None:
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.log.appendPlainText(f"{status}: {result}" if status == "failed" else status)
-        if status == "succeeded" and self.bar.maximum():
+        if self.bar.maximum() == 0:
+            self.bar.setRange(0, 1)
+        if status == "succeeded":
             self.bar.setValue(self.bar.maximum())
+        self.bar.setFormat(f"{status}: %v / %m" if self.bar.maximum() > 1 else status)
         self.finished.emit(status, result)
 
 
@@ -185,3 +260,8 @@ class StagesPage(QTabWidget):
             panel = StagePanel(kind, runner)
             self.panels[kind] = panel
             self.addTab(panel, kind.replace("_", " "))
+
+    def use_dataset(self, root: Path, meta: dict) -> None:
+        """The open dataset's folder and settings in every panel that can take them."""
+        for panel in self.panels.values():
+            panel.use_dataset(Path(root), meta)

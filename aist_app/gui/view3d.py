@@ -29,6 +29,7 @@ from aist_app.gui.colours import AIST, CAMERAS, SELECTED, TRUTH, css
 
 MAX_POINTS = 20_000
 LAYERS = ("ground truth", "cameras", "predictions", "axes and grid")
+AXIS_COLOURS = ((230, 80, 80), (80, 200, 80), (90, 140, 255))  # x, y, z
 
 
 def to_gl(p: np.ndarray, up: str) -> np.ndarray:
@@ -102,6 +103,7 @@ class PointCloudView(QWidget):
         self.point_size = QDoubleSpinBox()
         self.point_size.setRange(1.0, 12.0)
         self.point_size.setSingleStep(0.5)
+        self.point_size.setDecimals(1)
         self.point_size.setValue(3.0)
         self.point_size.setSuffix(" px")
         self.point_size.setToolTip("the size of every point on screen")
@@ -141,7 +143,7 @@ class PointCloudView(QWidget):
         centre = to_gl(self.points, self.up).mean(0) if len(self.points) else allp.mean(0)
         radius = float(np.max(np.linalg.norm(allp - centre, axis=1))) or 1.0
         self.canvas.setCameraPosition(pos=QVector3D(*centre.astype(float)),
-                                      distance=radius / math.tan(math.radians(30)) * 1.15,
+                                      distance=radius / math.tan(math.radians(30)),
                                       elevation=25, azimuth=-60)
         self.refresh()
 
@@ -180,23 +182,24 @@ class PointCloudView(QWidget):
 
     def _add_points(self, cloud: np.ndarray, rgb, size: float) -> None:
         step = max(1, len(cloud) // MAX_POINTS)
-        self._add(gl.GLScatterPlotItem(pos=to_gl(cloud[::step], self.up), size=size,
-                                       color=_rgba(rgb, 0.9), pxMode=True))
+        item = gl.GLScatterPlotItem(pos=to_gl(cloud[::step], self.up), size=size,
+                                    color=_rgba(rgb, 1.0), pxMode=True)
+        item.setGLOptions("opaque")  # each model's colour as it is (not summed to white)
+        self._add(item)
 
     def _add_frustum(self, f: np.ndarray, rgb, width: float) -> None:
         self._add(gl.GLLinePlotItem(pos=frustum_segments(to_gl(f, self.up)), mode="lines",
                                     color=_rgba(rgb), width=width, antialias=True))
 
     def _add_axes(self) -> None:
-        """x red, y green, z blue (the object's own axes, named), and a ground grid."""
+        """x red, y green, z blue (the object's own axes, named in the legend), and a
+        ground grid under the object."""
         length = 0.6
-        names = ("x", "y", "z")
-        for k, rgb in enumerate(((230, 80, 80), (80, 200, 80), (90, 140, 255))):
+        for k, rgb in enumerate(AXIS_COLOURS):
             end = np.zeros(3)
             end[k] = length
             seg = to_gl(np.stack([np.zeros(3), end]), self.up)
             self._add(gl.GLLinePlotItem(pos=seg, mode="lines", color=_rgba(rgb), width=2.0))
-            self._add(gl.GLTextItem(pos=seg[1] * 1.08, text=names[k], color=(*rgb, 255)))
         floor = float(to_gl(self.points, self.up)[:, 2].min()) if len(self.points) else 0.0
         grid = gl.GLGridItem(color=(255, 255, 255, 40))
         grid.setSize(4, 4)

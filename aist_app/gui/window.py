@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from aist_app.common.outputs import folder_kind
 from aist_app.dataset import DatasetError
 from aist_app.dataset.index import DatasetIndex
 from aist_app.gui.browser import BrowserPage, kind_label
+from aist_app.gui.colours import model_colour
 from aist_app.gui.compare import ComparePage
 from aist_app.gui.runs import RunsPage
 from aist_app.gui.stages import StagesPage
-from aist_app.gui.colours import model_colour
 from aist_app.gui.view3d import PointCloudView
 from aist_app.scene.cameras import frustum_points
 from aist_app.stages.runner import StageRunner
@@ -68,6 +70,21 @@ def one_line(error: object) -> str:
         return type(error).__name__
     text = lines[-1] if lines[0].startswith("Traceback") else lines[0]
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextlib.contextmanager
+def busy(window: QMainWindow, message: str):
+    """A wait cursor and ``message`` in the status bar while a load blocks the window."""
+    from PySide6.QtGui import QGuiApplication
+
+    window.statusBar().showMessage(message)
+    QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    QGuiApplication.processEvents()
+    try:
+        yield
+    finally:
+        QGuiApplication.restoreOverrideCursor()
+        window.statusBar().clearMessage()
 
 
 class MainWindow(QMainWindow):
@@ -158,7 +175,12 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if (path / "dataset.json").is_file() or not path.is_dir():
             return self.open_dataset(path)
-        if (path / "experiment.json").is_file():
+        try:
+            kind = folder_kind(path)
+        except ValueError as e:
+            self.error("Cannot open folder", str(e))
+            return False
+        if kind == "experiment":
             return self.open_experiment(path)
         try:
             self.runs.open_run(path)
@@ -167,13 +189,16 @@ class MainWindow(QMainWindow):
             return False
         if is_pose_run(path):  # predictions in the 3D view
             try:  # its checkpoint read now: a bad one is said at once, in one line
-                predictor = self.runner.predictor(path, device="cpu")
+                with busy(self, f"opening {path.name}: reading its checkpoint (the first "
+                                "run opened also loads torch) …"):
+                    predictor = self.runner.predictor(path, device="cpu")
             except Exception as e:  # noqa: BLE001 - any unreadable checkpoint
                 self.error("Cannot open pose run", one_line(e))
                 return False
             self.pose_run, self._predictor, self._refiner = path, None, None
             self.view3d.predicted_name = path.name
             self.view3d.predicted_colour = model_colour(path.name)
+            self.browser.detail.prediction_colour = self.view3d.predicted_colour
             self._pending_predictor = predictor
             self._silhouettes = None
             self.prediction_error = None
@@ -206,9 +231,15 @@ class MainWindow(QMainWindow):
         self.index = index
         self._remember(index.root)
         self.browser.set_index(index)
+        ds = index.ds
+        first = next(iter(ds.object_ids()), None) if ds.kind != "real" else None
+        self.stages.use_dataset(index.root, {
+            "kind": ds.kind, "image_size": ds.image_size,
+            "views_per_object": len(ds.view_files(first)) if first else None})
         self.setWindowTitle(f"AIST — {index.root}")
         self.statusBar().showMessage(f"{index.root}: {kind_label(index.ds)}, "
-                                     f"{len(index.records)} views")
+                                     f"{len(index.records)} view"
+                                     f"{'s' * (len(index.records) != 1)}")
         self.tabs.setCurrentWidget(self.browser)  # a dataset opens in the Browser
         return True
 

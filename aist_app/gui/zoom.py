@@ -166,3 +166,23 @@ class FittedImage(QLabel):
             self.dialog = ZoomDialog(pixmap_array(self.source), self.title, self.window())
             self.dialog.show()
         super().mouseDoubleClickEvent(event)
+
+
+def captioned(image: QLabel, caption: str, colour: tuple[int, int, int] | None = None):
+    """An image with the words that say what it is above it (in a model's colour, if any)."""
+    from PySide6.QtWidgets import QWidget
+
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(2)
+    label = QLabel(caption)
+    label.setWordWrap(True)
+    label.setMaximumWidth(max(160, image.sizeHint().width()))
+    if colour is not None:
+        label.setStyleSheet(f"color: rgb{tuple(colour)}; font-weight: bold")
+    lay.addWidget(label)
+    lay.addWidget(image)
+    lay.addStretch(1)
+    box.caption = label
+    return box

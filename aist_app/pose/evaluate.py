@@ -13,7 +13,6 @@ predicted cloud rendered at the predicted pose.
 from __future__ import annotations
 
 import csv
-import html as html_lib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from aist_app.common.html import REPORT_CSS
+from aist_app.common.html import render
 from aist_app.common.io_utils import atomic_write_bytes, atomic_write_json
 from aist_app.common.outputs import (
     OutputFolder,
@@ -303,24 +302,25 @@ def xor_cdf_plot(results: list[SetResult]) -> bytes:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    fig = Figure(figsize=(6.4, 4.0), dpi=100, layout="constrained")
     ax = fig.add_subplot()
+    top = max((max(r.xor) for r in results if len(r.xor)), default=1.0)
+    right = max(0.05, top * 1.08)  # the axis ends just past the data
     for r in results:  # the empirical CDF: a step per view, no smoothing of a few views
         v = np.sort(np.asarray(r.xor))
         if len(v):
             ys = np.arange(1, len(v) + 1) / len(v)
-            ax.step(np.r_[0.0, v, 2.0], np.r_[0.0, ys, 1.0], where="post", marker="o",
+            ax.step(np.r_[0.0, v, right], np.r_[0.0, ys, 1.0], where="post", marker="o",
                     markersize=3 if len(v) <= 40 else 0,
                     label=f"{r.name} ({len(v)} view{'s' if len(v) > 1 else ''})")
     ax.set_xlabel("normalized XOR (pixels in disagreement / real mask pixels)")
     ax.set_ylabel("cumulative fraction of views")
-    ax.set_xlim(0, 2)
+    ax.set_xlim(0, right)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    ax.legend(loc="lower right", fontsize=9)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
 
 
@@ -336,7 +336,7 @@ def sample_figure(result: SetResult) -> bytes:
 
     errors = {(r["object"], r["view"]): r for r in result.per_view}
     n = len(result.samples)
-    fig = Figure(figsize=(2.4 * max(n, 1), 5.0), dpi=80)
+    fig = Figure(figsize=(max(2.6 * max(n, 1), 6.0), 5.4), dpi=100, layout="constrained")
     for i, p in enumerate(result.samples):
         ax = fig.add_subplot(2, max(n, 1), i + 1)
         if i < len(result.sample_images):
@@ -354,32 +354,21 @@ def sample_figure(result: SetResult) -> bytes:
         figs = [f"{row['angle_err_deg']:.0f}°" if "angle_err_deg" in row else "",
                 f"XOR {row['xor']:.2f}" if "xor" in row else ""]
         ax.set_title(f"{p.oid[:8]} {p.file.removesuffix('.png')}\n"
-                     + ", ".join(f for f in figs if f), fontsize=11)
+                     + ", ".join(f for f in figs if f), fontsize=10)
         ax3 = fig.add_subplot(2, max(n, 1), n + i + 1, projection="3d")
         pts = p.points[:: max(1, len(p.points) // 2000)]
         ax3.scatter(pts[:, 0], pts[:, 2], -pts[:, 1], s=0.5)
         ax3.set_axis_off()
-    fig.suptitle("input, the predicted silhouette at the predicted pose (orange), its pose "
-                 "error and mask XOR; the predicted cloud below", fontsize=11)
-    fig.tight_layout()
+    import textwrap
+
+    fig.suptitle(textwrap.fill("input, the predicted silhouette at the predicted pose "
+                               "(orange), its pose error and mask XOR; the predicted cloud "
+                               "below", width=int(fig.get_figwidth() * 11)), fontsize=11)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
 
 
-_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>AIST evaluation</title>
-<style>{css}</style></head><body>
-<h1>Shape and pose evaluation</h1><p>run: <code>{run}</code> (step {step})</p>
-{verdicts}
-<h2>Table (layout of the report's Table 6.2)</h2>
-<table><tr><th>model</th><th>test set</th><th>precision</th><th>coverage</th><th>Chamfer</th>
-<th>acc@30&deg;</th><th>median err&deg;</th><th>XOR median</th></tr>{rows}</table>
-<h2>Pose against chance (the same views)</h2>
-<table><tr><th>model</th><th>test set</th><th>acc@30&deg;</th><th>chance: best constant</th>
-<th>chance: random</th><th>median err&deg;</th><th>median err&deg;, best constant</th>
-<th>acc@30&deg; best single rotation</th><th>acc@30&deg; up to front/back</th></tr>
-{chance}</table>
-{xor}{samples}</body></html>"""
 #: The pose table's columns beside chance.
 CHANCE_KEYS = ("acc30", "acc30_constant", "acc30_random", "median_err_deg",
                "median_err_constant", "acc30_best_align", "acc30_front_back")
@@ -387,15 +376,15 @@ CHANCE_KEYS = ("acc30", "acc30_constant", "acc30_random", "median_err_deg",
 
 def chance_sentence(name: str, m: dict) -> str:
     """Whether the model's poses on a set are above chance (the best constant rotation of
-    the same views), said in words."""
+    the same views), said in words (plain text: the page escapes it)."""
     if "acc30" not in m or "acc30_constant" not in m:
         return ""
     acc, const = m["acc30"], m["acc30_constant"]
     best = m.get("acc30_best_align")
     where = ("above" if acc > const else "at or below")
     extra = (f"; under the best single rotation {best:.2f}" if best is not None else "")
-    return (f"<li>{name}: acc@30&deg; {acc:.2f} is {where} the best constant rotation's "
-            f"{const:.2f} on the same views{extra}.</li>")
+    return (f"{name}: acc@30° {acc:.2f} is {where} the best constant rotation's "
+            f"{const:.2f} on the same views{extra}.")
 
 
 def write_report(out: Path, run: str, step: int, results: list[SetResult],
@@ -407,12 +396,9 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["model", "test_set", *keys])
-    rows = []
     for r in results:
         vals = [r.metrics.get(k) for k in keys]
         w.writerow([model_name, r.name, *["" if v is None else f"{v:.4f}" for v in vals]])
-        cells = "".join(f"<td>{'' if v is None else f'{v:.2f}'}</td>" for v in vals)
-        rows.append(f"<tr><td>{model_name}</td><td>{r.name}</td>{cells}</tr>")
     atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
     for r in results:  # view by view, for intervals over objects and comparisons
         cols = list(dict.fromkeys(k for row in r.per_view for k in row))
@@ -423,27 +409,26 @@ def write_report(out: Path, run: str, step: int, results: list[SetResult],
                     for row in r.per_view)
         atomic_write_bytes(out / f"per_view_{r.name}.csv", buf.getvalue().encode())
     real = [r for r in results if r.xor]
-    xor_html = ""
     if real:
         atomic_write_bytes(out / "xor_cdf.png", xor_cdf_plot(real))
-        xor_html = ("<h2>Normalized XOR of target and predicted masks, cumulative "
-                    "(real: Fig. 6.5, synthetic: Fig. 7.1)</h2>"
-                    '<img src="xor_cdf.png">')
     samples = []
     for r in results:
         if r.samples:
             name = f"samples_{r.name}.png"
             atomic_write_bytes(out / name, sample_figure(r))
-            samples.append(f"<h3>{r.name}</h3><img src=\"{name}\">")
-    chance = "".join(
-        f"<tr><td>{model_name}</td><td>{r.name}</td>"
-        + "".join(f"<td>{'' if r.metrics.get(k) is None else f'{r.metrics[k]:.2f}'}</td>"
-                  for k in CHANCE_KEYS) + "</tr>" for r in results if "acc30" in r.metrics)
-    said = "".join(chance_sentence(r.name, r.metrics) for r in results)
-    verdicts = f"<h2>What the numbers show</h2><ul>{said}</ul>" if said else ""
-    html = _HTML.format(css=REPORT_CSS, run=html_lib.escape(Path(run).name), step=step,
-                        rows="".join(rows), chance=chance, verdicts=verdicts, xor=xor_html,
-                        samples="<h2>Sample reconstructions</h2>" + "".join(samples))
+            samples.append({"name": r.name, "file": name})
+    experiment = out.resolve().parent.parent  # EXP/eval/<run>: the experiment's report
+    html = render(
+        "evaluation.html", run=run_folder_of(run).name, checkpoint=Path(run).name, step=step,
+        model=model_name, verdicts=[v for r in results if (v := chance_sentence(r.name,
+                                                                                r.metrics))],
+        rows=[{"name": r.name, "cells": [r.metrics.get(k) for k in keys]} for r in results],
+        chance=[{"name": r.name, "cells": [r.metrics.get(k) for k in CHANCE_KEYS]}
+                for r in results if "acc30" in r.metrics],
+        xor=bool(real), samples=samples,
+        experiment="../../report/report.html"
+        if (experiment / "experiment.json").is_file() else "",
+        experiment_name=experiment.name)
     atomic_write_bytes(out / "report.html", html.encode())
     return metrics
 

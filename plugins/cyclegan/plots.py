@@ -11,7 +11,7 @@ def loss_curves(history: list[dict]) -> bytes:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 4.5), dpi=100)
+    fig = Figure(figsize=(9, 4.5), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     steps = [h["step"] for h in history]
     keys = [k for k in history[-1] if k not in ("kind", "step", "seconds")]
@@ -20,9 +20,9 @@ def loss_curves(history: list[dict]) -> bytes:
     ax.set_xlabel("step")
     ax.set_ylabel("loss (weighted)")
     ax.set_yscale("log")
-    ax.legend(ncol=3, fontsize=8)
+    # Every loss named: the legend beside the axes, never over the curves or cut.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     return buf.getvalue()
