@@ -725,7 +725,7 @@ def test_runs_page_shows_a_pose_run_and_an_experiment(window, qtbot, cpu_experim
     names = {f.name for f in page.figures}
     assert {"domains.png", "reconstructions.png", "curves.png"} <= names
     assert page.figure_list.count() == len(page.figures) and page.figure.pixmap().width() > 0
-    headers = [page.table.horizontalHeaderItem(j).text()
+    headers = [page.table.horizontalHeaderItem(j).text().replace("\n", " ")
                for j in range(page.table.columnCount())]
     assert {"acc@30", "chance: random rotation", "chance: best constant"} <= set(headers)
     assert page.table.item(0, 0).text().startswith("baseline | ")
@@ -751,7 +751,7 @@ def test_runs_page_shows_a_pose_run_and_an_experiment(window, qtbot, cpu_experim
     header = page.table.horizontalHeader()
     assert header.length() <= page.table.viewport().width()
     assert page.table.horizontalScrollBar().maximum() == 0
-    col = [page.table.horizontalHeaderItem(j).text()
+    col = [page.table.horizontalHeaderItem(j).text().replace("\n", " ")
            for j in range(page.table.columnCount())].index("Chamfer (×100)")
     page.table.sortItems(col, Qt.SortOrder.DescendingOrder)
     shown = [page.table.item(i, col).text() for i in range(page.table.rowCount())]

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QListView,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -461,9 +462,11 @@ class BrowserPage(QWidget):
         split.addWidget(self.grid)
         split.addWidget(self.detail)
         # The grid's width never depends on what the detail pane says: fixed shares.
-        for k, stretch in enumerate((0, 3, 2)):
+        for k, stretch in enumerate((0, 1, 1)):
             split.setStretchFactor(k, stretch)
-        split.setSizes([220, 640, 480])
+        for w in (self.grid, self.detail):  # their contents never push the other aside
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        split.setSizes([170, 520, 510])
         self.splitter = split
         lay = QVBoxLayout(self)
         lay.addWidget(split)

@@ -41,6 +41,10 @@ from aist_app.experiments.compare import (
 from aist_app.experiments.compare_session import CompareSession, ViewResult
 from aist_app.gui.colours import TRUTH, css, model_colours
 
+#: Decimals each figure is shown with (its unit's useful precision).
+FIGURE_DECIMALS = {"angle_err_deg": 1, "chamfer": 2, "precision": 2, "coverage": 2,
+                   "xor": 3}
+
 
 class CompareModel(QAbstractTableModel):
     """Rows of a :class:`Comparison` for one figure: object, view, each model's value, each
@@ -79,7 +83,11 @@ class CompareModel(QAbstractTableModel):
             return None
         v = self.value(index.row(), index.column())
         if role == Qt.ItemDataRole.DisplayRole:
-            return v if isinstance(v, str) else f"{v:.4g}"
+            if isinstance(v, str):
+                return v
+            return "n/a" if not np.isfinite(v) else f"{v:.{FIGURE_DECIMALS.get(self.figure, 2)}f}"
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() < 2:
+            return v  # the whole id
         if role == Qt.ItemDataRole.UserRole:
             return v
         if role == Qt.ItemDataRole.BackgroundRole and self.columns[index.column()][2]:

@@ -21,6 +21,7 @@ from aist_app.api.config import field_help
 HIDDEN = {"renderer", "segmenter", "device"}
 #: Editors never wider than this (a number or a short list, not a 1000 px field).
 EDITOR_WIDTH = 280
+HELP_WIDTH = 560
 
 
 def unit_of(name: str) -> str:
@@ -75,8 +76,9 @@ class ConfigForm(QWidget):
         lay.addWidget(editor)
         help_label = QLabel(text)
         help_label.setWordWrap(True)
-        help_label.setMaximumWidth(560)
         help_label.setStyleSheet("color: #666; font-size: 9pt")
+        help_label.setFixedWidth(HELP_WIDTH)  # its whole text, on as many lines as it needs
+        help_label.setMinimumHeight(help_label.heightForWidth(HELP_WIDTH))
         lay.addWidget(help_label)
         return box
 
@@ -106,7 +108,7 @@ class ConfigForm(QWidget):
         elif hint is float:
             w = QDoubleSpinBox()
             w.setRange(-1e9, 1e9)
-            w.setDecimals(6)
+            w.setDecimals(6 if 0 < abs(float(value)) < 0.01 else 3)  # 2.000, 0.000200
             w.setValue(float(value))
         else:
             w = QLineEdit()

@@ -6,6 +6,7 @@ selects the nearest view."""
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 
@@ -42,7 +43,11 @@ class _Plot(QWidget):
         self.widget = pg.PlotWidget()
         self.item = self.widget.getPlotItem()
         self.item.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.item.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        # The legend under the plot, never over what it names.
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        for name in ("bottom", "left"):  # values as they are, no "(x0.001)" rescaling
+            self.item.getAxis(name).enableAutoSIPrefix(False)
         self.vline = pg.InfiniteLine(angle=90, pen=pg.mkPen((120, 120, 120), width=1))
         self.hline = pg.InfiniteLine(angle=0, pen=pg.mkPen((120, 120, 120), width=1))
         for line in (self.vline, self.hline):
@@ -58,8 +63,15 @@ class _Plot(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.widget, 1)
         lay.addWidget(self.empty, 1)
+        lay.addWidget(self.legend)
         lay.addWidget(self.readout)
         self.widget.scene().sigMouseMoved.connect(self._moved)
+
+    def set_legend(self, entries: list[tuple[str, tuple[int, int, int], str]]) -> None:
+        """``(name, colour, symbol)`` per entry: a line (━), a dashed line (╍) or a dot (●)."""
+        self.legend.setText(" &nbsp; ".join(
+            f"<span style='color:rgb{tuple(c)}'>{sym}</span> {html.escape(name)}"
+            for name, c, sym in entries))
 
     def axis_labels(self, bottom: str, left: str) -> None:
         self.item.setLabel("bottom", bottom)
@@ -107,18 +119,18 @@ class CurvePlot(_Plot):
     def set_series(self, series: list[Series], title: str, y_label: str) -> None:
         self.series, self.title = series, title
         self.item.clear()
-        self.legend.clear()
         for line in (self.vline, self.hline):
             self.item.addItem(line, ignoreBounds=True)
             line.hide()
         self.show_empty("" if series else title)
+        self.set_legend([(s.name, s.colour, "╍╍" if s.dashed else "━●━") for s in series])
         self.item.setTitle(title, size="10pt")
         self.axis_labels("step", y_label)
         for s in series:
             x, y = _finite(s.xs, s.ys)
             pen = pg.mkPen(s.colour, width=1.5 if s.dashed else 2,
                            style=Qt.PenStyle.DashLine if s.dashed else Qt.PenStyle.SolidLine)
-            self.item.plot(x, y, pen=pen, name=s.name,
+            self.item.plot(x, y, pen=pen,
                            symbol=None if s.dashed else "o", symbolSize=5,
                            symbolBrush=s.colour, symbolPen=None)
         self.item.enableAutoRange()
@@ -160,17 +172,18 @@ class ErrorScatter(_Plot):
     def set_points(self, rows: list, series, label: str, baseline: str) -> None:
         self.rows, self.series, self.label, self.baseline = rows, series, label, baseline
         self.item.clear()
-        self.legend.clear()
         vals = [v for _, _, pts in series for p in pts for v in p if math.isfinite(v)]
         lo, hi = (min(0.0, min(vals)), max(vals)) if vals else (0.0, 1.0)
         self.item.plot([lo, hi], [lo, hi], pen=pg.mkPen((150, 150, 150), width=1,
-                                                       style=Qt.PenStyle.DashLine),
-                       name="equal (diagonal)")
-        for name, colour, pts in series:
+                                                       style=Qt.PenStyle.DashLine))
+        for _name, colour, pts in series:
             x, y = _finite([p[0] for p in pts], [p[1] for p in pts])
             self.item.addItem(pg.ScatterPlotItem(x, y, size=7, pen=None,
-                                                 brush=pg.mkBrush(*colour, 180),
-                                                 name=f"{name} (up)"))
+                                                 brush=pg.mkBrush(*colour, 180)))
+        self.set_legend([(f"{name} (up), {baseline} across", colour, "●")
+                         for name, colour, _ in series]
+                        + [("equal (the diagonal)", (150, 150, 150), "╍╍"),
+                           ("the selected view", SELECTED, "◯")])
         self.item.addItem(self.ring)
         for line in (self.vline, self.hline):
             self.item.addItem(line, ignoreBounds=True)

@@ -5,6 +5,7 @@ overlaid on one axis), and every figure the folder holds."""
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -48,6 +49,13 @@ CURVES = {
     "median error (°)": ("val_median_err_deg", ("val_median_err_constant",)),
     "Chamfer (×100)": ("val_chamfer", ()),
 }
+
+
+#: The chance levels' names in the curves' legend.
+CHANCE_NAMES = {"val_acc30_constant": "chance: best constant rotation",
+                "val_acc30_random": "chance: random rotation",
+                "val_acc30_constant_front_back": "chance: best constant, up to front/back",
+                "val_median_err_constant": "chance: best constant rotation"}
 
 
 def _fmt(v) -> str:
@@ -249,7 +257,8 @@ class RunsPage(QWidget):
         self.table.clear()
         self.table.setColumnCount(len(cols))
         self.table.setRowCount(len(rows))
-        self.table.setHorizontalHeaderLabels(cols)
+        # Long headers on as many lines as they need (the header grows to hold them).
+        self.table.setHorizontalHeaderLabels([textwrap.fill(c, 14) for c in cols])
         for j, col in enumerate(cols):
             numbers = []
             for r in rows:
@@ -275,7 +284,7 @@ class RunsPage(QWidget):
         first = next(iter(self.curves.values()), [])
         for k, c in enumerate(chance):  # the same views for every run: the first's
             if first and c in first[-1]:
-                series.append(Series(c.replace("val_", "chance: ").replace("_", " "),
+                series.append(Series(CHANCE_NAMES.get(c, c.replace("val_", "chance: ")),
                                      CHANCE[min(k, len(CHANCE) - 1)],
                                      [x["step"] for x in first],
                                      [x.get(c, float("nan")) for x in first], dashed=True))

@@ -104,6 +104,8 @@ class StagePanel(QWidget):
         self.overwrite.setToolTip("A folder made by another stage or other settings is "
                                   "refused; checked, it is replaced once the new output is "
                                   "complete.")
+        self.plugin.setMaximumWidth(360)
+        self.device.setMaximumWidth(160)
         top = QFormLayout()
         top.addRow("plugin", self.plugin)
         top.addRow(self.description)

@@ -213,7 +213,7 @@ class PointCloudView(QWidget):
         parts = []
         if len(self.points):
             parts.append(f"<span style='color:{css(TRUTH)}'>{sq}</span> ground-truth points")
-        if self.frusta:
+        if len(self.frusta) > 1 or (self.frusta and self.highlight != 0):
             parts.append(f"<span style='color:{css(CAMERAS)}'>{box}</span> the views' cameras")
         if 0 <= self.highlight < len(self.frusta):
             parts.append(f"<span style='color:{css(SELECTED)}'>{box}</span> the selected "
