@@ -49,6 +49,8 @@ def test_intervals_over_fewer_than_three_objects_are_not_printed_as_ranges():
     from aist_app.common.html import interval
 
     iv = {"value": 0.333, "lo": 0.333, "hi": 0.333}
-    assert interval(iv, 3, objects=1) == "0.333 (no interval: 1 test object)"
-    assert interval(iv, 3, objects=12) == "0.333 [0.333, 0.333]"
+    from aist_app.pose.intervals import MIN_OBJECTS
+
+    assert interval(iv, 3, 1, MIN_OBJECTS) == "0.333 (no interval: 1 test object)"
+    assert interval(iv, 3, 12, MIN_OBJECTS) == "0.333 [0.333, 0.333]"
     assert interval(None) == "n/a"

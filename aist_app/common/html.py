@@ -45,14 +45,14 @@ def num(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def interval(iv: dict | None, digits: int = 3, objects: int | None = None) -> str:
-    """``value [lo, hi]``; over fewer than 3 objects the value and why there is no interval."""
-    from aist_app.pose.intervals import MIN_OBJECTS
-
+def interval(iv: dict | None, digits: int = 3, objects: int | None = None,
+             min_objects: int = 0) -> str:
+    """``value [lo, hi]``; over fewer than ``min_objects`` objects (the caller's rule,
+    :data:`aist_app.pose.intervals.MIN_OBJECTS`) the value and why there is no interval."""
     if iv is None:
         return "n/a"
     value = f"{iv['value']:.{digits}f}"
-    if objects is not None and objects < MIN_OBJECTS:
+    if objects is not None and objects < min_objects:
         return f"{value} (no interval: {objects} test object{'s' * (objects != 1)})"
     return f"{value} [{iv['lo']:.{digits}f}, {iv['hi']:.{digits}f}]"
 

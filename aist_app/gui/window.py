@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from aist_app.common.outputs import folder_kind
 from aist_app.dataset import DatasetError
 from aist_app.dataset.index import DatasetIndex
+from aist_app.experiments.compare import FLIP_DEG
 from aist_app.gui.browser import BrowserPage, kind_label
 from aist_app.gui.colours import model_colour
 from aist_app.gui.compare import ComparePage
@@ -58,7 +59,8 @@ def prediction_text(pred: dict, truth: dict | None, up_axis: str, run: str) -> s
     if truth is not None and "world_to_camera" in truth:
         err = rotation_error_deg(pred["world_to_camera"], truth["world_to_camera"])
         text += (f"; true: azimuth {truth['azimuth_deg']:.0f}°, elevation "
-                 f"{truth['elevation_deg']:.0f}°; error {err:.0f}°")
+                 f"{truth['elevation_deg']:.0f}°; error {err:.0f}°"
+                 + (" (a front/back flip)" if err >= FLIP_DEG else ""))
     return text
 
 
