@@ -1,4 +1,4 @@
-"""The plugin hook reference in Markdown, made from :mod:`aist_app.hookspecs` (its
+"""The plugin hook reference in Markdown, made from :mod:`aist_app.api.hookspecs` (its
 docstrings are the reference; ``docs/architecture.md`` embeds this, and a test keeps the two
 the same: ``python -m aist_app.api.hookdoc --write`` updates the page)."""
 
@@ -13,7 +13,7 @@ END = "<!-- end of hook reference -->"
 
 
 def hook_reference() -> str:
-    from aist_app import hookspecs
+    from aist_app.api import hookspecs
 
     parts = []
     for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):

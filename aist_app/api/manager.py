@@ -20,7 +20,7 @@ from typing import Any
 
 import pluggy
 
-from aist_app import hookspecs
+from aist_app.api import hookspecs
 from aist_app.api.checks import CheckRegistry
 from aist_app.api.registry import StageInfo, StageRegistry
 from aist_app.common.weights import WeightsRegistry
