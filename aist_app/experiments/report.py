@@ -168,7 +168,7 @@ def where_it_helps(evals: dict[str, Path], evaluators: dict, aligns: dict[str, n
     the views of ``data`` where it helps most, the median view and where it hurts most, by
     the pose error's difference (XOR's without ground truth), as overlays; returns each
     figure's model, baseline, set, figure and file for the page."""
-    from aist_app.experiments.compare import load_comparison
+    from aist_app.experiments.compare import FIGURE_LABELS, load_comparison
 
     models = list(evals)
     if len(models) < 2:
@@ -188,7 +188,7 @@ def where_it_helps(evals: dict[str, Path], evaluators: dict, aligns: dict[str, n
         atomic_write_bytes(out / name, where_it_helps_figure(
             pair, aligns, data, [(label, r["object"], r["view"]) for label, r in picks]))
         shown.append({"model": model, "baseline": models[0], "set": test_set,
-                      "figure": figure, "file": name})
+                      "figure": FIGURE_LABELS.get(figure, figure), "file": name})
     return shown
 
 
@@ -198,7 +198,7 @@ def _pick_label(what: str, comp, row: dict, figure: str, model: str, baseline: s
     a, b = comp.value(row, figure, baseline), comp.value(row, figure, model)
     if figure != "angle_err_deg":
         return f"{what}: {a:.2f} -> {b:.2f} ({b - a:+.2f})"
-    both = ", both wrong (> 30°)" if a > 30 and b > 30 else ""
+    both = "\nboth wrong (> 30°)" if a > 30 and b > 30 else ""
     return f"{what}: {a:.0f}° -> {b:.0f}° ({b - a:+.1f}°){both}"
 
 
@@ -208,8 +208,13 @@ INTERVAL_COLUMNS = ("acc30", "median_err_deg", "acc30_front_back", "acc30_best_a
                     "chamfer", "xor_median")
 
 
+#: Decimals of each column's interval (fractions 0.001, degrees 0.1, Chamfer 0.01).
+INTERVAL_DIGITS = (3, 1, 3, 3, 2, 3)
+
+
 def _interval_rows(intervals: dict) -> list[dict]:
-    return [{"model": model, "cells": [figs.get(k) for k in INTERVAL_COLUMNS]}
+    return [{"model": model, "cells": [(figs.get(k), d) for k, d in
+                                       zip(INTERVAL_COLUMNS, INTERVAL_DIGITS, strict=True)]}
             for model, figs in intervals.items() if not model.startswith("_")]
 
 
