@@ -102,3 +102,24 @@ def test_a_learned_stages_own_seed_wins(tmp_path):
     assert st.seed == 2 and po.seed == 2
     plain = load_config(None, "cpu")
     assert pose_config(r.config_class("pose_model", "dpc"), plain["pose"], 5, "cpu").seed == 5
+
+
+def test_the_experiment_is_a_declared_list_of_stages(tmp_path):
+    """The cpu preset's stages, in the order they run, each with the stages it reads and the
+    folder it writes: what the run, the resume and the redo rules work from."""
+    from aist_app.experiments.experiment import Experiment, load_config
+    from aist_app.experiments.stages import declare
+
+    exp = Experiment(load_config(None, "cpu"), tmp_path / "exp")
+    stages = {s.name: s for s in declare(exp)}
+    assert list(stages) == ["cars", "render", "render-target", "segment",
+                            "stylizer-constrained", "stylize-constrained", "kid",
+                            "pose-baseline", "pose-constrained", "eval-pose-baseline",
+                            "eval-pose-constrained"]
+    assert stages["stylizer-constrained"].after == ("render", "render-target")
+    assert stages["pose-constrained"].after == ("stylize-constrained",)
+    assert stages["eval-pose-constrained"].after == (
+        "pose-constrained", "render", "stylize-constrained", "render-target", "segment")
+    assert stages["stylize-constrained"].output == tmp_path / "exp" / "stylized-constrained"
+    for s in stages.values():  # every input is a stage declared before it
+        assert all(list(stages).index(a) < list(stages).index(s.name) for a in s.after)

@@ -289,157 +289,27 @@ class Experiment:
 
     # -- the pipeline ----------------------------------------------------------------------
     def run(self) -> Generator[Event, None, Path]:
+        """Every declared stage (:func:`aist_app.experiments.stages.declare`) in order, each
+        skipped when done with its spec on its inputs' current outputs; then the report."""
+        from aist_app.experiments.stages import declare
+
         c = self.cfg
-        runner = self.runner
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "experiment.json", c)
-        seed, device = c["seed"], c["device"]
         if c.get("threads"):
             # The CPU threads of the learned stages: the thread count changes a CPU run's
             # rounding, hence its trajectory; pinned, a seed reproduces on any machine.
             import torch
 
             torch.set_num_threads(c["threads"])
-        syn, real = self.out / "synthetic", self.out / "real"
-        target = self.out / "target" if c.get("target") else None
-        meshes = c["data"]["meshes"]
-        if not meshes:  # generated cars (the cpu preset)
-            cars_dir = self.out / "cars"
-
-            def cars(overwrite: bool):
-                from aist_app.api.events import Progress
-                from aist_app.scene.cars import make_cars
-
-                count = c["cars"]["count"]
-                gen = make_cars(cars_dir, count, seed=seed)
-                for i, mid in enumerate(gen, 1):  # model ids, as progress events
-                    yield Progress(i, count, "car", mid, "written")
-                return cars_dir / "02958343"
-
-            yield from self._stage("cars", [c["cars"], seed], cars)
-            meshes = str(cars_dir)
-
-        def render_into(dest: Path, section: dict):
-            cfg = render_config(section, seed, device)
-            return lambda overwrite: runner.render(meshes, dest, cfg, overwrite=overwrite)
-
-        cars_stage = ("cars",) if not c["data"]["meshes"] else ()
-        yield from self._stage("render", [c["data"]["meshes"], c["render"], seed],
-                               render_into(syn, c["render"]), after=cars_stage)
-        if target is not None:
-            # The same meshes, cameras and splits in another look: ground truth on the
-            # target side.
-            # (The stage's key leaves out the target's renderer, as it always has, so that
-            # finished experiments stay finished.)
-            keyed = {k: v for k, v in c["target"].items() if k != "renderer"}
-            yield from self._stage(
-                "render-target", [c["data"]["meshes"], c["render"], keyed, seed],
-                render_into(target, {**c["render"], **c["target"]}), after=cars_stage)
-
-        def segment(overwrite: bool):
-            return runner.segment(c["data"]["photos"], real, syn,
-                                  segment_config(c["segment"], seed, device),
-                                  overwrite=overwrite)
-
-        yield from self._stage("segment", [c["data"]["photos"], c["segment"], seed], segment,
-                               after=("render",))
-        # The stage that made each dataset the later stages read.
-        made_by = {syn: "render", real: "segment",
-                   **({target: "render-target"} if target is not None else {})}
-
-        st = c["stylizer"]
-        stylizer = plugin_of(runner, "stylizer", st)
-        stylized: dict[str, Path] = {}
-        for variant in st["variants"]:
-            run_dir = self.out / f"stylizer-{variant}"
-            stylized[variant] = self.out / f"stylized-{variant}"
-
-            def train_stylizer(overwrite: bool, variant=variant, run_dir=run_dir):
-                config = stylizer_config(runner.config_class("stylizer", stylizer), st,
-                                         variant, seed, device,
-                                         runner.stage("stylizer", stylizer).factory.config_preset)
-                return runner.train_stylizer(stylizer, config, syn, target or real, run_dir,
-                                             overwrite=overwrite)
-
-            yield from self._stage(f"stylizer-{variant}", [st, variant, seed], train_stylizer,
-                                   after=("render", made_by[target or real]))
-
-            def stylize(overwrite: bool, variant=variant, run_dir=run_dir):
-                return runner.stylize(stylizer, run_dir, syn, stylized[variant], device=device,
-                                      overwrite=overwrite)
-
-            yield from self._stage(f"stylize-{variant}", [st, variant, seed], stylize,
-                                   after=(f"stylizer-{variant}", "render"))
-            made_by[stylized[variant]] = f"stylize-{variant}"
-
-        ev_cfg = c.get("evaluate", {})
-        if target is not None and stylized:
-            def kid_stage(overwrite: bool):
-                from aist_app.stylize.domain_kid import domain_kid, moves_toward
-                from aist_app.stylize.features import feature_net
-
-                phi = feature_net(ev_cfg.get("kid_feature_net")
-                                  or st.get("feature_net", "resnet18"))
-                sets = {"source": syn, "target": target,
-                        **{f"stylized {v}": p for v, p in stylized.items()}}
-                pairs = {f"{n} vs target": (n, "target") for n in sets if n != "target"}
-                res = domain_kid(sets, pairs, phi, seeds=ev_cfg.get("kid_seeds", 3))
-                verdict = {v: moves_toward(res, "source vs target", f"stylized {v} vs target")
-                           for v in stylized}
-                atomic_write_json(self.out / "kid.json", {
-                    "kid": res, "stylized_closer_than_source": verdict,
-                    "feature_net": phi.name, "held_out_splits": ["val", "test"]})
-
-            yield from self._stage("kid", [st, c["target"], ev_cfg.get("kid_seeds", 3)],
-                                   kid_stage, after=("render", "render-target",
-                                                     *(f"stylize-{v}" for v in stylized)))
-
-        from aist_app.pose.align import ALIGNMENT  # it keeps checkpoints, it scores them
-
-        po = c["pose"]
-        pose_model = plugin_of(runner, "pose_model", po)
-        trained = pose_runs(c, self.out)
-        for train_set, run_dir in trained.values():
-            def train_pose(overwrite: bool, train_set=train_set, run_dir=run_dir):
-                config = pose_config(runner.config_class("pose_model", pose_model), po, seed,
-                                     device)
-                return runner.train_pose(pose_model, config, train_set, run_dir,
-                                         overwrite=overwrite)
-
-            yield from self._stage(f"pose-{run_dir.name[5:]}",
-                                   [po, str(train_set), seed, ALIGNMENT],
-                                   train_pose, after=(made_by[train_set],))
-        # With a target domain the photos are a second target no model trained on (XOR
-        # only): every photo counts.
-        test_sets = [syn, *stylized.values(), *([target] if target else []),
-                     (real, "all") if target else real]
-        test_stages = tuple(dict.fromkeys(made_by[t[0] if isinstance(t, tuple) else t]
-                                          for t in test_sets))
-        reports: dict[str, dict] = {}
-        for model, (_, run_dir) in trained.items():
-            rep = self.out / "eval" / run_dir.name
-
-            def evaluate(overwrite: bool, run_dir=run_dir, rep=rep, model=model):
-                refine = {}
-                if ev_cfg.get("refine"):  # set names to refine at test time as well
-                    refine = {"refine": dict(ev_cfg.get("refine_config", {})),
-                              "refine_sets": list(ev_cfg["refine"])}
-                return runner.evaluate(pose_model, run_dir, test_sets, rep, device=device,
-                                       model_name=model, split=ev_cfg.get("split", "test"),
-                                       overwrite=overwrite, **refine)
-
-            yield from self._stage(f"eval-{run_dir.name}",
-                                   [po, [str(t) for t in test_sets], ev_cfg.get("split"),
-                                    ALIGNMENT,
-                                    *([ev_cfg["refine"], ev_cfg.get("refine_config", {})]
-                                      if ev_cfg.get("refine") else [])],
-                                   evaluate, after=(f"pose-{run_dir.name[5:]}", *test_stages))
-            reports[model] = json.loads((rep / "metrics.json").read_text())
+        for stage in declare(self):
+            yield from self._stage(stage.name, stage.spec, stage.work, stage.after)
+        runs = {model: run_dir for model, (_, run_dir) in pose_runs(c, self.out).items()}
+        reports = {model: json.loads((self.out / "eval" / run.name / "metrics.json")
+                                     .read_text()) for model, run in runs.items()}
         from aist_app.experiments.report import write_summary
 
-        html = write_summary(self.out / "report", reports, self.out, c,
-                             {model: run_dir for model, (_, run_dir) in trained.items()},
-                             runner)
+        html = write_summary(self.out / "report", reports, self.out, c, runs, self.runner)
         html = self.output.publish_with(html)
         self.out = self.output.final
         yield Log(f"[report] done {html}", "stage")
