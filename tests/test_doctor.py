@@ -124,6 +124,19 @@ def test_experiment_dry_run_prints_a_plan_and_runs_nothing(tmp_path):
         assert s["memory_gb"] > 0.5 and s["hours"] > 0 and set(s["fits"]) == {
             "8 GB", "12 GB", "24 GB"}
     assert not (tmp_path / "x").exists()
+    # The plan is of the stages the run declares, one entry each, in their order.
+    from types import SimpleNamespace
+
+    from aist_app.experiments.experiment import load_config
+    from aist_app.experiments.stages import declare
+    from aist_app.stages.runner import StageRunner
+
+    declared = [s.name for s in declare(SimpleNamespace(
+        cfg=load_config(None, "small"), runner=StageRunner(), out=tmp_path / "y"))]
+    stages = [s["stage"] for s in json.loads(p.stdout)]
+    assert len(stages) == len(declared)
+    assert all(name in stage or stage == name.split("-")[0]
+               for name, stage in zip(declared, stages, strict=True)), (declared, stages)
 
 
 def test_saved_tensor_accounting_counts_activations():

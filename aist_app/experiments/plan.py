@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 GB = 2**30
@@ -75,15 +76,35 @@ def fits(fixed: float, per_item: float) -> dict[str, int | None]:
     return out
 
 
+def warm_seconds(step: Callable[[], Any], repeats: int = 3) -> float:
+    """The median wall time of ``step()`` after one untimed warm-up call (which pays for
+    allocations and lazy initialization, not for the steps of a training)."""
+    import statistics
+    import time
+
+    step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def linear(measure: Callable[[int], int]) -> tuple[float, float]:
     a1, a2 = measure(1), measure(2)
     per = max(a2 - a1, 1)
     return a1 - per, per
 
 
-def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
+def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
+                generated: bool = False) -> StagePlan:
+    """A render stage timed on three objects in one collection (the renderer's start-up,
+    paid once a stage, shared by three): generated cars when the experiment generates its
+    meshes, else copies of the bundled car."""
+    import shutil
     import tempfile
-    from pathlib import Path
+    import time
 
     from aist_app.api.manager import create_plugin_manager
     from aist_app.api.progress import drain
@@ -93,16 +114,37 @@ def plan_render(cfg: dict, objects: int, seed: int) -> StagePlan:
     name = cfg.get("renderer") or RenderConfig().renderer
     views = int(cfg.get("views", 5))
     size = int(cfg.get("size", 128))
+    factory = create_plugin_manager().stage("renderer", name).factory
+    rc = RenderConfig(renderer=name, views=views, image_size=(size, size), device="cpu",
+                      seed=seed, points=100_000)
+    seconds = {}
     with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:
-        rc = RenderConfig(renderer=name, views=views, image_size=(size, size), device="cpu",
-                          seed=seed, points=100_000)
-        factory = create_plugin_manager().stage("renderer", name).factory
-        summary = drain(render_collection(sample_meshes(), Path(tmp) / "ds", rc, factory))
-    per_object = summary.seconds / max(1, len(summary.rendered))
-    return StagePlan("render", f"{objects} objects x {views} views at {size}^2 with {name}",
+        car = next(sample_meshes().rglob("*.glb"))
+        for n in (3,):
+            meshes = Path(tmp) / f"meshes{n}"
+            if generated:
+                from aist_app.scene.cars import make_cars
+
+                gen = make_cars(meshes, n, seed=seed)
+                while True:
+                    try:
+                        next(gen)
+                    except StopIteration as done:
+                        meshes = done.value
+                        break
+            for k in range(0 if generated else n):
+                (meshes / f"car{k}").mkdir(parents=True)
+                shutil.copy(car, meshes / f"car{k}" / car.name)
+            t0 = time.perf_counter()
+            drain(render_collection(meshes, Path(tmp) / f"out{n}", rc, factory))
+            seconds[n] = time.perf_counter() - t0
+    per_object = seconds[3] / 3
+    return StagePlan(stage, f"{objects} objects x {views} views at {size}^2 with {name}",
                      seconds_per_unit=per_object, unit="object", units=objects,
-                     measured_on="this CPU (the bundled car)",
-                     note="GPU memory: the renderer's scene only (well under 1 GB)")
+                     measured_on="this CPU (" + ("generated cars" if generated
+                                                 else "the bundled car") + ")",
+                     note="GPU memory: the renderer's scene only (well under 1 GB); the "
+                          "renderer's start-up shared by 3 objects")
 
 
 def stage_plan(runner, kind: str, plugin: str, settings: dict, steps: int) -> StagePlan:
@@ -127,43 +169,91 @@ def planned_objects(cfg: dict[str, Any]) -> int | None:
 
 def make_plan(cfg: dict[str, Any], *, objects: int | None, photos: int | None
               ) -> list[StagePlan]:
-    """Every stage of the experiment ``cfg`` (see :mod:`aist_app.experiments.experiment`)."""
+    """A plan of each stage the experiment ``cfg`` declares
+    (:func:`aist_app.experiments.stages.declare`, the list the run runs), in its order."""
+    import tempfile
+    from types import SimpleNamespace
+
     from aist_app.experiments.presets import REFERENCE_OBJECTS
+    from aist_app.experiments.stages import declare
     from aist_app.stages.runner import StageRunner
 
     objects = objects or REFERENCE_OBJECTS
-    photos = photos or 0
-    st, po = cfg["stylizer"], cfg["pose"]
-    variants = list(st.get("variants", []))
+    if cfg.get("threads"):  # timed with the threads the experiment runs with
+        import torch
+
+        torch.set_num_threads(cfg["threads"])
+    runner = StageRunner()
+    with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:  # nothing is written
+        stages = declare(SimpleNamespace(cfg=cfg, runner=runner, out=Path(tmp)))
+    measured: dict[str, StagePlan] = {}  # one measurement per kind of stage
+    return [p for s in stages
+            if (p := _stage_plan(s.name, cfg, runner, objects, photos or 0, measured))]
+
+
+def _stage_plan(name: str, cfg: dict, runner, objects: int, photos: int,
+                measured: dict[str, StagePlan]) -> StagePlan | None:
+    """The plan of the declared stage ``name``: renders and trainings measured here (a
+    training measured once for all its variants), the rest described."""
+    import copy
+
     from aist_app.experiments.experiment import plugin_of
+
+    st, po, seed = cfg["stylizer"], cfg["pose"], cfg.get("seed", 0)
+    views = objects * int(cfg["render"].get("views", 5))
+    if name == "cars":
+        return StagePlan("cars", f"{cfg['cars']['count']} generated cars",
+                         note="procedural meshes: seconds")
+    if name in ("render", "render-target"):
+        section = cfg["render"] if name == "render" else {**cfg["render"], **cfg["target"]}
+        return plan_render(section, objects, seed,
+                           stage="render" if name == "render" else f"render ({name})",
+                           generated=not cfg["data"].get("meshes"))
+    if name == "segment":
+        return _segment_plan(cfg, runner, photos)
+    if name.startswith(("stylizer-", "pose-")):
+        kind = "stylizer" if name.startswith("stylizer-") else "pose_model"
+        section = st if kind == "stylizer" else po
+        if kind not in measured:
+            steps = _stylizer_steps(st, views, photos) if kind == "stylizer" else \
+                int(po.get("steps", 600_000))
+            measured[kind] = stage_plan(runner, kind, plugin_of(runner, kind, section),
+                                        section, steps)
+        plan = copy.copy(measured[kind])
+        plan.stage = f"{'train-stylizer' if kind == 'stylizer' else 'train-pose'} ({name})"
+        return plan
+    if name.startswith("stylize-"):
+        return StagePlan(f"stylize ({name})", f"{views} views",
+                         note="inference: G alone, well under the training memory")
+    if name == "kid":
+        return StagePlan(name, "KID of every set to the target, over seeds",
+                         note="inference: the feature net on the held-out views")
+    return StagePlan(f"evaluate ({name})", "every test set, the held-out split",
+                     note="inference: predictions, silhouettes, alignment")
+
+
+def _segment_plan(cfg: dict, runner, photos: int) -> StagePlan:
     from aist_app.segment.pipeline import SegmentConfig
 
-    runner = StageRunner()
-    plans = [plan_render(cfg["render"], objects, cfg.get("seed", 0))]
     segmenter = runner.stage("segmenter",
                              cfg["segment"].get("segmenter") or SegmentConfig().segmenter)
     if segmenter.factory.plan is not None:  # the stage's own plan of its memory and time
-        plans.append(segmenter.factory.plan(cfg["segment"], photos))
-    else:
-        plans.append(StagePlan("segment", f"{photos} photos with {segmenter.name}",
-                               note=f"{segmenter.name} gives no plan of its memory and time"))
-    views = objects * int(cfg["render"].get("views", 5))
+        return segmenter.factory.plan(cfg["segment"], photos)
+    return StagePlan("segment", f"{photos} photos with {segmenter.name}",
+                     note=f"{segmenter.name} gives no plan of its memory and time")
+
+
+def _stylizer_steps(st: dict, views: int, photos: int) -> int:
     if st.get("steps"):
-        sty_steps = int(st["steps"])
-    else:
-        sty_steps = int(st.get("epochs", 44)) * -(-max(views, photos) // int(st.get("batch", 4)))
-    sty = stage_plan(runner, "stylizer", plugin_of(runner, "stylizer", st), st, sty_steps)
-    sty.stage = f"train-stylizer x{len(variants)}"
-    sty.units *= len(variants)
-    plans.append(sty)
-    plans.append(StagePlan(f"stylize x{len(variants)}", f"{views} views each",
-                           note="inference: G alone, well under the training memory"))
-    pose = stage_plan(runner, "pose_model", plugin_of(runner, "pose_model", po), po,
-                      int(po.get("steps", 600_000)))
-    pose.stage = f"train-pose x{1 + len(variants)}"
-    pose.units *= 1 + len(variants)
-    plans.append(pose)
-    return plans
+        return int(st["steps"])
+    return int(st.get("epochs", 44)) * -(-max(views, photos) // int(st.get("batch", 4)))
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``12.5 min`` or ``3.2 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def format_plan(plans: list[StagePlan]) -> str:
@@ -177,12 +267,12 @@ def format_plan(plans: list[StagePlan]) -> str:
                          f"batch that fits {fits}")
         if p.hours is not None:
             lines.append(f"    time: {p.seconds_per_unit:.2f} s/{p.unit} x {p.units} = "
-                         f"{p.hours:.1f} h on {p.measured_on}")
+                         f"{duration(p.hours * 3600)} on {p.measured_on}")
         if p.note:
             lines.append(f"    ({p.note})")
     total = sum(p.hours or 0 for p in plans)
-    lines.append(f"total measured on this machine: {total:.1f} h (a GPU is many times faster; "
-                 "memory figures are for a GPU)")
+    lines.append(f"total measured on this machine: {duration(total * 3600)} for the stages "
+                 "timed above (a GPU is many times faster; memory figures are for a GPU)")
     return "\n".join(lines)
 
 

@@ -1,10 +1,8 @@
 """How much GPU memory and time training the stylizer takes (``aist experiment --dry-run``):
-one G/F/D forward-backward measured on this CPU, memory counted from the tensors autograd saves
+a training step measured on this CPU, memory counted from the tensors autograd saves
 (:mod:`aist_app.experiments.plan` has the method)."""
 
 from __future__ import annotations
-
-import time
 
 from aist_app.experiments import plan as P
 
@@ -36,16 +34,30 @@ def plan_training(cfg: dict, steps: int) -> P.StagePlan:
     base, per = P.linear(step)
     params = P.param_bytes(*nets.values())
     fixed = params * 4 + feature + max(base, 0)  # weights, grads, Adam m and v
-    t0 = time.perf_counter()
-    x = torch.rand(1, 3, c.size, c.size) * 2 - 1
-    loss = l1(F_(G(x)), x) + lsgan(D_Y(G(x)), True)
-    loss.backward()
-    one = time.perf_counter() - t0
+    x = torch.rand(c.batch, 3, c.size, c.size) * 2 - 1
+    y = torch.rand(c.batch, 3, c.size, c.size) * 2 - 1
+    gen_params = [*G.parameters(), *F_.parameters()]
+    opt_g = torch.optim.Adam(gen_params, lr=2e-4)
+    opt_d = torch.optim.Adam([*D_X.parameters(), *D_Y.parameters()], lr=2e-4)
+
+    def train_step():  # generators' cycle, adversarial and identity terms, then both Ds
+        opt_g.zero_grad(set_to_none=True)
+        fy, fx = G(x), F_(y)
+        (lsgan(D_Y(fy), True) + lsgan(D_X(fx), True) + l1(F_(fy), x) + l1(G(fx), y)
+         + l1(G(y), y) + l1(F_(x), x)).backward()
+        opt_g.step()
+        opt_d.zero_grad(set_to_none=True)
+        (lsgan(D_Y(y), True) + lsgan(D_Y(fy.detach()), False) + lsgan(D_X(x), True)
+         + lsgan(D_X(fx.detach()), False)).backward()
+        opt_d.step()
+
+    seconds = P.warm_seconds(train_step)
     return P.StagePlan(
         "train-stylizer", f"{steps} steps at {c.size}^2, batch {c.batch}, ngf {c.ngf}",
         batch=c.batch, memory_gb=round((fixed + per * c.batch) * P.OVERHEAD / P.GB
                                        + P.CUDA_CONTEXT_GB, 2),
-        fits=P.fits(fixed, per), seconds_per_unit=one * 2.5 * c.batch, unit="step",
+        fits=P.fits(fixed, per), seconds_per_unit=seconds, unit="step",
         units=steps, measured_on="this CPU",
-        note="time: one G/F/D forward-backward at batch 1 measured, x2.5 for the full step "
-             "(both generators, both discriminators, identity terms), x batch")
+        note="time: a training step at the real batch (both generators' cycle, adversarial "
+             "and identity terms, both discriminators, Adam), the median of 3 after a "
+             "warm-up; the feature loss of the constrained variants adds to it")
