@@ -297,3 +297,43 @@ def reconstruct_cmd(run: Path, image: Path, out: Path, model_name: str, device: 
     if "refine_loss" in res:
         say(f"refined: objective {res['refine_loss_start']:.2f} -> {res['refine_loss']:.2f}")
     say(f"saved: {out}")
+
+
+@main.command("elevations")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--pose-run", "run", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A trained pose-model run (its alignment puts elevations in the "
+                   "ground-truth frame).")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output folder: elevations.txt (for `render --elevation file:PATH`), "
+                   "elevations.csv, summary.json, histogram.png.")
+@click.option("--split", help="Only this split's objects [default: every object].")
+@click.option("--device", default=DEFAULT_DEVICE, show_default=True, help=DEVICE_HELP)
+@overwrite_option
+@progress_option
+def elevations_cmd(dataset: Path, run: Path, out: Path, split: str | None, device: str,
+                   overwrite: bool) -> None:
+    """Measure the camera elevations of a dataset's views (real photos, a target, a
+    source) with a pose-model run: a file `render --elevation file:PATH` reads, a histogram,
+    the fitted truncated normal as a ready spec and, where the dataset has cameras, the
+    measured distribution against the true one (KS, mean and median error per view).
+
+    \b
+    Examples:
+      aist elevations exp/real --pose-run exp/pose-baseline --out photo-elevations
+      aist render meshes out --elevation file:photo-elevations/elevations.txt
+    """
+    from aist_app.pose.elevations import measure_elevations
+
+    predictor = runner().predictor(run, device=device)
+    s = drive(measure_elevations(predictor, dataset, out, split=split, overwrite=overwrite),
+              "elevations")
+    fit = s["fit"]
+    say(f"{s['views']} views: fitted {fit['spec']} (mean {fit['mu']}°, sd {fit['sigma']}°)")
+    if "against_truth" in s:
+        t = s["against_truth"]
+        say(f"against the true elevations: KS {t['ks']:.3f}, error per view mean "
+            f"{t['mean_abs_error_deg']:.1f}°, median {t['median_abs_error_deg']:.1f}°")
+    say(f"render with: --elevation file:{out / 'elevations.txt'}  (or --elevation "
+        f"{fit['spec']})")
