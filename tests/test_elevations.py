@@ -27,6 +27,8 @@ def test_a_truncated_normal_fit_recovers_its_parameters():
     assert fit["mu"] == pytest.approx(10.0, abs=1.0) and fit["sigma"] == pytest.approx(
         10.0, abs=1.0)
     assert fit["spec"].startswith("normal:") and len(fit["spec"][7:].split(",")) == 4
+    one = fit_truncated_normal(np.array([12.3]))  # one photo: still a usable spec
+    assert one["sigma"] >= 0.5 and one["lo"] < one["hi"]
     same = compare_to_truth(v, v)
     assert same["ks"] == 0 and same["median_abs_error_deg"] == 0
     assert compare_to_truth(v + 20, v)["ks"] > 0.5
@@ -56,6 +58,14 @@ def test_elevations_end_to_end(tmp_path, pyrender_dataset, shared_meshes):
                                              "median_abs_error_deg"}
     assert summary["fit"]["spec"] in p.stdout and "KS" in p.stdout
     assert (out / "histogram.png").stat().st_size > 5000
+    # The app's Runs page opens the folder: its figures as a table, the histogram listed.
+    from aist_app.common.outputs import folder_kind
+    from aist_app.gui.runs import key_figures, run_figures
+
+    assert folder_kind(out) == "report"
+    cols, table = key_figures(out)
+    assert cols == ["figure", "value"] and ["fitted spec", summary["fit"]["spec"]] in table
+    assert [f.name for f in run_figures(out)] == ["histogram.png"]
     # The file renders: `render --elevation file:PATH` draws its views' elevations from it.
     from aist_app.scene.viewpoints import parse_dimension
 

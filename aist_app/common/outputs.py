@@ -258,7 +258,7 @@ def run_folder_of(checkpoint: str | Path) -> Path:
 #: marks it). Checked in this order.
 FOLDER_MARKS = (("dataset", ("dataset.json",)), ("experiment", ("experiment.json",)),
                 ("run", ("metrics.jsonl", "checkpoints")),
-                ("report", ("metrics.json", "report.html")))
+                ("report", ("metrics.json", "report.html", "elevations.txt")))
 
 
 def folder_kind(path: str | Path) -> str:

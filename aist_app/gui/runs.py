@@ -134,6 +134,8 @@ def key_figures(folder: Path) -> tuple[list[str], list[list[str]]]:
     test set, for a pose run its last validation, the pose figures beside the chance
     baselines; anything else: its last metrics of each kind."""
     folder = Path(folder)
+    if (folder / "elevations.txt").is_file() and (folder / "summary.json").is_file():
+        return elevation_figures(json.loads((folder / "summary.json").read_text()))
     if (folder / "metrics.json").is_file():
         data = json.loads((folder / "metrics.json").read_text())
         flat: dict[str, dict] = {}
@@ -159,6 +161,19 @@ def key_figures(folder: Path) -> tuple[list[str], list[list[str]]]:
         last[line.get("kind", "train")] = line
     cols = ["kind", *sorted({k for d in last.values() for k in d if k != "kind"})]
     return cols, [[k] + [_fmt(d.get(c)) for c in cols[1:]] for k, d in last.items()]
+
+
+def elevation_figures(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """An ``aist elevations`` folder's figures: the fit and, with cameras, the comparison."""
+    fit = summary["fit"]
+    rows = [["views", str(summary["views"])], ["fitted spec", fit["spec"]],
+            ["mean (°)", repr(float(fit["mu"]))], ["sd (°)", repr(float(fit["sigma"]))]]
+    for key, label in (("ks", "KS against the true elevations"),
+                       ("mean_abs_error_deg", "mean error per view (°)"),
+                       ("median_abs_error_deg", "median error per view (°)")):
+        if key in summary.get("against_truth", {}):
+            rows.append([label, repr(float(summary["against_truth"][key]))])
+    return ["figure", "value"], rows
 
 
 def run_figures(folder: Path) -> list[Path]:

@@ -32,6 +32,9 @@ from aist_app.common.outputs import (
 )
 
 
+MIN_SIGMA = 0.5
+
+
 def fit_truncated_normal(values: np.ndarray) -> dict[str, float]:
     """The maximum-likelihood normal truncated to the values' range (degrees, whole)."""
     from scipy import optimize, stats
@@ -49,7 +52,9 @@ def fit_truncated_normal(values: np.ndarray) -> dict[str, float]:
 
     start = np.array([v.mean(), np.log(max(v.std(), 0.5))])
     res = optimize.minimize(nll, start, method="Nelder-Mead")
-    mu, sigma = float(res.x[0]), float(np.exp(res.x[1]))
+    # A spread under half a degree (one view, or views at one elevation) is kept at half a
+    # degree: a normal needs a width.
+    mu, sigma = float(res.x[0]), max(float(np.exp(res.x[1])), MIN_SIGMA)
     return {"mu": round(mu, 2), "sigma": round(sigma, 2), "lo": lo, "hi": hi,
             "spec": f"normal:{mu:.2f},{sigma:.2f},{lo:g},{hi:g}"}
 
