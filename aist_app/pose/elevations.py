@@ -31,7 +31,6 @@ from aist_app.common.outputs import (
     run_folder_of,
 )
 
-
 MIN_SIGMA = 0.5
 
 
