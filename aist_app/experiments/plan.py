@@ -117,28 +117,20 @@ def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
     factory = create_plugin_manager().stage("renderer", name).factory
     rc = RenderConfig(renderer=name, views=views, image_size=(size, size), device="cpu",
                       seed=seed, points=100_000)
-    seconds = {}
     with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:
-        car = next(sample_meshes().rglob("*.glb"))
-        for n in (3,):
-            meshes = Path(tmp) / f"meshes{n}"
-            if generated:
-                from aist_app.scene.cars import make_cars
+        meshes = Path(tmp) / "meshes"
+        if generated:
+            from aist_app.scene.cars import make_cars
 
-                gen = make_cars(meshes, n, seed=seed)
-                while True:
-                    try:
-                        next(gen)
-                    except StopIteration as done:
-                        meshes = done.value
-                        break
-            for k in range(0 if generated else n):
+            meshes = drain(make_cars(meshes, 3, seed=seed))
+        else:
+            car = next(sample_meshes().rglob("*.glb"))
+            for k in range(3):
                 (meshes / f"car{k}").mkdir(parents=True)
                 shutil.copy(car, meshes / f"car{k}" / car.name)
-            t0 = time.perf_counter()
-            drain(render_collection(meshes, Path(tmp) / f"out{n}", rc, factory))
-            seconds[n] = time.perf_counter() - t0
-    per_object = seconds[3] / 3
+        t0 = time.perf_counter()
+        drain(render_collection(meshes, Path(tmp) / "out", rc, factory))
+        per_object = (time.perf_counter() - t0) / 3
     return StagePlan(stage, f"{objects} objects x {views} views at {size}^2 with {name}",
                      seconds_per_unit=per_object, unit="object", units=objects,
                      measured_on="this CPU (" + ("generated cars" if generated

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QLabel,
     QVBoxLayout,
+    QWidget,
 )
 
 
@@ -170,8 +171,6 @@ class FittedImage(QLabel):
 
 def captioned(image: QLabel, caption: str, colour: tuple[int, int, int] | None = None):
     """An image with the words that say what it is above it (in a model's colour, if any)."""
-    from PySide6.QtWidgets import QWidget
-
     box = QWidget()
     lay = QVBoxLayout(box)
     lay.setContentsMargins(0, 0, 0, 0)

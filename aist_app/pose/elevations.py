@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -123,9 +122,12 @@ def measure_elevations(predictor, dataset: str | Path, out: str | Path, *,
     output = OutputFolder(out, record, overwrite=overwrite, what="elevations")
     align = run_alignment(predictor)
     rows = []
+    cameras: tuple[str, dict] = ("", {})  # (object, its cameras by view): read once each
     for k, (oid, f) in enumerate(views, 1):
         pred = reconstruct_view(predictor, np.asarray(ds.load_view(oid, f)), align)
-        true = {v["file"]: v for v in ds.cameras(oid)}.get(f) if ds.kind != "real" else None
+        if ds.kind != "real" and cameras[0] != oid:
+            cameras = (oid, {v["file"]: v for v in ds.cameras(oid)})
+        true = cameras[1].get(f) if ds.kind != "real" else None
         rows.append({"object": oid, "view": f,
                      "measured_deg": viewpoint_of(pred["world_to_camera"], up)["elevation_deg"],
                      "true_deg": None if true is None else float(true["elevation_deg"])})
@@ -154,4 +156,4 @@ def _write(folder: Path, rows: list[dict]) -> dict[str, Any]:
     atomic_write_bytes(folder / "elevations.csv", buf.getvalue().encode())
     atomic_write_bytes(folder / "histogram.png", histogram_png(measured, true, fit))
     atomic_write_json(folder / "summary.json", summary)
-    return json.loads(json.dumps(summary))
+    return summary
