@@ -86,3 +86,12 @@ def test_elevations_end_to_end(tmp_path, pyrender_dataset, shared_meshes):
                             str(tmp_path / "pose"), "--out", str(tmp_path / "pose")],
                            capture_output=True, text=True, timeout=600)
     assert again.returncode != 0  # the run folder is an input, never an output
+    # ... nor the dataset: an output inside it is refused and the dataset is unchanged.
+    before = sorted((p.relative_to(pyrender_dataset), p.stat().st_mtime_ns)
+                    for p in pyrender_dataset.rglob("*"))
+    inside = subprocess.run([AIST, "elevations", str(pyrender_dataset), "--pose-run",
+                             str(tmp_path / "pose"), "--out", str(pyrender_dataset / "elev")],
+                            capture_output=True, text=True, timeout=600)
+    assert inside.returncode != 0 and "lies inside the input dataset" in inside.stderr
+    assert sorted((p.relative_to(pyrender_dataset), p.stat().st_mtime_ns)
+                  for p in pyrender_dataset.rglob("*")) == before
