@@ -479,18 +479,46 @@ def answer(args) -> None:
         results = A.compare(runs, resamples=args.resamples)
         record["sets"][set_label] = results
         meta = results[next(iter(results))]["_meta"]
-        lines += A.table(results, set_label) + [
+        lines += A.table(results, set_label, args.model) + [
             "", f"{set_label.capitalize()} ({test_set}): {meta['objects']} test objects a "
             f"seed, 95% paired bootstrap over objects ({args.resamples} resamples); pooled: "
             "the seeds resampled, then the objects. "
-            + A.summary(results["pooled" if len(results) > 1 else f"seed {seeds[0]}"]), ""]
+            + A.summary(results["pooled" if len(results) > 1 else f"seed {seeds[0]}"],
+                        args.model), ""]
     lines.append("Seeds: " + "; ".join(f"{s}: {v['kernel']}, {v['threads']} threads"
                                        for s, v in record["seeds"].items()) + ".")
     text = "\n".join(lines) + "\n"
-    tmp = out / "answer.json.tmp"
+    name = "answer" + ("-" + args.model.replace(" ", "-") if args.model else "")
+    tmp = out / f"{name}.json.tmp"
     tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(out / "answer.json")
-    (out / "answer.md").write_text(text)
+    tmp.replace(out / f"{name}.json")
+    (out / f"{name}.md").write_text(text)
+    print(text)
+
+
+def elevations(args) -> None:
+    """Per seed: the target's elevations as the baseline measured them against the true
+    ones (KS statistic, mean and median error per view, the means, the fitted spec), from
+    each seed's ``elevations/summary.json``."""
+    out = Path(args.out)
+    rows = ["| seed | views | KS | mean error (°) | median error (°) | true mean (°) | "
+            "measured mean (°) | fitted |", "|---|---|---|---|---|---|---|---|"]
+    for s in args.seeds:
+        path = out / f"seed{s}" / "elevations" / "summary.json"
+        if not path.is_file():
+            continue
+        summ = json.loads(path.read_text())
+        t = summ.get("against_truth", {})
+        rows.append(f"| {s} | {summ['views']} | {t.get('ks', float('nan')):.3f} | "
+                    f"{t.get('mean_abs_error_deg', float('nan')):.1f} | "
+                    f"{t.get('median_abs_error_deg', float('nan')):.1f} | "
+                    f"{t.get('true_mean_deg', float('nan')):.1f} | "
+                    f"{t.get('measured_mean_deg', float('nan')):.1f} | "
+                    f"`{summ['fit']['spec']}` |")
+    if len(rows) == 2:
+        sys.exit(f"no seed under {out} measured elevations ([elevations] measure_on)")
+    text = "\n".join(rows) + "\n"
+    (out / "elevations.md").write_text(text)
     print(text)
 
 
@@ -524,6 +552,9 @@ def main() -> None:
     ap.add_argument("--answer", action="store_true",
                     help="Only print AIST minus the baseline on the target and the source, "
                          "per seed and pooled, with intervals and verdicts.")
+    ap.add_argument("--model", help="With --answer: the model compared with the baseline "
+                    "(default: the first after it, e.g. \"AIST constrained\"; \"measured "
+                    "elevations\" with [elevations] measure_on).")
     ap.add_argument("--resamples", type=int, default=1000,
                     help="Bootstrap resamples of --answer.")
     ap.add_argument("--shapes", action="store_true",
@@ -532,7 +563,12 @@ def main() -> None:
     ap.add_argument("--fold", action="store_true",
                     help="Only print the held-out views by true azimuth: right, turned "
                          "front-for-back, other.")
+    ap.add_argument("--elevations", action="store_true",
+                    help="Only print each seed's measured against true target elevations.")
     args = ap.parse_args()
+    if args.elevations:
+        elevations(args)
+        return
     if args.answer:
         answer(args)
         return

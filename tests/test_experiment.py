@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 #: The fast loop (`pytest -m "not slow"`) leaves these out; `.ci/run` runs them.
@@ -123,3 +124,99 @@ def test_the_experiment_is_a_declared_list_of_stages(tmp_path):
     assert stages["stylize-constrained"].output == tmp_path / "exp" / "stylized-constrained"
     for s in stages.values():  # every input is a stage declared before it
         assert all(list(stages).index(a) < list(stages).index(s.name) for a in s.after)
+
+
+ELEVATIONS_CONFIG = """
+preset = "small"
+threads = 1
+[cars]
+count = 5
+[render]
+views = 6
+elevation = "-20:40"
+splits = "3/1/1"
+[target]
+renderer = "pyrender"
+views = 4
+elevation = "normal:10,8,0,30"
+[stylizer]
+variants = ["constrained"]
+steps = 2
+[pose]
+steps = 4
+[evaluate]
+split = "test"
+[elevations]
+measure_on = "target"
+split = "train"
+"""
+
+
+def test_the_measured_elevations_model_runs_end_to_end(tmp_path):
+    """``[elevations] measure_on``: the baseline measures the target's elevations, the source
+    is rendered again at them (every rendered elevation drawn from the measured file), a
+    third pose model trains on it and is evaluated on the same test sets as the others; the
+    report says what was measured. A second run redoes nothing."""
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text(ELEVATIONS_CONFIG)
+    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
+    out = tmp_path / "exp"
+    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
+                       text=True, env=env, timeout=900)
+    assert p.returncode == 0, p.stderr
+    order = [line.split("]")[0].lstrip("[") for line in p.stderr.splitlines()
+             if line.startswith("[") and line.endswith("] start")]
+    assert order.index("pose-baseline") < order.index("elevations") < order.index(
+        "render-measured") < order.index("pose-measured") < order.index("eval-pose-measured")
+    summary = json.loads((out / "elevations" / "summary.json").read_text())
+    assert summary["views"] == 3 * 4 and "ks" in summary["against_truth"]  # train objects
+    measured = set(np.round(np.loadtxt(out / "elevations" / "elevations.txt", ndmin=1), 3))
+    from aist_app.dataset import Dataset
+
+    ds = Dataset.open(out / "synthetic-measured")
+    rendered = [round(c["elevation_deg"], 3) for oid in ds.object_ids()
+                for c in ds.cameras(oid)]
+    assert len(rendered) == 5 * 6 and set(rendered) <= measured, (rendered, measured)
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert set(metrics) == {"baseline", "AIST constrained", "measured elevations"}
+    assert set(metrics["measured elevations"]) == set(metrics["baseline"])
+    text = (out / "report" / "report.html").read_text()
+    assert "The baseline measured the target&#39;s camera elevations on 12 views (train objects)" in text
+    assert summary["fit"]["spec"] in text
+    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert p.returncode == 0 and "] start" not in p.stderr.replace("[report] done", "")
+
+
+def test_elevations_config_is_checked(tmp_path):
+    from aist_app.experiments.experiment import load_config
+
+    cfg = tmp_path / "x.toml"
+    cfg.write_text('[elevations]\nmeasure_on = "photos"\n')
+    with pytest.raises(ValueError, match=r"\[elevations\] measure_on = 'photos'"):
+        load_config(cfg)
+    cfg.write_text('[elevations]\nmeasure_on = "target"\n')  # small has no target
+    with pytest.raises(ValueError, match="needs a \\[target\\] section"):
+        load_config(cfg)
+    cfg.write_text('[elevations]\nmeasure_on = "real"\nsplt = "train"\n')
+    with pytest.raises(ValueError, match="unknown key 'splt' in \\[elevations\\]"):
+        load_config(cfg)
+    assert load_config(None, "cpu-elevations")["elevations"]["measure_on"] == "target"
+
+
+def test_the_cpu_elevations_preset_declares_the_measured_model(tmp_path):
+    """The measured elevations read the baseline and the target; their source render reads
+    them; the third pose model trains on it and is evaluated like the others."""
+    from aist_app.experiments.experiment import Experiment, load_config
+    from aist_app.experiments.stages import declare
+
+    exp = Experiment(load_config(None, "cpu-elevations"), tmp_path / "exp")
+    stages = {s.name: s for s in declare(exp)}
+    names = list(stages)
+    assert stages["elevations"].after == ("pose-baseline", "render-target")
+    assert stages["render-measured"].after == ("cars", "elevations")
+    assert stages["pose-measured"].after == ("render-measured",)
+    assert stages["eval-pose-measured"].after[0] == "pose-measured"
+    assert stages["render-measured"].output == tmp_path / "exp" / "synthetic-measured"
+    for s in stages.values():
+        assert all(names.index(a) < names.index(s.name) for a in s.after)

@@ -17,11 +17,14 @@ from aist_app.cli.main import main
 @click.argument("config", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Experiment folder (resumes stage by stage).")
-@click.option("--preset", type=click.Choice(["small", "demo", "cpu", "full", "full-0to40"]),
+@click.option("--preset", type=click.Choice(["small", "demo", "cpu", "cpu-elevations", "full",
+                                            "full-0to40"]),
               help="Without CONFIG, or to override its preset. small / demo: the pipeline "
-                   "in minutes; cpu: learning you can see, under an hour on 2 cores (40 "
-                   "generated cars, a ground-truthed target domain); full / full-0to40 need "
-                   "--meshes and --photos.")
+                   "in minutes; cpu: learning you can see, under an hour on 2 cores (48 "
+                   "generated cars, a ground-truthed target domain); cpu-elevations: the "
+                   "same with the source at U[-20, 40] and the target at photo-like "
+                   "elevations, plus a model trained at the elevations the baseline "
+                   "measured on the target; full / full-0to40 need --meshes and --photos.")
 @click.option("--meshes", type=click.Path(exists=True, path_type=Path),
               help="Mesh collection (overrides [data] meshes).")
 @click.option("--photos", type=click.Path(exists=True, path_type=Path),
@@ -45,7 +48,7 @@ def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, p
     unknown key is an error naming it:
 
     \b
-      preset = "small" | "demo" | "cpu" | "full" | "full-0to40"
+      preset = "small" | "demo" | "cpu" | "cpu-elevations" | "full" | "full-0to40"
       seed = 0            device = "auto" | "cpu" | "cuda[:N]"
       [data]      meshes, photos (folders; full presets need both)
       [cars]      count (cpu preset without meshes: generated cars)
@@ -55,6 +58,8 @@ def experiment_cmd(config: Path | None, out: Path, preset: str | None, meshes, p
       [stylizer]  plugin, variants (list of presets), any setting of the stylizer's config
       [pose]      plugin, any setting of the pose model's config: steps, lr, ...
       [evaluate]  split = "test" | "all", kid_seeds, bootstrap, refine, refine_config
+      [elevations] measure_on = "target" | "real", split (a model trained at the
+                  elevations the baseline measures there)
 
     \b
     Examples:

@@ -67,15 +67,21 @@ def compare(runs: dict[str, dict[str, list[dict]]], *, resamples: int = 1000, se
     return out
 
 
-def difference(intervals: dict) -> tuple[str, dict]:
-    """The first ``<model> - <baseline>`` entry of an intervals result: (name, figures)."""
-    name = next(k for k in intervals if " - " in k)
-    return name, intervals[name]
+def difference(intervals: dict, model: str | None = None) -> tuple[str, dict]:
+    """The ``<model> - <baseline>`` entry of an intervals result (the first one when
+    ``model`` is None): (name, figures)."""
+    names = [k for k in intervals if " - " in k]
+    if model is not None:
+        names = [k for k in names if k.split(" - ")[0] == model]
+        if not names:
+            raise ValueError(f"no model {model!r} against the baseline; the models: "
+                             + ", ".join(k.split(" - ")[0] for k in intervals if " - " in k))
+    return names[0], intervals[names[0]]
 
 
-def cell(intervals: dict, fig: Figure) -> str:
+def cell(intervals: dict, fig: Figure, model: str | None = None) -> str:
     """``+0.12 [-0.03, +0.25], not distinguishable`` (the verdict needs >= 3 objects)."""
-    _, diff = difference(intervals)
+    _, diff = difference(intervals, model)
     iv = diff.get(fig.key)
     if iv is None:
         return "n/a"
@@ -84,12 +90,13 @@ def cell(intervals: dict, fig: Figure) -> str:
             f"{verdict(iv, higher_is_better=fig.higher_is_better, objects=objects)}")
 
 
-def table(results: dict[str, dict], set_label: str) -> list[str]:
+def table(results: dict[str, dict], set_label: str, model: str | None = None) -> list[str]:
     """A markdown table: one row per figure, a column per run (and pooled), then the
-    pooled (or only) run's baseline and AIST values."""
+    pooled (or only) run's baseline and ``model``'s values (default: the first model after
+    the baseline)."""
     labels = list(results)
     last = results[labels[-1]]
-    name, _ = difference(last)
+    name, _ = difference(last, model)
     aist, base = name.split(" - ")
     lines = [f"| {set_label}: {aist} − {base} | " + " | ".join(labels)
              + f" | {base} ({labels[-1]}) | {aist} ({labels[-1]}) |",
@@ -98,14 +105,15 @@ def table(results: dict[str, dict], set_label: str) -> list[str]:
         values = [f"{last[m][fig.key]['value']:{fig.fmt.lstrip('+')}}"
                   if fig.key in last.get(m, {}) else "n/a" for m in (base, aist)]
         lines.append(f"| {fig.label} | "
-                     + " | ".join(cell(results[lb], fig) for lb in labels)
+                     + " | ".join(cell(results[lb], fig, aist) for lb in labels)
                      + " | " + " | ".join(values) + " |")
     return lines
 
 
-def summary(intervals: dict) -> str:
-    """The answer in words: on which figures AIST is better, worse, not distinguishable."""
-    name, diff = difference(intervals)
+def summary(intervals: dict, model: str | None = None) -> str:
+    """The answer in words: on which figures ``model`` (default: the first after the
+    baseline) is better, worse, not distinguishable."""
+    name, diff = difference(intervals, model)
     objects = intervals["_meta"]["objects"]
     by: dict[str, list[str]] = {}
     for fig in FIGURES:

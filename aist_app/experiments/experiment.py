@@ -82,6 +82,7 @@ SECTIONS: dict[str, set[str]] = {
     "evaluate": {"split", "kid_seeds", "kid_feature_net", "bootstrap", "refine",
                  "refine_config"},
     "cars": {"count"},
+    "elevations": {"measure_on", "split"},
 }
 STAGE_SECTIONS = ("render", "target", "segment", "stylizer", "pose")
 
@@ -189,10 +190,27 @@ def _check_plain(cfg: dict[str, Any], where: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{where}: [evaluate] {key} = {value!r}: must be a whole "
                              f"number >= {least}")
+    _check_elevations(cfg, where)
     refine = ev.get("refine", [])
     if not isinstance(refine, list) or not all(isinstance(x, str) for x in refine):
         raise ValueError(f"{where}: [evaluate] refine = {refine!r}: a list of test-set names "
                          "(e.g. [\"real\"])")
+
+
+def _check_elevations(cfg: dict[str, Any], where: str) -> None:
+    """[elevations]: what to measure on (a target needs a [target] section) and its split."""
+    el = cfg.get("elevations", {})
+    on = el.get("measure_on")
+    if on is not None and on not in ("target", "real"):
+        raise ValueError(f"{where}: [elevations] measure_on = {on!r}: use \"target\" or "
+                         "\"real\"")
+    if on == "target" and not cfg.get("target"):
+        raise ValueError(f"{where}: [elevations] measure_on = \"target\" needs a [target] "
+                         "section (a rendered target domain); use \"real\" for the photos")
+    split = el.get("split")
+    if split is not None and split not in ("train", "val", "test"):
+        raise ValueError(f"{where}: [elevations] split = {split!r}: use \"train\", \"val\" "
+                         "or \"test\" (leave it out for every object)")
 
 
 def plugin_of(runner, kind: str, section: dict[str, Any]) -> str:

@@ -196,11 +196,16 @@ def _stage_plan(name: str, cfg: dict, runner, objects: int, photos: int,
     if name == "cars":
         return StagePlan("cars", f"{cfg['cars']['count']} generated cars",
                          note="procedural meshes: seconds")
-    if name in ("render", "render-target"):
-        section = cfg["render"] if name == "render" else {**cfg["render"], **cfg["target"]}
+    if name in ("render", "render-target", "render-measured"):
+        section = {**cfg["render"], **cfg["target"]} if name == "render-target" else \
+            cfg["render"]  # (measured elevations: the source's views, other elevations)
         return plan_render(section, objects, seed,
                            stage="render" if name == "render" else f"render ({name})",
                            generated=not cfg["data"].get("meshes"))
+    if name == "elevations":
+        return StagePlan(name, f"the baseline's elevations on the "
+                         f"{cfg['elevations']['measure_on']} views",
+                         note="inference: one prediction a view")
     if name == "segment":
         return _segment_plan(cfg, runner, photos)
     if name.startswith(("stylizer-", "pose-")):

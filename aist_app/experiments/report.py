@@ -291,9 +291,28 @@ def _beyond_chance(base: dict, acc30: dict | None) -> tuple[str, str]:
     return "is not shown beyond chance (the interval reaches it)", said
 
 
+def _elevations_sentence(cfg: dict, summary: dict) -> str:
+    """What the baseline measured of the target's (or the photos') elevations, and against
+    the truth where it is known."""
+    el = cfg.get("elevations", {})
+    on = "the target's" if el.get("measure_on") == "target" else "the photos'"
+    split = f" ({el['split']} objects)" if el.get("split") else ""
+    text = (f"The baseline measured {on} camera elevations on {summary['views']} views"
+            f"{split}: fitted {summary['fit']['spec']}; the source was rendered again at the "
+            "measured elevations for the measured-elevations model.")
+    t = summary.get("against_truth")
+    if t:
+        text += (f" Against the true elevations: mean {t['measured_mean_deg']:.1f}° measured "
+                 f"for {t['true_mean_deg']:.1f}° true, error per view median "
+                 f"{t['median_abs_error_deg']:.1f}° (mean {t['mean_abs_error_deg']:.1f}°), KS "
+                 f"{t['ks']:.2f}.")
+    return text
+
+
 def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
                 kid_result: dict | None, intervals: dict | None,
-                source_acc30: dict | None = None) -> list[Markup]:
+                source_acc30: dict | None = None, elevations: dict | None = None
+                ) -> list[Markup]:
     """What the numbers show, said from the numbers themselves (``source_acc30``: the
     baseline's held-out source acc@30 with its interval and object count), a paragraph
     each, escaped for the page."""
@@ -348,6 +367,8 @@ def plain_words(cfg: dict, reports: dict[str, dict], runs: dict[str, Path],
                 f"{len(kid_result['kid']['source vs target']['per_seed'])} evaluation seeds).")
     if intervals:
         out += _difference_sentences(intervals)
+    if elevations:
+        out.append(_elevations_sentence(cfg, elevations))
 
     steps = po.get("steps")
     if steps:
@@ -498,6 +519,10 @@ def _target_sections(out: Path, root: Path, cfg: dict, runs: dict[str, Path],
     return intervals
 
 
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
                   runs: dict[str, Path] | None = None, runner=None) -> Path:
     """One table for every (model, test set), as the report's Table 6.2, with the chance
@@ -515,9 +540,7 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
     if (root / "target" / "dataset.json").is_file() and all(
             (e / "per_view_target.csv").is_file() for e in evals.values()):
         intervals = _target_sections(out, root, cfg, runs, evals, runner, page)
-    kid_result = None
-    if (root / "kid.json").is_file():
-        kid_result = json.loads((root / "kid.json").read_text())
+    kid_result = _read_json(root / "kid.json")
     curves = curves_figure(runs)
     if curves is not None:
         atomic_write_bytes(out / "curves.png", curves)
@@ -525,7 +548,8 @@ def write_summary(out: Path, reports: dict[str, dict], root: Path, cfg: dict,
         "experiment.html", name=Path(root).resolve().name, preset=cfg["preset"],
         notice=PIPELINE_ONLY if cfg.get("preset") in PIPELINE_ONLY_PRESETS else "",
         words=plain_words(cfg, reports, runs, kid_result, intervals,
-                          _source_acc30(evals.get("baseline"), cfg)),
+                          _source_acc30(evals.get("baseline"), cfg), _read_json(
+                              root / "elevations" / "summary.json")),
         main_rows=main_rows, chance_rows=chance_rows, kid=kid_result,
         curves=curves is not None, config=readable_config(cfg, root),
         evaluations=[p.name for p in sorted((root / "eval").iterdir()) if p.is_dir()],

@@ -53,7 +53,10 @@ def declare(e: Experiment) -> list[Stage]:
     stages = data_stages(e, lay)
     stages += stylizer_stages(e, lay)
     stages += kid_stage(e, lay)
-    stages += pose_stages(e, lay)
+    measured = elevation_stages(e, lay)  # (registers its set before the pose stages read it)
+    pose = pose_stages(e, lay)
+    # The measured elevations read the baseline: they follow it, and precede their model.
+    stages += pose[:1] + measured + pose[1:]
     stages += eval_stages(e, lay)
     return stages
 
@@ -163,6 +166,40 @@ def kid_stage(e: Experiment, lay: Layout) -> list[Stage]:
     return [Stage("kid", [st, c["target"], ev_cfg.get("kid_seeds", 3)], kid,
                   ("render", "render-target", *(f"stylize-{v}" for v in lay.stylized)),
                   lay.root / "kid.json")]
+
+
+def elevation_stages(e: Experiment, lay: Layout) -> list[Stage]:
+    """With ``[elevations] measure_on``: the target's (or the photos') camera elevations
+    measured by the baseline (``aist elevations``), and the source rendered again at them,
+    for the measured-elevations pose model."""
+    from aist_app.experiments.experiment import render_config
+
+    c, runner, seed, device = e.cfg, e.runner, e.cfg["seed"], e.cfg["device"]
+    el = c.get("elevations", {})
+    if not el.get("measure_on"):
+        return []
+    on = lay.target if el["measure_on"] == "target" else lay.real
+    folder, measured_set = lay.root / "elevations", lay.root / "synthetic-measured"
+    baseline_run = pose_runs(c, lay.root)["baseline"][1]
+
+    def measure(overwrite: bool):
+        from aist_app.pose.elevations import measure_elevations
+
+        predictor = runner.predictor(baseline_run, device=device)
+        return measure_elevations(predictor, on, folder, split=el.get("split"),
+                                  overwrite=overwrite)
+
+    def render(overwrite: bool):
+        section = {**c["render"], "elevation": f"file:{folder / 'elevations.txt'}"}
+        return runner.render(lay.meshes, measured_set, render_config(section, seed, device),
+                             overwrite=overwrite)
+
+    cars_stage = ("cars",) if not c["data"]["meshes"] else ()
+    lay.made_by[measured_set] = "render-measured"
+    return [Stage("elevations", [el, seed], measure,
+                  (f"pose-{baseline_run.name[5:]}", lay.made_by[on]), folder),
+            Stage("render-measured", [c["data"]["meshes"], c["render"], seed], render,
+                  (*cars_stage, "elevations"), measured_set)]
 
 
 def pose_stages(e: Experiment, lay: Layout) -> list[Stage]:
