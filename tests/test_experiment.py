@@ -29,13 +29,24 @@ steps = 4
 """
 
 
+def experiment(cfg: Path, out: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``aist experiment CFG --out OUT``, its output captured."""
+    return subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYOPENGL_PLATFORM": "egl"})
+
+
+def started(p: subprocess.CompletedProcess) -> list[str]:
+    """The stages a run started, in order (its ``[name] start`` lines)."""
+    return [line.split("]")[0].lstrip("[") for line in p.stderr.splitlines()
+            if line.startswith("[") and line.endswith("] start")]
+
+
 def test_experiment_small_preset_and_resume(tmp_path):
     cfg = tmp_path / "exp.toml"
     cfg.write_text(CONFIG)
-    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
     out = tmp_path / "exp"
-    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
-                       text=True, env=env, timeout=900)
+    p = experiment(cfg, out)
     assert p.returncode == 0, p.stderr
     html = out / "report" / "report.html"
     assert p.stdout.strip().endswith(str(html)) and html.is_file()
@@ -67,18 +78,15 @@ def test_experiment_small_preset_and_resume(tmp_path):
     stages = sorted(p.stem for p in (out / ".stages").glob("*.json"))
     assert len(stages) == 2 + 4 + 3 + 3  # render, segment, 2x(train, stylize), 3 pose, 3 eval
     # A second run does nothing but rebuild the summary.
-    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
-                       text=True, env=env, timeout=300)
+    p = experiment(cfg, out, timeout=300)
     assert p.returncode == 0 and p.stderr.count("skipped already done") == len(stages)
     # Changing a stage's config redoes that stage and every stage that reads its output,
     # nothing else: the stylizers, their stylized sets, the AIST pose models trained on
     # them and every evaluation (they test on the stylized sets); not the baseline.
     cfg.write_text(CONFIG.replace("steps = 2", "steps = 3"))
-    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
-                       text=True, env=env, timeout=900)
+    p = experiment(cfg, out)
     assert p.returncode == 0, p.stderr
-    redone = {line.split("]")[0].lstrip("[") for line in p.stderr.splitlines()
-              if line.startswith("[") and line.endswith("] start")}
+    redone = set(started(p))
     assert redone == {f"{s}-{v}" for s in ("stylizer", "stylize", "pose")
                       for v in ("constrained", "less-constrained")} | {
         f"eval-pose-{m}" for m in ("baseline", "constrained", "less-constrained")}, redone
@@ -159,13 +167,10 @@ def test_the_measured_elevations_model_runs_end_to_end(tmp_path):
     report says what was measured. A second run redoes nothing."""
     cfg = tmp_path / "exp.toml"
     cfg.write_text(ELEVATIONS_CONFIG)
-    env = {**os.environ, "PYOPENGL_PLATFORM": "egl"}
     out = tmp_path / "exp"
-    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
-                       text=True, env=env, timeout=900)
+    p = experiment(cfg, out)
     assert p.returncode == 0, p.stderr
-    order = [line.split("]")[0].lstrip("[") for line in p.stderr.splitlines()
-             if line.startswith("[") and line.endswith("] start")]
+    order = started(p)
     assert order.index("pose-baseline") < order.index("elevations") < order.index(
         "render-measured") < order.index("pose-measured") < order.index("eval-pose-measured")
     summary = json.loads((out / "elevations" / "summary.json").read_text())
@@ -181,11 +186,11 @@ def test_the_measured_elevations_model_runs_end_to_end(tmp_path):
     assert set(metrics) == {"baseline", "AIST constrained", "measured elevations"}
     assert set(metrics["measured elevations"]) == set(metrics["baseline"])
     text = (out / "report" / "report.html").read_text()
-    assert "The baseline measured the target&#39;s camera elevations on 12 views (train objects)" in text
+    assert ("The baseline measured the target&#39;s camera elevations on 12 views (train "
+            "objects)") in text
     assert summary["fit"]["spec"] in text
-    p = subprocess.run([AIST, "experiment", str(cfg), "--out", str(out)], capture_output=True,
-                       text=True, env=env, timeout=300)
-    assert p.returncode == 0 and "] start" not in p.stderr.replace("[report] done", "")
+    p = experiment(cfg, out, timeout=300)
+    assert p.returncode == 0 and started(p) == []
 
 
 def test_elevations_config_is_checked(tmp_path):
