@@ -162,3 +162,28 @@ def test_the_plan_counts_the_objects_the_experiment_renders():
     assert planned_objects(load_config(None, "full", require_data=False)) is None
     small = load_config(None, "small")  # the bundled meshes
     assert planned_objects(small) == 1
+
+
+def test_plan_check_sets_the_plan_beside_the_run(tmp_path):
+    """scripts/plan_check.py: each planned stage beside the seconds its run recorded, the
+    totals over the stages both have, and the wall clock of a /usr/bin/time log."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "plan_check", Path(__file__).parents[1] / "scripts" / "plan_check.py")
+    pc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pc)
+    assert pc.stage_of("train-pose (pose-baseline)") == "pose-baseline"
+    assert pc.stage_of("render") == "render"
+    (tmp_path / ".stages").mkdir()
+    for name, seconds in (("render", 10.0), ("pose-baseline", 300.0), ("kid", 20.0)):
+        (tmp_path / ".stages" / f"{name}.json").write_text(json.dumps({"seconds": seconds}))
+    plan = [{"stage": "render", "hours": 20 / 3600},
+            {"stage": "train-pose (pose-baseline)", "hours": 450 / 3600},
+            {"stage": "kid", "hours": None}]
+    rows, planned, measured = pc.compare(plan, tmp_path)
+    assert (planned, measured) == pytest.approx((470.0, 310.0))
+    assert rows[1] == ["pose-baseline", "450", "300", "1.50"] and rows[2][1] == "—"
+    log = tmp_path / "time.log"
+    log.write_text("\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:54\n")
+    assert pc.wall_seconds(log) == 3774

@@ -182,6 +182,12 @@ def test_the_measured_elevations_model_runs_end_to_end(tmp_path):
     rendered = [round(c["elevation_deg"], 3) for oid in ds.object_ids()
                 for c in ds.cameras(oid)]
     assert len(rendered) == 5 * 6 and set(rendered) <= measured, (rendered, measured)
+    # The dry-run plan counts the objects this run rendered.
+    from aist_app.experiments.experiment import load_config
+    from aist_app.experiments.plan import planned_objects
+
+    assert planned_objects(load_config(cfg)) == len(Dataset.open(
+        out / "synthetic").object_ids()) == len(ds.object_ids()) == 5
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     assert set(metrics) == {"baseline", "AIST constrained", "measured elevations"}
     assert set(metrics["measured elevations"]) == set(metrics["baseline"])
