@@ -100,8 +100,9 @@ def linear(measure: Callable[[int], int]) -> tuple[float, float]:
 def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
                 generated: bool = False) -> StagePlan:
     """A render stage timed on three objects in one collection (the renderer's start-up,
-    paid once a stage, shared by three): generated cars when the experiment generates its
-    meshes, else copies of the bundled car."""
+    paid once a stage, shared by three), with the stage's own RenderConfig (its renderer,
+    look, samples, supersampling: what the run renders with): generated cars when the
+    experiment generates its meshes, else copies of the bundled car."""
     import shutil
     import tempfile
     import time
@@ -109,14 +110,11 @@ def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
     from aist_app.api.manager import create_plugin_manager
     from aist_app.api.progress import drain
     from aist_app.common.samples import sample_meshes
-    from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.experiments.experiment import render_config
+    from aist_app.render.pipeline import render_collection
 
-    name = cfg.get("renderer") or RenderConfig().renderer
-    views = int(cfg.get("views", 5))
-    size = int(cfg.get("size", 128))
-    factory = create_plugin_manager().stage("renderer", name).factory
-    rc = RenderConfig(renderer=name, views=views, image_size=(size, size), device="cpu",
-                      seed=seed, points=100_000)
+    rc = render_config(cfg, seed, "cpu")
+    factory = create_plugin_manager().stage("renderer", rc.renderer).factory
     with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:
         meshes = Path(tmp) / "meshes"
         if generated:
@@ -129,14 +127,44 @@ def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
                 (meshes / f"car{k}").mkdir(parents=True)
                 shutil.copy(car, meshes / f"car{k}" / car.name)
         t0 = time.perf_counter()
-        drain(render_collection(meshes, Path(tmp) / "out", rc, factory))
+        summary = drain(render_collection(meshes, Path(tmp) / "out", rc, factory))
         per_object = (time.perf_counter() - t0) / 3
-    return StagePlan(stage, f"{objects} objects x {views} views at {size}^2 with {name}",
-                     seconds_per_unit=per_object, unit="object", units=objects,
+    if summary.failed:  # a plan timed on failures would say nothing of the run
+        raise ValueError(f"plan of {stage}: the renderer failed on its test objects: "
+                         f"{summary.failed}")
+    size = rc.image_size[0]
+    return StagePlan(stage, f"{objects} objects x {rc.views} views at {size}^2 with "
+                     f"{rc.renderer}", seconds_per_unit=per_object, unit="object",
+                     units=objects,
                      measured_on="this CPU (" + ("generated cars" if generated
                                                  else "the bundled car") + ")",
                      note="GPU memory: the renderer's scene only (well under 1 GB); the "
                           "renderer's start-up shared by 3 objects")
+
+
+def tiny_dataset(out: Path, *, size: int, views: int = 24, seed: int = 0) -> Path:
+    """Six generated cars rendered with pyrender at ``size``, cut 4 / 1 / 1: what a plan
+    runs a few real training steps, a validation and a pose evaluation on."""
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
+    from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.scene.cars import make_cars
+
+    meshes = drain(make_cars(out / "meshes", 6, seed=seed))
+    rc = RenderConfig(renderer="pyrender", views=views, image_size=(size, size), device="cpu",
+                      seed=seed, points=20_000, splits="4/1/1")
+    factory = create_plugin_manager().stage("renderer", "pyrender").factory
+    drain(render_collection(meshes, out / "data", rc, factory))
+    return out / "data"
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """The wall time of one call of ``fn``."""
+    import time
+
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def stage_plan(runner, kind: str, plugin: str, settings: dict, steps: int) -> StagePlan:

@@ -1,6 +1,7 @@
 """How much GPU memory and time training the pose model takes (``aist experiment
---dry-run``): one forward-backward of the DPC model measured on this CPU, memory counted
-from the tensors autograd saves (:mod:`aist_app.experiments.plan` has the method)."""
+--dry-run``): memory counted from the tensors autograd saves in one forward of the DPC model
+(:mod:`aist_app.experiments.plan` has the method), time from the real trainer's steps,
+validation and pose evaluation on six generated cars, on this CPU."""
 
 from __future__ import annotations
 
@@ -34,18 +35,7 @@ def plan_training(cfg: dict, steps: int) -> P.StagePlan:
 
     base, per = P.linear(step)
     fixed = P.param_bytes(model) * 4 + max(base, 0)
-    b, v = c.batch_objects, c.views_per_object
-    images = torch.rand(b * v, 3, c.image_size, c.image_size)
-    masks = (torch.rand(b, v, c.vox_size, c.vox_size) > 0.5).float()
-    opt = torch.optim.Adam(model.parameters(), lr=c.lr)
-
-    def train_step():  # a training step at the real batch: forward, loss, backward, Adam
-        opt.zero_grad(set_to_none=True)
-        dpc_loss(model(images, shape_views(b, v, c)), masks, c, 0, gen,
-                 colours(b))["total"].backward()
-        opt.step()
-
-    seconds = P.warm_seconds(train_step)
+    seconds, note = trainer_seconds(c)
     return P.StagePlan(
         "train-pose", f"{steps} steps, {c.batch_objects} objects x {c.views_per_object} views, "
         f"{c.num_points} points, {c.vox_size}^3 grid, ensemble {c.ensemble}",
@@ -54,5 +44,29 @@ def plan_training(cfg: dict, steps: int) -> P.StagePlan:
                         + P.CUDA_CONTEXT_GB, 2),
         fits=P.fits(fixed, per), seconds_per_unit=seconds, unit="step",
         units=steps, measured_on="this CPU",
-        note="time: a training step at the real batch (forward, loss, backward, Adam), "
-             "the median of 3 after a warm-up; validation adds a little")
+        note=note)
+
+
+def trainer_seconds(c) -> tuple[float, str]:
+    """Seconds a step of the real trainer on six generated cars (24 views at the config's
+    image size): its training step (batch loading, loss, weight decay, backward, Adam,
+    schedule; the median of 3 after a warm-up) plus its share of the periodic validation
+    and pose evaluation (one object's, times ``pose_eval_objects``)."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from aist_plugins.dpc.train import PoseTrainer
+
+    with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:
+        data = P.tiny_dataset(Path(tmp), size=c.image_size, seed=c.seed)
+        tr = PoseTrainer(dataclasses.replace(c, pose_eval_objects=1), data, Path(tmp) / "run")
+        step = P.warm_seconds(tr.train_step)
+        val = P.timed(tr.validate) / c.val_every if c.val_every else 0.0
+        pose = P.timed(tr.evaluate_pose) * c.pose_eval_objects / c.pose_eval_every \
+            if c.pose_eval_every else 0.0
+    return step + val + pose, (
+        f"time: the trainer's step at the real batch on 6 generated cars ({step:.2f} s, the "
+        f"median of 3 after a warm-up) + validation every {c.val_every} steps "
+        f"({val:.3f} s a step) + pose evaluation of {c.pose_eval_objects} object(s) every "
+        f"{c.pose_eval_every} ({pose:.3f} s a step)")
