@@ -513,8 +513,10 @@ def _target_sections(out: Path, root: Path, cfg: dict, runs: dict[str, Path],
     page["helps"] = where_it_helps(evals, evaluators, aligns, data, out)
     styl = {f"stylized {p.name[len('stylized-'):]}": p
             for p in sorted(root.glob("stylized-*")) if (p / "dataset.json").is_file()}
+    measured = {"synthetic,\nmeasured elevations": root / "synthetic-measured"} \
+        if (root / "synthetic-measured" / "dataset.json").is_file() else {}
     atomic_write_bytes(out / "domains.png", domain_samples_figure(
-        {"synthetic": root / "synthetic", **styl, "target": target}))
+        {"synthetic": root / "synthetic", **measured, **styl, "target": target}))
     page["reconstructions"] = True
     return intervals
 
