@@ -107,14 +107,11 @@ def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
     import tempfile
     import time
 
-    from aist_app.api.manager import create_plugin_manager
     from aist_app.api.progress import drain
     from aist_app.common.samples import sample_meshes
     from aist_app.experiments.experiment import render_config
-    from aist_app.render.pipeline import render_collection
 
     rc = render_config(cfg, seed, "cpu")
-    factory = create_plugin_manager().stage("renderer", rc.renderer).factory
     with tempfile.TemporaryDirectory(prefix="aist-plan-") as tmp:
         meshes = Path(tmp) / "meshes"
         if generated:
@@ -127,7 +124,7 @@ def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
                 (meshes / f"car{k}").mkdir(parents=True)
                 shutil.copy(car, meshes / f"car{k}" / car.name)
         t0 = time.perf_counter()
-        summary = drain(render_collection(meshes, Path(tmp) / "out", rc, factory))
+        summary = render(meshes, Path(tmp) / "out", rc)
         per_object = (time.perf_counter() - t0) / 3
     if summary.failed:  # a plan timed on failures would say nothing of the run
         raise ValueError(f"plan of {stage}: the renderer failed on its test objects: "
@@ -145,17 +142,25 @@ def plan_render(cfg: dict, objects: int, seed: int, stage: str = "render",
 def tiny_dataset(out: Path, *, size: int, views: int = 24, seed: int = 0) -> Path:
     """Six generated cars rendered with pyrender at ``size``, cut 4 / 1 / 1: what a plan
     runs a few real training steps, a validation and a pose evaluation on."""
-    from aist_app.api.manager import create_plugin_manager
     from aist_app.api.progress import drain
-    from aist_app.render.pipeline import RenderConfig, render_collection
+    from aist_app.render.pipeline import RenderConfig
     from aist_app.scene.cars import make_cars
 
     meshes = drain(make_cars(out / "meshes", 6, seed=seed))
-    rc = RenderConfig(renderer="pyrender", views=views, image_size=(size, size), device="cpu",
-                      seed=seed, points=20_000, splits="4/1/1")
-    factory = create_plugin_manager().stage("renderer", "pyrender").factory
-    drain(render_collection(meshes, out / "data", rc, factory))
+    render(meshes, out / "data", RenderConfig(
+        renderer="pyrender", views=views, image_size=(size, size), device="cpu", seed=seed,
+        points=20_000, splits="4/1/1"))
     return out / "data"
+
+
+def render(meshes: Path, out: Path, rc):
+    """Render a mesh collection with ``rc``'s renderer, to the end; its summary."""
+    from aist_app.api.manager import create_plugin_manager
+    from aist_app.api.progress import drain
+    from aist_app.render.pipeline import render_collection
+
+    factory = create_plugin_manager().stage("renderer", rc.renderer).factory
+    return drain(render_collection(meshes, out, rc, factory))
 
 
 def timed(fn: Callable[[], Any]) -> float:
